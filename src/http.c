@@ -1,0 +1,501 @@
+/* The libcurl multi interface on a libuv loop. The traps this wiring avoids are listed in
+ * shared/notes/curl-on-libuv.md; each is marked below where it is handled. */
+#include "http.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+/* One per socket that libcurl asked us to watch. Freed only in its close callback, since
+ * libuv may still reference it until then. */
+struct poll_ctx {
+    uv_poll_t poll;
+    curl_socket_t fd;
+    http_client *client;
+};
+
+struct http_client {
+    uv_loop_t *loop;
+    CURLM *multi;
+    uv_timer_t timer;  /* libcurl's one timeout */
+    uv_idle_t kick;    /* a 0 ms timeout, run on the next loop turn */
+    struct http_options opt;
+
+    /* fd -> poll context, so that the close-socket callback can stop a poll before the
+     * descriptor is closed and possibly reused. */
+    struct poll_ctx **polls;
+    size_t npolls;
+
+    CURL **spare;      /* easy handles ready for reuse */
+    size_t nspare, spare_cap;
+
+    int open_handles;  /* timer and kick not yet closed: the client is freed at 0 */
+};
+
+/* ---- poll contexts ---- */
+
+static void on_poll_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+/* Stops watching fd. Trap: a poll left active on a closed fd makes libuv abort on EBADF,
+ * or assert when the number is reused. */
+static void poll_forget(http_client *c, curl_socket_t fd)
+{
+    if (fd < 0 || (size_t)fd >= c->npolls || c->polls[fd] == NULL)
+        return;
+    struct poll_ctx *ctx = c->polls[fd];
+    c->polls[fd] = NULL;
+    uv_poll_stop(&ctx->poll);
+    uv_close((uv_handle_t *)&ctx->poll, on_poll_closed);
+}
+
+static void drain_done(http_client *c);
+
+static void on_poll(uv_poll_t *h, int status, int events)
+{
+    struct poll_ctx *ctx = h->data;
+    http_client *c = ctx->client;
+    int flags = 0;
+    /* Trap: an error may come with no events; libcurl must hear of it. */
+    if (status < 0)
+        flags = CURL_CSELECT_ERR;
+    if (events & UV_READABLE)
+        flags |= CURL_CSELECT_IN;
+    if (events & UV_WRITABLE)
+        flags |= CURL_CSELECT_OUT;
+    int running;
+    curl_multi_socket_action(c->multi, ctx->fd, flags, &running);
+    drain_done(c);
+}
+
+static int grow_polls(http_client *c, curl_socket_t fd)
+{
+    size_t n = c->npolls ? c->npolls : 256;
+    while (n <= (size_t)fd)
+        n *= 2;
+    struct poll_ctx **p = realloc(c->polls, n * sizeof *p);
+    if (p == NULL)
+        return -ENOMEM;
+    memset(p + c->npolls, 0, (n - c->npolls) * sizeof *p);
+    c->polls = p;
+    c->npolls = n;
+    return 0;
+}
+
+/* CURLMOPT_SOCKETFUNCTION. Trap: returning -1 aborts every transfer, so only a failure
+ * to watch the socket at all does. */
+static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+    (void)easy;
+    (void)socketp;
+    http_client *c = userp;
+    if (what == CURL_POLL_REMOVE) {
+        /* Trap: REMOVE does not mean closed; the same fd may come back, and gets a new
+         * context then. */
+        poll_forget(c, fd);
+        return 0;
+    }
+    if ((size_t)fd >= c->npolls && grow_polls(c, fd) != 0)
+        return -1;
+    struct poll_ctx *ctx = c->polls[fd];
+    if (ctx == NULL) {
+        ctx = malloc(sizeof *ctx);
+        if (ctx == NULL)
+            return -1;
+        if (uv_poll_init_socket(c->loop, &ctx->poll, fd) != 0) {
+            free(ctx);
+            return -1;
+        }
+        ctx->fd = fd;
+        ctx->client = c;
+        ctx->poll.data = ctx;
+        c->polls[fd] = ctx;
+    }
+    int events = 0;
+    if (what & CURL_POLL_IN)
+        events |= UV_READABLE;
+    if (what & CURL_POLL_OUT)
+        events |= UV_WRITABLE;
+    return uv_poll_start(&ctx->poll, events, on_poll) == 0 ? 0 : -1;
+}
+
+/* CURLOPT_CLOSESOCKETFUNCTION: stop the poll before the descriptor goes away. */
+static int on_curl_close_socket(void *clientp, curl_socket_t fd)
+{
+    poll_forget(clientp, fd);
+    return close(fd);
+}
+
+/* ---- libcurl's timer ---- */
+
+static void socket_action_timeout(http_client *c)
+{
+    int running;
+    curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    /* Trap: a transfer can end here (its own timeout, say); reap it now. */
+    drain_done(c);
+}
+
+static void on_timer(uv_timer_t *h)
+{
+    socket_action_timeout(h->data);
+}
+
+static void on_kick(uv_idle_t *h)
+{
+    uv_idle_stop(h);
+    socket_action_timeout(h->data);
+}
+
+/* CURLMOPT_TIMERFUNCTION. Trap: never call socket_action from here (it recurses), keep one
+ * timer (each call replaces it), and run a 0 ms timeout on the next loop turn through an
+ * idle handle, because a zero uv_timer restarted from a timer callback can spin inside
+ * one turn in libuv before 1.48. */
+static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+    (void)multi;
+    http_client *c = userp;
+    uv_timer_stop(&c->timer);
+    uv_idle_stop(&c->kick);
+    if (timeout_ms == 0)
+        uv_idle_start(&c->kick, on_kick);
+    else if (timeout_ms > 0)
+        uv_timer_start(&c->timer, on_timer, (uint64_t)timeout_ms, 0);
+    return 0;
+}
+
+/* ---- transfers ---- */
+
+static int is_2xx(long status)
+{
+    return status >= 200 && status < 300;
+}
+
+/* text/html, application/xhtml+xml, or no type at all: what a browser would render as
+ * HTML, which is all that can hold links for us. */
+static int is_html_type(const char *ct)
+{
+    if (ct == NULL)
+        return 1;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    size_t n = strcspn(ct, "; \t");
+    if (n == 0)
+        return 1;
+    return (n == 9 && strncasecmp(ct, "text/html", 9) == 0) ||
+           (n == 21 && strncasecmp(ct, "application/xhtml+xml", 21) == 0);
+}
+
+static size_t on_curl_write(char *data, size_t size, size_t nmemb, void *userp)
+{
+    http_request *r = userp;
+    size_t n = size * nmemb;
+    long status = 0;
+    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (r->bytes == 0 && is_2xx(status)) {
+        /* The headers of the final response are complete by the first body byte. */
+        const char *ct = NULL;
+        curl_easy_getinfo(r->easy, CURLINFO_CONTENT_TYPE, &ct);
+        if (!is_html_type(ct)) {
+            r->aborted_as = HTTP_NOT_HTML;
+            return 0;
+        }
+    }
+    r->bytes += n;
+    if (r->client->opt.max_body > 0 && r->bytes > r->client->opt.max_body) {
+        /* The cap is on decoded bytes, which MAXFILESIZE cannot see. */
+        r->aborted_as = HTTP_TOO_BIG;
+        return 0;
+    }
+    if (!is_2xx(status))
+        return n; /* an error page: read it to keep the connection, but keep nothing */
+    if (buf_append(&r->body, data, n) != 0) {
+        snprintf(r->error, sizeof r->error, "out of memory for the body");
+        r->aborted_as = HTTP_TRANSPORT;
+        return 0;
+    }
+    return n;
+}
+
+static CURL *take_easy(http_client *c)
+{
+    if (c->nspare > 0) {
+        CURL *e = c->spare[--c->nspare];
+        curl_easy_reset(e);
+        return e;
+    }
+    return curl_easy_init();
+}
+
+static void give_back_easy(http_client *c, CURL *e)
+{
+    if (c->nspare == c->spare_cap) {
+        size_t cap = c->spare_cap ? c->spare_cap * 2 : 64;
+        CURL **s = realloc(c->spare, cap * sizeof *s);
+        if (s == NULL) {
+            curl_easy_cleanup(e);
+            return;
+        }
+        c->spare = s;
+        c->spare_cap = cap;
+    }
+    c->spare[c->nspare++] = e;
+}
+
+static int configure(http_client *c, http_request *r, CURL *e)
+{
+    const struct http_options *o = &c->opt;
+    long low_speed_time = 10;
+    if (o->timeout_ms > 0 && o->timeout_ms < 10000)
+        low_speed_time = o->timeout_ms / 1000 > 0 ? o->timeout_ms / 1000 : 1;
+    CURLcode rc = CURLE_OK;
+#define SET(opt, val) \
+    if (rc == CURLE_OK) \
+    rc = curl_easy_setopt(e, opt, val)
+    SET(CURLOPT_URL, r->url);
+    SET(CURLOPT_PRIVATE, r);
+    SET(CURLOPT_WRITEFUNCTION, on_curl_write);
+    SET(CURLOPT_WRITEDATA, r);
+    SET(CURLOPT_ERRORBUFFER, r->error);
+    SET(CURLOPT_NOSIGNAL, 1L);
+    SET(CURLOPT_FOLLOWLOCATION, 1L);
+    SET(CURLOPT_MAXREDIRS, o->max_redirs);
+    /* Nothing but the web, also through redirects: no file://, no other protocol. */
+    SET(CURLOPT_PROTOCOLS_STR, "http,https");
+    SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    SET(CURLOPT_TIMEOUT_MS, o->timeout_ms);
+    SET(CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
+    /* A server that drips stops mattering long before a generous --timeout. */
+    SET(CURLOPT_LOW_SPEED_LIMIT, 1L);
+    SET(CURLOPT_LOW_SPEED_TIME, low_speed_time);
+    SET(CURLOPT_ACCEPT_ENCODING, "");
+    SET(CURLOPT_PIPEWAIT, 1L);
+    SET(CURLOPT_USERAGENT, o->user_agent);
+    SET(CURLOPT_CLOSESOCKETFUNCTION, on_curl_close_socket);
+    SET(CURLOPT_CLOSESOCKETDATA, c);
+    if (o->max_body > 0)
+        SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_body);
+#undef SET
+    return rc == CURLE_OK ? 0 : (int)rc;
+}
+
+static void record_results(http_request *r, CURLcode result)
+{
+    CURL *e = r->easy;
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r->status);
+    const char *s = NULL;
+    if (curl_easy_getinfo(e, CURLINFO_EFFECTIVE_URL, &s) == CURLE_OK && s != NULL)
+        r->final_url = strdup(s);
+    s = NULL;
+    if (curl_easy_getinfo(e, CURLINFO_CONTENT_TYPE, &s) == CURLE_OK && s != NULL)
+        snprintf(r->content_type, sizeof r->content_type, "%s", s);
+
+    if (r->aborted_as != HTTP_OK && (result == CURLE_WRITE_ERROR || result == CURLE_OK)) {
+        r->outcome = r->aborted_as;
+    } else if (result == CURLE_FILESIZE_EXCEEDED) {
+        r->outcome = HTTP_TOO_BIG;
+    } else if (result != CURLE_OK) {
+        r->outcome = HTTP_TRANSPORT;
+        if (r->error[0] == '\0')
+            snprintf(r->error, sizeof r->error, "%s", curl_easy_strerror(result));
+    } else if (!is_2xx(r->status)) {
+        r->outcome = HTTP_STATUS;
+    } else if (!is_html_type(r->content_type[0] ? r->content_type : NULL)) {
+        r->outcome = HTTP_NOT_HTML;
+    } else if (r->final_url == NULL) {
+        r->outcome = HTTP_TRANSPORT;
+        snprintf(r->error, sizeof r->error, "out of memory");
+    } else {
+        r->outcome = HTTP_OK;
+    }
+    if (r->outcome != HTTP_OK)
+        buf_finish(&r->body);
+}
+
+/* Detaches a transfer from the multi handle and keeps its easy handle for the next one. */
+static void release_easy(http_request *r)
+{
+    http_client *c = r->client;
+    curl_multi_remove_handle(c->multi, r->easy);
+    give_back_easy(c, r->easy);
+    r->easy = NULL;
+}
+
+/* Trap: called after every socket_action, and reaps whatever ended, whether or not
+ * anything is still "running". Tasks are only marked ready here, never run. */
+static void drain_done(http_client *c)
+{
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(c->multi, &left)) != NULL) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        http_request *r = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+        CURLcode result = msg->data.result;
+        record_results(r, result);
+        release_easy(r);
+        task *t = r->waiter;
+        r->waiter = NULL;
+        task_wake(t, 0);
+    }
+}
+
+/* The waiting task was cancelled: stop the transfer. Runs from the task scheduler, so
+ * never inside a libcurl callback (which would be CURLM_RECURSIVE_API_CALL). */
+static void http_unwait(task *t)
+{
+    http_request *r = t->wait_on;
+    release_easy(r);
+    r->waiter = NULL;
+    r->outcome = HTTP_CANCELLED;
+}
+
+int http_fetch(http_client *c, http_request *r, task *t)
+{
+    r->client = c;
+    r->waiter = t;
+    r->aborted_as = HTTP_OK;
+    CURL *e = take_easy(c);
+    if (e == NULL) {
+        snprintf(r->error, sizeof r->error, "out of memory");
+        r->outcome = HTTP_TRANSPORT;
+        task_wake(t, 0);
+        return TASK_PENDING;
+    }
+    r->easy = e;
+    int rc = configure(c, r, e);
+    CURLMcode mrc = CURLM_OK;
+    if (rc == 0)
+        mrc = curl_multi_add_handle(c->multi, e);
+    if (rc != 0 || mrc != CURLM_OK) {
+        snprintf(r->error, sizeof r->error, "%s",
+                 rc != 0 ? curl_easy_strerror((CURLcode)rc) : curl_multi_strerror(mrc));
+        r->outcome = HTTP_TRANSPORT;
+        give_back_easy(c, e);
+        r->easy = NULL;
+        task_wake(t, 0);
+        return TASK_PENDING;
+    }
+    t->wait_on = r;
+    return task_suspend(t, http_unwait);
+}
+
+void http_request_init(http_request *r, const char *url)
+{
+    *r = (http_request){.url = url};
+    buf_init(&r->body);
+}
+
+void http_request_finish(http_request *r)
+{
+    buf_finish(&r->body);
+    free(r->final_url);
+    r->final_url = NULL;
+}
+
+const char *http_describe(const http_request *r, char *scratch, size_t scratch_len)
+{
+    switch (r->outcome) {
+    case HTTP_OK:
+        snprintf(scratch, scratch_len, "HTTP %ld", r->status);
+        return scratch;
+    case HTTP_STATUS:
+        snprintf(scratch, scratch_len, "HTTP %ld", r->status);
+        return scratch;
+    case HTTP_NOT_HTML:
+        snprintf(scratch, scratch_len, "not HTML (%s)",
+                 r->content_type[0] ? r->content_type : "no type");
+        return scratch;
+    case HTTP_TOO_BIG:
+        return "body exceeds --max-size";
+    case HTTP_TRANSPORT:
+        return r->error;
+    case HTTP_CANCELLED:
+        return "cancelled";
+    }
+    return "unknown outcome";
+}
+
+/* ---- the client ---- */
+
+static void on_client_handle_closed(uv_handle_t *h)
+{
+    http_client *c = h->data;
+    if (--c->open_handles == 0) {
+        free(c->polls);
+        free(c);
+    }
+}
+
+int http_client_create(uv_loop_t *loop, const struct http_options *o, http_client **out)
+{
+    http_client *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return -ENOMEM;
+    c->loop = loop;
+    c->opt = *o;
+    c->multi = curl_multi_init();
+    if (c->multi == NULL) {
+        free(c);
+        return -EIO;
+    }
+    int rc = uv_timer_init(loop, &c->timer);
+    if (rc != 0)
+        goto fail_multi;
+    c->timer.data = c;
+    c->open_handles++;
+    rc = uv_idle_init(loop, &c->kick);
+    if (rc != 0)
+        goto fail_timer;
+    c->kick.data = c;
+    c->open_handles++;
+
+    curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
+    curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
+    curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+    curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
+    curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    /* Keep a connection per transfer in flight; the default (4 x handles added) would
+     * close keep-alive connections to many hosts too early. */
+    if (o->max_connects > 0)
+        curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, (long)o->max_connects);
+    *out = c;
+    return 0;
+
+fail_timer:
+    uv_close((uv_handle_t *)&c->timer, on_client_handle_closed);
+    curl_multi_cleanup(c->multi);
+    return rc; /* the close callback frees c */
+fail_multi:
+    curl_multi_cleanup(c->multi);
+    free(c);
+    return rc;
+}
+
+void http_client_destroy(http_client *c)
+{
+    if (c == NULL)
+        return;
+    /* Trap: libcurl calls the socket and close-socket callbacks from here, so the poll
+     * table must still exist; the loop must run afterwards for the close callbacks. */
+    curl_multi_cleanup(c->multi);
+    c->multi = NULL;
+    for (size_t i = 0; i < c->nspare; i++)
+        curl_easy_cleanup(c->spare[i]);
+    free(c->spare);
+    c->spare = NULL;
+    c->nspare = 0;
+    for (size_t fd = 0; fd < c->npolls; fd++)
+        poll_forget(c, (curl_socket_t)fd);
+    uv_timer_stop(&c->timer);
+    uv_idle_stop(&c->kick);
+    uv_close((uv_handle_t *)&c->timer, on_client_handle_closed);
+    uv_close((uv_handle_t *)&c->kick, on_client_handle_closed);
+}

@@ -1,0 +1,81 @@
+/* http.h: HTTP transfers for tasks, by libcurl's multi interface driven from the libuv loop.
+ *
+ * This is the only module that includes curl's multi API. One http_client holds one multi
+ * handle (so one connection pool, one DNS cache, HTTP/2 multiplexing) and a free list of
+ * easy handles, which transfers reuse. It does not limit how many transfers run at once:
+ * callers admit transfers with a semaphore, so that none waits inside libcurl while its
+ * own timeout runs.
+ *
+ * Ownership: the caller owns each http_request (init/finish) and must keep it alive until
+ * the transfer has completed or been cancelled. What a completed request holds (body,
+ * final_url) belongs to the request and is freed by http_request_finish(). The client is
+ * created and destroyed by its caller; after http_client_destroy() the loop must run once
+ * more to finish closing its handles, after which its memory is freed. */
+#ifndef AREQ_HTTP_H
+#define AREQ_HTTP_H
+
+#include <stddef.h>
+#include <uv.h>
+
+#include "buf.h"
+#include "task.h"
+
+struct http_options {
+    long timeout_ms;         /* whole transfer; 0 = none */
+    long connect_timeout_ms;
+    long max_redirs;
+    size_t max_body;         /* decoded bytes; 0 = no cap */
+    size_t max_connects;     /* size of the connection cache */
+    const char *user_agent;
+};
+
+enum http_outcome {
+    HTTP_OK = 0,      /* 2xx with an HTML content type (or none): body holds it */
+    HTTP_STATUS,      /* a final response that is not 2xx: `status` says which */
+    HTTP_NOT_HTML,    /* 2xx of another content type: stopped at the headers */
+    HTTP_TOO_BIG,     /* the body is larger than max_body */
+    HTTP_TRANSPORT,   /* no usable response: `error` holds curl's text */
+    HTTP_CANCELLED,   /* the waiting task was cancelled: the transfer was stopped */
+};
+
+typedef struct http_client http_client;
+
+typedef struct http_request {
+    const char *url;          /* borrowed; must outlive the transfer */
+
+    /* Results, set when the transfer ends. */
+    enum http_outcome outcome;
+    long status;              /* HTTP status of the final response, 0 if none */
+    struct buf body;          /* decoded body (HTTP_OK only) */
+    char *final_url;          /* where the body came from, after redirects */
+    char content_type[128];
+    char error[256];          /* curl's message for HTTP_TRANSPORT */
+    size_t bytes;             /* body bytes received, decoded */
+
+    /* Private to http.c. */
+    void *easy;
+    http_client *client;
+    task *waiter;
+    int aborted_as;           /* outcome decided by a callback that stopped the transfer */
+} http_request;
+
+/* 0 or a negative error (libuv's, or -ENOMEM, or -EIO when libcurl refuses). */
+int http_client_create(uv_loop_t *loop, const struct http_options *o, http_client **out);
+/* Every transfer must have ended. Accepts NULL. */
+void http_client_destroy(http_client *c);
+
+void http_request_init(http_request *r, const char *url);
+void http_request_finish(http_request *r);
+
+/* Inside a step: starts the transfer and returns TASK_PENDING. On resume task_wait_rc() is 0
+ * with the outcome in `r`, or the cancellation reason, in which case the transfer has been
+ * stopped and r->outcome is HTTP_CANCELLED. On an immediate failure (out of memory, libcurl
+ * refusing the URL) it sets the outcome, wakes the task at once and still returns
+ * TASK_PENDING, so that callers have one path. */
+int http_fetch(http_client *c, http_request *r, task *t);
+
+/* A short description of an outcome for messages: "HTTP 404", curl's text, ... Returns a
+ * pointer into `r` or a static string. */
+const char *http_describe(const http_request *r, char *scratch, size_t scratch_len);
+
+#endif

@@ -1,0 +1,250 @@
+/* main.c: wires the modules together for one run and owns the exit status. */
+#include <curl/curl.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "config.h"
+#include "crawl.h"
+#include "http.h"
+#include "links.h"
+#include "log.h"
+#include "options.h"
+#include "task.h"
+#include "url.h"
+#include "writer.h"
+
+/* The exit statuses scripts can rely on; documented in --help and the man page. */
+enum exit_status {
+    EXIT_ALL_DONE = 0,
+    EXIT_SOME_FAILED = 1,
+    EXIT_USAGE = 2,     /* also: an input list that cannot be read */
+    EXIT_OUTPUT = 3,
+    EXIT_INTERRUPTED = 130,
+    EXIT_TERMINATED = 143,
+};
+
+struct run {
+    uv_loop_t loop;
+    task_sched sched;
+    uv_signal_t sigint, sigterm;
+    int signal;            /* the first signal received, or 0 */
+    int write_error;
+    crawl crawl;
+    http_client *http;
+    writer *out;
+    const char *output_name;
+};
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct run *r = h->data;
+    if (r->signal == 0)
+        r->signal = signum;
+    crawl_stop(&r->crawl, -ECANCELED);
+}
+
+static void on_write_error(void *ctx, int err)
+{
+    struct run *r = ctx;
+    r->write_error = err;
+    /* A reader that went away (`areq -o - | head`) is an ordinary end, not worth a word. */
+    if (err != UV_EPIPE)
+        log_fatal("cannot write %s: %s", r->output_name, uv_strerror(err));
+    crawl_stop(&r->crawl, err);
+}
+
+/* The run is over: let go of everything that keeps the loop alive. */
+static void on_crawl_done(task *t)
+{
+    struct run *r = (struct run *)((char *)t - offsetof(struct run, crawl));
+    uv_close((uv_handle_t *)&r->sigint, NULL);
+    uv_close((uv_handle_t *)&r->sigterm, NULL);
+    http_client_destroy(r->http);
+    r->http = NULL;
+    task_sched_close(&r->sched);
+}
+
+/* Every transfer may hold a socket (and a resolver's descriptors while it looks up a
+ * name), so the soft limit must be well above the concurrency. Returns the concurrency
+ * that fits, warning when the hard limit forces it lower. */
+static size_t fit_open_files(size_t concurrency)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return concurrency;
+    const rlim_t reserve = 64;
+    rlim_t want = (rlim_t)concurrency * 2 + reserve;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+        rlim_t cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
+        struct rlimit raised = {.rlim_cur = cur, .rlim_max = rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
+            rl.rlim_cur = cur;
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)concurrency + reserve) {
+        size_t fits = rl.rlim_cur > reserve * 2 ? (size_t)(rl.rlim_cur - reserve) : 1;
+        log_error("--concurrency %zu needs about %zu open files, but the hard limit "
+                  "(ulimit -Hn) is %llu; running %zu at a time instead",
+                  concurrency, concurrency + (size_t)reserve, (unsigned long long)rl.rlim_max,
+                  fits);
+        return fits;
+    }
+    return concurrency;
+}
+
+static int check_inputs(const struct options *o)
+{
+    for (size_t i = 0; i < o->ninputs; i++) {
+        if (strcmp(o->inputs[i], "-") == 0)
+            continue;
+        FILE *f = fopen(o->inputs[i], "r");
+        if (f == NULL) {
+            log_fatal("cannot read %s: %s", o->inputs[i], strerror(errno));
+            return -1;
+        }
+        fclose(f);
+    }
+    return 0;
+}
+
+static int run(const struct options *o)
+{
+    struct run r = {.output_name = strcmp(o->output, "-") == 0 ? "standard output" : o->output};
+    int status = EXIT_ALL_DONE;
+    size_t concurrency = fit_open_files(o->concurrency);
+
+    links_extractor *extractor = NULL;
+    char err[256];
+    int rc = links_extractor_create(NULL, &extractor, err, sizeof err);
+    if (rc != 0) {
+        log_fatal("cannot build the link extractor: %s", err);
+        return EXIT_USAGE;
+    }
+    if (uv_loop_init(&r.loop) != 0) {
+        log_fatal("cannot start the event loop");
+        links_extractor_destroy(extractor);
+        return EXIT_USAGE;
+    }
+    rc = writer_open(&r.loop, o->output, 0, &r.out);
+    if (rc != 0) {
+        log_fatal("cannot write %s: %s", r.output_name, uv_strerror(rc));
+        status = EXIT_OUTPUT;
+        goto out_loop;
+    }
+    writer_on_error(r.out, on_write_error, &r);
+    if (o->header && writer_submit(r.out, "source_url\tparsed_url\n", 22) != 0) {
+        status = EXIT_OUTPUT;
+        goto out_writer;
+    }
+
+    struct http_options ho = {
+        .timeout_ms = (long)(o->timeout_s * 1000),
+        .connect_timeout_ms = (long)(o->connect_timeout_s * 1000),
+        .max_redirs = o->max_redirs,
+        .max_body = 0,
+        .max_connects = concurrency,
+        .user_agent = "areq/" AREQ_VERSION,
+    };
+    rc = http_client_create(&r.loop, &ho, &r.http);
+    if (rc == 0)
+        rc = task_sched_init(&r.sched, &r.loop);
+    if (rc != 0) {
+        log_fatal("cannot start: %s", uv_strerror(rc));
+        http_client_destroy(r.http);
+        status = EXIT_USAGE;
+        goto out_writer;
+    }
+    uv_signal_init(&r.loop, &r.sigint);
+    uv_signal_init(&r.loop, &r.sigterm);
+    r.sigint.data = r.sigterm.data = &r;
+    uv_signal_start(&r.sigint, on_signal, SIGINT);
+    uv_signal_start(&r.sigterm, on_signal, SIGTERM);
+
+    struct crawl_options co = {
+        .concurrency = concurrency,
+        .url_flags = 0,
+        .http = r.http,
+        .out = r.out,
+        .extractor = extractor,
+        .inputs = o->inputs,
+        .ninputs = o->ninputs,
+    };
+    crawl_init(&r.crawl, &co);
+    r.crawl.t.on_done = on_crawl_done;
+    uint64_t started = uv_hrtime();
+    crawl_start(&r.crawl, &r.sched);
+    uv_run(&r.loop, UV_RUN_DEFAULT);
+    double seconds = (double)(uv_hrtime() - started) / 1e9;
+
+    const struct crawl_stats *s = &r.crawl.stats;
+    if (!task_is_done(&r.crawl.t))
+        log_fatal("internal error: the run stopped with work left");
+    if (r.signal == 0 && r.write_error != UV_EPIPE)
+        log_error("%zu ok, %zu failed, %zu skipped, %zu pairs written, %.2f s", s->ok,
+                  s->failed, s->skipped, s->pairs, seconds);
+
+    if (r.write_error != 0 || writer_error(r.out) != 0)
+        status = EXIT_OUTPUT;
+    else if (r.signal == SIGINT)
+        status = EXIT_INTERRUPTED;
+    else if (r.signal == SIGTERM)
+        status = EXIT_TERMINATED;
+    else if (r.crawl.input_error != 0)
+        status = EXIT_USAGE;
+    else if (s->failed > 0 || !task_is_done(&r.crawl.t))
+        status = EXIT_SOME_FAILED;
+    crawl_finish(&r.crawl);
+
+out_writer:
+    writer_destroy(r.out);
+out_loop:
+    uv_run(&r.loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&r.loop) != 0)
+        log_fatal("internal error: handles left open at exit");
+    links_extractor_destroy(extractor);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    struct options o;
+    char err[256];
+    switch (options_parse(argc, argv, &o, err, sizeof err)) {
+    case OPTIONS_HELP:
+        options_print_help();
+        options_finish(&o);
+        return EXIT_ALL_DONE;
+    case OPTIONS_VERSION:
+        printf("areq %s\n", AREQ_VERSION);
+        options_finish(&o);
+        return EXIT_ALL_DONE;
+    case OPTIONS_USAGE:
+        log_fatal("%s", err);
+        fprintf(stderr, "Try 'areq --help' for more information.\n");
+        options_finish(&o);
+        return EXIT_USAGE;
+    default:
+        break;
+    }
+    log_set_level(o.verbosity < 0 ? LOG_QUIET : o.verbosity > 0 ? LOG_VERBOSE : LOG_NORMAL);
+    if (check_inputs(&o) != 0) {
+        options_finish(&o);
+        return EXIT_USAGE;
+    }
+    /* A reader that closes our output must show up as EPIPE from write, not kill us. */
+    signal(SIGPIPE, SIG_IGN);
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        log_fatal("cannot initialise libcurl");
+        options_finish(&o);
+        return EXIT_USAGE;
+    }
+    int status = run(&o);
+    curl_global_cleanup();
+    options_finish(&o);
+    return status;
+}

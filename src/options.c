@@ -1,0 +1,178 @@
+#include "options.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+
+enum {
+    OPT_MAX_REDIRS = 256,
+    OPT_CONNECT_TIMEOUT,
+    OPT_NO_HEADER,
+};
+
+static const struct option long_options[] = {
+    {"concurrency", required_argument, NULL, 'c'},
+    {"max-redirs", required_argument, NULL, OPT_MAX_REDIRS},
+    {"timeout", required_argument, NULL, 't'},
+    {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
+    {"output", required_argument, NULL, 'o'},
+    {"no-header", no_argument, NULL, OPT_NO_HEADER},
+    {"verbose", no_argument, NULL, 'v'},
+    {"quiet", no_argument, NULL, 'q'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
+};
+
+void options_print_help(void)
+{
+    printf("Usage: areq [OPTIONS] [FILE...]\n"
+           "Fetch every URL listed in FILE (default urls.txt; - is standard input), find the\n"
+           "links in each HTML page, and write source<TAB>target pairs.\n"
+           "\n"
+           "Fetching:\n"
+           "  -c, --concurrency N        transfers in flight at most (default 100, 1-100000)\n"
+           "  -t, --timeout SECONDS      limit for a whole transfer (default 30; 0 = none)\n"
+           "      --connect-timeout SECONDS\n"
+           "                             limit for connecting (default 10)\n"
+           "      --max-redirs N         redirects followed at most (default 10)\n"
+           "\n"
+           "Output:\n"
+           "  -o, --output FILE          where pairs go (default foundurls.txt; - is stdout)\n"
+           "      --no-header            omit the source_url<TAB>parsed_url header line\n"
+           "\n"
+           "Messages:\n"
+           "  -v, --verbose              a line per URL fetched\n"
+           "  -q, --quiet                only fatal errors\n"
+           "  -h, --help                 this help\n"
+           "  -V, --version              print the version\n"
+           "\n"
+           "Exit status: 0 all URLs done, 1 some URL failed, 2 usage or input error,\n"
+           "3 output error, 130 interrupted, 143 terminated.\n");
+}
+
+/* Whole numbers within [lo, hi]. */
+static int parse_count(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Seconds: non-negative, finite, fractions allowed, at most a day. */
+static int parse_seconds(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno != 0 || end == s || *end != '\0' || !isfinite(v) || v < 0 || v > 86400)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int options_parse(int argc, char **argv, struct options *o, char *err, size_t errlen)
+{
+    *o = (struct options){
+        .concurrency = 100,
+        .max_redirs = 10,
+        .timeout_s = 30,
+        .connect_timeout_s = 10,
+        .output = "foundurls.txt",
+        .header = 1,
+    };
+    opterr = 0;
+    optind = 1;
+    int ch;
+    long n;
+    while ((ch = getopt_long(argc, argv, ":c:t:o:vqhV", long_options, NULL)) != -1) {
+        switch (ch) {
+        case 'c':
+            if (parse_count(optarg, 1, 100000, &n) != 0) {
+                snprintf(err, errlen, "invalid --concurrency '%s' (a whole number from 1 to 100000)", optarg);
+                return OPTIONS_USAGE;
+            }
+            o->concurrency = (size_t)n;
+            break;
+        case OPT_MAX_REDIRS:
+            if (parse_count(optarg, 0, 1000, &n) != 0) {
+                snprintf(err, errlen, "invalid --max-redirs '%s' (a whole number from 0 to 1000)", optarg);
+                return OPTIONS_USAGE;
+            }
+            o->max_redirs = n;
+            break;
+        case 't':
+            if (parse_seconds(optarg, &o->timeout_s) != 0) {
+                snprintf(err, errlen, "invalid --timeout '%s' (seconds, e.g. 30 or 0.5)", optarg);
+                return OPTIONS_USAGE;
+            }
+            break;
+        case OPT_CONNECT_TIMEOUT:
+            if (parse_seconds(optarg, &o->connect_timeout_s) != 0) {
+                snprintf(err, errlen, "invalid --connect-timeout '%s' (seconds, e.g. 10 or 0.5)", optarg);
+                return OPTIONS_USAGE;
+            }
+            break;
+        case 'o':
+            if (optarg[0] == '\0') {
+                snprintf(err, errlen, "--output needs a file name");
+                return OPTIONS_USAGE;
+            }
+            o->output = optarg;
+            break;
+        case OPT_NO_HEADER:
+            o->header = 0;
+            break;
+        case 'v':
+            o->verbosity = 1;
+            break;
+        case 'q':
+            o->verbosity = -1;
+            break;
+        case 'h':
+            return OPTIONS_HELP;
+        case 'V':
+            return OPTIONS_VERSION;
+        case ':':
+            snprintf(err, errlen, "option '%s' needs a value", argv[optind - 1]);
+            return OPTIONS_USAGE;
+        default:
+            snprintf(err, errlen, "unknown option '%s'", argv[optind - 1]);
+            return OPTIONS_USAGE;
+        }
+    }
+    static char *default_input[] = {"urls.txt"};
+    if (optind < argc) {
+        o->ninputs = (size_t)(argc - optind);
+        o->inputs = malloc(o->ninputs * sizeof *o->inputs);
+        if (o->inputs == NULL) {
+            snprintf(err, errlen, "out of memory");
+            return OPTIONS_USAGE;
+        }
+        memcpy(o->inputs, argv + optind, o->ninputs * sizeof *o->inputs);
+    } else {
+        o->ninputs = 1;
+        o->inputs = malloc(sizeof *o->inputs);
+        if (o->inputs == NULL) {
+            snprintf(err, errlen, "out of memory");
+            return OPTIONS_USAGE;
+        }
+        o->inputs[0] = default_input[0];
+    }
+    return OPTIONS_RUN;
+}
+
+void options_finish(struct options *o)
+{
+    free(o->inputs);
+    o->inputs = NULL;
+}

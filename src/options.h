@@ -1,0 +1,33 @@
+/* options.h: the command line.
+ *
+ * Ownership: options_parse() fills a caller-owned struct whose strings point into argv
+ * (or are static defaults); options_finish() frees the list of inputs it allocates. */
+#ifndef AREQ_OPTIONS_H
+#define AREQ_OPTIONS_H
+
+#include <stddef.h>
+
+struct options {
+    size_t concurrency;
+    long max_redirs;
+    double timeout_s;         /* 0 = none */
+    double connect_timeout_s;
+    const char *output;       /* "-" = standard output */
+    int header;
+    int verbosity;            /* -1 quiet, 0 normal, 1 verbose */
+    char **inputs;            /* at least one: "urls.txt" when none is named */
+    size_t ninputs;
+};
+
+enum options_result {
+    OPTIONS_RUN = 0,
+    OPTIONS_HELP = 1,    /* --help was asked for: print it, exit 0 */
+    OPTIONS_VERSION = 2, /* --version */
+    OPTIONS_USAGE = -1,  /* bad usage: the message is in err */
+};
+
+int options_parse(int argc, char **argv, struct options *o, char *err, size_t errlen);
+void options_finish(struct options *o);
+void options_print_help(void);
+
+#endif

@@ -1,0 +1,36 @@
+/* reader.h: reads a URL list from a file or standard input without blocking the loop, and
+ * hands it out a line at a time (split by input.h's rules).
+ *
+ * A regular file is read with libuv's fs API in chunks; a pipe or terminal on standard
+ * input is read as a stream, so that a run can be stopped while its input is idle. Reading
+ * is driven by the consumer: the next chunk is asked for only when the lines of the last
+ * one are used up, so a list of any length costs one chunk of memory.
+ *
+ * Ownership: the caller creates the reader with reader_open() and gives it up with
+ * reader_close(), which frees it once libuv is done with it (the loop must run). Lines
+ * handed out point into the reader and stay valid until the next reader_next(). */
+#ifndef AREQ_READER_H
+#define AREQ_READER_H
+
+#include <uv.h>
+
+#include "input.h"
+#include "task.h"
+
+typedef struct reader reader;
+
+/* Opens `path` ("-" is standard input). 0 or a negative errno (-EISDIR for a directory). */
+int reader_open(uv_loop_t *loop, const char *path, reader **out);
+
+/* The list's name for messages: its path, or "<stdin>". */
+const char *reader_name(const reader *r);
+
+/* Inside a step: the next line. Returns TASK_DONE when the answer is at hand, else
+ * TASK_PENDING until it is. Either way, task_wait_rc() then says: 1, a line is in *line
+ * (its `error` may be set); 0, the list is finished; negative, a read error; or the
+ * cancellation reason. */
+int reader_next(reader *r, task *t, struct input_line *line);
+
+void reader_close(reader *r);
+
+#endif
