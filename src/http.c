@@ -275,7 +275,11 @@ static int configure(http_client *c, http_request *r, CURL *e)
     SET(CURLOPT_LOW_SPEED_LIMIT, 1L);
     SET(CURLOPT_LOW_SPEED_TIME, low_speed_time);
     SET(CURLOPT_ACCEPT_ENCODING, "");
-    SET(CURLOPT_PIPEWAIT, 1L);
+    /* Waiting to multiplex on a connection in progress pays only where ALPN settles it at
+     * the handshake: on plain http, curl learns a connection cannot multiplex only from
+     * its first response, so every transfer to the host would wait behind a slow one. */
+    if (strncasecmp(r->url, "https:", 6) == 0)
+        SET(CURLOPT_PIPEWAIT, 1L);
     SET(CURLOPT_USERAGENT, o->user_agent);
     SET(CURLOPT_CLOSESOCKETFUNCTION, on_curl_close_socket);
     SET(CURLOPT_CLOSESOCKETDATA, c);
