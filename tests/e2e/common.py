@@ -1,0 +1,326 @@
+"""Shared helpers for areq's end-to-end tests (Python standard library only).
+
+Environment:
+  AREQ_BIN      path of the areq binary under test (required)
+  AREQ_WRAPPER  optional command prefix to run areq under, e.g.
+                "valgrind --error-exitcode=99 --leak-check=full
+                 --errors-for-leak-kinds=definite,indirect -q";
+                when set, time limits are multiplied by TIME_FACTOR (20)
+
+Everything talks to 127.0.0.1 only: the fixture server (tests/fixture/server.py), a port
+nothing listens on (refused_port) and a listener that never completes a handshake
+(Blackhole). Proxy variables are removed from areq's environment.
+"""
+import importlib.util
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+FIXTURE = os.path.join(REPO, "tests", "fixture")
+SERVER = os.path.join(FIXTURE, "server.py")
+REFERENCE = os.path.normpath(os.path.join(REPO, "..", "shared", "reference", "areq.py"))
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+WRAPPER = shlex.split(os.environ.get("AREQ_WRAPPER", ""))
+TIME_FACTOR = 20 if WRAPPER else 1
+HEADER = "source_url\tparsed_url"
+
+PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "ftp_proxy", "no_proxy",
+              "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "FTP_PROXY", "NO_PROXY")
+
+
+def load_site():
+    """tests/fixture/site.py as a module (its name clashes with the stdlib "site")."""
+    spec = importlib.util.spec_from_file_location("areq_fixture_site",
+                                                  os.path.join(FIXTURE, "site.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+site = load_site()
+
+
+def areq_bin():
+    b = os.environ.get("AREQ_BIN")
+    if not b:
+        raise RuntimeError("set AREQ_BIN to the areq binary to test, e.g. AREQ_BIN=build/areq")
+    b = os.path.abspath(b)
+    if not os.access(b, os.X_OK):
+        raise RuntimeError("AREQ_BIN=%s is not an executable file" % b)
+    return b
+
+
+def areq_env():
+    env = {k: v for k, v in os.environ.items() if k not in PROXY_VARS}
+    env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
+    return env
+
+
+def scaled(seconds):
+    return seconds * TIME_FACTOR
+
+
+# --- the fixture server -------------------------------------------------------------------
+
+class FixtureServer:
+    """tests/fixture/server.py in a child process, with its request log in a temp file."""
+
+    def __init__(self, *args):
+        self.dir = tempfile.mkdtemp(prefix="areq-fixture-")
+        self.log_path = os.path.join(self.dir, "requests.log")
+        self.proc = subprocess.Popen(
+            [sys.executable, SERVER, "--log", self.log_path] + list(args),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None)
+        line = self.proc.stdout.readline().decode("ascii", "replace").split()
+        if len(line) != 2 or line[0] != "PORT":
+            self.stop()
+            raise RuntimeError("fixture server did not start (said %r)" % line)
+        self.port = int(line[1])
+        self.origin = "http://127.0.0.1:%d" % self.port
+
+    def url(self, path):
+        return self.origin + path
+
+    def stop(self):
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()  # the server exits at end of stdin
+                self.proc.wait(5)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stdout.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def events(self):
+        """[(event, conn, method, target, status_or_None, time)] from the request log."""
+        out = []
+        try:
+            with open(self.log_path, encoding="utf-8", errors="replace") as f:
+                for line in f:
+                    if not line.endswith("\n"):
+                        break  # being written
+                    p = line.rstrip("\n").split("\t")
+                    if p[0] == "REQ":
+                        out.append(("REQ", int(p[1]), p[2], p[3], None, float(p[4])))
+                    elif p[0] == "END":
+                        out.append(("END", int(p[1]), p[2], p[3], p[4], float(p[5])))
+        except FileNotFoundError:
+            pass
+        return out
+
+    def requests(self, target=None):
+        """The REQ events, all or those for one request target (path plus query)."""
+        return [e for e in self.events() if e[0] == "REQ" and (target is None or e[3] == target)]
+
+    def count(self, target):
+        return len(self.requests(target))
+
+    def completed(self, target):
+        return any(e[0] == "END" and e[3] == target for e in self.events())
+
+    def max_in_flight(self, prefix):
+        """The most requests whose target starts with prefix that were open at once."""
+        cur = best = 0
+        for e in sorted((e for e in self.events() if e[3].startswith(prefix)),
+                        key=lambda e: (e[5], e[0] == "REQ")):
+            cur += 1 if e[0] == "REQ" else -1
+            best = max(best, cur)
+        return best
+
+
+def target_of(url):
+    """The request target (path and query) the server logs for a URL."""
+    rest = url.split("://", 1)[1]
+    i = rest.find("/")
+    return rest[i:] if i >= 0 else "/"
+
+
+def refused_port():
+    """A loopback port nothing listens on (bound, then released)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Blackhole:
+    """A loopback port whose handshakes never complete: a listener with a backlog of 0 that
+    never accepts, its queue filled, so the kernel drops further SYNs."""
+
+    def __enter__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(0)
+        self.port = self.sock.getsockname()[1]
+        self.fill = []
+        for _ in range(3):
+            s = socket.socket()
+            s.setblocking(False)
+            try:
+                s.connect(("127.0.0.1", self.port))
+            except (BlockingIOError, OSError):
+                pass
+            self.fill.append(s)
+        time.sleep(0.1)
+        return self
+
+    def __exit__(self, *exc):
+        for s in self.fill:
+            s.close()
+        self.sock.close()
+
+
+def wait_for(cond, timeout, interval=0.02):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(interval)
+    return cond()
+
+
+# --- running areq -------------------------------------------------------------------------
+
+class Result:
+    def __init__(self, rc, out, err, elapsed, cwd):
+        self.rc, self.out, self.err, self.elapsed, self.cwd = rc, out, err, elapsed, cwd
+
+    def read(self, name="foundurls.txt"):
+        with open(os.path.join(self.cwd, name), encoding="utf-8", newline="") as f:
+            return f.read()
+
+    def err_lines(self):
+        return [l for l in self.err.splitlines() if l.strip()]
+
+    def __repr__(self):
+        return "<areq rc=%s %.2fs stderr=%r>" % (self.rc, self.elapsed, self.err[-2000:])
+
+
+def areq_argv(args):
+    return WRAPPER + [areq_bin()] + list(args)
+
+
+def run_areq(args, cwd, stdin=None, timeout=60):
+    """Runs areq with args in cwd; stdin: bytes/str to pipe, or None for /dev/null."""
+    if isinstance(stdin, str):
+        stdin = stdin.encode("utf-8")
+    t0 = time.monotonic()
+    try:
+        p = subprocess.run(areq_argv(args), cwd=cwd, env=areq_env(),
+                           input=stdin if stdin is not None else None,
+                           stdin=None if stdin is not None else subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=scaled(timeout))
+    except subprocess.TimeoutExpired as e:
+        raise AssertionError("areq %s did not finish within %ss; stderr: %r"
+                             % (args, scaled(timeout), (e.stderr or b"")[-2000:]))
+    return Result(p.returncode, p.stdout.decode("utf-8", "replace"),
+                  p.stderr.decode("utf-8", "replace"), time.monotonic() - t0, cwd)
+
+
+def start_areq(args, cwd):
+    """Starts areq in the background (for signal tests)."""
+    return subprocess.Popen(areq_argv(args), cwd=cwd, env=areq_env(), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+# --- output -------------------------------------------------------------------------------
+
+def parse_output(tc, text, header=True):
+    """Checks the form of an output file and returns its pairs as a list of (source, target).
+
+    Form: whole lines ending in LF; the header first when header is set; every other line one
+    source and one target separated by one tab; a source's targets unique and contiguous."""
+    if text == "":
+        tc.assertFalse(header, "output is empty: the header line is missing")
+        return []
+    tc.assertTrue(text.endswith("\n"), "output does not end with a whole line: %r" % text[-200:])
+    tc.assertNotIn("\r", text)
+    lines = text[:-1].split("\n")
+    if header:
+        tc.assertEqual(lines[0], HEADER, "first line is not the header")
+        lines = lines[1:]
+    else:
+        tc.assertNotEqual(lines[0], HEADER, "header written despite --no-header")
+    pairs = []
+    done = set()
+    cur = None
+    seen = set()
+    for line in lines:
+        parts = line.split("\t")
+        tc.assertEqual(len(parts), 2, "not a source<TAB>target line: %r" % line)
+        src, dst = parts
+        tc.assertTrue(src.startswith(("http://", "https://")), "bad source: %r" % line)
+        tc.assertTrue(dst.startswith(("http://", "https://")), "bad target: %r" % line)
+        if src != cur:
+            tc.assertNotIn(src, done, "targets of %s are not contiguous" % src)
+            if cur is not None:
+                done.add(cur)
+            cur = src
+            seen = set()
+        tc.assertNotIn(dst, seen, "pair written twice: %r" % line)
+        seen.add(dst)
+        pairs.append((src, dst))
+    return pairs
+
+
+def by_source(pairs):
+    out = {}
+    for s, t in pairs:
+        out.setdefault(s, set()).add(t)
+    return out
+
+
+class AreqTest(unittest.TestCase):
+    """Base class: a fresh temp directory per test (self.tmp) and assertion helpers."""
+
+    maxDiff = 4000
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="areq-e2e-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+
+    def write(self, name, data):
+        path = os.path.join(self.tmp, name)
+        mode = "wb" if isinstance(data, bytes) else "w"
+        with open(path, mode, **({} if mode == "wb" else {"encoding": "utf-8", "newline": ""})) as f:
+            f.write(data)
+        return path
+
+    def write_urls(self, urls, name="urls.txt"):
+        return self.write(name, "".join(u + "\n" for u in urls))
+
+    def run_areq(self, args, stdin=None, timeout=60, cwd=None):
+        return run_areq(args, cwd or self.tmp, stdin=stdin, timeout=timeout)
+
+    def assertFailureReported(self, res, url, *words):
+        """Some stderr line names url (and every word, e.g. "404")."""
+        for line in res.err.splitlines():
+            if url in line and all(w in line for w in words):
+                return
+        self.fail("no stderr line names %s %s; stderr:\n%s" % (url, " ".join(words), res.err))
+
+    def assertSummary(self, res, ok=None, failed=None):
+        """The last stderr line is the summary; counts checked when written as "N ok"."""
+        lines = res.err_lines()
+        self.assertTrue(lines, "stderr is empty: no summary line")
+        last = lines[-1]
+        self.assertIn("ok", last, "last stderr line is not a summary: %r" % last)
+        self.assertIn("failed", last, "last stderr line is not a summary: %r" % last)
+        import re
+        for n, word in ((ok, "ok"), (failed, "failed")):
+            m = re.search(r"(\d+) %s\b" % word, last)
+            if n is not None and m:
+                self.assertEqual(int(m.group(1)), n, "summary %r: expected %d %s" % (last, n, word))

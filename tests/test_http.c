@@ -1,0 +1,420 @@
+/* Tests of the curl/libuv bridge against the loopback fixture server (tests/fixture/
+ * server.py, started once for the group). Each case runs on a fresh loop and client and
+ * must leave nothing behind: uv_loop_close() returns 0 at teardown. */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <curl/curl.h>
+
+#include "http.h"
+#include "task.h"
+
+extern char **environ;
+
+static pid_t server_pid;
+static int server_stdin = -1;
+static int port;
+
+static int start_server(void **state)
+{
+    (void)state;
+    const char *py = getenv("PYTHON") ? getenv("PYTHON") : "python3";
+    const char *script = getenv("AREQ_FIXTURE_SERVER");
+    if (script == NULL)
+        script = "tests/fixture/server.py";
+    int in[2], out[2];
+    if (pipe(in) != 0 || pipe(out) != 0)
+        return -1;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+    posix_spawn_file_actions_addclose(&fa, in[1]);
+    posix_spawn_file_actions_addclose(&fa, out[0]);
+    char *argv[] = {(char *)py, (char *)script, NULL};
+    int rc = posix_spawnp(&server_pid, py, &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(in[0]);
+    close(out[1]);
+    if (rc != 0)
+        return -1;
+    server_stdin = in[1];
+    FILE *f = fdopen(out[0], "r");
+    char line[128];
+    while (f != NULL && fgets(line, sizeof line, f) != NULL) {
+        if (sscanf(line, "PORT %d", &port) == 1)
+            break;
+    }
+    if (f != NULL)
+        fclose(f);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    return port > 0 ? 0 : -1;
+}
+
+static int stop_server(void **state)
+{
+    (void)state;
+    close(server_stdin); /* the server ends when its stdin does */
+    kill(server_pid, SIGTERM);
+    waitpid(server_pid, NULL, 0);
+    curl_global_cleanup();
+    return 0;
+}
+
+struct env {
+    uv_loop_t loop;
+    task_sched sched;
+    http_client *client;
+    struct http_options opt;
+};
+
+static struct http_options default_options(void)
+{
+    return (struct http_options){
+        .timeout_ms = 10000,
+        .connect_timeout_ms = 5000,
+        .max_redirs = 5,
+        .max_body = 0,
+        .max_connects = 100,
+        .user_agent = "areq-test",
+    };
+}
+
+static int setup_with(void **state, struct http_options o)
+{
+    struct env *e = calloc(1, sizeof *e);
+    assert_non_null(e);
+    assert_int_equal(uv_loop_init(&e->loop), 0);
+    assert_int_equal(task_sched_init(&e->sched, &e->loop), 0);
+    e->opt = o;
+    assert_int_equal(http_client_create(&e->loop, &e->opt, &e->client), 0);
+    *state = e;
+    return 0;
+}
+
+static int setup(void **state)
+{
+    return setup_with(state, default_options());
+}
+
+static int setup_capped(void **state)
+{
+    struct http_options o = default_options();
+    o.max_body = 100 * 1000;
+    return setup_with(state, o);
+}
+
+static int setup_short_timeout(void **state)
+{
+    struct http_options o = default_options();
+    o.timeout_ms = 300;
+    return setup_with(state, o);
+}
+
+static int teardown(void **state)
+{
+    struct env *e = *state;
+    http_client_destroy(e->client);
+    task_sched_close(&e->sched);
+    uv_run(&e->loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&e->loop), 0);
+    free(e);
+    return 0;
+}
+
+/* ---- a task that fetches one URL ---- */
+
+struct fetch {
+    task t;
+    http_client *client;
+    char url[512];
+    http_request req;
+    int resumed_rc;
+};
+
+static int fetch_step(task *t)
+{
+    struct fetch *f = (struct fetch *)t;
+    if (t->state == 0) {
+        t->state = 1;
+        http_request_init(&f->req, f->url);
+        return http_fetch(f->client, &f->req, t);
+    }
+    f->resumed_rc = task_wait_rc(t);
+    return task_finish(t, 0);
+}
+
+static void start_fetch(struct env *e, struct fetch *f, const char *fmt, ...)
+{
+    memset(f, 0, sizeof *f);
+    f->client = e->client;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(f->url, sizeof f->url, fmt, ap);
+    va_end(ap);
+    task_init(&f->t, fetch_step, NULL);
+    task_spawn(&e->sched, &f->t, NULL);
+}
+
+/* Fetches a path on the fixture server and runs the loop until it is done. */
+static void fetch_path(struct env *e, struct fetch *f, const char *path)
+{
+    start_fetch(e, f, "http://127.0.0.1:%d%s", port, path);
+    uv_run(&e->loop, UV_RUN_DEFAULT);
+    assert_true(task_is_done(&f->t));
+    assert_int_equal(f->resumed_rc, 0);
+}
+
+static double now_s(void)
+{
+    return (double)uv_hrtime() / 1e9;
+}
+
+static void test_html_page(void **state)
+{
+    struct env *e = *state;
+    struct fetch f;
+    fetch_path(e, &f, "/page?href=a.html&href=/b.html");
+    assert_int_equal(f.req.outcome, HTTP_OK);
+    assert_int_equal(f.req.status, 200);
+    assert_non_null(strstr(f.req.body.data, "href=\"a.html\""));
+    assert_int_equal(f.req.bytes, f.req.body.len);
+    assert_string_equal(f.req.final_url, f.url);
+    assert_non_null(strstr(f.req.content_type, "text/html"));
+    http_request_finish(&f.req);
+}
+
+static void test_404_is_a_status_failure_without_body(void **state)
+{
+    struct env *e = *state;
+    struct fetch f;
+    fetch_path(e, &f, "/status/404");
+    assert_int_equal(f.req.outcome, HTTP_STATUS);
+    assert_int_equal(f.req.status, 404);
+    assert_int_equal(f.req.body.len, 0);
+    char scratch[64];
+    assert_string_equal(http_describe(&f.req, scratch, sizeof scratch), "HTTP 404");
+    http_request_finish(&f.req);
+}
+
+static void test_500_is_a_status_failure(void **state)
+{
+    struct env *e = *state;
+    struct fetch f;
+    fetch_path(e, &f, "/status/500");
+    assert_int_equal(f.req.outcome, HTTP_STATUS);
+    assert_int_equal(f.req.status, 500);
+    http_request_finish(&f.req);
+}
+
+static void test_redirect_gives_final_url(void **state)
+{
+    struct env *e = *state;
+    struct fetch f;
+    fetch_path(e, &f, "/redirect?to=/page/sub/x.html&code=301");
+    assert_int_equal(f.req.outcome, HTTP_OK);
+    char want[128];
+    snprintf(want, sizeof want, "http://127.0.0.1:%d/page/sub/x.html", port);
+    assert_string_equal(f.req.final_url, want);
+    http_request_finish(&f.req);
+}
+
+static void test_redirect_loop_fails(void **state)
+{
+    struct env *e = *state;
+    struct fetch f;
+    fetch_path(e, &f, "/loop");
+    assert_int_equal(f.req.outcome, HTTP_TRANSPORT);
+    assert_non_null(strcasestr(f.req.error, "redirect"));
+    http_request_finish(&f.req);
+}
+
+static void test_redirect_to_file_scheme_is_refused(void **state)
+{
+    struct env *e = *state;
+    struct fetch f;
+    fetch_path(e, &f, "/redirect-file");
+    assert_int_equal(f.req.outcome, HTTP_TRANSPORT);
+    assert_int_equal(f.req.body.len, 0);
+    http_request_finish(&f.req);
+}
+
+static void test_content_types(void **state)
+{
+    struct env *e = *state;
+    static const struct {
+        const char *path;
+        enum http_outcome want;
+    } rows[] = {
+        {"/binary", HTTP_NOT_HTML},
+        {"/text", HTTP_NOT_HTML},
+        {"/no-content-type", HTTP_OK},
+        {"/xhtml", HTTP_OK},
+        {"/html?body=%3Ca%20href%3Dx%3E&ctype=TEXT/HTML;%20charset=utf-8", HTTP_OK},
+        {"/html?body=x&ctype=text/htmlx", HTTP_NOT_HTML},
+        {"/html?body=x&ctype=application/json", HTTP_NOT_HTML},
+        {"/html?body=&ctype=image/png", HTTP_NOT_HTML}, /* empty body: decided at the end */
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        struct fetch f;
+        fetch_path(e, &f, rows[i].path);
+        if (f.req.outcome != rows[i].want)
+            fail_msg("%s: outcome %d, want %d", rows[i].path, f.req.outcome, rows[i].want);
+        if (rows[i].want == HTTP_NOT_HTML)
+            assert_int_equal(f.req.body.len, 0);
+        http_request_finish(&f.req);
+    }
+}
+
+static void test_slow_response_times_out(void **state)
+{
+    struct env *e = *state;
+    struct fetch f;
+    double t0 = now_s();
+    fetch_path(e, &f, "/slow?delay=5");
+    double took = now_s() - t0;
+    assert_int_equal(f.req.outcome, HTTP_TRANSPORT);
+    assert_non_null(strcasestr(f.req.error, "timed out"));
+    assert_true(took >= 0.25 && took < 2.0);
+    http_request_finish(&f.req);
+}
+
+static void test_close_mid_body_fails(void **state)
+{
+    struct env *e = *state;
+    struct fetch f;
+    fetch_path(e, &f, "/close-mid-body");
+    assert_int_equal(f.req.outcome, HTTP_TRANSPORT);
+    http_request_finish(&f.req);
+}
+
+static void test_garbage_reply_fails(void **state)
+{
+    struct env *e = *state;
+    struct fetch f;
+    fetch_path(e, &f, "/garbage");
+    assert_int_equal(f.req.outcome, HTTP_TRANSPORT);
+    http_request_finish(&f.req);
+}
+
+static void test_refused_port_fails(void **state)
+{
+    struct env *e = *state;
+    /* A port that was free a moment ago: bind, learn it, close. */
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(getsockname(s, (struct sockaddr *)&a, &len), 0);
+    close(s);
+    struct fetch f;
+    start_fetch(e, &f, "http://127.0.0.1:%d/", ntohs(a.sin_port));
+    uv_run(&e->loop, UV_RUN_DEFAULT);
+    assert_int_equal(f.req.outcome, HTTP_TRANSPORT);
+    assert_non_null(strcasestr(f.req.error, "connect"));
+    http_request_finish(&f.req);
+}
+
+static void test_body_over_cap_is_abandoned(void **state)
+{
+    struct env *e = *state;
+    static const char *paths[] = {"/huge?size=50000000", "/huge?size=50000000&chunked=1",
+                                  "/gzip-bomb?size=100000000"};
+    for (size_t i = 0; i < 3; i++) {
+        struct fetch f;
+        double t0 = now_s();
+        fetch_path(e, &f, paths[i]);
+        assert_int_equal(f.req.outcome, HTTP_TOO_BIG);
+        assert_int_equal(f.req.body.len, 0);
+        assert_true(now_s() - t0 < 5.0);
+        http_request_finish(&f.req);
+    }
+}
+
+static void on_cancel_timer(uv_timer_t *h)
+{
+    task_cancel(h->data, -ECANCELED);
+    uv_close((uv_handle_t *)h, NULL);
+}
+
+static void test_cancel_stops_a_stalled_transfer(void **state)
+{
+    struct env *e = *state;
+    struct fetch f;
+    start_fetch(e, &f, "http://127.0.0.1:%d/stall?hold=30", port);
+    uv_timer_t timer;
+    uv_timer_init(&e->loop, &timer);
+    timer.data = &f.t;
+    uv_timer_start(&timer, on_cancel_timer, 100, 0);
+    double t0 = now_s();
+    uv_run(&e->loop, UV_RUN_DEFAULT);
+    assert_true(task_is_done(&f.t));
+    assert_int_equal(f.resumed_rc, -ECANCELED);
+    assert_int_equal(f.req.outcome, HTTP_CANCELLED);
+    assert_true(now_s() - t0 < 2.0);
+    http_request_finish(&f.req);
+}
+
+/* Many transfers at once over one multi handle, each completing with its own result, and
+ * handles reused across two waves. */
+static void test_many_concurrent_transfers(void **state)
+{
+    struct env *e = *state;
+    enum { N = 200 };
+    struct fetch *f = calloc(N, sizeof *f);
+    assert_non_null(f);
+    for (int wave = 0; wave < 2; wave++) {
+        for (int i = 0; i < N; i++) {
+            if (i % 10 == 9)
+                start_fetch(e, &f[i], "http://127.0.0.1:%d/status/404", port);
+            else
+                start_fetch(e, &f[i], "http://127.0.0.1:%d/page/%d-%d?links=3", port, wave, i);
+        }
+        uv_run(&e->loop, UV_RUN_DEFAULT);
+        for (int i = 0; i < N; i++) {
+            assert_true(task_is_done(&f[i].t));
+            if (i % 10 == 9) {
+                assert_int_equal(f[i].req.outcome, HTTP_STATUS);
+            } else {
+                assert_int_equal(f[i].req.outcome, HTTP_OK);
+                assert_string_equal(f[i].req.final_url, f[i].url);
+                assert_non_null(strstr(f[i].req.body.data, "l2.html"));
+            }
+            http_request_finish(&f[i].req);
+        }
+    }
+    free(f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_html_page, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_404_is_a_status_failure_without_body, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_500_is_a_status_failure, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_redirect_gives_final_url, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_redirect_loop_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_redirect_to_file_scheme_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_content_types, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_slow_response_times_out, setup_short_timeout, teardown),
+        cmocka_unit_test_setup_teardown(test_close_mid_body_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_garbage_reply_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refused_port_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_body_over_cap_is_abandoned, setup_capped, teardown),
+        cmocka_unit_test_setup_teardown(test_cancel_stops_a_stalled_transfer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_many_concurrent_transfers, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("http", tests, start_server, stop_server);
+}
