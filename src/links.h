@@ -1,0 +1,35 @@
+/* links.h: finds the href attribute values of an HTML document, without copying it.
+ *
+ * Ownership: a links_extractor is created and destroyed by its caller. It is read-only once
+ * created, so many scans may use it at once, from any thread: each scan allocates and frees
+ * its own match data. The spans handed to the callback point into the caller's document (or,
+ * for values that held character references, into a scratch buffer of the scan) and are
+ * valid only until the callback returns. */
+#ifndef AREQ_LINKS_H
+#define AREQ_LINKS_H
+
+#include <stddef.h>
+
+typedef struct links_extractor links_extractor;
+
+enum links_kind {
+    LINKS_HREF = 0, /* an href attribute of any element */
+    LINKS_BASE = 1, /* the href of the document's first <base> element */
+};
+
+/* Called once per link, in document order, with the attribute value after HTML character
+ * references are decoded (not trimmed: that is the URL parser's job). Returning non-zero
+ * stops the scan, and links_scan returns that value. */
+typedef int (*links_fn)(void *ctx, enum links_kind kind, const char *value, size_t len);
+
+/* Compiles the built-in extractor (pattern == NULL) or a user's pcre2 pattern whose first
+ * capturing group is the link (then every match is LINKS_HREF and values are decoded the
+ * same way). Returns 0, -ENOMEM, or -EINVAL with a message naming the problem in err. */
+int links_extractor_create(const char *pattern, links_extractor **out, char *err, size_t errlen);
+void links_extractor_destroy(links_extractor *x); /* accepts NULL */
+
+/* Scans `html` (not NUL-terminated; may contain NUL bytes and invalid UTF-8, which never
+ * stop the scan). Returns 0, the callback's non-zero value, or a negative error. */
+int links_scan(const links_extractor *x, const char *html, size_t len, links_fn fn, void *ctx);
+
+#endif
