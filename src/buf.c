@@ -31,6 +31,7 @@ int buf_reserve(struct buf *b, size_t extra)
     char *data = realloc(b->data, cap);
     if (data == NULL)
         return -ENOMEM;
+    data[b->len] = '\0'; /* fresh memory must be a C string too */
     b->data = data;
     b->cap = cap;
     return 0;

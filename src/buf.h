@@ -32,7 +32,8 @@ void buf_truncate(struct buf *b, size_t len);
 /* Drops the first `n` bytes, moving the rest to the front. */
 void buf_consume(struct buf *b, size_t n);
 
-/* Hands the data to the caller (NULL when empty) and leaves the buffer empty. */
+/* Hands the data to the caller (NULL if nothing was ever stored) and leaves the buffer
+ * empty. */
 char *buf_detach(struct buf *b);
 
 #endif

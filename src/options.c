@@ -15,6 +15,8 @@ enum {
     OPT_NO_HEADER,
 };
 
+static const char short_options[] = ":c:t:o:vqhV";
+
 static const struct option long_options[] = {
     {"concurrency", required_argument, NULL, 'c'},
     {"max-redirs", required_argument, NULL, OPT_MAX_REDIRS},
@@ -91,10 +93,12 @@ int options_parse(int argc, char **argv, struct options *o, char *err, size_t er
         .header = 1,
     };
     opterr = 0;
-    optind = 1;
+    /* 0, not 1: glibc then forgets the place inside a cluster such as "-hv" where an
+     * earlier parse stopped, which it would otherwise go on reading from. */
+    optind = 0;
     int ch;
     long n;
-    while ((ch = getopt_long(argc, argv, ":c:t:o:vqhV", long_options, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, short_options, long_options, NULL)) != -1) {
         switch (ch) {
         case 'c':
             if (parse_count(optarg, 1, 100000, &n) != 0) {
@@ -146,7 +150,11 @@ int options_parse(int argc, char **argv, struct options *o, char *err, size_t er
             snprintf(err, errlen, "option '%s' needs a value", argv[optind - 1]);
             return OPTIONS_USAGE;
         default:
-            snprintf(err, errlen, "unknown option '%s'", argv[optind - 1]);
+            /* Inside a cluster such as "-xv", optind has not moved past it yet. */
+            if (optopt > 0 && optopt < 256 && (optopt == ':' || !strchr(short_options, optopt)))
+                snprintf(err, errlen, "unknown option '-%c'", optopt);
+            else
+                snprintf(err, errlen, "unknown option '%s'", argv[optind - 1]);
             return OPTIONS_USAGE;
         }
     }

@@ -31,6 +31,8 @@ const char *reader_name(const reader *r);
  * cancellation reason. */
 int reader_next(reader *r, task *t, struct input_line *line);
 
+/* A task waiting in reader_next() must have been resumed (cancel it first): the reader
+ * does not wake it, and may be freed at once. */
 void reader_close(reader *r);
 
 #endif
