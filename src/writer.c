@@ -26,6 +26,14 @@ struct writer {
 
 static void start_next(writer *w);
 
+/* `written` counts into `inflight`, so the two are reset together: writer_backlog()
+ * subtracts one from the other. */
+static void drop_inflight(writer *w)
+{
+    buf_clear(&w->inflight);
+    w->written = 0;
+}
+
 static void fail(writer *w, int err)
 {
     if (w->error != 0)
@@ -64,11 +72,11 @@ static void on_written(uv_fs_t *req)
     w->busy = 0;
     if (n < 0) {
         fail(w, (int)n);
-        buf_clear(&w->inflight);
+        drop_inflight(w);
     } else {
         w->written += (size_t)n;
         if (w->written >= w->inflight.len)
-            buf_clear(&w->inflight);
+            drop_inflight(w);
     }
     start_next(w);
 }
@@ -95,7 +103,7 @@ static void start_next(writer *w)
             return;
         }
         fail(w, rc);
-        buf_clear(&w->inflight);
+        drop_inflight(w);
     }
     if (w->closing && !w->closed) {
         if (w->owns_fd) {
