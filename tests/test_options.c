@@ -1,0 +1,301 @@
+/* Tests of command-line parsing. Each row is an argument vector and what must come of it:
+ * the result and, for a run, the parsed fields, spelled as the changes from the defaults
+ * ("concurrency=5 inputs=a,b"); for bad usage, words the message must contain. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "options.h"
+
+#define MAX_ARGS 16
+
+struct row {
+    const char *args[MAX_ARGS]; /* after the program name; ends at the first NULL */
+    int want;
+    const char *fields; /* OPTIONS_RUN: changes from DEFAULTS */
+    const char *err[2]; /* OPTIONS_USAGE: each must appear in the message */
+};
+
+static const char DEFAULTS[] = "concurrency=100 max_redirs=10 timeout=30 connect_timeout=10 "
+                               "output=foundurls.txt header=1 verbosity=0 inputs=urls.txt";
+
+static const struct row rows[] = {
+    /* defaults */
+    {{NULL}, OPTIONS_RUN, "", {NULL}},
+
+    /* concurrency */
+    {{"-c", "5"}, OPTIONS_RUN, "concurrency=5", {NULL}},
+    {{"-c5"}, OPTIONS_RUN, "concurrency=5", {NULL}},
+    {{"--concurrency=7"}, OPTIONS_RUN, "concurrency=7", {NULL}},
+    {{"--concurrency", "8"}, OPTIONS_RUN, "concurrency=8", {NULL}},
+    {{"-c", "1"}, OPTIONS_RUN, "concurrency=1", {NULL}},
+    {{"-c", "100000"}, OPTIONS_RUN, "concurrency=100000", {NULL}},
+    {{"-c", "3", "-c", "4"}, OPTIONS_RUN, "concurrency=4", {NULL}},
+    {{"-c", "0"}, OPTIONS_USAGE, NULL, {"--concurrency", "'0'"}},
+    {{"-c", "100001"}, OPTIONS_USAGE, NULL, {"--concurrency", "'100001'"}},
+    {{"-c", "abc"}, OPTIONS_USAGE, NULL, {"--concurrency", "'abc'"}},
+    {{"-c", ""}, OPTIONS_USAGE, NULL, {"--concurrency", "''"}},
+    {{"-c", "5x"}, OPTIONS_USAGE, NULL, {"--concurrency", "'5x'"}},
+    {{"-c", "-5"}, OPTIONS_USAGE, NULL, {"--concurrency", "'-5'"}},
+    {{"-c", "2.5"}, OPTIONS_USAGE, NULL, {"--concurrency", NULL}},
+    {{"-c", "99999999999999999999999"}, OPTIONS_USAGE, NULL, {"--concurrency", NULL}},
+    {{"--concurrency="}, OPTIONS_USAGE, NULL, {"--concurrency", "''"}},
+
+    /* timeouts */
+    {{"-t", "0.5"}, OPTIONS_RUN, "timeout=0.5", {NULL}},
+    {{"--timeout=45"}, OPTIONS_RUN, "timeout=45", {NULL}},
+    {{"-t", "0"}, OPTIONS_RUN, "timeout=0", {NULL}},
+    {{"-t", "86400"}, OPTIONS_RUN, "timeout=86400", {NULL}},
+    {{"--timeout=abc"}, OPTIONS_USAGE, NULL, {"--timeout", "'abc'"}},
+    {{"-t", "-1"}, OPTIONS_USAGE, NULL, {"--timeout", "'-1'"}},
+    {{"-t", "86401"}, OPTIONS_USAGE, NULL, {"--timeout", NULL}},
+    {{"-t", "inf"}, OPTIONS_USAGE, NULL, {"--timeout", NULL}},
+    {{"-t", "nan"}, OPTIONS_USAGE, NULL, {"--timeout", NULL}},
+    {{"-t", "1s"}, OPTIONS_USAGE, NULL, {"--timeout", "'1s'"}},
+    {{"-t", ""}, OPTIONS_USAGE, NULL, {"--timeout", NULL}},
+    {{"--connect-timeout", "2.5"}, OPTIONS_RUN, "connect_timeout=2.5", {NULL}},
+    {{"--connect-timeout=0.25"}, OPTIONS_RUN, "connect_timeout=0.25", {NULL}},
+    {{"--connect-timeout", "x"}, OPTIONS_USAGE, NULL, {"--connect-timeout", "'x'"}},
+    {{"--connect-timeout", "-0.5"}, OPTIONS_USAGE, NULL, {"--connect-timeout", NULL}},
+
+    /* redirects */
+    {{"--max-redirs", "0"}, OPTIONS_RUN, "max_redirs=0", {NULL}},
+    {{"--max-redirs=1000"}, OPTIONS_RUN, "max_redirs=1000", {NULL}},
+    {{"--max-redirs", "1001"}, OPTIONS_USAGE, NULL, {"--max-redirs", "'1001'"}},
+    {{"--max-redirs", "-1"}, OPTIONS_USAGE, NULL, {"--max-redirs", "'-1'"}},
+
+    /* output */
+    {{"-o", "-"}, OPTIONS_RUN, "output=-", {NULL}},
+    {{"-o", "pairs.tsv"}, OPTIONS_RUN, "output=pairs.tsv", {NULL}},
+    {{"--output=x.tsv"}, OPTIONS_RUN, "output=x.tsv", {NULL}},
+    {{"-o", ""}, OPTIONS_USAGE, NULL, {"--output", NULL}},
+    {{"--output="}, OPTIONS_USAGE, NULL, {"--output", NULL}},
+    {{"--no-header"}, OPTIONS_RUN, "header=0", {NULL}},
+
+    /* messages */
+    {{"-v"}, OPTIONS_RUN, "verbosity=1", {NULL}},
+    {{"--verbose"}, OPTIONS_RUN, "verbosity=1", {NULL}},
+    {{"-q"}, OPTIONS_RUN, "verbosity=-1", {NULL}},
+    {{"--quiet"}, OPTIONS_RUN, "verbosity=-1", {NULL}},
+    {{"-v", "-q"}, OPTIONS_RUN, "verbosity=-1", {NULL}}, /* the last one wins */
+    {{"-qv"}, OPTIONS_RUN, "verbosity=1", {NULL}},
+
+    /* inputs */
+    {{"a.txt"}, OPTIONS_RUN, "inputs=a.txt", {NULL}},
+    {{"-c", "5", "a.txt", "b.txt"}, OPTIONS_RUN, "concurrency=5 inputs=a.txt,b.txt", {NULL}},
+    {{"a.txt", "-c", "5", "b.txt"}, OPTIONS_RUN, "concurrency=5 inputs=a.txt,b.txt", {NULL}},
+    {{"-"}, OPTIONS_RUN, "inputs=-", {NULL}},
+    {{"-", "a.txt", "-"}, OPTIONS_RUN, "inputs=-,a.txt,-", {NULL}},
+    {{"--", "-v"}, OPTIONS_RUN, "inputs=-v", {NULL}},
+    {{"-q", "--", "-v", "--no-header", "--"}, OPTIONS_RUN, "verbosity=-1 inputs=-v,--no-header,--",
+     {NULL}},
+    {{"--"}, OPTIONS_RUN, "", {NULL}},
+    {{"-c", "2", "-t", "1.5", "--connect-timeout", "3", "--max-redirs", "4", "-o", "o.tsv",
+      "--no-header", "-v", "in.txt"}, OPTIONS_RUN,
+     "concurrency=2 timeout=1.5 connect_timeout=3 max_redirs=4 output=o.tsv header=0 "
+     "verbosity=1 inputs=in.txt", {NULL}},
+
+    /* unknown options and missing values */
+    {{"--bogus"}, OPTIONS_USAGE, NULL, {"unknown option", "--bogus"}},
+    {{"--bogus=1", "a.txt"}, OPTIONS_USAGE, NULL, {"unknown option", "--bogus"}},
+    {{"-x"}, OPTIONS_USAGE, NULL, {"unknown option", "-x"}},
+    {{"-xv"}, OPTIONS_USAGE, NULL, {"unknown option", "-x"}},
+    {{"-vx"}, OPTIONS_USAGE, NULL, {"unknown option", "x"}},
+    {{"a.txt", "-x"}, OPTIONS_USAGE, NULL, {"unknown option", "-x"}},
+    {{"--con=3"}, OPTIONS_USAGE, NULL, {"--con", NULL}}, /* ambiguous */
+    {{"--conc=3"}, OPTIONS_RUN, "concurrency=3", {NULL}},   /* unambiguous prefix */
+    {{"--no-header=1"}, OPTIONS_USAGE, NULL, {"--no-header", NULL}},
+    {{"-c"}, OPTIONS_USAGE, NULL, {"-c", "needs a value"}},
+    {{"--concurrency"}, OPTIONS_USAGE, NULL, {"--concurrency", "needs a value"}},
+    {{"a.txt", "-t"}, OPTIONS_USAGE, NULL, {"-t", "needs a value"}},
+    {{"-o"}, OPTIONS_USAGE, NULL, {"-o", "needs a value"}},
+    {{"--connect-timeout"}, OPTIONS_USAGE, NULL, {"--connect-timeout", "needs a value"}},
+    {{"--max-redirs"}, OPTIONS_USAGE, NULL, {"--max-redirs", "needs a value"}},
+
+    /* help and version stop the parse where they stand */
+    {{"-h"}, OPTIONS_HELP, NULL, {NULL}},
+    {{"--help"}, OPTIONS_HELP, NULL, {NULL}},
+    {{"-V"}, OPTIONS_VERSION, NULL, {NULL}},
+    {{"--version"}, OPTIONS_VERSION, NULL, {NULL}},
+    {{"a.txt", "-c", "9", "-h"}, OPTIONS_HELP, NULL, {NULL}},
+    {{"-h", "-c", "abc"}, OPTIONS_HELP, NULL, {NULL}},
+    {{"-c", "abc", "-h"}, OPTIONS_USAGE, NULL, {"--concurrency", NULL}},
+    {{"-V", "-h"}, OPTIONS_VERSION, NULL, {NULL}},
+    {{"--", "-h"}, OPTIONS_RUN, "inputs=-h", {NULL}},
+};
+
+/* ---- the fields as one comparable string ---- */
+
+static void describe(const struct options *o, char *out, size_t cap)
+{
+    int n = snprintf(out, cap,
+                     "concurrency=%zu max_redirs=%ld timeout=%g connect_timeout=%g output=%s "
+                     "header=%d verbosity=%d inputs=",
+                     o->concurrency, o->max_redirs, o->timeout_s, o->connect_timeout_s, o->output,
+                     o->header, o->verbosity);
+    assert_true(n > 0 && (size_t)n < cap);
+    for (size_t i = 0; i < o->ninputs; i++) {
+        size_t len = strlen(out);
+        n = snprintf(out + len, cap - len, "%s%s", i > 0 ? "," : "", o->inputs[i]);
+        assert_true(n > 0 && (size_t)n < cap - len);
+    }
+}
+
+/* DEFAULTS with each "key=value" of `changes` put in place of the default. */
+static void expected(const char *changes, char *out, size_t cap)
+{
+    char fields[16][128];
+    size_t nfields = 0;
+    char tmp[512];
+    assert_true(strlen(DEFAULTS) < sizeof tmp);
+    strcpy(tmp, DEFAULTS);
+    for (char *f = strtok(tmp, " "); f != NULL; f = strtok(NULL, " ")) {
+        assert_true(nfields < 16 && strlen(f) < sizeof fields[0]);
+        strcpy(fields[nfields++], f);
+    }
+    assert_true(strlen(changes) < sizeof tmp);
+    strcpy(tmp, changes);
+    for (char *c = strtok(tmp, " "); c != NULL; c = strtok(NULL, " ")) {
+        size_t key = (size_t)(strchr(c, '=') - c) + 1;
+        size_t i = 0;
+        while (i < nfields && strncmp(fields[i], c, key) != 0)
+            i++;
+        assert_true(i < nfields); /* a misspelt key in a row */
+        strcpy(fields[i], c);
+    }
+    out[0] = '\0';
+    for (size_t i = 0; i < nfields; i++) {
+        if (i > 0)
+            strncat(out, " ", cap - strlen(out) - 1);
+        strncat(out, fields[i], cap - strlen(out) - 1);
+    }
+}
+
+static void format_args(const struct row *r, char *out, size_t cap)
+{
+    out[0] = '\0';
+    for (size_t i = 0; i < MAX_ARGS && r->args[i] != NULL; i++) {
+        strncat(out, " '", cap - strlen(out) - 1);
+        strncat(out, r->args[i], cap - strlen(out) - 1);
+        strncat(out, "'", cap - strlen(out) - 1);
+    }
+}
+
+static void test_rows(void **state)
+{
+    (void)state;
+    for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
+        const struct row *row = &rows[r];
+        char shown[512];
+        format_args(row, shown, sizeof shown);
+        print_message("  areq%s\n", shown);
+
+        /* getopt_long permutes the vector, never the strings: they may be literals. */
+        char *argv[MAX_ARGS + 2];
+        int argc = 0;
+        argv[argc++] = "areq";
+        for (size_t i = 0; i < MAX_ARGS && row->args[i] != NULL; i++)
+            argv[argc++] = (char *)row->args[i];
+        argv[argc] = NULL;
+
+        struct options o;
+        char err[256];
+        memset(err, 0, sizeof err);
+        int rc = options_parse(argc, argv, &o, err, sizeof err);
+        assert_int_equal(rc, row->want);
+
+        if (rc == OPTIONS_RUN) {
+            char got[512], want[512];
+            describe(&o, got, sizeof got);
+            expected(row->fields, want, sizeof want);
+            assert_string_equal(got, want);
+            assert_true(o.ninputs >= 1);
+        } else if (rc == OPTIONS_USAGE) {
+            assert_true(strlen(err) > 0);
+            for (int i = 0; i < 2; i++) {
+                if (row->err[i] != NULL && strstr(err, row->err[i]) == NULL)
+                    fail_msg("message \"%s\" lacks \"%s\"", err, row->err[i]);
+            }
+        }
+        options_finish(&o);
+        assert_null(o.inputs);
+    }
+}
+
+/* Inputs point into argv, as the header says, in the order given. */
+static void test_inputs_point_into_argv(void **state)
+{
+    (void)state;
+    char a[] = "a.txt", b[] = "b.txt", c[] = "-c", five[] = "5";
+    char *argv[] = {"areq", a, c, five, b, NULL};
+    struct options o;
+    char err[128];
+    assert_int_equal(options_parse(5, argv, &o, err, sizeof err), OPTIONS_RUN);
+    assert_int_equal(o.ninputs, 2);
+    assert_ptr_equal(o.inputs[0], a);
+    assert_ptr_equal(o.inputs[1], b);
+    options_finish(&o);
+    options_finish(&o); /* a second finish is harmless */
+}
+
+/* A parse that stops inside a cluster of short options ("-hv" stops at h) must leave
+ * nothing behind for the next parse. */
+static void test_parse_is_repeatable(void **state)
+{
+    (void)state;
+    struct options o;
+    char err[128];
+    char *first[] = {"areq", "-hv", NULL};
+    assert_int_equal(options_parse(2, first, &o, err, sizeof err), OPTIONS_HELP);
+    options_finish(&o);
+
+    char *second[] = {"areq", "x.txt", NULL};
+    assert_int_equal(options_parse(2, second, &o, err, sizeof err), OPTIONS_RUN);
+    assert_int_equal(o.verbosity, 0);
+    assert_int_equal(o.ninputs, 1);
+    assert_string_equal(o.inputs[0], "x.txt");
+    options_finish(&o);
+
+    char *third[] = {"areq", "-c", "abc", "-q", NULL};
+    assert_int_equal(options_parse(4, third, &o, err, sizeof err), OPTIONS_USAGE);
+    options_finish(&o);
+    char *fourth[] = {"areq", NULL};
+    assert_int_equal(options_parse(1, fourth, &o, err, sizeof err), OPTIONS_RUN);
+    assert_int_equal(o.verbosity, 0);
+    assert_int_equal(o.concurrency, 100);
+    assert_string_equal(o.inputs[0], "urls.txt");
+    options_finish(&o);
+}
+
+/* A short message buffer truncates the message and never overruns (ASan would say so). */
+static void test_short_error_buffer(void **state)
+{
+    (void)state;
+    struct options o;
+    char *err = malloc(8);
+    assert_non_null(err);
+    char *argv[] = {"areq", "-c", "a-long-bad-value", NULL};
+    assert_int_equal(options_parse(3, argv, &o, err, 8), OPTIONS_USAGE);
+    assert_int_equal(strlen(err), 7);
+    options_finish(&o);
+    free(err);
+}
+
+int main(void)
+{
+    /* Rows rely on GNU getopt_long permuting file names past the options. */
+    unsetenv("POSIXLY_CORRECT");
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_rows),
+        cmocka_unit_test(test_inputs_point_into_argv),
+        cmocka_unit_test(test_parse_is_repeatable),
+        cmocka_unit_test(test_short_error_buffer),
+    };
+    return cmocka_run_group_tests_name("options", tests, NULL, NULL);
+}
