@@ -74,6 +74,12 @@ void buf_truncate(struct buf *b, size_t len)
     b->data[len] = '\0';
 }
 
+void buf_zero_slack(struct buf *b)
+{
+    if (b->data != NULL)
+        memset(b->data + b->len, 0, b->cap - b->len);
+}
+
 void buf_consume(struct buf *b, size_t n)
 {
     if (n >= b->len) {

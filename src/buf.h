@@ -29,6 +29,10 @@ void buf_clear(struct buf *b);
 /* Cuts the contents back to `len` bytes (no more than it holds). */
 void buf_truncate(struct buf *b, size_t len);
 
+/* Zeroes the allocated bytes past the contents. Scanners that load whole aligned words
+ * (pcre2's JIT does) may look at them; zeroed, they are defined for valgrind. */
+void buf_zero_slack(struct buf *b);
+
 /* Drops the first `n` bytes, moving the rest to the front. */
 void buf_consume(struct buf *b, size_t n);
 

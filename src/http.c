@@ -320,6 +320,8 @@ static void record_results(http_request *r, CURLcode result)
     }
     if (r->outcome != HTTP_OK)
         buf_finish(&r->body);
+    else
+        buf_zero_slack(&r->body);
 }
 
 /* Detaches a transfer from the multi handle and keeps its easy handle for the next one. */

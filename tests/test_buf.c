@@ -306,6 +306,23 @@ static void test_detach_never_allocated_is_null(void **state)
     check_invariants(&b);
 }
 
+/* Word-at-a-time scanners may load the bytes past the contents: after buf_zero_slack they
+ * are all defined (zero), and the contents are untouched. */
+static void test_zero_slack(void **state)
+{
+    (void)state;
+    struct buf b;
+    buf_init(&b);
+    buf_zero_slack(&b); /* nothing allocated: a no-op */
+    assert_int_equal(buf_append(&b, "abcdefghij", 10), 0);
+    memset(b.data + b.len, 0x5a, b.cap - b.len);
+    buf_zero_slack(&b);
+    assert_memory_equal(b.data, "abcdefghij", 10);
+    for (size_t i = b.len; i < b.cap; i++)
+        assert_int_equal(b.data[i], 0);
+    buf_finish(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -324,6 +341,7 @@ int main(void)
         cmocka_unit_test(test_clear_keeps_memory),
         cmocka_unit_test(test_detach),
         cmocka_unit_test(test_detach_never_allocated_is_null),
+        cmocka_unit_test(test_zero_slack),
     };
     return cmocka_run_group_tests_name("buf", tests, NULL, NULL);
 }
