@@ -120,9 +120,12 @@ static int run(const struct options *o)
 
     links_extractor *extractor = NULL;
     char err[256];
-    int rc = links_extractor_create(NULL, &extractor, err, sizeof err);
+    int rc = links_extractor_create(o->pattern, &extractor, err, sizeof err);
     if (rc != 0) {
-        log_fatal("cannot build the link extractor: %s", err);
+        if (o->pattern != NULL)
+            log_fatal("invalid --pattern: %s", err);
+        else
+            log_fatal("cannot build the link extractor: %s", err);
         return EXIT_USAGE;
     }
     if (uv_loop_init(&r.loop) != 0) {
@@ -167,7 +170,8 @@ static int run(const struct options *o)
 
     struct crawl_options co = {
         .concurrency = concurrency,
-        .url_flags = 0,
+        .url_flags = (o->all_schemes ? URL_ALL_SCHEMES : 0u) |
+                     (o->keep_fragments ? URL_KEEP_FRAGMENT : 0u),
         .http = r.http,
         .out = r.out,
         .extractor = extractor,

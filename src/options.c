@@ -13,9 +13,11 @@ enum {
     OPT_MAX_REDIRS = 256,
     OPT_CONNECT_TIMEOUT,
     OPT_NO_HEADER,
+    OPT_ALL_SCHEMES,
+    OPT_KEEP_FRAGMENTS,
 };
 
-static const char short_options[] = ":c:t:o:vqhV";
+static const char short_options[] = ":c:t:o:P:vqhV";
 
 static const struct option long_options[] = {
     {"concurrency", required_argument, NULL, 'c'},
@@ -24,6 +26,9 @@ static const struct option long_options[] = {
     {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
     {"output", required_argument, NULL, 'o'},
     {"no-header", no_argument, NULL, OPT_NO_HEADER},
+    {"all-schemes", no_argument, NULL, OPT_ALL_SCHEMES},
+    {"keep-fragments", no_argument, NULL, OPT_KEEP_FRAGMENTS},
+    {"pattern", required_argument, NULL, 'P'},
     {"verbose", no_argument, NULL, 'v'},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
@@ -43,6 +48,12 @@ void options_print_help(void)
            "      --connect-timeout SECONDS\n"
            "                             limit for connecting (default 10)\n"
            "      --max-redirs N         redirects followed at most (default 10)\n"
+           "\n"
+           "Links:\n"
+           "  -P, --pattern REGEX        find links with this pcre2 pattern instead of the\n"
+           "                             built-in HTML scan; its first group is the link\n"
+           "      --all-schemes          also write targets such as mailto: and javascript:\n"
+           "      --keep-fragments       keep #fragments, and links to a fragment of the page\n"
            "\n"
            "Output:\n"
            "  -o, --output FILE          where pairs go (default foundurls.txt; - is stdout)\n"
@@ -135,6 +146,19 @@ int options_parse(int argc, char **argv, struct options *o, char *err, size_t er
             break;
         case OPT_NO_HEADER:
             o->header = 0;
+            break;
+        case OPT_ALL_SCHEMES:
+            o->all_schemes = 1;
+            break;
+        case OPT_KEEP_FRAGMENTS:
+            o->keep_fragments = 1;
+            break;
+        case 'P':
+            if (optarg[0] == '\0') {
+                snprintf(err, errlen, "--pattern needs a regular expression");
+                return OPTIONS_USAGE;
+            }
+            o->pattern = optarg;
             break;
         case 'v':
             o->verbosity = 1;

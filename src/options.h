@@ -14,6 +14,9 @@ struct options {
     double connect_timeout_s;
     const char *output;       /* "-" = standard output */
     int header;
+    int all_schemes;          /* keep mailto:, javascript:, ... targets */
+    int keep_fragments;       /* keep #fragments and fragment-only links */
+    const char *pattern;      /* a pcre2 pattern replacing the built-in extractor, or NULL */
     int verbosity;            /* -1 quiet, 0 normal, 1 verbose */
     char **inputs;            /* at least one: "urls.txt" when none is named */
     size_t ninputs;

@@ -23,7 +23,8 @@ struct row {
 };
 
 static const char DEFAULTS[] = "concurrency=100 max_redirs=10 timeout=30 connect_timeout=10 "
-                               "output=foundurls.txt header=1 verbosity=0 inputs=urls.txt";
+                               "output=foundurls.txt header=1 verbosity=0 all_schemes=0 "
+                               "keep_fragments=0 pattern=- inputs=urls.txt";
 
 static const struct row rows[] = {
     /* defaults */
@@ -128,6 +129,16 @@ static const struct row rows[] = {
     {{"-c", "abc", "-h"}, OPTIONS_USAGE, NULL, {"--concurrency", NULL}},
     {{"-V", "-h"}, OPTIONS_VERSION, NULL, {NULL}},
     {{"--", "-h"}, OPTIONS_RUN, "inputs=-h", {NULL}},
+
+    /* links */
+    {{"--all-schemes"}, OPTIONS_RUN, "all_schemes=1", {NULL}},
+    {{"--keep-fragments"}, OPTIONS_RUN, "keep_fragments=1", {NULL}},
+    {{"--all-schemes", "--keep-fragments"}, OPTIONS_RUN, "all_schemes=1 keep_fragments=1", {NULL}},
+    {{"-P", "href=(x)"}, OPTIONS_RUN, "pattern=href=(x)", {NULL}},
+    {{"--pattern=src=(.*)", "f.txt"}, OPTIONS_RUN, "pattern=src=(.*) inputs=f.txt", {NULL}},
+    {{"-P", ""}, OPTIONS_USAGE, NULL, {"--pattern", NULL}},
+    {{"-P"}, OPTIONS_USAGE, NULL, {"needs a value", NULL}},
+    {{"--all-schemes=yes"}, OPTIONS_USAGE, NULL, {"--all-schemes", NULL}},
 };
 
 /* ---- the fields as one comparable string ---- */
@@ -136,9 +147,10 @@ static void describe(const struct options *o, char *out, size_t cap)
 {
     int n = snprintf(out, cap,
                      "concurrency=%zu max_redirs=%ld timeout=%g connect_timeout=%g output=%s "
-                     "header=%d verbosity=%d inputs=",
+                     "header=%d verbosity=%d all_schemes=%d keep_fragments=%d pattern=%s inputs=",
                      o->concurrency, o->max_redirs, o->timeout_s, o->connect_timeout_s, o->output,
-                     o->header, o->verbosity);
+                     o->header, o->verbosity, o->all_schemes, o->keep_fragments,
+                     o->pattern ? o->pattern : "-");
     assert_true(n > 0 && (size_t)n < cap);
     for (size_t i = 0; i < o->ninputs; i++) {
         size_t len = strlen(out);
