@@ -15,6 +15,7 @@ struct page {
     crawl *c;
     char *url; /* normalised source */
     http_request req;
+    unsigned attempt; /* 0 for the first */
 };
 
 /* What one scan of a body needs; lives on the stack of scan_page(). */
@@ -127,21 +128,66 @@ static void process_page(struct page *p)
     buf_finish(&s.block);
 }
 
-enum { PAGE_FETCH, PAGE_FETCHED };
+/* A uniform 64-bit random number (xorshift64*): jitter needs spread, not secrecy. */
+static uint64_t next_random(crawl *c)
+{
+    c->rng ^= c->rng >> 12;
+    c->rng ^= c->rng << 25;
+    c->rng ^= c->rng >> 27;
+    return c->rng * 0x2545F4914F6CDD1DULL;
+}
+
+enum { BACKOFF_BASE_MS = 500, BACKOFF_CAP_MS = 60000 };
+
+/* How long to wait before attempt `attempt` (1-based) again: Retry-After when the server
+ * gave one (up to a minute), else exponential backoff from 0.5 s with full jitter, so that
+ * many URLs failing together do not come back together. */
+static uint64_t backoff_ms(crawl *c, const http_request *r, unsigned attempt)
+{
+    if (r->retry_after_s >= 0) {
+        uint64_t ms = (uint64_t)r->retry_after_s * 1000;
+        return ms < BACKOFF_CAP_MS ? ms : BACKOFF_CAP_MS;
+    }
+    uint64_t ceiling = BACKOFF_BASE_MS;
+    for (unsigned i = 1; i < attempt && ceiling < BACKOFF_CAP_MS; i++)
+        ceiling *= 2;
+    if (ceiling > BACKOFF_CAP_MS)
+        ceiling = BACKOFF_CAP_MS;
+    return next_random(c) % (ceiling + 1);
+}
+
+enum { PAGE_FETCH, PAGE_FETCHED, PAGE_BACKED_OFF };
 
 static int page_step(task *t)
 {
     struct page *p = (struct page *)t;
+    crawl *c = p->c;
     switch (t->state) {
+    case PAGE_BACKED_OFF:
+        http_request_finish(&p->req);
+        http_request_init(&p->req, p->url);
+        /* fall through */
     case PAGE_FETCH:
         if (task_cancelled(t))
             return task_finish(t, task_cancelled(t));
         t->state = PAGE_FETCHED;
-        return http_fetch(p->c->opt.http, &p->req, t);
+        return http_fetch(c->opt.http, &p->req, t);
     case PAGE_FETCHED:
+        if (p->req.outcome == HTTP_CANCELLED)
+            return task_finish(t, task_cancelled(t));
+        if (!task_cancelled(t) && p->attempt < c->opt.retries && http_is_transient(&p->req)) {
+            p->attempt++;
+            c->stats.retries++;
+            uint64_t ms = backoff_ms(c, &p->req, p->attempt);
+            char why[128];
+            log_verbose("%s: %s; trying again in %.1f s (retry %u of %u)", p->url,
+                        http_describe(&p->req, why, sizeof why), (double)ms / 1000, p->attempt,
+                        c->opt.retries);
+            t->state = PAGE_BACKED_OFF;
+            return task_sleep(t, ms);
+        }
         /* A transfer that ended before the cancellation still counts: its block is whole. */
-        if (p->req.outcome != HTTP_CANCELLED)
-            process_page(p);
+        process_page(p);
         return task_finish(t, task_cancelled(t));
     }
     return task_finish(t, -EINVAL);
@@ -294,6 +340,7 @@ void crawl_init(crawl *c, const struct crawl_options *o)
     task_init(&c->t, run_step, NULL);
     task_sem_init(&c->slots, o->concurrency);
     seen_init(&c->seen);
+    c->rng = uv_hrtime() | 1; /* never 0: xorshift would stay there */
     buf_init(&c->pending_url);
 }
 

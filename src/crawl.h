@@ -10,6 +10,7 @@
 #define AREQ_CRAWL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "http.h"
 #include "input.h"
@@ -20,6 +21,7 @@
 
 struct crawl_options {
     size_t concurrency;
+    unsigned retries;          /* extra attempts after a transient failure */
     unsigned url_flags;        /* enum url_flags */
     http_client *http;
     writer *out;
@@ -34,6 +36,7 @@ struct crawl_stats {
     size_t skipped;  /* fetched but not HTML */
     size_t pairs;    /* lines written */
     size_t links_bad; /* hrefs that could not be parsed */
+    size_t retries;   /* attempts made again after a transient failure */
 };
 
 typedef struct crawl {
@@ -49,6 +52,7 @@ typedef struct crawl {
     struct reader *in;
     struct input_line line;
     struct buf pending_url;    /* normalised, waiting for a permit */
+    uint64_t rng;              /* for backoff jitter */
 } crawl;
 
 void crawl_init(crawl *c, const struct crawl_options *o);

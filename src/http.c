@@ -292,7 +292,12 @@ static int configure(http_client *c, http_request *r, CURL *e)
 static void record_results(http_request *r, CURLcode result)
 {
     CURL *e = r->easy;
+    r->curl_code = (int)result;
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r->status);
+    curl_off_t retry_after = 0;
+    /* libcurl parses both forms, seconds and HTTP date, into seconds from now. */
+    if (curl_easy_getinfo(e, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK && retry_after > 0)
+        r->retry_after_s = (long)(retry_after > 86400 ? 86400 : retry_after);
     const char *s = NULL;
     if (curl_easy_getinfo(e, CURLINFO_EFFECTIVE_URL, &s) == CURLE_OK && s != NULL)
         r->final_url = strdup(s);
@@ -393,9 +398,35 @@ int http_fetch(http_client *c, http_request *r, task *t)
     return task_suspend(t, http_unwait);
 }
 
+int http_is_transient(const http_request *r)
+{
+    switch (r->outcome) {
+    case HTTP_STATUS:
+        switch (r->status) {
+        case 408: case 429: case 500: case 502: case 503: case 504:
+            return 1;
+        }
+        return 0;
+    case HTTP_TRANSPORT:
+        switch ((CURLcode)r->curl_code) {
+        case CURLE_COULDNT_CONNECT:
+        case CURLE_OPERATION_TIMEDOUT:
+        case CURLE_RECV_ERROR:
+        case CURLE_SEND_ERROR:
+        case CURLE_GOT_NOTHING:
+        case CURLE_PARTIAL_FILE:
+            return 1;
+        default:
+            return 0;
+        }
+    default:
+        return 0;
+    }
+}
+
 void http_request_init(http_request *r, const char *url)
 {
-    *r = (http_request){.url = url};
+    *r = (http_request){.url = url, .retry_after_s = -1};
     buf_init(&r->body);
 }
 

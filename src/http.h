@@ -51,6 +51,8 @@ typedef struct http_request {
     char content_type[128];
     char error[256];          /* curl's message for HTTP_TRANSPORT */
     size_t bytes;             /* body bytes received, decoded */
+    long retry_after_s;       /* the final response's Retry-After, in seconds; -1 if none */
+    int curl_code;            /* libcurl's result (a CURLcode), 0 when it had none */
 
     /* Private to http.c. */
     void *easy;
@@ -73,6 +75,11 @@ void http_request_finish(http_request *r);
  * refusing the URL) it sets the outcome, wakes the task at once and still returns
  * TASK_PENDING, so that callers have one path. */
 int http_fetch(http_client *c, http_request *r, task *t);
+
+/* Whether the outcome may well be different a moment later: a refused or timed-out
+ * connection, a reset, a transfer that timed out, or the statuses 408, 429, 500, 502, 503
+ * and 504. Abandoned bodies (too big, not HTML) and cancellations are not. */
+int http_is_transient(const http_request *r);
 
 /* A short description of an outcome for messages: "HTTP 404", curl's text, ... Returns a
  * pointer into `r` or a static string. */

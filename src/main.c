@@ -149,7 +149,7 @@ static int run(const struct options *o)
         .timeout_ms = (long)(o->timeout_s * 1000),
         .connect_timeout_ms = (long)(o->connect_timeout_s * 1000),
         .max_redirs = o->max_redirs,
-        .max_body = 0,
+        .max_body = (size_t)o->max_size,
         .max_connects = concurrency,
         .user_agent = "areq/" AREQ_VERSION,
     };
@@ -170,6 +170,7 @@ static int run(const struct options *o)
 
     struct crawl_options co = {
         .concurrency = concurrency,
+        .retries = (unsigned)o->retries,
         .url_flags = (o->all_schemes ? URL_ALL_SCHEMES : 0u) |
                      (o->keep_fragments ? URL_KEEP_FRAGMENT : 0u),
         .http = r.http,

@@ -15,6 +15,8 @@ enum {
     OPT_NO_HEADER,
     OPT_ALL_SCHEMES,
     OPT_KEEP_FRAGMENTS,
+    OPT_RETRIES,
+    OPT_MAX_SIZE,
 };
 
 static const char short_options[] = ":c:t:o:P:vqhV";
@@ -29,6 +31,8 @@ static const struct option long_options[] = {
     {"all-schemes", no_argument, NULL, OPT_ALL_SCHEMES},
     {"keep-fragments", no_argument, NULL, OPT_KEEP_FRAGMENTS},
     {"pattern", required_argument, NULL, 'P'},
+    {"retries", required_argument, NULL, OPT_RETRIES},
+    {"max-size", required_argument, NULL, OPT_MAX_SIZE},
     {"verbose", no_argument, NULL, 'v'},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
@@ -48,6 +52,10 @@ void options_print_help(void)
            "      --connect-timeout SECONDS\n"
            "                             limit for connecting (default 10)\n"
            "      --max-redirs N         redirects followed at most (default 10)\n"
+           "      --retries N            attempts again after a transient failure: refused,\n"
+           "                             reset, timed out, 408, 429, 5xx (default 2)\n"
+           "      --max-size SIZE        largest body, decoded; k, M, G suffixes (default 10M;\n"
+           "                             0 = no limit)\n"
            "\n"
            "Links:\n"
            "  -P, --pattern REGEX        find links with this pcre2 pattern instead of the\n"
@@ -81,6 +89,31 @@ static int parse_count(const char *s, long lo, long hi, long *out)
     return 0;
 }
 
+/* A size in bytes with an optional k, M or G suffix (powers of 1024, as curl's
+ * --max-filesize takes them), up to 1 TiB. */
+static int parse_size(const char *s, unsigned long long *out)
+{
+    char *end;
+    errno = 0;
+    if (*s < '0' || *s > '9')
+        return -1;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || end == s)
+        return -1;
+    unsigned shift = 0;
+    switch (*end) {
+    case '\0': break;
+    case 'k': case 'K': shift = 10; end++; break;
+    case 'm': case 'M': shift = 20; end++; break;
+    case 'g': case 'G': shift = 30; end++; break;
+    default: return -1;
+    }
+    if (*end != '\0' || v > (1ULL << 40) >> shift)
+        return -1;
+    *out = v << shift;
+    return 0;
+}
+
 /* Seconds: non-negative, finite, fractions allowed, at most a day. */
 static int parse_seconds(const char *s, double *out)
 {
@@ -100,6 +133,8 @@ int options_parse(int argc, char **argv, struct options *o, char *err, size_t er
         .max_redirs = 10,
         .timeout_s = 30,
         .connect_timeout_s = 10,
+        .retries = 2,
+        .max_size = 10ULL << 20,
         .output = "foundurls.txt",
         .header = 1,
     };
@@ -146,6 +181,19 @@ int options_parse(int argc, char **argv, struct options *o, char *err, size_t er
             break;
         case OPT_NO_HEADER:
             o->header = 0;
+            break;
+        case OPT_RETRIES:
+            if (parse_count(optarg, 0, 100, &n) != 0) {
+                snprintf(err, errlen, "invalid --retries '%s' (a whole number from 0 to 100)", optarg);
+                return OPTIONS_USAGE;
+            }
+            o->retries = n;
+            break;
+        case OPT_MAX_SIZE:
+            if (parse_size(optarg, &o->max_size) != 0) {
+                snprintf(err, errlen, "invalid --max-size '%s' (bytes, or with k, M or G, up to 1024G)", optarg);
+                return OPTIONS_USAGE;
+            }
             break;
         case OPT_ALL_SCHEMES:
             o->all_schemes = 1;

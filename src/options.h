@@ -12,6 +12,8 @@ struct options {
     long max_redirs;
     double timeout_s;         /* 0 = none */
     double connect_timeout_s;
+    long retries;             /* extra attempts after a transient failure */
+    unsigned long long max_size; /* bytes of a decoded body; 0 = no cap */
     const char *output;       /* "-" = standard output */
     int header;
     int all_schemes;          /* keep mailto:, javascript:, ... targets */

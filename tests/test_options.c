@@ -24,7 +24,7 @@ struct row {
 
 static const char DEFAULTS[] = "concurrency=100 max_redirs=10 timeout=30 connect_timeout=10 "
                                "output=foundurls.txt header=1 verbosity=0 all_schemes=0 "
-                               "keep_fragments=0 pattern=- inputs=urls.txt";
+                               "keep_fragments=0 pattern=- retries=2 max_size=10485760 inputs=urls.txt";
 
 static const struct row rows[] = {
     /* defaults */
@@ -139,6 +139,23 @@ static const struct row rows[] = {
     {{"-P", ""}, OPTIONS_USAGE, NULL, {"--pattern", NULL}},
     {{"-P"}, OPTIONS_USAGE, NULL, {"needs a value", NULL}},
     {{"--all-schemes=yes"}, OPTIONS_USAGE, NULL, {"--all-schemes", NULL}},
+
+    /* faults */
+    {{"--retries", "0"}, OPTIONS_RUN, "retries=0", {NULL}},
+    {{"--retries=100"}, OPTIONS_RUN, "retries=100", {NULL}},
+    {{"--retries", "101"}, OPTIONS_USAGE, NULL, {"--retries", "'101'"}},
+    {{"--retries", "-1"}, OPTIONS_USAGE, NULL, {"--retries", NULL}},
+    {{"--max-size", "0"}, OPTIONS_RUN, "max_size=0", {NULL}},
+    {{"--max-size", "1000"}, OPTIONS_RUN, "max_size=1000", {NULL}},
+    {{"--max-size", "512k"}, OPTIONS_RUN, "max_size=524288", {NULL}},
+    {{"--max-size", "3M"}, OPTIONS_RUN, "max_size=3145728", {NULL}},
+    {{"--max-size=2G"}, OPTIONS_RUN, "max_size=2147483648", {NULL}},
+    {{"--max-size", "1024G"}, OPTIONS_RUN, "max_size=1099511627776", {NULL}},
+    {{"--max-size", "1025G"}, OPTIONS_USAGE, NULL, {"--max-size", NULL}},
+    {{"--max-size", "10MB"}, OPTIONS_USAGE, NULL, {"--max-size", "'10MB'"}},
+    {{"--max-size", "-1"}, OPTIONS_USAGE, NULL, {"--max-size", NULL}},
+    {{"--max-size", "M"}, OPTIONS_USAGE, NULL, {"--max-size", NULL}},
+    {{"--max-size", " 5"}, OPTIONS_USAGE, NULL, {"--max-size", NULL}},
 };
 
 /* ---- the fields as one comparable string ---- */
@@ -147,10 +164,10 @@ static void describe(const struct options *o, char *out, size_t cap)
 {
     int n = snprintf(out, cap,
                      "concurrency=%zu max_redirs=%ld timeout=%g connect_timeout=%g output=%s "
-                     "header=%d verbosity=%d all_schemes=%d keep_fragments=%d pattern=%s inputs=",
+                     "header=%d verbosity=%d all_schemes=%d keep_fragments=%d pattern=%s retries=%ld max_size=%llu inputs=",
                      o->concurrency, o->max_redirs, o->timeout_s, o->connect_timeout_s, o->output,
                      o->header, o->verbosity, o->all_schemes, o->keep_fragments,
-                     o->pattern ? o->pattern : "-");
+                     o->pattern ? o->pattern : "-", o->retries, o->max_size);
     assert_true(n > 0 && (size_t)n < cap);
     for (size_t i = 0; i < o->ninputs; i++) {
         size_t len = strlen(out);

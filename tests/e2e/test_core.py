@@ -183,7 +183,7 @@ class FetchTest(AreqTest):
         slow = [SRV.url("/slow?delay=5&t=1"), SRV.url("/stall?t=1"),
                 SRV.url("/drip?bytes=1000&interval=0.05&t=1")]
         self.write_urls(slow + [good])
-        r = self.run_areq(["-t", "1"])
+        r = self.run_areq(["-t", "1", "--retries", "0"])  # -t bounds one transfer
         self.assertEqual(r.rc, 1, r)
         for u in slow:
             self.assertFailureReported(r, u)
@@ -195,7 +195,7 @@ class FetchTest(AreqTest):
     def test_fractional_timeout(self):
         url = SRV.url("/slow?delay=3&t=frac")
         self.write_urls([url])
-        r = self.run_areq(["-t", "0.5"])
+        r = self.run_areq(["-t", "0.5", "--retries", "0"])
         self.assertEqual(r.rc, 1, r)
         self.assertFailureReported(r, url)
         self.assertLess(r.elapsed, scaled(2.5))
