@@ -24,7 +24,9 @@ struct scan {
     const char *source;
     size_t source_len;
     url_base *base;
-    struct buf block;
+    struct format_origin origin;
+    struct buf target; /* the link being resolved */
+    struct buf block;  /* the page's lines */
     seen_set targets;
     size_t links;      /* hrefs seen */
     size_t pairs;      /* lines in block */
@@ -48,26 +50,22 @@ static int on_link(void *ctx, enum links_kind kind, const char *value, size_t le
         return s->links > 0 ? SCAN_RESCAN : 0;
     }
     s->links++;
-    size_t mark = s->block.len;
-    if (buf_append(&s->block, s->source, s->source_len) != 0 || buf_putc(&s->block, '\t') != 0)
-        return -ENOMEM;
-    size_t start = s->block.len;
-    int rc = url_resolve(s->base, value, len, s->c->opt.url_flags, &s->block);
+    buf_clear(&s->target);
+    int rc = url_resolve(s->base, value, len, s->c->opt.url_flags, &s->target);
     if (rc != URL_OK) {
-        buf_truncate(&s->block, mark);
         if (rc == -ENOMEM)
             return rc;
         if (rc < 0)
             s->bad++;
         return 0;
     }
-    int added = seen_add(&s->targets, seen_hash(s->block.data + start, s->block.len - start));
-    if (added <= 0) {
-        buf_truncate(&s->block, mark);
-        return added < 0 ? added : 0;
-    }
-    if (buf_putc(&s->block, '\n') != 0)
-        return -ENOMEM;
+    int added = seen_add(&s->targets, seen_hash(s->target.data, s->target.len));
+    if (added <= 0)
+        return added;
+    rc = format_pair(s->c->opt.format, &s->block, s->source, s->source_len, s->target.data,
+                     s->target.len, &s->origin);
+    if (rc != 0)
+        return rc;
     s->pairs++;
     return 0;
 }
@@ -106,7 +104,9 @@ static void process_page(struct page *p)
         log_error("%s: %s", p->url, http_describe(r, why, sizeof why));
         return;
     }
-    struct scan s = {.c = c, .source = p->url, .source_len = strlen(p->url)};
+    struct scan s = {.c = c, .source = p->url, .source_len = strlen(p->url),
+                     .origin = {.status = r->status, .depth = 0}};
+    buf_init(&s.target);
     buf_init(&s.block);
     seen_init(&s.targets);
     int rc = scan_page(p, &s);
@@ -126,6 +126,7 @@ static void process_page(struct page *p)
     url_base_destroy(s.base);
     seen_finish(&s.targets);
     buf_finish(&s.block);
+    buf_finish(&s.target);
 }
 
 /* A uniform 64-bit random number (xorshift64*): jitter needs spread, not secrecy. */

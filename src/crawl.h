@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "format.h"
 #include "http.h"
 #include "input.h"
 #include "links.h"
@@ -23,6 +24,7 @@ struct crawl_options {
     size_t concurrency;
     unsigned retries;          /* extra attempts after a transient failure */
     unsigned url_flags;        /* enum url_flags */
+    enum format format;
     http_client *http;
     writer *out;
     const links_extractor *extractor;

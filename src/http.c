@@ -30,6 +30,9 @@ struct http_client {
     struct poll_ctx **polls;
     size_t npolls;
 
+    struct curl_slist *headers; /* the same list for every transfer */
+    char *proxy;
+
     CURL **spare;      /* easy handles ready for reuse */
     size_t nspare, spare_cap;
 
@@ -281,6 +284,14 @@ static int configure(http_client *c, http_request *r, CURL *e)
     if (strncasecmp(r->url, "https:", 6) == 0)
         SET(CURLOPT_PIPEWAIT, 1L);
     SET(CURLOPT_USERAGENT, o->user_agent);
+    if (c->headers != NULL)
+        SET(CURLOPT_HTTPHEADER, c->headers);
+    if (c->proxy != NULL)
+        SET(CURLOPT_PROXY, c->proxy);
+    if (o->insecure) {
+        SET(CURLOPT_SSL_VERIFYPEER, 0L);
+        SET(CURLOPT_SSL_VERIFYHOST, 0L);
+    }
     SET(CURLOPT_CLOSESOCKETFUNCTION, on_curl_close_socket);
     SET(CURLOPT_CLOSESOCKETDATA, c);
     if (o->max_body > 0)
@@ -466,6 +477,8 @@ static void on_client_handle_closed(uv_handle_t *h)
 {
     http_client *c = h->data;
     if (--c->open_handles == 0) {
+        curl_slist_free_all(c->headers);
+        free(c->proxy);
         free(c->polls);
         free(c);
     }
@@ -478,8 +491,19 @@ int http_client_create(uv_loop_t *loop, const struct http_options *o, http_clien
         return -ENOMEM;
     c->loop = loop;
     c->opt = *o;
+    c->opt.headers = NULL; /* the caller's array need not outlive us: see c->headers */
+    for (size_t i = 0; i < o->nheaders; i++) {
+        struct curl_slist *l = curl_slist_append(c->headers, o->headers[i]);
+        if (l == NULL)
+            goto fail_alloc;
+        c->headers = l;
+    }
+    if (o->proxy != NULL && (c->proxy = strdup(o->proxy)) == NULL)
+        goto fail_alloc;
     c->multi = curl_multi_init();
     if (c->multi == NULL) {
+        curl_slist_free_all(c->headers);
+        free(c->proxy);
         free(c);
         return -EIO;
     }
@@ -512,8 +536,14 @@ fail_timer:
     return rc; /* the close callback frees c */
 fail_multi:
     curl_multi_cleanup(c->multi);
+    curl_slist_free_all(c->headers);
+    free(c->proxy);
     free(c);
     return rc;
+fail_alloc:
+    curl_slist_free_all(c->headers);
+    free(c);
+    return -ENOMEM;
 }
 
 void http_client_destroy(http_client *c)

@@ -27,6 +27,10 @@ struct http_options {
     size_t max_body;         /* decoded bytes; 0 = no cap */
     size_t max_connects;     /* size of the connection cache */
     const char *user_agent;
+    const char *const *headers; /* extra request headers, "Name: value"; copied */
+    size_t nheaders;
+    const char *proxy;       /* NULL: libcurl's proxy variables (http_proxy, ...) apply */
+    int insecure;            /* skip TLS certificate and host name checks */
 };
 
 enum http_outcome {

@@ -133,16 +133,24 @@ static int run(const struct options *o)
         links_extractor_destroy(extractor);
         return EXIT_USAGE;
     }
-    rc = writer_open(&r.loop, o->output, 0, &r.out);
+    rc = writer_open(&r.loop, o->output, o->append, &r.out);
     if (rc != 0) {
         log_fatal("cannot write %s: %s", r.output_name, uv_strerror(rc));
         status = EXIT_OUTPUT;
         goto out_loop;
     }
     writer_on_error(r.out, on_write_error, &r);
-    if (o->header && writer_submit(r.out, "source_url\tparsed_url\n", 22) != 0) {
-        status = EXIT_OUTPUT;
-        goto out_writer;
+    if (o->header && writer_at_start(r.out)) {
+        struct buf header;
+        buf_init(&header);
+        rc = format_header(o->format, &header);
+        if (rc == 0 && header.len > 0)
+            rc = writer_submit(r.out, header.data, header.len);
+        buf_finish(&header);
+        if (rc != 0) {
+            status = EXIT_OUTPUT;
+            goto out_writer;
+        }
     }
 
     struct http_options ho = {
@@ -151,7 +159,11 @@ static int run(const struct options *o)
         .max_redirs = o->max_redirs,
         .max_body = (size_t)o->max_size,
         .max_connects = concurrency,
-        .user_agent = "areq/" AREQ_VERSION,
+        .user_agent = o->user_agent ? o->user_agent : "areq/" AREQ_VERSION,
+        .headers = o->headers,
+        .nheaders = o->nheaders,
+        .proxy = o->proxy,
+        .insecure = o->insecure,
     };
     rc = http_client_create(&r.loop, &ho, &r.http);
     if (rc == 0)
@@ -171,6 +183,7 @@ static int run(const struct options *o)
     struct crawl_options co = {
         .concurrency = concurrency,
         .retries = (unsigned)o->retries,
+        .format = o->format,
         .url_flags = (o->all_schemes ? URL_ALL_SCHEMES : 0u) |
                      (o->keep_fragments ? URL_KEEP_FRAGMENT : 0u),
         .http = r.http,

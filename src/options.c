@@ -17,9 +17,11 @@ enum {
     OPT_KEEP_FRAGMENTS,
     OPT_RETRIES,
     OPT_MAX_SIZE,
+    OPT_PROGRESS,
+    OPT_NO_PROGRESS,
 };
 
-static const char short_options[] = ":c:t:o:P:vqhV";
+static const char short_options[] = ":c:t:o:P:f:aA:H:x:kvqhV";
 
 static const struct option long_options[] = {
     {"concurrency", required_argument, NULL, 'c'},
@@ -31,6 +33,14 @@ static const struct option long_options[] = {
     {"all-schemes", no_argument, NULL, OPT_ALL_SCHEMES},
     {"keep-fragments", no_argument, NULL, OPT_KEEP_FRAGMENTS},
     {"pattern", required_argument, NULL, 'P'},
+    {"format", required_argument, NULL, 'f'},
+    {"append", no_argument, NULL, 'a'},
+    {"user-agent", required_argument, NULL, 'A'},
+    {"header", required_argument, NULL, 'H'},
+    {"proxy", required_argument, NULL, 'x'},
+    {"insecure", no_argument, NULL, 'k'},
+    {"progress", no_argument, NULL, OPT_PROGRESS},
+    {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
     {"retries", required_argument, NULL, OPT_RETRIES},
     {"max-size", required_argument, NULL, OPT_MAX_SIZE},
     {"verbose", no_argument, NULL, 'v'},
@@ -57,6 +67,13 @@ void options_print_help(void)
            "      --max-size SIZE        largest body, decoded; k, M, G suffixes (default 10M;\n"
            "                             0 = no limit)\n"
            "\n"
+           "HTTP:\n"
+           "  -A, --user-agent TEXT      User-Agent header (default areq/" AREQ_VERSION ")\n"
+           "  -H, --header 'NAME: VALUE' an extra request header; repeatable\n"
+           "  -x, --proxy URL            proxy for every transfer (default: the http_proxy,\n"
+           "                             https_proxy and no_proxy variables)\n"
+           "  -k, --insecure             do not verify TLS certificates and host names\n"
+           "\n"
            "Links:\n"
            "  -P, --pattern REGEX        find links with this pcre2 pattern instead of the\n"
            "                             built-in HTML scan; its first group is the link\n"
@@ -65,11 +82,17 @@ void options_print_help(void)
            "\n"
            "Output:\n"
            "  -o, --output FILE          where pairs go (default foundurls.txt; - is stdout)\n"
-           "      --no-header            omit the source_url<TAB>parsed_url header line\n"
+           "  -f, --format FORMAT        tsv, csv (RFC 4180) or jsonl (default tsv)\n"
+           "  -a, --append               add to FILE instead of replacing it (a header only\n"
+           "                             when it is new or empty)\n"
+           "      --no-header            omit the header line\n"
            "\n"
            "Messages:\n"
            "  -v, --verbose              a line per URL fetched\n"
            "  -q, --quiet                only fatal errors\n"
+           "      --progress             a status line on stderr, even when it is not a\n"
+           "                             terminal (default: only on a terminal)\n"
+           "      --no-progress          no status line\n"
            "  -h, --help                 this help\n"
            "  -V, --version              print the version\n"
            "\n"
@@ -137,6 +160,7 @@ int options_parse(int argc, char **argv, struct options *o, char *err, size_t er
         .max_size = 10ULL << 20,
         .output = "foundurls.txt",
         .header = 1,
+        .progress = -1,
     };
     opterr = 0;
     /* 0, not 1: glibc then forgets the place inside a cluster such as "-hv" where an
@@ -181,6 +205,47 @@ int options_parse(int argc, char **argv, struct options *o, char *err, size_t er
             break;
         case OPT_NO_HEADER:
             o->header = 0;
+            break;
+        case 'f':
+            if (format_parse(optarg, &o->format) != 0) {
+                snprintf(err, errlen, "invalid --format '%s' (tsv, csv or jsonl)", optarg);
+                return OPTIONS_USAGE;
+            }
+            break;
+        case 'a':
+            o->append = 1;
+            break;
+        case 'A':
+            o->user_agent = optarg;
+            break;
+        case 'H': {
+            /* curl's forms: "Name: value", or "Name;" for a header with an empty value. */
+            size_t name = strcspn(optarg, ":;");
+            if (name == 0 || optarg[name] == '\0' || strpbrk(optarg, "\r\n") != NULL ||
+                (optarg[name] == ';' && optarg[name + 1] != '\0')) {
+                snprintf(err, errlen, "invalid --header '%s' (expected 'Name: value')", optarg);
+                return OPTIONS_USAGE;
+            }
+            const char **h = realloc(o->headers, (o->nheaders + 1) * sizeof *h);
+            if (h == NULL) {
+                snprintf(err, errlen, "out of memory");
+                return OPTIONS_USAGE;
+            }
+            o->headers = h;
+            o->headers[o->nheaders++] = optarg;
+            break;
+        }
+        case 'x':
+            o->proxy = optarg;
+            break;
+        case 'k':
+            o->insecure = 1;
+            break;
+        case OPT_PROGRESS:
+            o->progress = 1;
+            break;
+        case OPT_NO_PROGRESS:
+            o->progress = 0;
             break;
         case OPT_RETRIES:
             if (parse_count(optarg, 0, 100, &n) != 0) {
@@ -255,4 +320,7 @@ void options_finish(struct options *o)
 {
     free(o->inputs);
     o->inputs = NULL;
+    free(o->headers);
+    o->headers = NULL;
+    o->nheaders = 0;
 }

@@ -7,6 +7,8 @@
 
 #include <stddef.h>
 
+#include "format.h"
+
 struct options {
     size_t concurrency;
     long max_redirs;
@@ -15,11 +17,19 @@ struct options {
     long retries;             /* extra attempts after a transient failure */
     unsigned long long max_size; /* bytes of a decoded body; 0 = no cap */
     const char *output;       /* "-" = standard output */
+    enum format format;
+    int append;               /* add to the output file instead of replacing it */
     int header;
     int all_schemes;          /* keep mailto:, javascript:, ... targets */
     int keep_fragments;       /* keep #fragments and fragment-only links */
     const char *pattern;      /* a pcre2 pattern replacing the built-in extractor, or NULL */
     int verbosity;            /* -1 quiet, 0 normal, 1 verbose */
+    const char *user_agent;   /* NULL: areq/VERSION */
+    const char **headers;     /* -H values, in order */
+    size_t nheaders;
+    const char *proxy;        /* NULL: libcurl's usual proxy variables apply */
+    int insecure;             /* no TLS certificate or host name checks */
+    int progress;             /* -1: when stderr is a terminal; 0 never; 1 always */
     char **inputs;            /* at least one: "urls.txt" when none is named */
     size_t ninputs;
 };
@@ -32,6 +42,7 @@ enum options_result {
 };
 
 int options_parse(int argc, char **argv, struct options *o, char *err, size_t errlen);
+/* Frees what options_parse allocated; safe after any result of it. */
 void options_finish(struct options *o);
 void options_print_help(void);
 

@@ -12,6 +12,7 @@ struct writer {
     uv_loop_t *loop;
     uv_file fd;
     int owns_fd;         /* not for standard output */
+    int at_start;        /* the file was empty when opened */
     uv_fs_t req;
     int busy;            /* a request is in flight */
     struct buf pending;  /* submitted, not yet being written */
@@ -141,6 +142,13 @@ int writer_open(uv_loop_t *loop, const char *path, int append, writer **out)
         w->fd = fd;
         w->owns_fd = 1;
     }
+    w->at_start = 1;
+    if (append && w->owns_fd) {
+        uv_fs_t req;
+        if (uv_fs_fstat(NULL, &req, w->fd, NULL) == 0 && req.statbuf.st_size > 0)
+            w->at_start = 0;
+        uv_fs_req_cleanup(&req);
+    }
     *out = w;
     return 0;
 }
@@ -178,6 +186,11 @@ int writer_close(writer *w, task *t)
     task_suspend(t, writer_unwait);
     start_next(w);
     return TASK_PENDING;
+}
+
+int writer_at_start(const writer *w)
+{
+    return w->at_start;
 }
 
 int writer_error(const writer *w)

@@ -35,6 +35,10 @@ int writer_submit(writer *w, const char *data, size_t len);
  * stop the writing; it only stops the wait. */
 int writer_close(writer *w, task *t);
 
+/* Whether the output held nothing when it was opened (always so without `append`, and for
+ * standard output): the place for a header line. */
+int writer_at_start(const writer *w);
+
 int writer_error(const writer *w);
 /* Bytes handed over and not yet written: lets callers hold back when the disk is slow. */
 size_t writer_backlog(const writer *w);

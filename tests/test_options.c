@@ -24,7 +24,8 @@ struct row {
 
 static const char DEFAULTS[] = "concurrency=100 max_redirs=10 timeout=30 connect_timeout=10 "
                                "output=foundurls.txt header=1 verbosity=0 all_schemes=0 "
-                               "keep_fragments=0 pattern=- retries=2 max_size=10485760 inputs=urls.txt";
+                               "keep_fragments=0 pattern=- retries=2 max_size=10485760 format=0 append=0 "
+                               "agent=- headers= proxy=- insecure=0 progress=-1 inputs=urls.txt";
 
 static const struct row rows[] = {
     /* defaults */
@@ -105,10 +106,10 @@ static const struct row rows[] = {
     /* unknown options and missing values */
     {{"--bogus"}, OPTIONS_USAGE, NULL, {"unknown option", "--bogus"}},
     {{"--bogus=1", "a.txt"}, OPTIONS_USAGE, NULL, {"unknown option", "--bogus"}},
-    {{"-x"}, OPTIONS_USAGE, NULL, {"unknown option", "-x"}},
-    {{"-xv"}, OPTIONS_USAGE, NULL, {"unknown option", "-x"}},
-    {{"-vx"}, OPTIONS_USAGE, NULL, {"unknown option", "x"}},
-    {{"a.txt", "-x"}, OPTIONS_USAGE, NULL, {"unknown option", "-x"}},
+    {{"-Z"}, OPTIONS_USAGE, NULL, {"unknown option", "-Z"}},
+    {{"-Zv"}, OPTIONS_USAGE, NULL, {"unknown option", "-Z"}},
+    {{"-vZ"}, OPTIONS_USAGE, NULL, {"unknown option", "Z"}},
+    {{"a.txt", "-Z"}, OPTIONS_USAGE, NULL, {"unknown option", "-Z"}},
     {{"--con=3"}, OPTIONS_USAGE, NULL, {"--con", NULL}}, /* ambiguous */
     {{"--conc=3"}, OPTIONS_RUN, "concurrency=3", {NULL}},   /* unambiguous prefix */
     {{"--no-header=1"}, OPTIONS_USAGE, NULL, {"--no-header", NULL}},
@@ -156,18 +157,51 @@ static const struct row rows[] = {
     {{"--max-size", "-1"}, OPTIONS_USAGE, NULL, {"--max-size", NULL}},
     {{"--max-size", "M"}, OPTIONS_USAGE, NULL, {"--max-size", NULL}},
     {{"--max-size", " 5"}, OPTIONS_USAGE, NULL, {"--max-size", NULL}},
+
+    /* output and HTTP */
+    {{"-f", "csv"}, OPTIONS_RUN, "format=1", {NULL}},
+    {{"--format=jsonl"}, OPTIONS_RUN, "format=2", {NULL}},
+    {{"-f", "tsv"}, OPTIONS_RUN, "format=0", {NULL}},
+    {{"-f", "json"}, OPTIONS_USAGE, NULL, {"--format", "'json'"}},
+    {{"-f", "CSV"}, OPTIONS_USAGE, NULL, {"--format", NULL}},
+    {{"-a"}, OPTIONS_RUN, "append=1", {NULL}},
+    {{"--append", "-o", "x.tsv"}, OPTIONS_RUN, "append=1 output=x.tsv", {NULL}},
+    {{"-A", "bot/1.0"}, OPTIONS_RUN, "agent=bot/1.0", {NULL}},
+    {{"--user-agent="}, OPTIONS_RUN, "agent=", {NULL}},
+    {{"-H", "X-A:1", "--header", "X-B:2"}, OPTIONS_RUN, "headers=X-A:1|X-B:2", {NULL}},
+    {{"-H", "X-Empty;"}, OPTIONS_RUN, "headers=X-Empty;", {NULL}},
+    {{"-H", "Accept:"}, OPTIONS_RUN, "headers=Accept:", {NULL}},
+    {{"-H", "novalue"}, OPTIONS_USAGE, NULL, {"--header", "'novalue'"}},
+    {{"-H", ": x"}, OPTIONS_USAGE, NULL, {"--header", NULL}},
+    {{"-H", "X-A: 1\r\nX-B: 2"}, OPTIONS_USAGE, NULL, {"--header", NULL}},
+    {{"-H", "X;y"}, OPTIONS_USAGE, NULL, {"--header", NULL}},
+    {{"-x", "http://127.0.0.1:3128"}, OPTIONS_RUN, "proxy=http://127.0.0.1:3128", {NULL}},
+    {{"--proxy", ""}, OPTIONS_RUN, "proxy=", {NULL}},
+    {{"-k"}, OPTIONS_RUN, "insecure=1", {NULL}},
+    {{"--insecure", "-kq"}, OPTIONS_RUN, "insecure=1 verbosity=-1", {NULL}},
+    {{"--progress"}, OPTIONS_RUN, "progress=1", {NULL}},
+    {{"--no-progress"}, OPTIONS_RUN, "progress=0", {NULL}},
+    {{"--progress", "--no-progress"}, OPTIONS_RUN, "progress=0", {NULL}},
 };
 
 /* ---- the fields as one comparable string ---- */
 
 static void describe(const struct options *o, char *out, size_t cap)
 {
+    char headers[256] = "";
+    for (size_t i = 0; i < o->nheaders; i++) {
+        strncat(headers, i > 0 ? "|" : "", sizeof headers - strlen(headers) - 1);
+        strncat(headers, o->headers[i], sizeof headers - strlen(headers) - 1);
+    }
     int n = snprintf(out, cap,
                      "concurrency=%zu max_redirs=%ld timeout=%g connect_timeout=%g output=%s "
-                     "header=%d verbosity=%d all_schemes=%d keep_fragments=%d pattern=%s retries=%ld max_size=%llu inputs=",
+                     "header=%d verbosity=%d all_schemes=%d keep_fragments=%d pattern=%s retries=%ld max_size=%llu format=%d append=%d agent=%s headers=%s proxy=%s "
+                     "insecure=%d progress=%d inputs=",
                      o->concurrency, o->max_redirs, o->timeout_s, o->connect_timeout_s, o->output,
                      o->header, o->verbosity, o->all_schemes, o->keep_fragments,
-                     o->pattern ? o->pattern : "-", o->retries, o->max_size);
+                     o->pattern ? o->pattern : "-", o->retries, o->max_size, (int)o->format,
+                     o->append, o->user_agent ? o->user_agent : "-", headers,
+                     o->proxy ? o->proxy : "-", o->insecure, o->progress);
     assert_true(n > 0 && (size_t)n < cap);
     for (size_t i = 0; i < o->ninputs; i++) {
         size_t len = strlen(out);
@@ -179,13 +213,13 @@ static void describe(const struct options *o, char *out, size_t cap)
 /* DEFAULTS with each "key=value" of `changes` put in place of the default. */
 static void expected(const char *changes, char *out, size_t cap)
 {
-    char fields[16][128];
+    char fields[32][128];
     size_t nfields = 0;
     char tmp[512];
     assert_true(strlen(DEFAULTS) < sizeof tmp);
     strcpy(tmp, DEFAULTS);
     for (char *f = strtok(tmp, " "); f != NULL; f = strtok(NULL, " ")) {
-        assert_true(nfields < 16 && strlen(f) < sizeof fields[0]);
+        assert_true(nfields < 32 && strlen(f) < sizeof fields[0]);
         strcpy(fields[nfields++], f);
     }
     assert_true(strlen(changes) < sizeof tmp);

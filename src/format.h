@@ -1,0 +1,35 @@
+/* format.h: how pairs are written: tab-separated (the reference program's format),
+ * CSV per RFC 4180, or JSON Lines.
+ *
+ * Ownership: everything is appended to a caller-owned struct buf; nothing is kept. */
+#ifndef AREQ_FORMAT_H
+#define AREQ_FORMAT_H
+
+#include <stddef.h>
+
+#include "buf.h"
+
+enum format {
+    FORMAT_TSV = 0,
+    FORMAT_CSV,
+    FORMAT_JSONL,
+};
+
+/* Parses "tsv", "csv" or "jsonl". 0 or -EINVAL. */
+int format_parse(const char *name, enum format *out);
+
+/* The header line, if the format has one (JSON Lines has none). 0 or -ENOMEM. */
+int format_header(enum format f, struct buf *out);
+
+/* Where a pair came from: the page's HTTP status (0 if unknown) and its depth in the
+ * crawl (0 for listed URLs). */
+struct format_origin {
+    long status;
+    unsigned depth;
+};
+
+/* One line for one pair. 0 or -ENOMEM (out keeps its old length). */
+int format_pair(enum format f, struct buf *out, const char *source, size_t source_len,
+                const char *target, size_t target_len, const struct format_origin *origin);
+
+#endif
