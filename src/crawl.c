@@ -201,6 +201,7 @@ static void page_done(task *t)
     http_request_finish(&p->req);
     free(p->url);
     free(p);
+    c->stats.finished++;
     task_sem_release(&c->slots);
 }
 
@@ -215,6 +216,7 @@ static int spawn_page(crawl *c)
     task_init(&p->t, page_step, page_done);
     http_request_init(&p->req, p->url);
     task_spawn(c->t.sched, &p->t, &c->t);
+    c->stats.started++;
     return 0;
 }
 
@@ -229,6 +231,7 @@ static int take_line(crawl *c)
     if (l->error != NULL) {
         log_plain("%s:%lu: %s", name, l->lineno, l->error);
         c->stats.failed++;
+        c->stats.bad_lines++;
         return 0;
     }
     const char *why = NULL;
@@ -236,6 +239,7 @@ static int take_line(crawl *c)
     if (url_normalize_input(l->text, l->len, &c->pending_url, &why) != 0) {
         log_plain("%s:%lu: %s", name, l->lineno, why ? why : "not a valid URL");
         c->stats.failed++;
+        c->stats.bad_lines++;
         return 0;
     }
     int added = seen_add(&c->seen, seen_hash(c->pending_url.data, c->pending_url.len));
@@ -267,6 +271,7 @@ static int run_step(task *t)
         switch (t->state) {
         case RUN_OPEN: {
             if (c->next_input == c->opt.ninputs) {
+                c->lists_read = 1;
                 t->state = RUN_JOIN;
                 break;
             }

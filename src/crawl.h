@@ -39,6 +39,9 @@ struct crawl_stats {
     size_t pairs;    /* lines written */
     size_t links_bad; /* hrefs that could not be parsed */
     size_t retries;   /* attempts made again after a transient failure */
+    size_t started;   /* page tasks spawned */
+    size_t finished;  /* page tasks ended */
+    size_t bad_lines; /* input lines reported and skipped (also counted failed) */
 };
 
 typedef struct crawl {
@@ -46,6 +49,7 @@ typedef struct crawl {
     struct crawl_options opt;
     struct crawl_stats stats;
     int input_error;           /* a list could not be read to its end */
+    int lists_read;            /* every list has been read: the total is known */
 
     /* Private to crawl.c. */
     task_sem slots;

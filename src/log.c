@@ -4,6 +4,14 @@
 #include <stdio.h>
 
 static enum log_level current = LOG_NORMAL;
+static void (*interrupt_fn)(void *ctx);
+static void *interrupt_ctx;
+
+void log_set_interrupt(void (*fn)(void *ctx), void *ctx)
+{
+    interrupt_fn = fn;
+    interrupt_ctx = ctx;
+}
 
 void log_set_level(enum log_level level)
 {
@@ -20,6 +28,8 @@ static void emit(const char *prefix, const char *fmt, va_list ap)
 {
     char line[4096];
     vsnprintf(line, sizeof line, fmt, ap);
+    if (interrupt_fn != NULL)
+        interrupt_fn(interrupt_ctx);
     fprintf(stderr, "%s%s\n", prefix, line);
 }
 

@@ -15,6 +15,10 @@ enum log_level {
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
 
+/* Something to run before any message is written (the progress line clears itself), or
+ * NULL. */
+void log_set_interrupt(void (*fn)(void *ctx), void *ctx);
+
 /* "areq: ..." whatever the level: for errors that end the run. */
 void log_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* "areq: ..." unless quiet: failures of single URLs, the summary. */

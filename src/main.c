@@ -15,6 +15,7 @@
 #include "links.h"
 #include "log.h"
 #include "options.h"
+#include "progress.h"
 #include "task.h"
 #include "url.h"
 #include "writer.h"
@@ -38,6 +39,7 @@ struct run {
     crawl crawl;
     http_client *http;
     writer *out;
+    progress *progress;
     const char *output_name;
 };
 
@@ -65,6 +67,8 @@ static void on_crawl_done(task *t)
     struct run *r = (struct run *)((char *)t - offsetof(struct run, crawl));
     uv_close((uv_handle_t *)&r->sigint, NULL);
     uv_close((uv_handle_t *)&r->sigterm, NULL);
+    progress_destroy(r->progress);
+    r->progress = NULL;
     http_client_destroy(r->http);
     r->http = NULL;
     task_sched_close(&r->sched);
@@ -195,6 +199,12 @@ static int run(const struct options *o)
     crawl_init(&r.crawl, &co);
     r.crawl.t.on_done = on_crawl_done;
     uint64_t started = uv_hrtime();
+    /* The status line is for people: on a terminal, unless quiet or told otherwise. */
+    int tty = isatty(STDERR_FILENO);
+    if (o->progress == 1 || (o->progress == -1 && tty && o->verbosity >= 0)) {
+        if (progress_start(&r.loop, &r.crawl, tty, &r.progress) != 0)
+            r.progress = NULL; /* a missing status line is no reason to stop */
+    }
     crawl_start(&r.crawl, &r.sched);
     uv_run(&r.loop, UV_RUN_DEFAULT);
     double seconds = (double)(uv_hrtime() - started) / 1e9;
