@@ -198,10 +198,16 @@ static void on_timer(uv_timer_t *h)
         struct task_timer *e = s->heap[0];
         task *t = e->owner;
         timer_disarm(s, e);
-        if (e == &t->deadline)
+        if (e == &t->deadline) {
             task_cancel(t, -ETIMEDOUT);
-        else
+        } else {
+            /* Detach from whatever else the sleep was combined with (an event). */
+            task_unwait_fn unwait = t->unwait;
+            t->unwait = NULL;
+            if (unwait != NULL)
+                unwait(t);
             task_wake(t, 0);
+        }
     }
     timer_rearm(s);
 }
@@ -413,6 +419,43 @@ void task_sem_release(task_sem *sem)
         task_wake(w, 0);
     else
         sem->permits++;
+}
+
+/* ---- event ---- */
+
+static void event_unwait(task *t)
+{
+    task_event *ev = t->wait_on;
+    if (ev->waiter == t)
+        ev->waiter = NULL;
+    timer_disarm(t->sched, &t->sleep);
+}
+
+int task_event_wait(task_event *ev, task *t, uint64_t timeout_ms)
+{
+    if (ev->pending) {
+        ev->pending = 0;
+        t->wait_rc = 0;
+        return TASK_DONE;
+    }
+    if (timeout_ms != UINT64_MAX &&
+        timer_arm(t->sched, &t->sleep, uv_now(t->sched->loop) + timeout_ms) != 0)
+        return task_yield(t); /* no memory for the timer: look again next turn */
+    ev->waiter = t;
+    t->wait_on = ev;
+    return task_suspend(t, event_unwait);
+}
+
+void task_event_signal(task_event *ev)
+{
+    task *t = ev->waiter;
+    if (t == NULL) {
+        ev->pending = 1;
+        return;
+    }
+    ev->waiter = NULL;
+    timer_disarm(t->sched, &t->sleep);
+    task_wake(t, 0);
 }
 
 /* ---- bounded queue ---- */

@@ -144,6 +144,20 @@ void task_sem_init(task_sem *sem, size_t permits);
 int task_sem_acquire(task_sem *sem, task *t);
 void task_sem_release(task_sem *sem);
 
+/* An event with at most one waiter: "something changed, look again". A signal with no
+ * waiter is remembered, so a change between looking and waiting is never lost. */
+typedef struct task_event {
+    task *waiter;
+    int pending;
+} task_event;
+
+/* Inside a step: returns TASK_DONE at once if a signal is pending (consuming it); else
+ * suspends until task_event_signal() or until `timeout_ms` has passed (UINT64_MAX: no
+ * timeout) and returns TASK_PENDING. On resume task_wait_rc() is 0 either way, or the
+ * cancellation reason. */
+int task_event_wait(task_event *ev, task *t, uint64_t timeout_ms);
+void task_event_signal(task_event *ev);
+
 /* A bounded FIFO queue of pointers, with blocking put and get, and close. */
 typedef struct task_queue {
     void **items;

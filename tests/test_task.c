@@ -505,6 +505,101 @@ static void test_queue_put_on_closed_queue_fails(void **state)
     task_queue_finish(&q);
 }
 
+/* ---- event ---- */
+
+struct waiter {
+    task t;
+    task_event *ev;
+    uint64_t timeout;
+    int wakes;
+    uint64_t woke_at;
+};
+
+static int waiter_step(task *t)
+{
+    struct waiter *w = (struct waiter *)t;
+    if (t->state == 1) {
+        w->wakes++;
+        w->woke_at = uv_now(t->sched->loop);
+        return task_finish(t, task_wait_rc(t));
+    }
+    t->state = 1;
+    if (task_event_wait(w->ev, t, w->timeout) == TASK_PENDING)
+        return TASK_PENDING;
+    return task_yield(t); /* pending signal consumed: resume through the same path */
+}
+
+static void on_signal_timer(uv_timer_t *h)
+{
+    task_event_signal(h->data);
+    uv_close((uv_handle_t *)h, NULL);
+}
+
+static void test_event_signal_wakes_before_timeout(void **state)
+{
+    struct env *e = *state;
+    task_event ev = {0};
+    struct waiter w = {.ev = &ev, .timeout = 5000};
+    task_init(&w.t, waiter_step, NULL);
+    task_spawn(&e->sched, &w.t, NULL);
+    uv_timer_t timer;
+    uv_timer_init(&e->loop, &timer);
+    timer.data = &ev;
+    uv_timer_start(&timer, on_signal_timer, 20, 0);
+    uint64_t start = uv_now(&e->loop);
+    run(e); /* would last 5 s if the timeout stayed armed */
+    assert_int_equal(w.wakes, 1);
+    assert_int_equal(w.t.result, 0);
+    assert_true(w.woke_at - start < 1000);
+    assert_null(ev.waiter);
+    assert_int_equal(e->sched.heap_len, 0);
+}
+
+static void test_event_timeout_detaches_waiter(void **state)
+{
+    struct env *e = *state;
+    task_event ev = {0};
+    struct waiter w = {.ev = &ev, .timeout = 20};
+    task_init(&w.t, waiter_step, NULL);
+    task_spawn(&e->sched, &w.t, NULL);
+    uint64_t start = uv_now(&e->loop);
+    run(e);
+    assert_int_equal(w.wakes, 1);
+    assert_true(w.woke_at - start >= 20);
+    assert_null(ev.waiter); /* a later signal must not touch the finished task */
+    task_event_signal(&ev);
+    assert_int_equal(ev.pending, 1);
+}
+
+static void test_event_signal_before_wait_is_kept(void **state)
+{
+    struct env *e = *state;
+    task_event ev = {0};
+    task_event_signal(&ev);
+    struct waiter w = {.ev = &ev, .timeout = UINT64_MAX};
+    task_init(&w.t, waiter_step, NULL);
+    task_spawn(&e->sched, &w.t, NULL);
+    run(e); /* no timeout and no later signal: only the kept one can end it */
+    assert_int_equal(w.wakes, 1);
+    assert_int_equal(ev.pending, 0);
+}
+
+static void test_event_wait_cancelled(void **state)
+{
+    struct env *e = *state;
+    task_event ev = {0};
+    struct waiter w = {.ev = &ev, .timeout = 5000};
+    task_init(&w.t, waiter_step, NULL);
+    task_spawn(&e->sched, &w.t, NULL);
+    uv_run(&e->loop, UV_RUN_NOWAIT);
+    assert_ptr_equal(ev.waiter, &w.t);
+    task_cancel(&w.t, -ECANCELED);
+    run(e);
+    assert_int_equal(w.t.result, -ECANCELED);
+    assert_null(ev.waiter);
+    assert_int_equal(e->sched.heap_len, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -523,6 +618,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_queue_preserves_order_and_blocks_when_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_getter_cancelled_is_detached, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_put_on_closed_queue_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_event_signal_wakes_before_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_event_timeout_detaches_waiter, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_event_signal_before_wait_is_kept, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_event_wait_cancelled, setup, teardown),
     };
     return cmocka_run_group_tests_name("task", tests, NULL, NULL);
 }
