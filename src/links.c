@@ -4,6 +4,8 @@
 #include "links.h"
 
 #include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +23,12 @@
 #define JIT_STACK_START (32 * 1024)
 #define JIT_STACK_MAX (1024 * 1024)
 
+/* A filter runs once per discovered link on a URL of at most a few KiB, so far less work is
+ * plenty; a pattern that needs more is one the user will want to hear about. */
+#define FILTER_MATCH_LIMIT 1000000u
+#define FILTER_DEPTH_LIMIT 100000u /* per URL byte, roughly, for patterns like (a|b)* */
+#define FILTER_HEAP_LIMIT (16 * 1024) /* KiB, what bounds the interpreter's frames in fact */
+
 /* Every construct that can change the tokenizer's state starts with '<' and one of these: a
  * start tag, an end tag or stray "</", a comment or doctype, a processing instruction. Any
  * other '<' is text, so the search skips it and the text around it with no C code running. */
@@ -31,6 +39,7 @@ struct links_extractor {
     pcre2_match_context *mctx; /* limits only; never changed after create, so shareable */
     int jit;                   /* code was JIT-compiled */
     int user;                  /* a caller's pattern rather than the built-in scan */
+    unsigned flags;            /* enum links_flags */
 };
 
 struct scan {
@@ -39,42 +48,58 @@ struct scan {
     void *ctx;
     struct buf scratch; /* decoded values, reused */
     int base_seen;
+    int want_nofollow; /* LINKS_REPORT_NOFOLLOW, and not yet reported */
 };
 
+/* Compiles `src` in byte mode, with no way for the pattern to turn UTF on: pages and URLs are
+ * often not valid UTF-8, and a UTF-mode match on such input fails instead of scanning it.
+ * Returns 0, -ENOMEM, or -EINVAL with "<prefix>pcre2's message at offset N" in err. */
+static int compile(const char *src, const char *prefix, pcre2_code **code, char *err,
+                   size_t errlen)
+{
+    int errcode;
+    PCRE2_SIZE erroff;
+    *code = pcre2_compile((PCRE2_SPTR)src, PCRE2_ZERO_TERMINATED, PCRE2_NEVER_UTF, &errcode,
+                          &erroff, NULL);
+    if (*code != NULL)
+        return 0;
+    if (errcode == PCRE2_ERROR_NOMEMORY)
+        return -ENOMEM;
+    if (errlen > 0) {
+        PCRE2_UCHAR msg[256];
+        if (pcre2_get_error_message(errcode, msg, sizeof(msg)) < 0)
+            snprintf((char *)msg, sizeof(msg), "error %d", errcode);
+        snprintf(err, errlen, "%s%s at offset %zu", prefix, (const char *)msg, (size_t)erroff);
+    }
+    return -EINVAL;
+}
+
 int links_extractor_create(const char *pattern, links_extractor **out, char *err, size_t errlen)
+{
+    return links_extractor_create_flags(pattern, 0, out, err, errlen);
+}
+
+int links_extractor_create_flags(const char *pattern, unsigned flags, links_extractor **out,
+                                 char *err, size_t errlen)
 {
     if (out == NULL || (err == NULL && errlen > 0))
         return -EINVAL;
     *out = NULL;
     if (errlen > 0)
         err[0] = '\0';
+    if ((flags & ~(unsigned)LINKS_REPORT_NOFOLLOW) != 0)
+        return -EINVAL;
 
     links_extractor *x = calloc(1, sizeof(*x));
     if (x == NULL)
         return -ENOMEM;
     x->user = pattern != NULL;
+    x->flags = flags;
 
-    /* Byte mode, and no way for the pattern to turn UTF on: pages are often not valid UTF-8,
-     * and a UTF-mode match on such a page fails instead of scanning it. */
-    int errcode;
-    PCRE2_SIZE erroff;
-    const char *src = x->user ? pattern : builtin_pattern;
-    x->code = pcre2_compile((PCRE2_SPTR)src, PCRE2_ZERO_TERMINATED, PCRE2_NEVER_UTF, &errcode,
-                            &erroff, NULL);
-    if (x->code == NULL) {
-        if (errcode == PCRE2_ERROR_NOMEMORY) {
-            links_extractor_destroy(x);
-            return -ENOMEM;
-        }
-        if (errlen > 0) {
-            PCRE2_UCHAR msg[256];
-            if (pcre2_get_error_message(errcode, msg, sizeof(msg)) < 0)
-                snprintf((char *)msg, sizeof(msg), "error %d", errcode);
-            snprintf(err, errlen, "link pattern: %s at offset %zu", (const char *)msg,
-                     (size_t)erroff);
-        }
+    int rc = compile(x->user ? pattern : builtin_pattern, "link pattern: ", &x->code, err, errlen);
+    if (rc != 0) {
         links_extractor_destroy(x);
-        return -EINVAL;
+        return rc;
     }
 
     if (x->user) {
@@ -128,17 +153,33 @@ static int errno_from_pcre2(int rc)
     }
 }
 
-/* Hands one value to the callback: the span in the page when it needs no decoding (the usual
- * case, and no copy), else the decoded text in the scan's scratch buffer. */
-static int emit(struct scan *s, enum links_kind kind, const char *value, size_t len)
+/* Points *out at an attribute value with its character references decoded: the span in the
+ * page when it needs no decoding (the usual case, and no copy), else the decoded text in the
+ * scan's scratch buffer, which the next call reuses. */
+static int decode(struct scan *s, const char *value, size_t len, const char **out,
+                  size_t *out_len)
 {
-    if (memchr(value, '&', len) == NULL && memchr(value, '\0', len) == NULL)
-        return s->fn(s->ctx, kind, value, len);
+    if (memchr(value, '&', len) == NULL && memchr(value, '\0', len) == NULL) {
+        *out = value;
+        *out_len = len;
+        return 0;
+    }
     buf_clear(&s->scratch);
     int rc = entities_decode_attr(value, len, &s->scratch);
     if (rc != 0)
         return rc;
-    return s->fn(s->ctx, kind, s->scratch.data, s->scratch.len);
+    *out = s->scratch.data != NULL ? s->scratch.data : "";
+    *out_len = s->scratch.len;
+    return 0;
+}
+
+/* Hands one value to the callback, decoded. */
+static int emit(struct scan *s, enum links_kind kind, const char *value, size_t len)
+{
+    const char *v;
+    size_t n;
+    int rc = decode(s, value, len, &v, &n);
+    return rc != 0 ? rc : s->fn(s->ctx, kind, v, n);
 }
 
 /* ---- the built-in scan ---- */
@@ -293,26 +334,34 @@ static size_t skip_past_gt(const unsigned char *h, size_t len, size_t at)
     return gt == NULL ? len : (size_t)(gt - h) + 1;
 }
 
+/* An attribute the scan looks for. HTML keeps the first of duplicate attributes, so once
+ * `present` is set a later one of the same name changes nothing. */
+struct attr {
+    const unsigned char *value; /* NULL when the attribute has no value */
+    size_t len;
+    int present;
+};
+
 struct tag {
     const unsigned char *name;
     size_t name_len;
-    const unsigned char *href; /* the first href attribute's value, or NULL */
-    size_t href_len;
-    int has_href; /* an href attribute, with or without a value */
+    struct attr href;
+    struct attr meta_name, content; /* only read for <meta> when the caller asks */
 };
 
 /* Reads the tag whose name starts at `at`, as the tokenizer's tag, attribute name and value
- * states do. Returns the offset after its '>', or 0 when the page ends inside the tag (an
- * unterminated quote, say): then the tokenizer drops the tag and there is nothing after it. */
-static size_t read_tag(const unsigned char *h, size_t len, size_t at, struct tag *t)
+ * states do; `meta` asks for the name and content attributes of a <meta> tag as well as href.
+ * Returns the offset after its '>', or 0 when the page ends inside the tag (an unterminated
+ * quote, say): then the tokenizer drops the tag and there is nothing after it. */
+static size_t read_tag(const unsigned char *h, size_t len, size_t at, struct tag *t, int meta)
 {
     const unsigned char *p = h + at, *end = h + len;
     t->name = p;
     while (p < end && !(cls[*p] & (C_WS | C_SLASH | C_GT)))
         p++;
     t->name_len = (size_t)(p - t->name);
-    t->href = NULL;
-    t->has_href = 0;
+    t->href = t->meta_name = t->content = (struct attr){NULL, 0, 0};
+    meta = meta && name_is(t->name, t->name_len, "meta");
 
     for (;;) {
         /* Before an attribute name: a '/' not followed by '>' is only a parse error. */
@@ -328,10 +377,17 @@ static size_t read_tag(const unsigned char *h, size_t len, size_t at, struct tag
         while (p < end && !(cls[*p] & (C_WS | C_SLASH | C_GT | C_EQ)))
             p++;
         size_t name_len = (size_t)(p - name);
-        /* HTML keeps the first of duplicate attributes, so a later href changes nothing. */
-        int want = !t->has_href && name_len == 4 && name_is(name, 4, "href");
-        if (want)
-            t->has_href = 1;
+        struct attr *want = NULL;
+        if (name_len == 4 && name_is(name, 4, "href"))
+            want = &t->href;
+        else if (meta && name_len == 4 && name_is(name, 4, "name"))
+            want = &t->meta_name;
+        else if (meta && name_len == 7 && name_is(name, 7, "content"))
+            want = &t->content;
+        if (want != NULL && want->present)
+            want = NULL;
+        else if (want != NULL)
+            want->present = 1;
 
         while (p < end && (cls[*p] & C_WS))
             p++;
@@ -360,11 +416,49 @@ static size_t read_tag(const unsigned char *h, size_t len, size_t at, struct tag
                 p++;
             value_len = (size_t)(p - value);
         }
-        if (want) {
-            t->href = value;
-            t->href_len = value_len;
+        if (want != NULL) {
+            want->value = value;
+            want->len = value_len;
         }
     }
+}
+
+/* Whether a decoded robots content value holds "nofollow" or "none" (which means "noindex,
+ * nofollow") as one of its comma or white space separated tokens, in any case. */
+static int robots_nofollow(const unsigned char *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        while (i < n && (p[i] == ',' || (cls[p[i]] & C_WS)))
+            i++;
+        size_t start = i;
+        while (i < n && p[i] != ',' && !(cls[p[i]] & C_WS))
+            i++;
+        if (name_is(p + start, i - start, "nofollow") || name_is(p + start, i - start, "none"))
+            return 1;
+    }
+    return 0;
+}
+
+/* Reports a <meta> that tells robots not to follow the page's links: name "robots", or our
+ * own product token "areq", compared in any case after decoding, as robots metas are. */
+static int meta_nofollow(struct scan *s, const struct tag *t)
+{
+    if (t->meta_name.value == NULL || t->content.value == NULL)
+        return 0;
+    const char *v;
+    size_t n;
+    int rc = decode(s, (const char *)t->meta_name.value, t->meta_name.len, &v, &n);
+    if (rc != 0)
+        return rc;
+    const unsigned char *u = (const unsigned char *)v;
+    if (!name_is(u, n, "robots") && !name_is(u, n, "areq"))
+        return 0;
+    rc = decode(s, (const char *)t->content.value, t->content.len, &v, &n);
+    if (rc != 0 || !robots_nofollow((const unsigned char *)v, n))
+        return rc;
+    s->want_nofollow = 0; /* once per document */
+    return s->fn(s->ctx, LINKS_NOFOLLOW, v, n);
 }
 
 /* Handles the start tag whose name starts at `at`: reports its href, then skips the content
@@ -373,27 +467,29 @@ static size_t read_tag(const unsigned char *h, size_t len, size_t at, struct tag
 static size_t start_tag(struct scan *s, const unsigned char *h, size_t len, size_t at, int *stop)
 {
     struct tag t;
-    size_t next = read_tag(h, len, at, &t);
+    size_t next = read_tag(h, len, at, &t, s->want_nofollow);
     if (next == 0)
         return len;
 
-    if (t.has_href) {
-        int rc = 0;
+    int rc = 0;
+    if (t.href.present) {
         if (name_is(t.name, t.name_len, "base")) {
             /* Only the first base element with an href sets the base URL (an href without
              * a value makes it the page's own URL, which is what the caller assumes anyway). */
             if (!s->base_seen) {
                 s->base_seen = 1;
-                if (t.href != NULL)
-                    rc = emit(s, LINKS_BASE, (const char *)t.href, t.href_len);
+                if (t.href.value != NULL)
+                    rc = emit(s, LINKS_BASE, (const char *)t.href.value, t.href.len);
             }
-        } else if (t.href != NULL) {
-            rc = emit(s, LINKS_HREF, (const char *)t.href, t.href_len);
+        } else if (t.href.value != NULL) {
+            rc = emit(s, LINKS_HREF, (const char *)t.href.value, t.href.len);
         }
-        if (rc != 0) {
-            *stop = rc;
-            return len;
-        }
+    }
+    if (rc == 0 && t.meta_name.present)
+        rc = meta_nofollow(s, &t);
+    if (rc != 0) {
+        *stop = rc;
+        return len;
     }
 
     if (t.name_len >= 3 && t.name_len <= 9) {
@@ -439,7 +535,7 @@ static int scan_builtin(struct scan *s, const char *html, size_t len)
                 pos = skip_past_gt(h, len, at + 2); /* doctype, CDATA, bogus comment */
         } else if (c == '/' && at + 2 < len && is_letter(h[at + 2])) {
             struct tag t; /* an end tag: attributes are tokenized, then dropped */
-            pos = read_tag(h, len, at + 2, &t);
+            pos = read_tag(h, len, at + 2, &t, 0);
             if (pos == 0)
                 pos = len;
         } else if (c == '/' && at + 2 == len) {
@@ -519,9 +615,99 @@ int links_scan(const links_extractor *x, const char *html, size_t len, links_fn 
         return -EINVAL;
     if (len == 0)
         return 0;
-    struct scan s = {.x = x, .fn = fn, .ctx = ctx, .base_seen = 0};
+    struct scan s = {
+        .x = x,
+        .fn = fn,
+        .ctx = ctx,
+        .base_seen = 0,
+        .want_nofollow = !x->user && (x->flags & LINKS_REPORT_NOFOLLOW),
+    };
     buf_init(&s.scratch);
     int rc = x->user ? scan_user(&s, html, len) : scan_builtin(&s, html, len);
     buf_finish(&s.scratch);
     return rc;
+}
+
+/* ---- URL filters ---- */
+
+struct links_filter {
+    pcre2_code *code;
+    pcre2_match_context *mctx; /* limits only; never changed after create, so shareable */
+    /* Match data for one call at a time, which takes it by setting `busy`. One pair is all a
+     * yes/no answer needs, and pcre2 (10.41 on) keeps the interpreter's frames in it between
+     * calls, so a reused one allocates nothing. */
+    pcre2_match_data *md;
+    atomic_bool busy;
+};
+
+int links_filter_create(const char *pattern, links_filter **out, char *err, size_t errlen)
+{
+    if (out == NULL || pattern == NULL || (err == NULL && errlen > 0))
+        return -EINVAL;
+    *out = NULL;
+    if (errlen > 0)
+        err[0] = '\0';
+
+    links_filter *f = calloc(1, sizeof(*f));
+    if (f == NULL)
+        return -ENOMEM;
+    atomic_init(&f->busy, false);
+    int rc = compile(pattern, "", &f->code, err, errlen);
+    if (rc != 0)
+        goto fail;
+    /* As for the extractor: without JIT, pcre2_match() interprets, slower and never wrong. */
+    (void)pcre2_jit_compile(f->code, PCRE2_JIT_COMPLETE);
+
+    rc = -ENOMEM;
+    f->mctx = pcre2_match_context_create(NULL);
+    f->md = pcre2_match_data_create(1, NULL);
+    if (f->mctx == NULL || f->md == NULL)
+        goto fail;
+    pcre2_set_match_limit(f->mctx, FILTER_MATCH_LIMIT);
+    pcre2_set_depth_limit(f->mctx, FILTER_DEPTH_LIMIT);
+    pcre2_set_heap_limit(f->mctx, FILTER_HEAP_LIMIT);
+    *out = f;
+    return 0;
+
+fail:
+    links_filter_destroy(f);
+    return rc;
+}
+
+void links_filter_destroy(links_filter *f)
+{
+    if (f == NULL)
+        return;
+    pcre2_match_data_free(f->md);
+    pcre2_match_context_free(f->mctx);
+    pcre2_code_free(f->code);
+    free(f);
+}
+
+int links_filter_match(const links_filter *f, const char *s, size_t len)
+{
+    if (f == NULL || (s == NULL && len > 0))
+        return -EINVAL;
+    /* `busy` is the one thing a match changes in the filter; the filter came from calloc, so
+     * writing it through a pointer that had const cast away is defined. */
+    atomic_bool *busy = (atomic_bool *)&f->busy;
+    int borrowed = !atomic_exchange_explicit(busy, true, memory_order_acquire);
+    pcre2_match_data *md = borrowed ? f->md : pcre2_match_data_create(1, NULL);
+    if (md == NULL)
+        return -ENOMEM;
+
+    PCRE2_SPTR subject = (PCRE2_SPTR)(s != NULL ? s : "");
+    /* The JIT code runs on 32 KiB of the calling thread's stack, allocating nothing; a pattern
+     * that needs more is retried by the interpreter, whose frames the heap limit bounds. */
+    int rc = pcre2_match(f->code, subject, len, 0, 0, md, f->mctx);
+    if (rc == PCRE2_ERROR_JIT_STACKLIMIT)
+        rc = pcre2_match(f->code, subject, len, 0, PCRE2_NO_JIT, md, f->mctx);
+
+    if (borrowed)
+        atomic_store_explicit(busy, false, memory_order_release);
+    else
+        pcre2_match_data_free(md);
+    if (rc >= 0) /* 0 is a match whose offsets did not all fit the one pair */
+        return 1;
+    return rc == PCRE2_ERROR_NOMATCH ? 0 : errno_from_pcre2(rc);
 }

@@ -1,10 +1,11 @@
-/* links.h: finds the href attribute values of an HTML document, without copying it.
+/* links.h: finds the href attribute values of an HTML document, without copying it, and
+ * tests URLs against the user's --include/--exclude patterns.
  *
- * Ownership: a links_extractor is created and destroyed by its caller. It is read-only once
- * created, so many scans may use it at once, from any thread: each scan allocates and frees
- * its own match data. The spans handed to the callback point into the caller's document (or,
- * for values that held character references, into a scratch buffer of the scan) and are
- * valid only until the callback returns. */
+ * Ownership: a links_extractor or links_filter is created and destroyed by its caller. An
+ * extractor is read-only once created, so many scans may use it at once, from any thread:
+ * each scan allocates and frees its own match data. The spans handed to the callback point
+ * into the caller's document (or, for values that held character references, into a scratch
+ * buffer of the scan) and are valid only until the callback returns. */
 #ifndef AREQ_LINKS_H
 #define AREQ_LINKS_H
 
@@ -15,6 +16,16 @@ typedef struct links_extractor links_extractor;
 enum links_kind {
     LINKS_HREF = 0, /* an href attribute of any element */
     LINKS_BASE = 1, /* the href of the document's first <base> element */
+    /* The content of the first <meta name="robots"> (or name="areq") whose content holds the
+     * token "nofollow" or "none": the page asks crawlers not to follow its links. Only with
+     * LINKS_REPORT_NOFOLLOW, and never for a user's pattern. */
+    LINKS_NOFOLLOW = 2,
+};
+
+/* Flags for links_extractor_create_flags(). Kinds beyond HREF and BASE are opt-in, so a
+ * caller that treats every other kind as a link keeps working. */
+enum links_flags {
+    LINKS_REPORT_NOFOLLOW = 1 << 0,
 };
 
 /* Called once per link, in document order, with the attribute value after HTML character
@@ -26,10 +37,34 @@ typedef int (*links_fn)(void *ctx, enum links_kind kind, const char *value, size
  * capturing group is the link (then every match is LINKS_HREF and values are decoded the
  * same way). Returns 0, -ENOMEM, or -EINVAL with a message naming the problem in err. */
 int links_extractor_create(const char *pattern, links_extractor **out, char *err, size_t errlen);
+/* The same, with `flags` from enum links_flags (links_extractor_create passes 0). Flags that
+ * only concern the built-in scan are ignored with a pattern. Unknown flags are -EINVAL. */
+int links_extractor_create_flags(const char *pattern, unsigned flags, links_extractor **out,
+                                 char *err, size_t errlen);
 void links_extractor_destroy(links_extractor *x); /* accepts NULL */
 
 /* Scans `html` (not NUL-terminated; may contain NUL bytes and invalid UTF-8, which never
  * stop the scan). Returns 0, the callback's non-zero value, or a negative error. */
 int links_scan(const links_extractor *x, const char *html, size_t len, links_fn fn, void *ctx);
+
+/* ---- URL filters (--include / --exclude) ---- */
+
+/* A compiled pattern to test normalised URLs with. A filter may be used from many threads at
+ * once: one call at a time borrows match data kept in the filter (no allocation), and a call
+ * that finds it borrowed allocates its own for that call. */
+typedef struct links_filter links_filter;
+
+/* Compiles a user's pcre2 pattern (JIT when available) in byte mode: "(*UTF)" is refused and
+ * URLs need not be valid UTF-8; "(?i)" and the other inline options work as in pcre2.
+ * Returns 0, -ENOMEM, or -EINVAL with pcre2's message and the offset in err (for example
+ * "missing closing parenthesis at offset 4"; the caller names the option). */
+int links_filter_create(const char *pattern, links_filter **out, char *err, size_t errlen);
+
+/* Returns 1 when the pattern matches somewhere in [s, s+len) (unanchored, like grep), 0 when
+ * not, or a negative error: -ERANGE when the URL makes the pattern exceed pcre2's limits,
+ * -ENOMEM, -EINVAL for bad arguments. s need not be NUL-terminated. */
+int links_filter_match(const links_filter *f, const char *s, size_t len);
+
+void links_filter_destroy(links_filter *f); /* accepts NULL */
 
 #endif

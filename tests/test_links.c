@@ -1,5 +1,7 @@
-/* test_links.c: the link extractor against a table of pages, plus user patterns and big inputs. */
+/* test_links.c: the link extractor against a table of pages, plus user patterns and big inputs;
+ * URL filters against a table of patterns and URLs. */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,7 +15,8 @@
 #include "buf.h"
 #include "links.h"
 
-/* Expected links are joined with '\n', a base link prefixed "BASE "; NONE (no links at all)
+/* Expected links are joined with '\n', a base link prefixed "BASE ", a robots nofollow meta's
+ * content "NOFOLLOW " (the table's extractor asks for those); NONE (no links at all)
  * is told apart from a single empty value, "". */
 #define NONE NULL
 #define FFFD "\xEF\xBF\xBD"
@@ -270,6 +273,70 @@ static const struct row rows[] = {
     ROW("\xff\xfe<a href=\xc3(>", "\xc3("),
     ROW("<a href=\"\xed\xa0\x80&amp;\">", "\xed\xa0\x80&"),
     ROW("<\xc3\xa9 href=x>", NONE),
+    /* meta robots nofollow: attribute order, case, quoting */
+    ROW("<meta name=\"robots\" content=\"nofollow\">", "NOFOLLOW nofollow"),
+    ROW("<meta content=\"nofollow\" name=\"robots\">", "NOFOLLOW nofollow"),
+    ROW("<meta charset=utf-8 content='nofollow' id=m name='robots'>", "NOFOLLOW nofollow"),
+    ROW("<META NAME=\"ROBOTS\" CONTENT=\"NOFOLLOW\">", "NOFOLLOW NOFOLLOW"),
+    ROW("<Meta Name=\"Robots\" Content=\"NoFollow\">", "NOFOLLOW NoFollow"),
+    ROW("<meta name=robots content=nofollow>", "NOFOLLOW nofollow"),
+    ROW("<meta name=robots content=nofollow />", "NOFOLLOW nofollow"),
+    ROW("<meta name=\"robots\" content=\"nofollow\"/>", "NOFOLLOW nofollow"),
+    ROW("<meta\n  name = \"robots\"\n  content = \"nofollow\"\n>", "NOFOLLOW nofollow"),
+    /* meta robots: the content's tokens */
+    ROW("<meta name=\"robots\" content=\"noindex, nofollow\">", "NOFOLLOW noindex, nofollow"),
+    ROW("<meta name=\"robots\" content=\"noindex,nofollow\">", "NOFOLLOW noindex,nofollow"),
+    ROW("<meta name=\"robots\" content=\"nofollow,noindex\">", "NOFOLLOW nofollow,noindex"),
+    ROW("<meta name=\"robots\" content=\" \tnofollow\r\f\">", "NOFOLLOW  \tnofollow\r\f"),
+    ROW("<meta name=\"robots\" content=\"noarchive nofollow\">", "NOFOLLOW noarchive nofollow"),
+    ROW("<meta name=\"robots\" content=\"none\">", "NOFOLLOW none"),
+    ROW("<meta name=\"robots\" content=\"max-snippet:20, NONE\">", "NOFOLLOW max-snippet:20, NONE"),
+    ROW("<meta name=\"robots\" content=\"noindex\">", NONE),
+    ROW("<meta name=\"robots\" content=\"index, follow\">", NONE),
+    ROW("<meta name=\"robots\" content=\"nofollowed\">", NONE),
+    ROW("<meta name=\"robots\" content=\"no-follow\">", NONE),
+    ROW("<meta name=\"robots\" content=\"no follow\">", NONE),
+    ROW("<meta name=\"robots\" content=\"nonetheless\">", NONE),
+    ROW("<meta name=\"robots\" content=\"\">", NONE),
+    ROW("<meta name=\"robots\" content>", NONE),
+    ROW("<meta name=\"robots\">", NONE),
+    ROW("<meta content=\"nofollow\">", NONE),
+    ROW("<meta name content=\"nofollow\">", NONE),
+    /* meta robots: which metas */
+    ROW("<meta name=\"googlebot\" content=\"nofollow\">", NONE),
+    ROW("<meta name=\"robots2\" content=\"nofollow\">", NONE),
+    ROW("<meta http-equiv=\"robots\" content=\"nofollow\">", NONE),
+    ROW("<meta property=\"robots\" content=\"nofollow\">", NONE),
+    ROW("<meta name=\"areq\" content=\"nofollow\">", "NOFOLLOW nofollow"),
+    ROW("<meta name=\"AReq\" content=\"none\">", "NOFOLLOW none"),
+    ROW("<meta name=\"areq\" content=\"noindex\">", NONE),
+    ROW("<metas name=\"robots\" content=\"nofollow\">", NONE),
+    ROW("<div name=\"robots\" content=\"nofollow\">", NONE),
+    ROW("</meta name=\"robots\" content=\"nofollow\">", NONE),
+    ROW("<meta name=\"robots\" content=\"nofollow\"", NONE),
+    /* meta robots: duplicate attributes, the first one counts */
+    ROW("<meta name=robots name=x content=nofollow>", "NOFOLLOW nofollow"),
+    ROW("<meta name=x name=robots content=nofollow>", NONE),
+    ROW("<meta name=robots content=index content=nofollow>", NONE),
+    /* meta robots: character references */
+    ROW("<meta name=\"robots\" content=\"no&#102;ollow\">", "NOFOLLOW nofollow"),
+    ROW("<meta name=\"r&#x6F;bots\" content=\"nofollow\">", "NOFOLLOW nofollow"),
+    ROW("<meta name=\"robots\" content=\"noindex&comma;nofollow\">", "NOFOLLOW noindex,nofollow"),
+    /* meta robots: only real tags */
+    ROW("<!-- <meta name=\"robots\" content=\"nofollow\"> -->", NONE),
+    ROW("<script><meta name=\"robots\" content=\"nofollow\"></script>", NONE),
+    ROW("<script>document.write('<meta name=robots content=none>')</script>", NONE),
+    ROW("<title><meta name=robots content=nofollow></title>", NONE),
+    ROW("<textarea><meta name=robots content=nofollow></textarea>", NONE),
+    ROW("<meta title='<meta name=robots content=nofollow>'>", NONE),
+    ROW("<!-- <meta name=robots content=nofollow> --><meta name=robots content=none>", "NOFOLLOW none"),
+    /* meta robots: once per document, in document order with links */
+    ROW("<meta name=robots content=nofollow><meta name=robots content=none>", "NOFOLLOW nofollow"),
+    ROW("<meta name=robots content=noindex><meta name=robots content=nofollow>", "NOFOLLOW nofollow"),
+    ROW("<meta name=areq content=none><meta name=robots content=nofollow>", "NOFOLLOW none"),
+    ROW("<a href=x><meta name=robots content=nofollow><a href=y>", "x\nNOFOLLOW nofollow\ny"),
+    ROW("<base href=b><meta name=robots content=none><base href=c>", "BASE b\nNOFOLLOW none"),
+    ROW("<meta name=robots content=nofollow href=h>", "h\nNOFOLLOW nofollow"),
 };
 
 struct collect {
@@ -285,6 +352,8 @@ static int collect_fn(void *ctx, enum links_kind kind, const char *value, size_t
         assert_int_equal(buf_putc(&c->out, '\n'), 0);
     if (kind == LINKS_BASE)
         assert_int_equal(buf_append_str(&c->out, "BASE "), 0);
+    else if (kind == LINKS_NOFOLLOW)
+        assert_int_equal(buf_append_str(&c->out, "NOFOLLOW "), 0);
     assert_int_equal(buf_append(&c->out, value, len), 0);
     if (c->stop_after > 0 && c->count == (size_t)c->stop_after)
         return 42;
@@ -329,7 +398,8 @@ static void test_table(void **state)
     (void)state;
     links_extractor *x;
     char err[256];
-    assert_int_equal(links_extractor_create(NULL, &x, err, sizeof(err)), 0);
+    assert_int_equal(links_extractor_create_flags(NULL, LINKS_REPORT_NOFOLLOW, &x, err, sizeof(err)),
+                     0);
     int failures = 0;
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         const struct row *r = &rows[i];
@@ -469,6 +539,44 @@ static void test_callback_stops_scan(void **state)
     buf_init(&c.out);
     assert_int_equal(links_scan(x, page, sizeof(page) - 1, collect_fn, &c), 42);
     assert_int_equal(c.count, 1);
+    buf_finish(&c.out);
+    links_extractor_destroy(x);
+}
+
+static void test_nofollow_opt_in(void **state)
+{
+    (void)state;
+    const char page[] = "<a href=x><meta name=robots content=nofollow><a href=y>";
+    links_extractor *x;
+    char err[256];
+
+    /* Callers that know only HREF and BASE never see the new kind. */
+    assert_int_equal(links_extractor_create(NULL, &x, err, sizeof(err)), 0);
+    expect_links(x, page, sizeof(page) - 1, "x\ny", 2);
+    links_extractor_destroy(x);
+    assert_int_equal(links_extractor_create_flags(NULL, 0, &x, err, sizeof(err)), 0);
+    expect_links(x, page, sizeof(page) - 1, "x\ny", 2);
+    links_extractor_destroy(x);
+
+    /* A user's pattern reports its matches only, whatever the flags. */
+    assert_int_equal(
+        links_extractor_create_flags("href=(\\w)", LINKS_REPORT_NOFOLLOW, &x, err, sizeof(err)), 0);
+    expect_links(x, page, sizeof(page) - 1, "x\ny", 2);
+    links_extractor_destroy(x);
+
+    x = (links_extractor *)&x;
+    assert_int_equal(links_extractor_create_flags(NULL, 1u << 7, &x, err, sizeof(err)), -EINVAL);
+    assert_null(x);
+
+    /* The once-per-document rule is per scan, and the callback can stop the scan on it. */
+    assert_int_equal(links_extractor_create_flags(NULL, LINKS_REPORT_NOFOLLOW, &x, err, sizeof(err)),
+                     0);
+    expect_links(x, page, sizeof(page) - 1, "x\nNOFOLLOW nofollow\ny", 3);
+    expect_links(x, page, sizeof(page) - 1, "x\nNOFOLLOW nofollow\ny", 3);
+    struct collect c = {.count = 0, .stop_after = 2};
+    buf_init(&c.out);
+    assert_int_equal(links_scan(x, page, sizeof(page) - 1, collect_fn, &c), 42);
+    assert_int_equal(c.count, 2);
     buf_finish(&c.out);
     links_extractor_destroy(x);
 }
@@ -620,6 +728,216 @@ static void test_adversarial(void **state)
     links_extractor_destroy(x);
 }
 
+/* ---- URL filters ---- */
+
+static const struct filter_row {
+    const char *pattern;
+    const char *url;
+    int want;
+} filter_rows[] = {
+    /* unanchored: any part of the URL */
+    {"example", "https://example.com/", 1},
+    {"/blog/", "https://example.com/blog/post-1", 1},
+    {"/blog/", "https://example.com/blogs", 0},
+    {"", "https://example.com/", 1},
+    {"", "", 1},
+    {"x", "", 0},
+    /* anchors */
+    {"^https://", "https://example.com/", 1},
+    {"^https://", "http://example.com/https://", 0},
+    {"\\.pdf$", "https://example.com/a.pdf", 1},
+    {"\\.pdf$", "https://example.com/a.pdf?x=1", 0},
+    {"^https://example\\.com/$", "https://example.com/", 1},
+    {"^https://example\\.com/$", "https://example.com/a", 0},
+    {"\\Ahttps:", "https://a/", 1},
+    {"a\\z", "https://x/a", 1},
+    /* alternation */
+    {"\\.(jpe?g|png|gif)$", "https://x/a.jpeg", 1},
+    {"\\.(jpe?g|png|gif)$", "https://x/a.png", 1},
+    {"\\.(jpe?g|png|gif)$", "https://x/a.svg", 0},
+    {"^https?://(www\\.)?example\\.(com|org)/", "http://www.example.org/x", 1},
+    {"^https?://(www\\.)?example\\.(com|org)/", "https://example.net/x", 0},
+    /* case: sensitive unless (?i) */
+    {"PDF", "https://x/a.pdf", 0},
+    {"(?i)PDF", "https://x/a.pdf", 1},
+    {"(?i)^HTTPS://EXAMPLE", "https://example.com/", 1},
+    {"(?i:/Admin)/x", "https://h/ADMIN/x", 1},
+    {"(?i:/Admin)/x", "https://h/ADMIN/X", 0},
+    /* character classes */
+    {"/page/[0-9]+$", "https://x/page/42", 1},
+    {"/page/[0-9]+$", "https://x/page/4a", 0},
+    {"\\d{4}/\\d{2}/", "https://x/2024/05/post", 1},
+    {"[?&]sessionid=", "https://x/a?b=1&sessionid=2", 1},
+    {"[?&]sessionid=", "https://x/a?xsessionid=2", 0},
+    {"[^a-z0-9/:.]", "https://x.com/abc", 0},
+    {"[^a-z0-9/:.]", "https://x.com/a_b", 1},
+    {"^[[:alpha:]]+:", "https://x/", 1},
+    /* dots: any byte but newline unless escaped */
+    {"example.com", "https://exampleXcom/", 1},
+    {"example\\.com", "https://exampleXcom/", 0},
+    {"a.c", "https://x/a\xff" "c", 1},
+    {"^.*$", "https://x/a\xff\xfe", 1},
+    /* repetition and the like */
+    {"/(a|b)*c$", "https://x/ababc", 1},
+    {"^[^?]*\\?", "https://x/a", 0},
+    {"%2[Ff]", "https://x/a%2fb", 1},
+};
+
+static void test_filter_table(void **state)
+{
+    (void)state;
+    int failures = 0;
+    for (size_t i = 0; i < sizeof(filter_rows) / sizeof(filter_rows[0]); i++) {
+        const struct filter_row *r = &filter_rows[i];
+        links_filter *f;
+        char err[256];
+        int rc = links_filter_create(r->pattern, &f, err, sizeof(err));
+        if (rc != 0) {
+            failures++;
+            fprintf(stderr, "filter row %zu: /%s/ does not compile: %s\n", i, r->pattern, err);
+            continue;
+        }
+        /* Exactly the URL's bytes, so the sanitizer catches a read past it. */
+        size_t len = strlen(r->url);
+        char *copy = malloc(len > 0 ? len : 1);
+        assert_non_null(copy);
+        memcpy(copy, r->url, len);
+        int got = links_filter_match(f, copy, len);
+        int again = links_filter_match(f, copy, len); /* the reused match data */
+        if (got != r->want || again != r->want) {
+            failures++;
+            fprintf(stderr, "filter row %zu: /%s/ on \"", i, r->pattern);
+            print_escaped(r->url, len);
+            fprintf(stderr, "\": want %d, got %d then %d\n", r->want, got, again);
+        }
+        free(copy);
+        links_filter_destroy(f);
+    }
+    fprintf(stderr, "%zu filter rows, %d failed\n", sizeof(filter_rows) / sizeof(filter_rows[0]),
+            failures);
+    assert_int_equal(failures, 0);
+}
+
+static void test_filter_span(void **state)
+{
+    (void)state;
+    links_filter *f;
+    char err[256];
+    /* Only [s, s+len) counts: a NUL inside is a byte, what follows is not the URL. */
+    assert_int_equal(links_filter_create("b$", &f, err, sizeof(err)), 0);
+    assert_int_equal(links_filter_match(f, "a/b/c", 3), 1);
+    assert_int_equal(links_filter_match(f, "a/b/c", 5), 0);
+    assert_int_equal(links_filter_match(f, "a\0b", 3), 1);
+    assert_int_equal(links_filter_match(f, NULL, 0), 0);
+    assert_int_equal(links_filter_match(f, NULL, 1), -EINVAL);
+    assert_int_equal(links_filter_match(NULL, "b", 1), -EINVAL);
+    links_filter_destroy(f);
+}
+
+static void test_filter_limits(void **state)
+{
+    (void)state;
+    links_filter *f;
+    char err[256];
+    /* Catastrophic backtracking ends with an error, not a hang. */
+    assert_int_equal(links_filter_create("^(a+)+$", &f, err, sizeof(err)), 0);
+    char url[64];
+    memset(url, 'a', sizeof(url) - 1);
+    url[sizeof(url) - 1] = 'b';
+    assert_int_equal(links_filter_match(f, url, sizeof(url)), -ERANGE);
+    assert_int_equal(links_filter_match(f, url, sizeof(url) - 1), 1);
+    links_filter_destroy(f);
+
+    /* More JIT stack than the default: retried by the interpreter, which still answers. */
+    assert_int_equal(links_filter_create("^(?:(a)|b)*$", &f, err, sizeof(err)), 0);
+    size_t n = 4000;
+    char *long_url = malloc(n);
+    assert_non_null(long_url);
+    for (size_t i = 0; i < n; i++)
+        long_url[i] = i % 2 ? 'a' : 'b';
+    assert_int_equal(links_filter_match(f, long_url, n), 1);
+    long_url[n - 1] = 'c';
+    assert_int_equal(links_filter_match(f, long_url, n), 0);
+    free(long_url);
+    links_filter_destroy(f);
+}
+
+struct filter_thread {
+    const links_filter *f;
+    int bad;
+};
+
+static void *filter_thread_main(void *arg)
+{
+    struct filter_thread *t = arg;
+    for (int i = 0; i < 20000; i++) {
+        char url[64];
+        int n = snprintf(url, sizeof(url), "https://x/%d/%s", i, i % 3 ? "a.png" : "b.html");
+        if (links_filter_match(t->f, url, (size_t)n) != (i % 3 != 0))
+            t->bad++;
+    }
+    return NULL;
+}
+
+/* One filter, several threads at once: whoever finds the filter's match data taken uses
+ * match data of its own, and every answer is still right. */
+static void test_filter_threads(void **state)
+{
+    (void)state;
+    links_filter *f;
+    char err[256];
+    assert_int_equal(links_filter_create("(?i)\\.(png|jpe?g)$", &f, err, sizeof(err)), 0);
+    struct filter_thread t[4];
+    pthread_t id[4];
+    for (int i = 0; i < 4; i++) {
+        t[i] = (struct filter_thread){f, 0};
+        assert_int_equal(pthread_create(&id[i], NULL, filter_thread_main, &t[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(pthread_join(id[i], NULL), 0);
+        assert_int_equal(t[i].bad, 0);
+    }
+    links_filter_destroy(f);
+}
+
+static void test_filter_errors(void **state)
+{
+    (void)state;
+    links_filter *f = (links_filter *)&f;
+    char err[256];
+    assert_int_equal(links_filter_create("(abc", &f, err, sizeof(err)), -EINVAL);
+    assert_null(f);
+    assert_non_null(strstr(err, "missing closing parenthesis"));
+    assert_non_null(strstr(err, "offset 4"));
+
+    assert_int_equal(links_filter_create("a[b", &f, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "missing terminating ]"));
+    assert_non_null(strstr(err, "offset 3"));
+
+    assert_int_equal(links_filter_create("*a", &f, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "quantifier does not follow a repeatable item"));
+    assert_non_null(strstr(err, "offset 0"));
+
+    assert_int_equal(links_filter_create("a\\", &f, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "\\ at end of pattern"));
+
+    /* Byte mode only. */
+    assert_int_equal(links_filter_create("(*UTF)a", &f, err, sizeof(err)), -EINVAL);
+    assert_null(f);
+    assert_true(strlen(err) > 0);
+
+    /* A short error buffer is truncated, not overrun; no buffer at all is fine. */
+    char small[8];
+    assert_int_equal(links_filter_create("(", &f, small, sizeof(small)), -EINVAL);
+    assert_int_equal(strlen(small), sizeof(small) - 1);
+    assert_int_equal(links_filter_create("(", &f, NULL, 0), -EINVAL);
+
+    assert_int_equal(links_filter_create(NULL, &f, err, sizeof(err)), -EINVAL);
+    assert_int_equal(links_filter_create("a", NULL, err, sizeof(err)), -EINVAL);
+    assert_int_equal(links_filter_create("a", &f, NULL, 1), -EINVAL);
+    links_filter_destroy(NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -628,10 +946,16 @@ int main(void)
         cmocka_unit_test(test_user_pattern_errors),
         cmocka_unit_test(test_user_pattern_empty_matches),
         cmocka_unit_test(test_callback_stops_scan),
+        cmocka_unit_test(test_nofollow_opt_in),
         cmocka_unit_test(test_zero_copy),
         cmocka_unit_test(test_huge_value),
         cmocka_unit_test(test_many_links),
         cmocka_unit_test(test_adversarial),
+        cmocka_unit_test(test_filter_table),
+        cmocka_unit_test(test_filter_span),
+        cmocka_unit_test(test_filter_limits),
+        cmocka_unit_test(test_filter_threads),
+        cmocka_unit_test(test_filter_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
