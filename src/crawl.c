@@ -1,257 +1,202 @@
 #include "crawl.h"
 
 #include <errno.h>
+#include <libpsl.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
+#include "page.h"
 #include "reader.h"
+#include "robots.h"
 #include "url.h"
 
-/* ---- a page: fetch, scan, resolve, hand one block to the writer ---- */
+/* How many URLs the run reads ahead of what the frontier can release: enough to find other
+ * origins when one is held back by its limits, bounded so that a long list is streamed. */
+static size_t read_ahead(const crawl *c)
+{
+    return c->opt.concurrency * 2 > 1024 ? c->opt.concurrency * 2 : 1024;
+}
 
-struct page {
+static uint64_t now_ms(const crawl *c)
+{
+    return uv_now(c->t.sched->loop);
+}
+
+/* ---- scope ---- */
+
+/* The key two hosts must share for a link between them to be in scope. Cached on the host
+ * (it is derived from the name alone, so caching through a const pointer is sound). */
+static const char *scope_key(crawl *c, const struct frontier_host *host)
+{
+    struct frontier_host *h = (struct frontier_host *)host;
+    if (h->scope != NULL)
+        return h->scope;
+    const char *key = h->name;
+    if (c->opt.scope == SCOPE_DOMAIN && c->psl != NULL) {
+        /* An IP address or a bare public suffix has no registrable domain: the host
+         * itself is the widest scope then. */
+        const char *domain = psl_registrable_domain(c->psl, h->name);
+        if (domain != NULL)
+            key = domain;
+    }
+    h->scope = strdup(key);
+    return h->scope != NULL ? h->scope : h->name;
+}
+
+static int in_scope(crawl *c, const struct frontier_host *h, const struct frontier_host *root)
+{
+    if (c->opt.scope == SCOPE_ANY || h == root)
+        return 1;
+    return strcmp(scope_key(c, h), scope_key(c, root)) == 0;
+}
+
+static int passes_filters(const crawl *c, const char *url, size_t len)
+{
+    for (size_t i = 0; i < c->opt.nexclude; i++)
+        if (links_filter_match(c->opt.exclude[i], url, len) == 1)
+            return 0;
+    if (c->opt.ninclude == 0)
+        return 1;
+    for (size_t i = 0; i < c->opt.ninclude; i++)
+        if (links_filter_match(c->opt.include[i], url, len) == 1)
+            return 1;
+    return 0;
+}
+
+int crawl_follow(crawl *c, const char *url, size_t len, unsigned depth,
+                 const struct frontier_host *root)
+{
+    if (c->opt.max_pages > 0 && c->stats.queued >= c->opt.max_pages)
+        return 0;
+    uint64_t fp = seen_hash(url, len);
+    if (seen_contains(&c->seen, fp))
+        return 0;
+    struct frontier_host *h;
+    int rc = frontier_host_of(c->frontier, url, len, &h);
+    if (rc != 0)
+        return rc == -ENOMEM ? rc : 0;
+    /* Only what is followed is marked seen: a URL out of one start host's scope may be in
+     * another's. */
+    if (!in_scope(c, h, root) || !passes_filters(c, url, len))
+        return 0;
+    if ((rc = seen_add(&c->seen, fp)) < 0 || (rc = frontier_push(c->frontier, h, url, len, depth, root)) != 0)
+        return rc;
+    c->stats.queued++;
+    return 1;
+}
+
+/* ---- robots.txt ---- */
+
+struct robots_fetch {
     task t;
     crawl *c;
-    char *url; /* normalised source */
+    struct frontier_host *host;
+    char *url;
     http_request req;
-    unsigned attempt; /* 0 for the first */
 };
 
-/* What one scan of a body needs; lives on the stack of scan_page(). */
-struct scan {
-    crawl *c;
-    const char *source;
-    size_t source_len;
-    url_base *base;
-    struct format_origin origin;
-    struct buf target; /* the link being resolved */
-    struct buf block;  /* the page's lines */
-    seen_set targets;
-    size_t links;      /* hrefs seen */
-    size_t pairs;      /* lines in block */
-    size_t bad;        /* hrefs that could not be parsed */
-    int base_taken;    /* the first <base href> has been applied */
-};
-
-enum { SCAN_RESCAN = 1 }; /* a <base> came after links: resolve them all again */
-
-static int on_link(void *ctx, enum links_kind kind, const char *value, size_t len)
+/* RFC 9309: rules from a 2xx; a 4xx means no rules; a 5xx or no answer means stay out. */
+static robots *rules_from(const http_request *r, const char **verdict)
 {
-    struct scan *s = ctx;
-    if (kind == LINKS_BASE) {
-        if (s->base_taken)
-            return 0;
-        s->base_taken = 1;
-        /* An unparsable base leaves the document's own URL in force, as in a browser. */
-        if (url_base_rebase(s->base, value, len) != 0)
-            return 0;
-        /* The base applies to every link of the document, also those before it. */
-        return s->links > 0 ? SCAN_RESCAN : 0;
+    robots *rules = NULL;
+    if (r->outcome == HTTP_OK &&
+        robots_parse(r->body.data ? r->body.data : "", r->body.len, "areq", &rules) == 0) {
+        *verdict = "rules read";
+        return rules;
     }
-    s->links++;
-    buf_clear(&s->target);
-    int rc = url_resolve(s->base, value, len, s->c->opt.url_flags, &s->target);
-    if (rc != URL_OK) {
-        if (rc == -ENOMEM)
-            return rc;
-        if (rc < 0)
-            s->bad++;
-        return 0;
+    if (r->outcome == HTTP_STATUS && r->status >= 400 && r->status < 500) {
+        *verdict = "none, all allowed";
+        robots_allow_all(&rules);
+        return rules;
     }
-    int added = seen_add(&s->targets, seen_hash(s->target.data, s->target.len));
-    if (added <= 0)
-        return added;
-    rc = format_pair(s->c->opt.format, &s->block, s->source, s->source_len, s->target.data,
-                     s->target.len, &s->origin);
-    if (rc != 0)
-        return rc;
-    s->pairs++;
-    return 0;
+    *verdict = "unavailable, all disallowed";
+    robots_disallow_all(&rules);
+    return rules;
 }
 
-/* Scans a fetched body into a block of lines. 0 or a negative error. */
-static int scan_page(struct page *p, struct scan *s)
+static int robots_step(task *t)
 {
-    crawl *c = p->c;
-    const http_request *r = &p->req;
-    int rc = url_base_create(r->final_url, strlen(r->final_url), &s->base);
-    if (rc != 0)
-        return rc;
-    for (;;) {
-        rc = links_scan(c->opt.extractor, r->body.data ? r->body.data : "", r->body.len, on_link, s);
-        if (rc != SCAN_RESCAN)
-            break;
-        buf_clear(&s->block);
-        seen_clear(&s->targets);
-        s->links = s->pairs = s->bad = 0;
+    struct robots_fetch *f = (struct robots_fetch *)t;
+    crawl *c = f->c;
+    if (t->state == 0) {
+        t->state = 1;
+        f->req.any_type = 1; /* robots.txt is text/plain */
+        return http_fetch(c->opt.http, &f->req, t);
     }
-    return rc;
-}
-
-static void process_page(struct page *p)
-{
-    crawl *c = p->c;
-    http_request *r = &p->req;
+    const char *verdict;
+    robots *rules = rules_from(&f->req, &verdict);
     char why[128];
-    if (r->outcome == HTTP_NOT_HTML) {
-        c->stats.skipped++;
-        log_verbose("%s: skipped: %s", p->url, http_describe(r, why, sizeof why));
-        return;
-    }
-    if (r->outcome != HTTP_OK) {
-        c->stats.failed++;
-        log_error("%s: %s", p->url, http_describe(r, why, sizeof why));
-        return;
-    }
-    struct scan s = {.c = c, .source = p->url, .source_len = strlen(p->url),
-                     .origin = {.status = r->status, .depth = 0}};
-    buf_init(&s.target);
-    buf_init(&s.block);
-    seen_init(&s.targets);
-    int rc = scan_page(p, &s);
-    if (rc == 0 && s.block.len > 0)
-        rc = writer_submit(c->opt.out, s.block.data, s.block.len);
-    if (rc == 0) {
-        c->stats.ok++;
-        c->stats.pairs += s.pairs;
-        c->stats.links_bad += s.bad;
-        log_verbose("%s: HTTP %ld, %zu bytes, %zu links, %zu unparsable", p->url, r->status,
-                    r->bytes, s.pairs, s.bad);
-    } else if (writer_error(c->opt.out) == 0) {
-        /* A writer error is reported once, for the run, by whoever owns the writer. */
-        c->stats.failed++;
-        log_error("%s: %s", p->url, rc == -ENOMEM ? "out of memory" : "cannot scan the page");
-    }
-    url_base_destroy(s.base);
-    seen_finish(&s.targets);
-    buf_finish(&s.block);
-    buf_finish(&s.target);
+    log_verbose("%s: %s: %s", f->url, http_describe(&f->req, why, sizeof why), verdict);
+    /* Without memory for rules, none is the cautious answer. */
+    frontier_robots_known(c->frontier, f->host, rules, now_ms(c));
+    return task_finish(t, 0);
 }
 
-/* A uniform 64-bit random number (xorshift64*): jitter needs spread, not secrecy. */
-static uint64_t next_random(crawl *c)
+static void robots_done(task *t)
 {
-    c->rng ^= c->rng >> 12;
-    c->rng ^= c->rng << 25;
-    c->rng ^= c->rng >> 27;
-    return c->rng * 0x2545F4914F6CDD1DULL;
-}
-
-enum { BACKOFF_BASE_MS = 500, BACKOFF_CAP_MS = 60000 };
-
-/* How long to wait before attempt `attempt` (1-based) again: Retry-After when the server
- * gave one (up to a minute), else exponential backoff from 0.5 s with full jitter, so that
- * many URLs failing together do not come back together. */
-static uint64_t backoff_ms(crawl *c, const http_request *r, unsigned attempt)
-{
-    if (r->retry_after_s >= 0) {
-        uint64_t ms = (uint64_t)r->retry_after_s * 1000;
-        return ms < BACKOFF_CAP_MS ? ms : BACKOFF_CAP_MS;
-    }
-    uint64_t ceiling = BACKOFF_BASE_MS;
-    for (unsigned i = 1; i < attempt && ceiling < BACKOFF_CAP_MS; i++)
-        ceiling *= 2;
-    if (ceiling > BACKOFF_CAP_MS)
-        ceiling = BACKOFF_CAP_MS;
-    return next_random(c) % (ceiling + 1);
-}
-
-enum { PAGE_FETCH, PAGE_FETCHED, PAGE_BACKED_OFF };
-
-static int page_step(task *t)
-{
-    struct page *p = (struct page *)t;
-    crawl *c = p->c;
-    switch (t->state) {
-    case PAGE_BACKED_OFF:
-        http_request_finish(&p->req);
-        http_request_init(&p->req, p->url);
-        /* fall through */
-    case PAGE_FETCH:
-        if (task_cancelled(t))
-            return task_finish(t, task_cancelled(t));
-        t->state = PAGE_FETCHED;
-        return http_fetch(c->opt.http, &p->req, t);
-    case PAGE_FETCHED:
-        if (p->req.outcome == HTTP_CANCELLED)
-            return task_finish(t, task_cancelled(t));
-        if (!task_cancelled(t) && p->attempt < c->opt.retries && http_is_transient(&p->req)) {
-            p->attempt++;
-            c->stats.retries++;
-            uint64_t ms = backoff_ms(c, &p->req, p->attempt);
-            char why[128];
-            log_verbose("%s: %s; trying again in %.1f s (retry %u of %u)", p->url,
-                        http_describe(&p->req, why, sizeof why), (double)ms / 1000, p->attempt,
-                        c->opt.retries);
-            t->state = PAGE_BACKED_OFF;
-            return task_sleep(t, ms);
-        }
-        /* A transfer that ended before the cancellation still counts: its block is whole. */
-        process_page(p);
-        return task_finish(t, task_cancelled(t));
-    }
-    return task_finish(t, -EINVAL);
-}
-
-static void page_done(task *t)
-{
-    struct page *p = (struct page *)t;
-    crawl *c = p->c;
-    http_request_finish(&p->req);
-    free(p->url);
-    free(p);
-    c->stats.finished++;
+    struct robots_fetch *f = (struct robots_fetch *)t;
+    crawl *c = f->c;
+    http_request_finish(&f->req);
+    free(f->url);
+    free(f);
     task_sem_release(&c->slots);
+    task_event_signal(&c->changed);
 }
 
-/* Takes ownership of the permit the run task holds. 0 or -ENOMEM. */
-static int spawn_page(crawl *c)
+/* Takes one permit of the caller's. 0 or -ENOMEM. */
+static int spawn_robots(crawl *c, struct frontier_host *h)
 {
-    struct page *p = calloc(1, sizeof *p);
-    if (p == NULL)
+    struct robots_fetch *f = calloc(1, sizeof *f);
+    size_t n = strlen(h->origin) + sizeof "/robots.txt";
+    if (f == NULL || (f->url = malloc(n)) == NULL) {
+        free(f);
         return -ENOMEM;
-    p->c = c;
-    p->url = buf_detach(&c->pending_url);
-    task_init(&p->t, page_step, page_done);
-    http_request_init(&p->req, p->url);
-    task_spawn(c->t.sched, &p->t, &c->t);
-    c->stats.started++;
+    }
+    snprintf(f->url, n, "%s/robots.txt", h->origin);
+    f->c = c;
+    f->host = h;
+    http_request_init(&f->req, f->url);
+    task_init(&f->t, robots_step, robots_done);
+    task_spawn(c->t.sched, &f->t, &c->t);
     return 0;
 }
 
-/* ---- the run: lists in, pages out ---- */
+/* ---- the lists ---- */
 
-/* Checks one input line. 1 when it is a new URL, now in pending_url; 0 when it was
- * reported or is a duplicate. */
-static int take_line(crawl *c)
+/* Checks one input line and queues it. Bad lines are reported by FILE:LINE. */
+static void take_line(crawl *c)
 {
     const struct input_line *l = &c->line;
     const char *name = reader_name(c->in);
-    if (l->error != NULL) {
-        log_plain("%s:%lu: %s", name, l->lineno, l->error);
-        c->stats.failed++;
-        c->stats.bad_lines++;
-        return 0;
-    }
     const char *why = NULL;
-    buf_clear(&c->pending_url);
-    if (url_normalize_input(l->text, l->len, &c->pending_url, &why) != 0) {
-        log_plain("%s:%lu: %s", name, l->lineno, why ? why : "not a valid URL");
-        c->stats.failed++;
-        c->stats.bad_lines++;
-        return 0;
+    int rc = 0;
+    if (l->error != NULL) {
+        why = l->error;
+    } else {
+        buf_clear(&c->pending_url);
+        if (url_normalize_input(l->text, l->len, &c->pending_url, &why) != 0) {
+            if (why == NULL)
+                why = "not a valid URL";
+        } else {
+            struct frontier_host *h;
+            uint64_t fp = seen_hash(c->pending_url.data, c->pending_url.len);
+            if (seen_contains(&c->seen, fp))
+                return; /* listed before: fetched once */
+            rc = frontier_host_of(c->frontier, c->pending_url.data, c->pending_url.len, &h);
+            if (rc == 0 && (rc = seen_add(&c->seen, fp)) >= 0)
+                rc = frontier_push(c->frontier, h, c->pending_url.data, c->pending_url.len, 0, h);
+            if (rc == 0) {
+                c->stats.queued++;
+                return;
+            }
+            why = rc == -ENOMEM ? "out of memory" : "URL has no host";
+        }
     }
-    int added = seen_add(&c->seen, seen_hash(c->pending_url.data, c->pending_url.len));
-    if (added < 0) {
-        log_plain("%s:%lu: out of memory", name, l->lineno);
-        c->stats.failed++;
-        return 0;
-    }
-    return added;
+    log_plain("%s:%lu: %s", name, l->lineno, why);
+    c->stats.failed++;
+    c->stats.bad_lines++;
 }
-
-enum { RUN_OPEN, RUN_READ, RUN_LINE, RUN_ADMITTED, RUN_JOIN, RUN_JOINED, RUN_CLOSED };
 
 static void close_input(crawl *c)
 {
@@ -259,20 +204,100 @@ static void close_input(crawl *c)
     c->in = NULL;
 }
 
+/* ---- the run ---- */
+
+enum {
+    RUN_STEP,         /* decide what to do next */
+    RUN_OPEN,         /* open the next list */
+    RUN_READ,         /* ask for a line */
+    RUN_LINE,         /* a line (or the end of a list) is in */
+    RUN_ADMIT_PAGE,   /* a permit for c->admitting */
+    RUN_ADMIT_ROBOTS, /* a permit for c->robots_host */
+    RUN_WAITED,       /* something may have changed */
+    RUN_JOIN,
+    RUN_JOINED,
+    RUN_CLOSED,
+};
+
+/* Gives up what the run holds when it stops early. */
+static void drop_pending(crawl *c)
+{
+    if (c->admitting != NULL) {
+        frontier_done(c->frontier, c->admitting, now_ms(c));
+        c->admitting = NULL;
+    }
+    if (c->robots_host != NULL) {
+        robots *none = NULL;
+        robots_disallow_all(&none);
+        frontier_robots_known(c->frontier, c->robots_host, none, now_ms(c));
+        c->robots_host = NULL;
+    }
+}
+
+/* With nothing to start now: read on, finish, or wait for a change. Returns TASK_PENDING
+ * when the task waits, else TASK_DONE to go round again. */
+static int idle(crawl *c, task *t, enum frontier_next what, uint64_t wake_at)
+{
+    struct frontier_stats fs;
+    frontier_get_stats(c->frontier, &fs);
+    if (!c->lists_read && fs.queued < read_ahead(c)) {
+        t->state = c->in != NULL ? RUN_READ : RUN_OPEN;
+        return TASK_DONE;
+    }
+    if (what == FRONTIER_EMPTY && c->lists_read) {
+        t->state = RUN_JOIN;
+        return TASK_DONE;
+    }
+    uint64_t now = now_ms(c);
+    uint64_t timeout = wake_at == UINT64_MAX ? UINT64_MAX : wake_at > now ? wake_at - now : 0;
+    t->state = RUN_WAITED;
+    if (timeout == 0)
+        return task_yield(t);
+    return task_event_wait(&c->changed, t, timeout);
+}
+
 static int run_step(task *t)
 {
     crawl *c = (crawl *)t;
     for (;;) {
-        if (task_cancelled(t) && t->state < RUN_JOIN) {
-            if (t->state == RUN_ADMITTED && task_wait_rc(t) == 0)
-                task_sem_release(&c->slots); /* the permit came with the cancellation */
+        if (task_cancelled(t) && t->state < RUN_ADMIT_PAGE) {
+            drop_pending(c);
             t->state = RUN_JOIN;
         }
         switch (t->state) {
+        case RUN_STEP: {
+            struct frontier_host *h = frontier_robots_wanted(c->frontier);
+            if (h != NULL) {
+                c->robots_host = h;
+                t->state = RUN_ADMIT_ROBOTS;
+                if (task_sem_acquire(&c->slots, t) == TASK_PENDING)
+                    return TASK_PENDING;
+                break;
+            }
+            struct frontier_item *it = NULL;
+            uint64_t wake_at = UINT64_MAX;
+            enum frontier_next what = frontier_next(c->frontier, now_ms(c), &it, &wake_at);
+            if (what == FRONTIER_ITEM) {
+                if (c->opt.max_pages > 0 && c->stats.started >= c->opt.max_pages) {
+                    frontier_done(c->frontier, it, now_ms(c));
+                    c->stats.unfetched++;
+                    break;
+                }
+                c->admitting = it;
+                t->state = RUN_ADMIT_PAGE;
+                if (task_sem_acquire(&c->slots, t) == TASK_PENDING)
+                    return TASK_PENDING;
+                break;
+            }
+            if (idle(c, t, what, wake_at) == TASK_PENDING)
+                return TASK_PENDING;
+            break;
+        }
         case RUN_OPEN: {
             if (c->next_input == c->opt.ninputs) {
                 c->lists_read = 1;
-                t->state = RUN_JOIN;
+                frontier_set_input_open(c->frontier, 0);
+                t->state = RUN_STEP;
                 break;
             }
             const char *path = c->opt.inputs[c->next_input++];
@@ -301,21 +326,40 @@ static int run_step(task *t)
                 t->state = RUN_OPEN;
                 break;
             }
-            t->state = RUN_READ;
-            if (!take_line(c))
-                break;
-            t->state = RUN_ADMITTED;
-            if (task_sem_acquire(&c->slots, t) == TASK_PENDING)
-                return TASK_PENDING;
+            take_line(c);
+            t->state = RUN_STEP;
             break;
         }
-        case RUN_ADMITTED:
-            if (spawn_page(c) != 0) {
-                task_sem_release(&c->slots);
-                log_error("%s: out of memory", c->pending_url.data);
-                c->stats.failed++;
+        case RUN_ADMIT_PAGE:
+        case RUN_ADMIT_ROBOTS: {
+            int robots_fetch = t->state == RUN_ADMIT_ROBOTS;
+            t->state = RUN_STEP;
+            if (task_wait_rc(t) != 0) {
+                /* Cancelled while waiting: no permit came. */
+                drop_pending(c);
+                t->state = RUN_JOIN;
+                break;
             }
-            t->state = RUN_READ;
+            if (task_cancelled(t)) {
+                task_sem_release(&c->slots);
+                drop_pending(c);
+                t->state = RUN_JOIN;
+                break;
+            }
+            int rc = robots_fetch ? spawn_robots(c, c->robots_host) : page_spawn(c, c->admitting);
+            if (rc != 0) {
+                task_sem_release(&c->slots);
+                log_error("out of memory");
+                c->stats.failed++;
+                drop_pending(c);
+                break;
+            }
+            c->admitting = NULL;
+            c->robots_host = NULL;
+            break;
+        }
+        case RUN_WAITED:
+            t->state = RUN_STEP;
             break;
         case RUN_JOIN:
             if (c->in != NULL)
@@ -330,6 +374,11 @@ static int run_step(task *t)
                 t->state = RUN_JOIN;
                 break;
             }
+            {
+                struct frontier_stats fs;
+                frontier_get_stats(c->frontier, &fs);
+                c->stats.disallowed = fs.disallowed;
+            }
             t->state = RUN_CLOSED;
             return writer_close(c->opt.out, t);
         case RUN_CLOSED:
@@ -340,18 +389,34 @@ static int run_step(task *t)
     }
 }
 
-void crawl_init(crawl *c, const struct crawl_options *o)
+int crawl_init(crawl *c, const struct crawl_options *o)
 {
     *c = (crawl){.opt = *o};
     task_init(&c->t, run_step, NULL);
     task_sem_init(&c->slots, o->concurrency);
     seen_init(&c->seen);
-    c->rng = uv_hrtime() | 1; /* never 0: xorshift would stay there */
     buf_init(&c->pending_url);
+    c->rng = uv_hrtime() | 1; /* never 0: xorshift would stay there */
+    struct frontier_limits limits = {
+        .per_host = o->per_host,
+        .delay_ms = o->delay_ms,
+        .robots = o->robots && o->depth > 0,
+    };
+    if (o->scope == SCOPE_DOMAIN)
+        c->psl = psl_latest(NULL);
+    if (frontier_create(&limits, &c->frontier) != 0) {
+        crawl_finish(c);
+        return -ENOMEM;
+    }
+    return 0;
 }
 
 void crawl_finish(crawl *c)
 {
+    frontier_destroy(c->frontier);
+    c->frontier = NULL;
+    psl_free(c->psl);
+    c->psl = NULL;
     seen_finish(&c->seen);
     buf_finish(&c->pending_url);
 }

@@ -1,11 +1,12 @@
-/* crawl.h: the pipeline. A run task streams the input lists, admits each new URL through a
- * semaphore of --concurrency permits and spawns a page task for it; a page task fetches
- * the URL, finds its links, resolves and normalises them, and hands the page's pairs to
- * the writer as one block.
+/* crawl.h: the run. A run task streams the input lists into the frontier, takes from it
+ * the URLs that may be fetched now, admits each through a semaphore of --concurrency
+ * permits, and spawns a page task for it (page.h); with --depth, a page's links come back
+ * into the frontier. Before the first page of an origin, when recursing, a robots task
+ * fetches its robots.txt.
  *
  * Ownership: the caller owns the crawl struct and everything its options point to (the
- * http client, the writer, the extractor, the list of paths), all of which must outlive
- * the run. crawl_init/crawl_finish manage what the crawl allocates itself. */
+ * http client, the writer, the extractor, the filters, the list of paths), all of which
+ * must outlive the run. crawl_init/crawl_finish manage what the crawl allocates itself. */
 #ifndef AREQ_CRAWL_H
 #define AREQ_CRAWL_H
 
@@ -13,6 +14,7 @@
 #include <stdint.h>
 
 #include "format.h"
+#include "frontier.h"
 #include "http.h"
 #include "input.h"
 #include "links.h"
@@ -20,11 +22,27 @@
 #include "task.h"
 #include "writer.h"
 
+enum crawl_scope {
+    SCOPE_HOST = 0, /* the host the chain of links started from */
+    SCOPE_DOMAIN,   /* its registrable domain (Public Suffix List) */
+    SCOPE_ANY,
+};
+
 struct crawl_options {
     size_t concurrency;
     unsigned retries;          /* extra attempts after a transient failure */
     unsigned url_flags;        /* enum url_flags */
     enum format format;
+    unsigned depth;            /* links followed this many hops from the lists */
+    enum crawl_scope scope;
+    const links_filter *const *include; /* a followed URL must match one, if any */
+    size_t ninclude;
+    const links_filter *const *exclude; /* and none of these */
+    size_t nexclude;
+    size_t max_pages;          /* pages fetched at most; 0 = no limit */
+    int robots;                /* obey robots.txt when recursing */
+    size_t per_host;           /* transfers to one origin at once; 0 = no cap */
+    uint64_t delay_ms;         /* between requests to one origin */
     http_client *http;
     writer *out;
     const links_extractor *extractor;
@@ -33,15 +51,18 @@ struct crawl_options {
 };
 
 struct crawl_stats {
-    size_t ok;       /* fetched and scanned */
-    size_t failed;   /* bad input lines, HTTP errors, transport errors */
-    size_t skipped;  /* fetched but not HTML */
-    size_t pairs;    /* lines written */
+    size_t ok;        /* fetched and scanned */
+    size_t failed;    /* bad input lines, HTTP errors, transport errors */
+    size_t skipped;   /* fetched but not HTML */
+    size_t pairs;     /* lines written */
     size_t links_bad; /* hrefs that could not be parsed */
     size_t retries;   /* attempts made again after a transient failure */
     size_t started;   /* page tasks spawned */
     size_t finished;  /* page tasks ended */
     size_t bad_lines; /* input lines reported and skipped (also counted failed) */
+    size_t queued;    /* URLs put in the frontier, listed and found */
+    size_t disallowed; /* dropped by robots.txt */
+    size_t unfetched; /* left in the frontier by --max-pages */
 };
 
 typedef struct crawl {
@@ -51,17 +72,25 @@ typedef struct crawl {
     int input_error;           /* a list could not be read to its end */
     int lists_read;            /* every list has been read: the total is known */
 
-    /* Private to crawl.c. */
+    /* Shared with page.c. */
     task_sem slots;
-    seen_set seen;             /* every input URL taken, by fingerprint */
+    seen_set seen;             /* every URL queued, by fingerprint */
+    frontier *frontier;
+    task_event changed;        /* a page or robots.txt ended: the frontier may move */
+    uint64_t rng;              /* for backoff jitter */
+
+    /* Private to crawl.c. */
     size_t next_input;
     struct reader *in;
     struct input_line line;
-    struct buf pending_url;    /* normalised, waiting for a permit */
-    uint64_t rng;              /* for backoff jitter */
+    struct buf pending_url;    /* a normalised input URL */
+    struct frontier_item *admitting; /* waiting for a permit */
+    struct frontier_host *robots_host; /* waiting for a permit */
+    void *psl;                 /* the Public Suffix List, for SCOPE_DOMAIN */
 } crawl;
 
-void crawl_init(crawl *c, const struct crawl_options *o);
+/* 0 or -ENOMEM. */
+int crawl_init(crawl *c, const struct crawl_options *o);
 void crawl_finish(crawl *c);
 
 /* Schedules the run task on `s`. When it is done (task_is_done(&c->t)) every page task has
@@ -70,5 +99,10 @@ void crawl_start(crawl *c, task_sched *s);
 
 /* Stops the run: no new URLs, transfers in flight cancelled, complete blocks kept. */
 void crawl_stop(crawl *c, int reason);
+
+/* For page.c: whether `url` (normalised, found on a page whose chain began at `root`)
+ * may be followed, and if so queues it at `depth`. 1 queued, 0 not, -ENOMEM. */
+int crawl_follow(crawl *c, const char *url, size_t len, unsigned depth,
+                 const struct frontier_host *root);
 
 #endif

@@ -201,7 +201,7 @@ static size_t on_curl_write(char *data, size_t size, size_t nmemb, void *userp)
     size_t n = size * nmemb;
     long status = 0;
     curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
-    if (r->bytes == 0 && is_2xx(status)) {
+    if (r->bytes == 0 && is_2xx(status) && !r->any_type) {
         /* The headers of the final response are complete by the first body byte. */
         const char *ct = NULL;
         curl_easy_getinfo(r->easy, CURLINFO_CONTENT_TYPE, &ct);
@@ -326,7 +326,7 @@ static void record_results(http_request *r, CURLcode result)
             snprintf(r->error, sizeof r->error, "%s", curl_easy_strerror(result));
     } else if (!is_2xx(r->status)) {
         r->outcome = HTTP_STATUS;
-    } else if (!is_html_type(r->content_type[0] ? r->content_type : NULL)) {
+    } else if (!r->any_type && !is_html_type(r->content_type[0] ? r->content_type : NULL)) {
         r->outcome = HTTP_NOT_HTML;
     } else if (r->final_url == NULL) {
         r->outcome = HTTP_TRANSPORT;

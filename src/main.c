@@ -116,25 +116,76 @@ static int check_inputs(const struct options *o)
     return 0;
 }
 
+/* The compiled forms of the user's patterns: the extractor, --include and --exclude. */
+struct patterns {
+    links_extractor *extractor;
+    links_filter **include, **exclude;
+    size_t ninclude, nexclude;
+};
+
+static void free_patterns(struct patterns *p)
+{
+    links_extractor_destroy(p->extractor);
+    for (size_t i = 0; i < p->ninclude; i++)
+        links_filter_destroy(p->include[i]);
+    for (size_t i = 0; i < p->nexclude; i++)
+        links_filter_destroy(p->exclude[i]);
+    free(p->include);
+    free(p->exclude);
+}
+
+static int compile_filters(const char *option, const char **src, size_t n, links_filter ***out,
+                           size_t *nout)
+{
+    char err[256];
+    *out = calloc(n ? n : 1, sizeof **out);
+    if (*out == NULL) {
+        log_fatal("out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (links_filter_create(src[i], &(*out)[i], err, sizeof err) != 0) {
+            log_fatal("invalid --%s '%s': %s", option, src[i], err);
+            return -1;
+        }
+        *nout = i + 1;
+    }
+    return 0;
+}
+
+/* Bad patterns are usage errors, found before anything is fetched. */
+static int compile_patterns(const struct options *o, struct patterns *p)
+{
+    char err[256];
+    if (links_extractor_create_flags(o->pattern, LINKS_REPORT_NOFOLLOW, &p->extractor, err,
+                                     sizeof err) != 0) {
+        if (o->pattern != NULL)
+            log_fatal("invalid --pattern: %s", err);
+        else
+            log_fatal("cannot build the link extractor: %s", err);
+        return -1;
+    }
+    if (compile_filters("include", o->include, o->ninclude, &p->include, &p->ninclude) != 0 ||
+        compile_filters("exclude", o->exclude, o->nexclude, &p->exclude, &p->nexclude) != 0)
+        return -1;
+    return 0;
+}
+
 static int run(const struct options *o)
 {
     struct run r = {.output_name = strcmp(o->output, "-") == 0 ? "standard output" : o->output};
     int status = EXIT_ALL_DONE;
     size_t concurrency = fit_open_files(o->concurrency);
 
-    links_extractor *extractor = NULL;
-    char err[256];
-    int rc = links_extractor_create(o->pattern, &extractor, err, sizeof err);
-    if (rc != 0) {
-        if (o->pattern != NULL)
-            log_fatal("invalid --pattern: %s", err);
-        else
-            log_fatal("cannot build the link extractor: %s", err);
+    struct patterns pat = {0};
+    if (compile_patterns(o, &pat) != 0) {
+        free_patterns(&pat);
         return EXIT_USAGE;
     }
+    int rc;
     if (uv_loop_init(&r.loop) != 0) {
         log_fatal("cannot start the event loop");
-        links_extractor_destroy(extractor);
+        free_patterns(&pat);
         return EXIT_USAGE;
     }
     rc = writer_open(&r.loop, o->output, o->append, &r.out);
@@ -190,13 +241,31 @@ static int run(const struct options *o)
         .format = o->format,
         .url_flags = (o->all_schemes ? URL_ALL_SCHEMES : 0u) |
                      (o->keep_fragments ? URL_KEEP_FRAGMENT : 0u),
+        .depth = (unsigned)o->depth,
+        .scope = (enum crawl_scope)o->scope,
+        .include = (const links_filter *const *)pat.include,
+        .ninclude = pat.ninclude,
+        .exclude = (const links_filter *const *)pat.exclude,
+        .nexclude = pat.nexclude,
+        .max_pages = (size_t)o->max_pages,
+        .robots = o->robots,
+        /* Politeness matters when areq picks the URLs itself; a listed URL was chosen by
+         * the user, who may ask for a cap. */
+        .per_host = o->per_host >= 0 ? (size_t)o->per_host : o->depth > 0 ? 8 : 0,
+        .delay_ms = (uint64_t)(o->delay_s * 1000),
         .http = r.http,
         .out = r.out,
-        .extractor = extractor,
+        .extractor = pat.extractor,
         .inputs = o->inputs,
         .ninputs = o->ninputs,
     };
-    crawl_init(&r.crawl, &co);
+    if (crawl_init(&r.crawl, &co) != 0) {
+        log_fatal("out of memory");
+        status = EXIT_USAGE;
+        /* Nothing has run: let the handles go as the end of a run would. */
+        on_crawl_done(&r.crawl.t);
+        goto out_writer;
+    }
     r.crawl.t.on_done = on_crawl_done;
     uint64_t started = uv_hrtime();
     /* The status line is for people: on a terminal, unless quiet or told otherwise. */
@@ -212,9 +281,14 @@ static int run(const struct options *o)
     const struct crawl_stats *s = &r.crawl.stats;
     if (!task_is_done(&r.crawl.t))
         log_fatal("internal error: the run stopped with work left");
-    if (r.signal == 0 && r.write_error != UV_EPIPE)
-        log_error("%zu ok, %zu failed, %zu skipped, %zu pairs written, %.2f s", s->ok,
-                  s->failed, s->skipped, s->pairs, seconds);
+    if (r.signal == 0 && r.write_error != UV_EPIPE) {
+        char extra[128] = "";
+        if (s->disallowed > 0 || s->unfetched > 0)
+            snprintf(extra, sizeof extra, " (%zu disallowed by robots.txt, %zu left by --max-pages)",
+                     s->disallowed, s->unfetched);
+        log_error("%zu ok, %zu failed, %zu skipped, %zu pairs written, %.2f s%s", s->ok,
+                  s->failed, s->skipped, s->pairs, seconds, extra);
+    }
 
     if (r.write_error != 0 || writer_error(r.out) != 0)
         status = EXIT_OUTPUT;
@@ -234,7 +308,7 @@ out_loop:
     uv_run(&r.loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&r.loop) != 0)
         log_fatal("internal error: handles left open at exit");
-    links_extractor_destroy(extractor);
+    free_patterns(&pat);
     return status;
 }
 

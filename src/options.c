@@ -19,9 +19,16 @@ enum {
     OPT_MAX_SIZE,
     OPT_PROGRESS,
     OPT_NO_PROGRESS,
+    OPT_SCOPE,
+    OPT_INCLUDE,
+    OPT_EXCLUDE,
+    OPT_MAX_PAGES,
+    OPT_NO_ROBOTS,
+    OPT_PER_HOST,
+    OPT_DELAY,
 };
 
-static const char short_options[] = ":c:t:o:P:f:aA:H:x:kvqhV";
+static const char short_options[] = ":c:t:o:P:f:aA:H:x:kd:vqhV";
 
 static const struct option long_options[] = {
     {"concurrency", required_argument, NULL, 'c'},
@@ -41,6 +48,14 @@ static const struct option long_options[] = {
     {"insecure", no_argument, NULL, 'k'},
     {"progress", no_argument, NULL, OPT_PROGRESS},
     {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
+    {"depth", required_argument, NULL, 'd'},
+    {"scope", required_argument, NULL, OPT_SCOPE},
+    {"include", required_argument, NULL, OPT_INCLUDE},
+    {"exclude", required_argument, NULL, OPT_EXCLUDE},
+    {"max-pages", required_argument, NULL, OPT_MAX_PAGES},
+    {"no-robots", no_argument, NULL, OPT_NO_ROBOTS},
+    {"per-host", required_argument, NULL, OPT_PER_HOST},
+    {"delay", required_argument, NULL, OPT_DELAY},
     {"retries", required_argument, NULL, OPT_RETRIES},
     {"max-size", required_argument, NULL, OPT_MAX_SIZE},
     {"verbose", no_argument, NULL, 'v'},
@@ -66,6 +81,19 @@ void options_print_help(void)
            "                             reset, timed out, 408, 429, 5xx (default 2)\n"
            "      --max-size SIZE        largest body, decoded; k, M, G suffixes (default 10M;\n"
            "                             0 = no limit)\n"
+           "\n"
+           "Recursion:\n"
+           "  -d, --depth N              follow links N hops from the listed URLs (default 0)\n"
+           "      --scope SCOPE          which links are followed: host (default: the host\n"
+           "                             the chain started from), domain (its registrable\n"
+           "                             domain) or any\n"
+           "      --include REGEX        follow only URLs matching one such pcre2 pattern\n"
+           "      --exclude REGEX        never follow URLs matching it; both repeatable\n"
+           "      --max-pages N          fetch N pages at most (default: no limit)\n"
+           "      --no-robots            ignore robots.txt (obeyed when recursing)\n"
+           "      --per-host N           transfers to one host at once (default 8 when\n"
+           "                             recursing, else no limit)\n"
+           "      --delay SECONDS        between requests to one host (default 0)\n"
            "\n"
            "HTTP:\n"
            "  -A, --user-agent TEXT      User-Agent header (default areq/" AREQ_VERSION ")\n"
@@ -161,6 +189,8 @@ int options_parse(int argc, char **argv, struct options *o, char *err, size_t er
         .output = "foundurls.txt",
         .header = 1,
         .progress = -1,
+        .robots = 1,
+        .per_host = -1,
     };
     opterr = 0;
     /* 0, not 1: glibc then forgets the place inside a cluster such as "-hv" where an
@@ -216,6 +246,11 @@ int options_parse(int argc, char **argv, struct options *o, char *err, size_t er
             o->append = 1;
             break;
         case 'A':
+            /* A line break would end the header and start another one of the user's. */
+            if (strpbrk(optarg, "\r\n") != NULL) {
+                snprintf(err, errlen, "invalid --user-agent: it holds a line break");
+                return OPTIONS_USAGE;
+            }
             o->user_agent = optarg;
             break;
         case 'H': {
@@ -246,6 +281,67 @@ int options_parse(int argc, char **argv, struct options *o, char *err, size_t er
             break;
         case OPT_NO_PROGRESS:
             o->progress = 0;
+            break;
+        case 'd':
+            if (parse_count(optarg, 0, 1000, &n) != 0) {
+                snprintf(err, errlen, "invalid --depth '%s' (a whole number from 0 to 1000)", optarg);
+                return OPTIONS_USAGE;
+            }
+            o->depth = n;
+            break;
+        case OPT_SCOPE: {
+            static const char *const scopes[] = {"host", "domain", "any"};
+            int found = -1;
+            for (int i = 0; i < 3; i++)
+                if (strcmp(optarg, scopes[i]) == 0)
+                    found = i;
+            if (found < 0) {
+                snprintf(err, errlen, "invalid --scope '%s' (host, domain or any)", optarg);
+                return OPTIONS_USAGE;
+            }
+            o->scope = found;
+            break;
+        }
+        case OPT_INCLUDE:
+        case OPT_EXCLUDE: {
+            const char ***list = ch == OPT_INCLUDE ? &o->include : &o->exclude;
+            size_t *count = ch == OPT_INCLUDE ? &o->ninclude : &o->nexclude;
+            if (optarg[0] == '\0') {
+                snprintf(err, errlen, "--%s needs a regular expression",
+                         ch == OPT_INCLUDE ? "include" : "exclude");
+                return OPTIONS_USAGE;
+            }
+            const char **grown = realloc(*list, (*count + 1) * sizeof *grown);
+            if (grown == NULL) {
+                snprintf(err, errlen, "out of memory");
+                return OPTIONS_USAGE;
+            }
+            *list = grown;
+            (*list)[(*count)++] = optarg;
+            break;
+        }
+        case OPT_MAX_PAGES:
+            if (parse_count(optarg, 1, 1000000000, &n) != 0) {
+                snprintf(err, errlen, "invalid --max-pages '%s' (a whole number from 1)", optarg);
+                return OPTIONS_USAGE;
+            }
+            o->max_pages = n;
+            break;
+        case OPT_NO_ROBOTS:
+            o->robots = 0;
+            break;
+        case OPT_PER_HOST:
+            if (parse_count(optarg, 1, 100000, &n) != 0) {
+                snprintf(err, errlen, "invalid --per-host '%s' (a whole number from 1 to 100000)", optarg);
+                return OPTIONS_USAGE;
+            }
+            o->per_host = n;
+            break;
+        case OPT_DELAY:
+            if (parse_seconds(optarg, &o->delay_s) != 0) {
+                snprintf(err, errlen, "invalid --delay '%s' (seconds, e.g. 1 or 0.25)", optarg);
+                return OPTIONS_USAGE;
+            }
             break;
         case OPT_RETRIES:
             if (parse_count(optarg, 0, 100, &n) != 0) {
@@ -323,4 +419,10 @@ void options_finish(struct options *o)
     free(o->headers);
     o->headers = NULL;
     o->nheaders = 0;
+    free(o->include);
+    o->include = NULL;
+    o->ninclude = 0;
+    free(o->exclude);
+    o->exclude = NULL;
+    o->nexclude = 0;
 }

@@ -30,6 +30,16 @@ struct options {
     const char *proxy;        /* NULL: libcurl's usual proxy variables apply */
     int insecure;             /* no TLS certificate or host name checks */
     int progress;             /* -1: when stderr is a terminal; 0 never; 1 always */
+    long depth;               /* hops followed from the listed URLs; 0 = none */
+    int scope;                /* enum crawl_scope: 0 host, 1 domain, 2 any */
+    const char **include;     /* --include patterns, in order */
+    size_t ninclude;
+    const char **exclude;     /* --exclude patterns */
+    size_t nexclude;
+    long max_pages;           /* 0 = no limit */
+    int robots;               /* obey robots.txt when recursing */
+    long per_host;            /* -1: 8 when recursing, else no cap */
+    double delay_s;           /* between requests to one host */
     char **inputs;            /* at least one: "urls.txt" when none is named */
     size_t ninputs;
 };

@@ -168,6 +168,8 @@ static const struct row rows[] = {
     {{"--append", "-o", "x.tsv"}, OPTIONS_RUN, "append=1 output=x.tsv", {NULL}},
     {{"-A", "bot/1.0"}, OPTIONS_RUN, "agent=bot/1.0", {NULL}},
     {{"--user-agent="}, OPTIONS_RUN, "agent=", {NULL}},
+    {{"-A", "ua\r\nX-Injected: 1"}, OPTIONS_USAGE, NULL, {"--user-agent", "line break"}},
+    {{"-A", "ua\nx"}, OPTIONS_USAGE, NULL, {"--user-agent", NULL}},
     {{"-H", "X-A:1", "--header", "X-B:2"}, OPTIONS_RUN, "headers=X-A:1|X-B:2", {NULL}},
     {{"-H", "X-Empty;"}, OPTIONS_RUN, "headers=X-Empty;", {NULL}},
     {{"-H", "Accept:"}, OPTIONS_RUN, "headers=Accept:", {NULL}},

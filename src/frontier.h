@@ -1,0 +1,127 @@
+/* frontier.h: the URLs waiting to be fetched.
+ *
+ * URLs are queued per origin (scheme, host and port), so that the politeness limits of one
+ * origin (connections at once, spacing between requests, its robots.txt) hold that origin
+ * back without holding up the others; origins take turns.
+ *
+ * URLs are released level by level: those at depth d+1 only once every URL at depth d has
+ * been fetched (and, for depth 0, once the input lists are read to the end). That costs a
+ * little overlap at each level's end, and buys exactness: a page's depth is its
+ * breadth-first distance from the start URLs, whatever order transfers finish in, so that
+ * --depth fetches exactly the pages a breadth-first walk would.
+ *
+ * The frontier does no I/O and reads no clock: callers pass the time in, which keeps it
+ * testable and its decisions repeatable.
+ *
+ * Ownership: the frontier owns its hosts and items. An item handed out by frontier_next()
+ * is the caller's until it gives it back with frontier_done(). Host pointers stay valid as
+ * long as the frontier lives. */
+#ifndef AREQ_FRONTIER_H
+#define AREQ_FRONTIER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "robots.h"
+
+typedef struct frontier frontier;
+
+enum frontier_host_state {
+    HOST_IDLE,     /* nothing queued */
+    HOST_READY,    /* in the turn order */
+    HOST_BUSY,     /* at its connection cap */
+    HOST_DELAYED,  /* waiting for its next start time */
+    HOST_ROBOTS,   /* waiting for its robots.txt */
+};
+
+enum frontier_robots_state {
+    ROBOTS_NOT_USED,
+    ROBOTS_WANTED,   /* to be fetched: frontier_robots_wanted() hands it out */
+    ROBOTS_FETCHING,
+    ROBOTS_KNOWN,
+};
+
+struct frontier_item;
+
+struct frontier_host {
+    char *origin;          /* "http://example.com:8080", the key */
+    char *name;            /* "example.com" */
+    char *scope;           /* the caller's scope key (e.g. registrable domain), or NULL */
+
+    /* Private to frontier.c. */
+    struct frontier_item *head, *tail;
+    size_t queued, in_flight;
+    uint64_t next_start;   /* ms: earliest start of the next request */
+    uint64_t delay_ms;
+    enum frontier_host_state state;
+    enum frontier_robots_state robots_state;
+    robots *rules;
+    struct frontier_host *next_ready, *next_wanted;
+    size_t heap_slot;
+};
+
+struct frontier_item {
+    struct frontier_item *next;
+    struct frontier_host *host;
+    const struct frontier_host *root; /* the host the chain of links started from */
+    unsigned depth;
+    size_t len;
+    char url[];                       /* normalised, NUL-terminated */
+};
+
+struct frontier_limits {
+    size_t per_host;   /* transfers to one origin at once; 0 = no cap */
+    uint64_t delay_ms; /* between the starts of two requests to one origin */
+    int robots;        /* fetch each origin's robots.txt and obey it */
+};
+
+struct frontier_stats {
+    size_t queued;        /* waiting now, held levels included */
+    size_t in_flight;     /* handed out, not yet given back */
+    size_t disallowed;    /* dropped by robots.txt */
+    unsigned level;       /* the depth being released */
+};
+
+int frontier_create(const struct frontier_limits *l, frontier **out);
+void frontier_destroy(frontier *f); /* accepts NULL; frees items not given back, too */
+
+/* The origin of `url` (a normalised absolute URL), created on first sight. 0, -EINVAL for
+ * a URL without an authority, or -ENOMEM. */
+int frontier_host_of(frontier *f, const char *url, size_t len, struct frontier_host **out);
+
+/* Queues `url` at `depth` for `host` (from frontier_host_of), remembering the chain's root
+ * host. The caller has already decided it is new and in scope. 0 or -ENOMEM. */
+int frontier_push(frontier *f, struct frontier_host *host, const char *url, size_t len,
+                  unsigned depth, const struct frontier_host *root);
+
+/* While the input is open, more depth-0 URLs may come, so depth 1 is held back. */
+void frontier_set_input_open(frontier *f, int open);
+
+enum frontier_next {
+    FRONTIER_ITEM,  /* *out is the URL to fetch now */
+    FRONTIER_WAIT,  /* URLs are queued or in flight, but none may start now */
+    FRONTIER_EMPTY, /* nothing queued, held or in flight: with the input closed, the end */
+};
+
+/* The next URL that may be fetched at `now` (ms). With FRONTIER_WAIT, *wake_at is the
+ * earliest time at which one may, or UINT64_MAX when only frontier_done() or
+ * frontier_robots_known() can change that. URLs that robots.txt disallows are dropped
+ * here and counted. */
+enum frontier_next frontier_next(frontier *f, uint64_t now, struct frontier_item **out,
+                                 uint64_t *wake_at);
+
+/* Gives back an item: its transfer has ended (at `now`). Frees it. */
+void frontier_done(frontier *f, struct frontier_item *it, uint64_t now);
+
+/* An origin whose robots.txt must be fetched before any of its pages, or NULL. Each
+ * origin is handed out once; its pages wait until frontier_robots_known(). */
+struct frontier_host *frontier_robots_wanted(frontier *f);
+
+/* The rules for `h` are known (the frontier owns `rules` from now on; robots_allow_all()
+ * for a 4xx, robots_disallow_all() for a 5xx or no answer, as RFC 9309 says). Its
+ * Crawl-delay, if longer than the configured delay, spaces its requests. */
+void frontier_robots_known(frontier *f, struct frontier_host *h, robots *rules, uint64_t now);
+
+void frontier_get_stats(const frontier *f, struct frontier_stats *out);
+
+#endif

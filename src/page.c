@@ -1,0 +1,276 @@
+#include "page.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "url.h"
+
+struct page {
+    task t;
+    crawl *c;
+    struct frontier_item *it; /* it->url is the normalised source */
+    http_request req;
+    unsigned attempt;         /* 0 for the first */
+};
+
+/* ---- scanning a body ---- */
+
+/* What one scan of a body needs; lives on the stack of process_page(). */
+struct scan {
+    crawl *c;
+    const char *source;
+    size_t source_len;
+    url_base *base;
+    struct format_origin origin;
+    struct buf target;  /* the link being resolved */
+    struct buf block;   /* the page's lines */
+    struct buf follow;  /* links to offer the frontier, each NUL-terminated */
+    int following;      /* the page is shallow enough for its links to be followed */
+    int nofollow;       /* <meta name="robots" content="nofollow"> */
+    seen_set targets;
+    size_t links;       /* hrefs seen */
+    size_t pairs;       /* lines in block */
+    size_t bad;         /* hrefs that could not be parsed */
+    int base_taken;     /* the first <base href> has been applied */
+};
+
+enum { SCAN_RESCAN = 1 }; /* a <base> came after links: resolve them all again */
+
+static int is_web_url(const char *s, size_t len)
+{
+    return (len > 7 && memcmp(s, "http://", 7) == 0) || (len > 8 && memcmp(s, "https://", 8) == 0);
+}
+
+/* Keeps a target to follow after the scan (a nofollow meta may still come), without its
+ * fragment, which names a part of the same page. */
+static int keep_to_follow(struct scan *s)
+{
+    if (!s->following || !is_web_url(s->target.data, s->target.len))
+        return 0;
+    const char *hash = memchr(s->target.data, '#', s->target.len);
+    size_t len = hash ? (size_t)(hash - s->target.data) : s->target.len;
+    int rc = buf_append(&s->follow, s->target.data, len);
+    return rc != 0 ? rc : buf_putc(&s->follow, '\0');
+}
+
+static int on_link(void *ctx, enum links_kind kind, const char *value, size_t len)
+{
+    struct scan *s = ctx;
+    if (kind == LINKS_NOFOLLOW) {
+        s->nofollow = 1;
+        return 0;
+    }
+    if (kind == LINKS_BASE) {
+        if (s->base_taken)
+            return 0;
+        s->base_taken = 1;
+        /* An unparsable base leaves the document's own URL in force, as in a browser. */
+        if (url_base_rebase(s->base, value, len) != 0)
+            return 0;
+        /* The base applies to every link of the document, also those before it. */
+        return s->links > 0 ? SCAN_RESCAN : 0;
+    }
+    if (kind != LINKS_HREF)
+        return 0;
+    s->links++;
+    buf_clear(&s->target);
+    int rc = url_resolve(s->base, value, len, s->c->opt.url_flags, &s->target);
+    if (rc != URL_OK) {
+        if (rc == -ENOMEM)
+            return rc;
+        if (rc < 0)
+            s->bad++;
+        return 0;
+    }
+    int added = seen_add(&s->targets, seen_hash(s->target.data, s->target.len));
+    if (added <= 0)
+        return added;
+    rc = format_pair(s->c->opt.format, &s->block, s->source, s->source_len, s->target.data,
+                     s->target.len, &s->origin);
+    if (rc == 0)
+        rc = keep_to_follow(s);
+    if (rc != 0)
+        return rc;
+    s->pairs++;
+    return 0;
+}
+
+/* Scans a fetched body into a block of lines. 0 or a negative error. */
+static int scan_body(const http_request *r, struct scan *s)
+{
+    int rc = url_base_create(r->final_url, strlen(r->final_url), &s->base);
+    if (rc != 0)
+        return rc;
+    for (;;) {
+        rc = links_scan(s->c->opt.extractor, r->body.data ? r->body.data : "", r->body.len,
+                        on_link, s);
+        if (rc != SCAN_RESCAN)
+            break;
+        buf_clear(&s->block);
+        buf_clear(&s->follow);
+        seen_clear(&s->targets);
+        s->links = s->pairs = s->bad = 0;
+    }
+    return rc;
+}
+
+static void follow_links(struct page *p, const struct scan *s)
+{
+    const char *u = s->follow.data;
+    const char *end = u + s->follow.len;
+    while (u < end) {
+        size_t len = strlen(u);
+        if (crawl_follow(p->c, u, len, p->it->depth + 1, p->it->root) < 0) {
+            log_error("%s: out of memory for the links to follow", p->it->url);
+            return;
+        }
+        u += len + 1;
+    }
+}
+
+static void process_page(struct page *p)
+{
+    crawl *c = p->c;
+    http_request *r = &p->req;
+    const char *url = p->it->url;
+    char why[128];
+    if (r->outcome == HTTP_NOT_HTML) {
+        c->stats.skipped++;
+        log_verbose("%s: skipped: %s", url, http_describe(r, why, sizeof why));
+        return;
+    }
+    if (r->outcome != HTTP_OK) {
+        c->stats.failed++;
+        log_error("%s: %s", url, http_describe(r, why, sizeof why));
+        return;
+    }
+    struct scan s = {
+        .c = c,
+        .source = url,
+        .source_len = p->it->len,
+        .origin = {.status = r->status, .depth = p->it->depth},
+        .following = p->it->depth < c->opt.depth,
+    };
+    buf_init(&s.target);
+    buf_init(&s.block);
+    buf_init(&s.follow);
+    seen_init(&s.targets);
+    int rc = scan_body(r, &s);
+    if (rc == 0 && s.block.len > 0)
+        rc = writer_submit(c->opt.out, s.block.data, s.block.len);
+    if (rc == 0) {
+        c->stats.ok++;
+        c->stats.pairs += s.pairs;
+        c->stats.links_bad += s.bad;
+        log_verbose("%s: HTTP %ld, %zu bytes, %zu links, %zu unparsable%s", url, r->status,
+                    r->bytes, s.pairs, s.bad, s.nofollow ? ", nofollow" : "");
+        if (!s.nofollow)
+            follow_links(p, &s);
+    } else if (writer_error(c->opt.out) == 0) {
+        /* A writer error is reported once, for the run, by whoever owns the writer. */
+        c->stats.failed++;
+        log_error("%s: %s", url, rc == -ENOMEM ? "out of memory" : "cannot scan the page");
+    }
+    url_base_destroy(s.base);
+    seen_finish(&s.targets);
+    buf_finish(&s.follow);
+    buf_finish(&s.block);
+    buf_finish(&s.target);
+}
+
+/* ---- retries ---- */
+
+/* A uniform 64-bit random number (xorshift64*): jitter needs spread, not secrecy. */
+static uint64_t next_random(crawl *c)
+{
+    c->rng ^= c->rng >> 12;
+    c->rng ^= c->rng << 25;
+    c->rng ^= c->rng >> 27;
+    return c->rng * 0x2545F4914F6CDD1DULL;
+}
+
+enum { BACKOFF_BASE_MS = 500, BACKOFF_CAP_MS = 60000 };
+
+/* How long to wait before attempt `attempt` (1-based) again: Retry-After when the server
+ * gave one (up to a minute), else exponential backoff from 0.5 s with full jitter, so that
+ * many URLs failing together do not come back together. */
+static uint64_t backoff_ms(crawl *c, const http_request *r, unsigned attempt)
+{
+    if (r->retry_after_s >= 0) {
+        uint64_t ms = (uint64_t)r->retry_after_s * 1000;
+        return ms < BACKOFF_CAP_MS ? ms : BACKOFF_CAP_MS;
+    }
+    uint64_t ceiling = BACKOFF_BASE_MS;
+    for (unsigned i = 1; i < attempt && ceiling < BACKOFF_CAP_MS; i++)
+        ceiling *= 2;
+    if (ceiling > BACKOFF_CAP_MS)
+        ceiling = BACKOFF_CAP_MS;
+    return next_random(c) % (ceiling + 1);
+}
+
+/* ---- the task ---- */
+
+enum { PAGE_FETCH, PAGE_FETCHED, PAGE_BACKED_OFF };
+
+static int page_step(task *t)
+{
+    struct page *p = (struct page *)t;
+    crawl *c = p->c;
+    switch (t->state) {
+    case PAGE_BACKED_OFF:
+        http_request_finish(&p->req);
+        http_request_init(&p->req, p->it->url);
+        /* fall through */
+    case PAGE_FETCH:
+        if (task_cancelled(t))
+            return task_finish(t, task_cancelled(t));
+        t->state = PAGE_FETCHED;
+        return http_fetch(c->opt.http, &p->req, t);
+    case PAGE_FETCHED:
+        if (p->req.outcome == HTTP_CANCELLED)
+            return task_finish(t, task_cancelled(t));
+        if (!task_cancelled(t) && p->attempt < c->opt.retries && http_is_transient(&p->req)) {
+            p->attempt++;
+            c->stats.retries++;
+            uint64_t ms = backoff_ms(c, &p->req, p->attempt);
+            char why[128];
+            log_verbose("%s: %s; trying again in %.1f s (retry %u of %u)", p->it->url,
+                        http_describe(&p->req, why, sizeof why), (double)ms / 1000, p->attempt,
+                        c->opt.retries);
+            t->state = PAGE_BACKED_OFF;
+            return task_sleep(t, ms);
+        }
+        /* A transfer that ended before the cancellation still counts: its block is whole. */
+        process_page(p);
+        return task_finish(t, task_cancelled(t));
+    }
+    return task_finish(t, -EINVAL);
+}
+
+static void page_done(task *t)
+{
+    struct page *p = (struct page *)t;
+    crawl *c = p->c;
+    http_request_finish(&p->req);
+    frontier_done(c->frontier, p->it, uv_now(t->sched->loop));
+    free(p);
+    c->stats.finished++;
+    task_sem_release(&c->slots);
+    task_event_signal(&c->changed);
+}
+
+int page_spawn(crawl *c, struct frontier_item *it)
+{
+    struct page *p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return -ENOMEM;
+    p->c = c;
+    p->it = it;
+    task_init(&p->t, page_step, page_done);
+    http_request_init(&p->req, it->url);
+    task_spawn(c->t.sched, &p->t, &c->t);
+    c->stats.started++;
+    return 0;
+}
