@@ -204,7 +204,7 @@ class FetchTest(AreqTest):
         with common.Blackhole() as bh:
             url = "http://127.0.0.1:%d/never.html" % bh.port
             self.write_urls([url])
-            r = self.run_areq(["--connect-timeout", "1", "-t", "30"])
+            r = self.run_areq(["--connect-timeout", "1", "-t", "30", "--retries", "0"])
         self.assertEqual(r.rc, 1, r)
         self.assertFailureReported(r, url)
         self.assertGreaterEqual(r.elapsed, 0.9)
