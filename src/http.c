@@ -15,6 +15,7 @@
 struct poll_ctx {
     uv_poll_t poll;
     curl_socket_t fd;
+    int events;        /* what libcurl asked to watch */
     http_client *client;
 };
 
@@ -64,16 +65,25 @@ static void on_poll(uv_poll_t *h, int status, int events)
 {
     struct poll_ctx *ctx = h->data;
     http_client *c = ctx->client;
+    curl_socket_t fd = ctx->fd;
     int flags = 0;
-    /* Trap: an error may come with no events; libcurl must hear of it. */
+    /* Trap: an error may come with no events; libcurl must hear of it. With the error alone
+     * it gives up without a look ("select/poll returned error"); letting it read as well
+     * surfaces the real cause (a reset, say) and any data that came before it. */
     if (status < 0)
-        flags = CURL_CSELECT_ERR;
+        flags = CURL_CSELECT_ERR | CURL_CSELECT_IN;
     if (events & UV_READABLE)
         flags |= CURL_CSELECT_IN;
     if (events & UV_WRITABLE)
         flags |= CURL_CSELECT_OUT;
     int running;
-    curl_multi_socket_action(c->multi, ctx->fd, flags, &running);
+    curl_multi_socket_action(c->multi, fd, flags, &running);
+    /* libuv stops a poll that reported an error. If libcurl still wants the socket (it read
+     * data that came before the error), watch it again, or the transfer would sit until
+     * its timeout; the next poll brings the error itself. */
+    if (status < 0 && (size_t)fd < c->npolls && c->polls[fd] == ctx &&
+        !uv_is_active((uv_handle_t *)&ctx->poll))
+        uv_poll_start(&ctx->poll, ctx->events, on_poll);
     drain_done(c);
 }
 
@@ -125,6 +135,7 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, v
         events |= UV_READABLE;
     if (what & CURL_POLL_OUT)
         events |= UV_WRITABLE;
+    ctx->events = events;
     return uv_poll_start(&ctx->poll, events, on_poll) == 0 ? 0 : -1;
 }
 

@@ -300,6 +300,20 @@ static void test_close_mid_body_fails(void **state)
     http_request_finish(&f.req);
 }
 
+/* A reset must be named as one: an error passed to libcurl alone would only say
+ * "select/poll returned error". */
+static void test_reset_mid_body_is_named(void **state)
+{
+    struct env *e = *state;
+    struct fetch f;
+    fetch_path(e, &f, "/reset");
+    assert_int_equal(f.req.outcome, HTTP_TRANSPORT);
+    if (strcasestr(f.req.error, "reset") == NULL)
+        fail_msg("error text does not name the reset: %s", f.req.error);
+    assert_true(http_is_transient(&f.req));
+    http_request_finish(&f.req);
+}
+
 static void test_garbage_reply_fails(void **state)
 {
     struct env *e = *state;
@@ -410,6 +424,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_content_types, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slow_response_times_out, setup_short_timeout, teardown),
         cmocka_unit_test_setup_teardown(test_close_mid_body_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reset_mid_body_is_named, setup, teardown),
         cmocka_unit_test_setup_teardown(test_garbage_reply_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_port_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_body_over_cap_is_abandoned, setup_capped, teardown),
