@@ -269,14 +269,8 @@ int frontier_host_of(frontier *f, const char *url, size_t len, struct frontier_h
         h->origin = buf_detach(&origin);
         h->heap_slot = SIZE_MAX;
         h->delay_ms = f->limits.delay_ms;
-        if (f->limits.robots) {
-            h->robots_state = ROBOTS_WANTED;
-            if (f->wanted_tail != NULL)
-                f->wanted_tail->next_wanted = h;
-            else
-                f->wanted_head = h;
-            f->wanted_tail = h;
-        }
+        if (f->limits.robots)
+            h->robots_state = ROBOTS_UNASKED;
         f->hosts[i] = h;
         f->nhosts++;
     }
@@ -320,6 +314,15 @@ int frontier_push(frontier *f, struct frontier_host *host, const char *url, size
     if (l == NULL)
         return -ENOMEM;
     struct frontier_item *it = item_of(l);
+    if (host->robots_state == ROBOTS_UNASKED) {
+        /* Its first URL: now its robots.txt is worth a request. */
+        host->robots_state = ROBOTS_WANTED;
+        if (f->wanted_tail != NULL)
+            f->wanted_tail->next_wanted = host;
+        else
+            f->wanted_head = host;
+        f->wanted_tail = host;
+    }
     it->host = host;
     it->root = root;
     it->depth = depth;

@@ -36,6 +36,7 @@ enum frontier_host_state {
 
 enum frontier_robots_state {
     ROBOTS_NOT_USED,
+    ROBOTS_UNASKED,  /* robots are obeyed, but nothing of this origin is queued yet */
     ROBOTS_WANTED,   /* to be fetched: frontier_robots_wanted() hands it out */
     ROBOTS_FETCHING,
     ROBOTS_KNOWN,
@@ -113,8 +114,9 @@ enum frontier_next frontier_next(frontier *f, uint64_t now, struct frontier_item
 /* Gives back an item: its transfer has ended (at `now`). Frees it. */
 void frontier_done(frontier *f, struct frontier_item *it, uint64_t now);
 
-/* An origin whose robots.txt must be fetched before any of its pages, or NULL. Each
- * origin is handed out once; its pages wait until frontier_robots_known(). */
+/* An origin whose robots.txt must be fetched before any of its pages, or NULL. An origin
+ * is wanted from its first queued URL (one only looked up, for a scope check say, costs
+ * its server nothing) and handed out once; its pages wait until frontier_robots_known(). */
 struct frontier_host *frontier_robots_wanted(frontier *f);
 
 /* The rules for `h` are known (the frontier owns `rules` from now on; robots_allow_all()

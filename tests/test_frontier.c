@@ -726,26 +726,32 @@ static void test_robots_wanted_once_in_order(void **state)
 {
     (void)state;
     frontier *f = make(0, 0, 1);
-    struct frontier_host *a = host(f, "http://a.example/");
-    struct frontier_host *b = host(f, "http://b.example/x");
-    assert_ptr_equal(host(f, "http://a.example/again"), a);
+    /* Only looked up (a scope check does that): its server is never asked. */
+    struct frontier_host *looked = host(f, "http://looked.example/");
+    struct frontier_host *a = push(f, "http://a.example/", 0);
+    struct frontier_host *b = push(f, "http://b.example/x", 0);
+    assert_ptr_equal(push(f, "http://a.example/again", 0), a);
     struct frontier_host *c = push(f, "http://c.example/", 0);
-    struct frontier_host *a8080 = host(f, "http://a.example:8080/");
+    struct frontier_host *a8080 = push(f, "http://a.example:8080/", 0);
     assert_ptr_equal(frontier_robots_wanted(f), a);
     assert_ptr_equal(frontier_robots_wanted(f), b);
-    push(f, "http://b.example/more", 0); /* seen again: not wanted again */
+    push(f, "http://b.example/more", 0); /* queued again: not wanted again */
     assert_ptr_equal(frontier_robots_wanted(f), c);
     assert_ptr_equal(frontier_robots_wanted(f), a8080);
     assert_null(frontier_robots_wanted(f));
-    struct frontier_host *d = host(f, "http://d.example/");
+    struct frontier_host *d = push(f, "http://d.example/", 0);
     assert_ptr_equal(frontier_robots_wanted(f), d);
     assert_null(frontier_robots_wanted(f));
+    /* Its first URL makes the looked-up origin worth a request. */
+    assert_ptr_equal(push(f, "http://looked.example/page", 0), looked);
+    assert_ptr_equal(frontier_robots_wanted(f), looked);
     assert_null(frontier_robots_wanted(f));
     frontier_robots_known(f, a, allow_all(), 0);
     frontier_robots_known(f, b, allow_all(), 0);
     frontier_robots_known(f, c, allow_all(), 0);
     frontier_robots_known(f, a8080, allow_all(), 0);
     frontier_robots_known(f, d, allow_all(), 0);
+    frontier_robots_known(f, looked, allow_all(), 0);
     frontier_destroy(f);
 }
 
@@ -796,7 +802,7 @@ static void test_robots_known_before_pages(void **state)
     /* Rules may come before the origin has anything queued. */
     frontier *f = make(0, 0, 1);
     struct frontier_host *a = host(f, "http://a.example/");
-    assert_ptr_equal(frontier_robots_wanted(f), a);
+    assert_null(frontier_robots_wanted(f)); /* nothing queued: not asked for */
     frontier_robots_known(f, a, rules("User-agent: *\nDisallow: /no\n"), 0);
     push(f, "http://a.example/no", 0);
     push(f, "http://a.example/yes", 0);
