@@ -7,17 +7,10 @@
 #include "log.h"
 #include "url.h"
 
-struct page {
-    task t;
-    crawl *c;
-    struct frontier_item *it; /* it->url is the normalised source */
-    http_request req;
-    unsigned attempt;         /* 0 for the first */
-};
-
 /* ---- scanning a body ---- */
 
-/* What one scan of a body needs; lives on the stack of process_page(). */
+/* What one scan of a body needs. Filled on a thread of libuv's pool: it touches nothing
+ * but itself, the page's body and the crawl's options, which do not change during a run. */
 struct scan {
     crawl *c;
     const char *source;
@@ -34,6 +27,17 @@ struct scan {
     size_t pairs;       /* lines in block */
     size_t bad;         /* hrefs that could not be parsed */
     int base_taken;     /* the first <base href> has been applied */
+};
+
+struct page {
+    task t;
+    crawl *c;
+    struct frontier_item *it; /* it->url is the normalised source */
+    http_request req;
+    unsigned attempt;         /* 0 for the first */
+    uv_work_t work;           /* the scan, off the loop */
+    struct scan scan;
+    int scan_rc;
 };
 
 enum { SCAN_RESCAN = 1 }; /* a <base> came after links: resolve them all again */
@@ -130,54 +134,89 @@ static void follow_links(struct page *p, const struct scan *s)
     }
 }
 
-static void process_page(struct page *p)
+/* Reports a response that has no links to give. 1 when it was one, else 0. */
+static int report_unscanned(struct page *p)
 {
     crawl *c = p->c;
     http_request *r = &p->req;
-    const char *url = p->it->url;
     char why[128];
     if (r->outcome == HTTP_NOT_HTML) {
         c->stats.skipped++;
-        log_verbose("%s: skipped: %s", url, http_describe(r, why, sizeof why));
-        return;
+        log_verbose("%s: skipped: %s", p->it->url, http_describe(r, why, sizeof why));
+        return 1;
     }
     if (r->outcome != HTTP_OK) {
         c->stats.failed++;
-        log_error("%s: %s", url, http_describe(r, why, sizeof why));
-        return;
+        log_error("%s: %s", p->it->url, http_describe(r, why, sizeof why));
+        return 1;
     }
-    struct scan s = {
+    return 0;
+}
+
+static void scan_init(struct page *p)
+{
+    crawl *c = p->c;
+    p->scan = (struct scan){
         .c = c,
-        .source = url,
+        .source = p->it->url,
         .source_len = p->it->len,
-        .origin = {.status = r->status, .depth = p->it->depth},
+        .origin = {.status = p->req.status, .depth = p->it->depth},
         .following = p->it->depth < c->opt.depth,
     };
-    buf_init(&s.target);
-    buf_init(&s.block);
-    buf_init(&s.follow);
-    seen_init(&s.targets);
-    int rc = scan_body(r, &s);
-    if (rc == 0 && s.block.len > 0)
-        rc = writer_submit(c->opt.out, s.block.data, s.block.len);
+    buf_init(&p->scan.target);
+    buf_init(&p->scan.block);
+    buf_init(&p->scan.follow);
+    seen_init(&p->scan.targets);
+}
+
+static void scan_finish(struct scan *s)
+{
+    url_base_destroy(s->base);
+    s->base = NULL;
+    seen_finish(&s->targets);
+    buf_finish(&s->follow);
+    buf_finish(&s->block);
+    buf_finish(&s->target);
+}
+
+/* On a thread of the pool. */
+static void scan_work(uv_work_t *w)
+{
+    struct page *p = w->data;
+    p->scan_rc = scan_body(&p->req, &p->scan);
+}
+
+static void scan_after(uv_work_t *w, int status)
+{
+    struct page *p = w->data;
+    if (status != 0)
+        p->scan_rc = status;
+    task_wake(&p->t, 0);
+}
+
+/* Back on the loop: the page's block goes to the writer and its links to the frontier. */
+static void publish(struct page *p)
+{
+    crawl *c = p->c;
+    struct scan *s = &p->scan;
+    const http_request *r = &p->req;
+    int rc = p->scan_rc;
+    if (rc == 0 && s->block.len > 0)
+        rc = writer_submit(c->opt.out, s->block.data, s->block.len);
     if (rc == 0) {
         c->stats.ok++;
-        c->stats.pairs += s.pairs;
-        c->stats.links_bad += s.bad;
-        log_verbose("%s: HTTP %ld, %zu bytes, %zu links, %zu unparsable%s", url, r->status,
-                    r->bytes, s.pairs, s.bad, s.nofollow ? ", nofollow" : "");
-        if (!s.nofollow)
-            follow_links(p, &s);
+        c->stats.pairs += s->pairs;
+        c->stats.links_bad += s->bad;
+        log_verbose("%s: HTTP %ld, %zu bytes, %zu links, %zu unparsable%s", p->it->url,
+                    r->status, r->bytes, s->pairs, s->bad, s->nofollow ? ", nofollow" : "");
+        if (!s->nofollow)
+            follow_links(p, s);
     } else if (writer_error(c->opt.out) == 0) {
         /* A writer error is reported once, for the run, by whoever owns the writer. */
         c->stats.failed++;
-        log_error("%s: %s", url, rc == -ENOMEM ? "out of memory" : "cannot scan the page");
+        log_error("%s: %s", p->it->url, rc == -ENOMEM ? "out of memory" : "cannot scan the page");
     }
-    url_base_destroy(s.base);
-    seen_finish(&s.targets);
-    buf_finish(&s.follow);
-    buf_finish(&s.block);
-    buf_finish(&s.target);
+    scan_finish(s);
 }
 
 /* ---- retries ---- */
@@ -212,7 +251,7 @@ static uint64_t backoff_ms(crawl *c, const http_request *r, unsigned attempt)
 
 /* ---- the task ---- */
 
-enum { PAGE_FETCH, PAGE_FETCHED, PAGE_BACKED_OFF };
+enum { PAGE_FETCH, PAGE_FETCHED, PAGE_BACKED_OFF, PAGE_SCANNED };
 
 static int page_step(task *t)
 {
@@ -243,7 +282,22 @@ static int page_step(task *t)
             return task_sleep(t, ms);
         }
         /* A transfer that ended before the cancellation still counts: its block is whole. */
-        process_page(p);
+        if (report_unscanned(p))
+            return task_finish(t, task_cancelled(t));
+        scan_init(p);
+        t->state = PAGE_SCANNED;
+        p->work.data = p;
+        /* Scanning runs on the pool so that the loop keeps moving bytes meanwhile. The
+         * wait is shielded (no unwait): a running work item cannot be called back, and the
+         * page must outlive it; a scan takes microseconds, so a stop still comes promptly. */
+        if (uv_queue_work(t->sched->loop, &p->work, scan_work, scan_after) == 0)
+            return task_suspend(t, NULL);
+        scan_work(&p->work);
+        /* fall through */
+    case PAGE_SCANNED:
+        /* The body is no longer needed: let it go before the block is written. */
+        buf_finish(&p->req.body);
+        publish(p);
         return task_finish(t, task_cancelled(t));
     }
     return task_finish(t, -EINVAL);
