@@ -34,6 +34,11 @@ from common import AreqTest, FixtureServer, by_source, parse_output, scaled, tar
 SERVERS = []
 
 
+# areq spaces the starts of its requests; the server sees their arrivals, which also carry
+# the time to connect (the first request of an origin opens its connection, later ones may
+# reuse it). Under a wrapper such as valgrind that time is long and uneven.
+ARRIVAL_SLACK = 0.02 if not common.WRAPPER else 0.15
+
 def setUpModule():
     common.areq_bin()
 
@@ -532,7 +537,8 @@ class RobotsTest(RecursionTest):
         reqs = [e for e in runs[srv].reqs() if e[3] != "/robots.txt"]
         self.assertEqual(len(reqs), 6, [e[3] for e in reqs])
         gaps = [b[5] - a[5] for a, b in zip(reqs, reqs[1:])]
-        self.assertGreaterEqual(min(gaps), 0.3 - 0.02, "request starts closer than Crawl-delay: %s" % gaps)
+        self.assertGreaterEqual(min(gaps), 0.3 - ARRIVAL_SLACK,
+                                "request starts closer than Crawl-delay: %s" % gaps)
         # and not absurdly slow
         self.assertLess(reqs[-1][5] - reqs[0][5], scaled(5) * 1.0 + 0.3 * 5)
 
@@ -669,7 +675,7 @@ class PolitenessTest(RecursionTest):
         reqs = runs[srv].reqs()
         self.assertEqual(len(reqs), 6)
         gaps = [b[5] - a[5] for a, b in zip(reqs, reqs[1:])]
-        self.assertGreaterEqual(min(gaps), 0.25 - 0.02, gaps)
+        self.assertGreaterEqual(min(gaps), 0.25 - ARRIVAL_SLACK, gaps)
 
     @staticmethod
     def max_in_flight(run, prefix):
