@@ -447,6 +447,7 @@ void frontier_done(frontier *f, struct frontier_item *it, uint64_t now)
 {
     struct frontier_host *h = it->host;
     h->in_flight--;
+    h->finished++;
     f->level_in_flight--;
     if (h->state == HOST_BUSY) {
         h->state = HOST_IDLE;

@@ -48,6 +48,7 @@ struct frontier_host {
     char *origin;          /* "http://example.com:8080", the key */
     char *name;            /* "example.com" */
     char *scope;           /* the caller's scope key (e.g. registrable domain), or NULL */
+    size_t finished;       /* transfers of this origin given back so far */
 
     /* Private to frontier.c. */
     struct frontier_item *head, *tail;

@@ -47,6 +47,7 @@ typedef struct http_client http_client;
 typedef struct http_request {
     const char *url;          /* borrowed; must outlive the transfer */
     int any_type;             /* read a 2xx body whatever its type (robots.txt) */
+    int fresh;                /* no idle connection can exist: skip looking for one */
 
     /* Results, set when the transfer ends. */
     enum http_outcome outcome;

@@ -266,6 +266,10 @@ static int page_step(task *t)
         if (task_cancelled(t))
             return task_finish(t, task_cancelled(t));
         t->state = PAGE_FETCHED;
+        /* Until a transfer to this origin has ended, all its connections are busy: none can
+         * be reused, so looking for one is wasted. (Not on https, where a busy HTTP/2
+         * connection may still carry another stream.) */
+        p->req.fresh = p->it->host->finished == 0 && strncmp(p->it->url, "http:", 5) == 0;
         return http_fetch(c->opt.http, &p->req, t);
     case PAGE_FETCHED:
         if (p->req.outcome == HTTP_CANCELLED)
