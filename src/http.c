@@ -221,6 +221,15 @@ static size_t on_curl_write(char *data, size_t size, size_t nmemb, void *userp)
             return 0;
         }
     }
+    if (r->bytes == 0 && is_2xx(status)) {
+        /* One allocation of the declared size instead of doubling through it: fewer copies
+         * and page faults. Only a hint: a body may still grow past it, or stop short. */
+        curl_off_t declared = -1;
+        curl_easy_getinfo(r->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &declared);
+        size_t cap = r->client->opt.max_body;
+        if (declared > 0 && (cap == 0 || (size_t)declared <= cap))
+            (void)buf_reserve(&r->body, (size_t)declared);
+    }
     r->bytes += n;
     if (r->client->opt.max_body > 0 && r->bytes > r->client->opt.max_body) {
         /* The cap is on decoded bytes, which MAXFILESIZE cannot see. */
