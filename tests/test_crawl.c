@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -22,18 +21,16 @@
 #include <curl/curl.h>
 
 #include "crawl.h"
+#include "fixture_server.h"
 #include "http.h"
 #include "links.h"
 #include "log.h"
 #include "task.h"
 #include "writer.h"
 
-extern char **environ;
-
 /* ---- the fixture server, one for the group ---- */
 
-static pid_t server_pid;
-static int server_stdin = -1;
+static struct fixture_server server;
 static int port;
 static char server_dir[] = "/tmp/areq-test-crawl-XXXXXX";
 static char server_log[sizeof server_dir + 16];
@@ -44,47 +41,20 @@ static int start_server(void **state)
     if (mkdtemp(server_dir) == NULL)
         return -1;
     snprintf(server_log, sizeof server_log, "%s/requests", server_dir);
-    const char *py = getenv("PYTHON") ? getenv("PYTHON") : "python3";
-    const char *script = getenv("AREQ_FIXTURE_SERVER");
-    if (script == NULL)
-        script = "tests/fixture/server.py";
-    int in[2], out[2];
-    if (pipe(in) != 0 || pipe(out) != 0)
+    char *args[] = {"--log", server_log, NULL};
+    if (fixture_server_start(&server, args) != 0)
         return -1;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-    posix_spawn_file_actions_addclose(&fa, in[1]);
-    posix_spawn_file_actions_addclose(&fa, out[0]);
-    char *argv[] = {(char *)py, (char *)script, "--log", server_log, NULL};
-    int rc = posix_spawnp(&server_pid, py, &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    close(in[0]);
-    close(out[1]);
-    if (rc != 0)
-        return -1;
-    server_stdin = in[1];
-    FILE *f = fdopen(out[0], "r");
-    char line[128];
-    while (f != NULL && fgets(line, sizeof line, f) != NULL) {
-        if (sscanf(line, "PORT %d", &port) == 1)
-            break;
-    }
-    if (f != NULL)
-        fclose(f);
+    port = server.port;
     curl_global_init(CURL_GLOBAL_DEFAULT);
     /* Failures of single URLs are expected here; keep the test output to cmocka's own. */
     log_set_level(LOG_QUIET);
-    return port > 0 ? 0 : -1;
+    return 0;
 }
 
 static int stop_server(void **state)
 {
     (void)state;
-    close(server_stdin); /* the server ends when its stdin does */
-    kill(server_pid, SIGTERM);
-    waitpid(server_pid, NULL, 0);
+    fixture_server_stop(&server);
     curl_global_cleanup();
     unlink(server_log);
     rmdir(server_dir);

@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -18,57 +17,27 @@
 #include <cmocka.h>
 #include <curl/curl.h>
 
+#include "fixture_server.h"
 #include "http.h"
 #include "task.h"
 
-extern char **environ;
-
-static pid_t server_pid;
-static int server_stdin = -1;
+static struct fixture_server server;
 static int port;
 
 static int start_server(void **state)
 {
     (void)state;
-    const char *py = getenv("PYTHON") ? getenv("PYTHON") : "python3";
-    const char *script = getenv("AREQ_FIXTURE_SERVER");
-    if (script == NULL)
-        script = "tests/fixture/server.py";
-    int in[2], out[2];
-    if (pipe(in) != 0 || pipe(out) != 0)
+    if (fixture_server_start(&server, NULL) != 0)
         return -1;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-    posix_spawn_file_actions_addclose(&fa, in[1]);
-    posix_spawn_file_actions_addclose(&fa, out[0]);
-    char *argv[] = {(char *)py, (char *)script, NULL};
-    int rc = posix_spawnp(&server_pid, py, &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    close(in[0]);
-    close(out[1]);
-    if (rc != 0)
-        return -1;
-    server_stdin = in[1];
-    FILE *f = fdopen(out[0], "r");
-    char line[128];
-    while (f != NULL && fgets(line, sizeof line, f) != NULL) {
-        if (sscanf(line, "PORT %d", &port) == 1)
-            break;
-    }
-    if (f != NULL)
-        fclose(f);
+    port = server.port;
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    return port > 0 ? 0 : -1;
+    return 0;
 }
 
 static int stop_server(void **state)
 {
     (void)state;
-    close(server_stdin); /* the server ends when its stdin does */
-    kill(server_pid, SIGTERM);
-    waitpid(server_pid, NULL, 0);
+    fixture_server_stop(&server);
     curl_global_cleanup();
     return 0;
 }
