@@ -193,6 +193,21 @@ def wait_for(cond, timeout, interval=0.02):
 
 # --- running areq -------------------------------------------------------------------------
 
+def stop_with_signal(tc, p, sig, code, context=""):
+    """Sends `sig` to the running areq `p` and asserts that it exits with `code` within 2 s
+    (scaled under a wrapper)."""
+    name = signal.Signals(sig).name
+    t0 = time.monotonic()
+    p.send_signal(sig)
+    try:
+        rc = p.wait(scaled(2))
+    except subprocess.TimeoutExpired:
+        tc.fail("areq still running 2 s after %s%s" % (name, context))
+    tc.assertLess(time.monotonic() - t0, scaled(2))
+    err = p.stderr.read().decode("utf-8", "replace")
+    tc.assertEqual(rc, code, "exit status after %s; stderr: %s" % (name, err))
+
+
 class Result:
     def __init__(self, rc, out, err, elapsed, cwd):
         self.rc, self.out, self.err, self.elapsed, self.cwd = rc, out, err, elapsed, cwd

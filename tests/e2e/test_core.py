@@ -9,7 +9,6 @@ Run by hand from the repository root:
         --errors-for-leak-kinds=definite,indirect -q" python3 tests/e2e/test_core.py
 """
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -430,15 +429,7 @@ class SignalTest(AreqTest):
             self.assertTrue(ok, "areq did not fetch the fast pages and start the slow ones")
             time.sleep(scaled(0.3))  # let it write the fast pages' blocks
             self.assertIsNone(p.poll(), "areq exited before the signal")
-            t0 = time.monotonic()
-            p.send_signal(sig)
-            try:
-                rc = p.wait(scaled(2))
-            except subprocess.TimeoutExpired:
-                self.fail("areq still running 2 s after %s" % name)
-            self.assertLess(time.monotonic() - t0, scaled(2))
-            err = p.stderr.read().decode("utf-8", "replace")
-            self.assertEqual(rc, code, "exit status after %s; stderr: %s" % (name, err))
+            common.stop_with_signal(self, p, sig, code)
         finally:
             if p.poll() is None:
                 p.kill()

@@ -705,15 +705,7 @@ class OutputTest(FaultTest):
             self.assertTrue(ok, "areq did not fetch the fast pages and start the slow ones")
             time.sleep(scaled(0.3))
             self.assertIsNone(p.poll(), "areq exited before the signal")
-            t0 = time.monotonic()
-            p.send_signal(sig)
-            try:
-                rc = p.wait(scaled(2))
-            except subprocess.TimeoutExpired:
-                self.fail("areq still running 2 s after %s with 80 transfers in flight" % name)
-            self.assertLess(time.monotonic() - t0, scaled(2))
-            err = p.stderr.read().decode("utf-8", "replace")
-            self.assertEqual(rc, code, "exit status after %s; stderr: %s" % (name, err))
+            common.stop_with_signal(self, p, sig, code, " with 80 transfers in flight")
         finally:
             if p.poll() is None:
                 p.kill()

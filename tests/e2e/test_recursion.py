@@ -21,7 +21,6 @@ import html.parser
 import os
 import re
 import sys
-import time
 import unittest
 import urllib.error
 import urllib.request
