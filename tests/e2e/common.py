@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -206,6 +207,21 @@ def stop_with_signal(tc, p, sig, code, context=""):
     tc.assertLess(time.monotonic() - t0, scaled(2))
     err = p.stderr.read().decode("utf-8", "replace")
     tc.assertEqual(rc, code, "exit status after %s; stderr: %s" % (name, err))
+
+
+def page_url(srv, name, hrefs=(), links=0):
+    """A /page URL on `srv` whose body links to hrefs (then to l0.html..l<links-1>.html); the
+    query is percent-encoded with upper-case hex so the URL is already in areq's normal form."""
+    q = ["href=" + urllib.parse.quote(h, safe="") for h in hrefs]
+    if links:
+        q.append("links=%d" % links)
+    return srv.url("/page/%s%s" % (name, ("?" + "&".join(q)) if q else ""))
+
+
+def page_expected(url, hrefs=(), links=0):
+    """The targets areq must write for a page_url(..., hrefs, links) page at `url`."""
+    return {urllib.parse.urljoin(url, h)
+            for h in list(hrefs) + ["l%d.html" % k for k in range(links)]}
 
 
 class Result:

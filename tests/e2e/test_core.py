@@ -48,16 +48,10 @@ def site_expected(i):
 
 
 def page_url(name, hrefs=(), links=0):
-    """A /page URL whose body links to hrefs (then to l0.html..l<links-1>.html); the query is
-    percent-encoded with upper-case hex so the URL is already in areq's normal form."""
-    q = ["href=" + quote(h, safe="") for h in hrefs]
-    if links:
-        q.append("links=%d" % links)
-    return SRV.url("/page/%s%s" % (name, ("?" + "&".join(q)) if q else ""))
+    return common.page_url(SRV, name, hrefs, links)
 
 
-def page_expected(url, hrefs=(), links=0):
-    return {urljoin(url, h) for h in list(hrefs) + ["l%d.html" % k for k in range(links)]}
+page_expected = common.page_expected
 
 
 class CliTest(AreqTest):

@@ -27,7 +27,7 @@ import sys
 import threading
 import time
 import unittest
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import quote, urlsplit
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
@@ -59,14 +59,10 @@ def unique(prefix):
 
 
 def page_url(name, hrefs=(), links=0):
-    q = ["href=" + quote(h, safe="") for h in hrefs]
-    if links:
-        q.append("links=%d" % links)
-    return SRV.url("/page/%s%s" % (name, ("?" + "&".join(q)) if q else ""))
+    return common.page_url(SRV, name, hrefs, links)
 
 
-def page_expected(url, hrefs=(), links=0):
-    return {urljoin(url, h) for h in list(hrefs) + ["l%d.html" % k for k in range(links)]}
+page_expected = common.page_expected
 
 
 def html_url(name, body):
