@@ -153,6 +153,9 @@ static int report_unscanned(struct page *p)
     return 0;
 }
 
+/* Bodies below this are scanned on the loop: about 8 µs of work at 1 GB/s. */
+#define SCAN_ON_POOL_MIN 8192
+
 static void scan_init(struct page *p)
 {
     crawl *c = p->c;
@@ -293,8 +296,12 @@ static int page_step(task *t)
         p->work.data = p;
         /* Scanning runs on the pool so that the loop keeps moving bytes meanwhile. The
          * wait is shielded (no unwait): a running work item cannot be called back, and the
-         * page must outlive it; a scan takes microseconds, so a stop still comes promptly. */
-        if (uv_queue_work(t->sched->loop, &p->work, scan_work, scan_after) == 0)
+         * page must outlive it; a scan takes microseconds, so a stop still comes promptly.
+         * A small body is scanned here: the hand-off (a futex wake, a context switch and an
+         * async send back) costs more than its scan (10,000 pages of 600 bytes: 11,700
+         * futex calls for microseconds of work). */
+        if (p->req.body.len >= SCAN_ON_POOL_MIN &&
+            uv_queue_work(t->sched->loop, &p->work, scan_work, scan_after) == 0)
             return task_suspend(t, NULL);
         scan_work(&p->work);
         /* fall through */
