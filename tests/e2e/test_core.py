@@ -409,6 +409,23 @@ class ConcurrencyTest(AreqTest):
         self.assertGreaterEqual(most, 50, "only %d requests at once with the default -c" % most)
 
 
+    def test_crowded_run_reads_whole_bodies(self):
+        # -c 10000 shrinks each transfer's receive buffer to 1 KiB: bodies many times that
+        # size (the site's pages, a page of 3,000 links) must still arrive whole, and small
+        # bodies (scanned on the loop, not the pool) must give all their pairs too.
+        idx = [0, 1, 2]
+        big = page_url("crowd-big.html", links=3000)
+        small = page_url("crowd-small.html", hrefs=["a.html", "/b", "//other.example/c"])
+        self.write_urls([site_url(i) for i in idx] + [big, small])
+        r = self.run_areq(["-c", "10000", "-o", "out.tsv", "urls.txt"])
+        self.assertEqual(r.rc, 0, r)
+        got = by_source(parse_output(self, r.read("out.tsv")))
+        want = {site_url(i): site_expected(i) for i in idx}
+        want[big] = page_expected(big, links=3000)
+        want[small] = page_expected(small, hrefs=["a.html", "/b", "//other.example/c"])
+        self.assertEqual(got, want)
+
+
 class SignalTest(AreqTest):
     def check_signal(self, sig, code):
         name = signal.Signals(sig).name
