@@ -57,6 +57,8 @@ class Conn(asyncio.Protocol):
 
     def connection_made(self, transport):
         self.transport = transport
+        if self.cfg["timeline"] is not None:
+            self.cfg["timeline"]["accepted"].append(self.loop.time())
         self.cfg["conns"] += 1
         if self.cfg["conns"] > self.cfg["peak"]:
             self.cfg["peak"] = self.cfg["conns"]
@@ -118,6 +120,8 @@ class Conn(asyncio.Protocol):
             except ValueError:
                 pass
         now = self.loop.time()
+        if self.cfg["timeline"] is not None:
+            self.cfg["timeline"]["requested"].append(now)
         due = max(now + delay, self.last)  # answers stay in request order
         self.last = due
         body = self.cfg["cache"].get(target)
@@ -136,6 +140,8 @@ class Conn(asyncio.Protocol):
             return
         self.cfg["served"] += 1
         t.write(raw)
+        if self.cfg["timeline"] is not None:
+            self.cfg["timeline"]["answered"].append(self.loop.time())
         if close:
             t.close()
 
@@ -168,16 +174,38 @@ async def serve(sock, cfg, backlog):
     stop = loop.create_future()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))
+    if cfg["timeline"] is not None:  # SIGUSR1: print the timeline so far and start a new one
+        loop.add_signal_handler(signal.SIGUSR1, print_timeline, cfg["timeline"])
     await stop
     server.close()
+    if cfg["timeline"] is not None:
+        print_timeline(cfg["timeline"])
     if cfg["verbose"]:
         print("delay_server.py[%d]: served %d, peak %d connections" % (os.getpid(), cfg["served"], cfg["peak"]),
               file=sys.stderr)
 
 
+def print_timeline(tl):
+    # when, after the first connection arrived, connections were accepted, requests read and
+    # answers written: shows whether a client is slow to open connections or to send requests
+    if not tl["accepted"]:
+        return
+    t0 = tl["accepted"][0]
+    for what in ("accepted", "requested", "answered"):
+        ts = sorted(t - t0 for t in tl[what])
+        if not ts:
+            continue
+        cut = [ts[min(len(ts) - 1, int(len(ts) * q))] for q in (0.0, 0.5, 0.9, 0.99, 1.0)]
+        print("delay_server.py[%d]: %-9s %6d  first %.3f  p50 %.3f  p90 %.3f  p99 %.3f  last %.3f s"
+              % ((os.getpid(), what, len(ts)) + tuple(cut)), file=sys.stderr)
+    for what in tl:
+        tl[what].clear()
+
+
 def run_worker(sock, args):
     cfg = {"delay": args.delay, "links": args.links, "cache": {}, "conns": 0, "peak": 0, "served": 0,
-           "verbose": args.verbose}
+           "verbose": args.verbose,
+           "timeline": {"accepted": [], "requested": [], "answered": []} if args.timeline else None}
     if not args.no_uvloop:
         try:
             import uvloop  # optional
@@ -196,6 +224,8 @@ def main():
     ap.add_argument("--workers", type=int, default=1, help="processes sharing the port (SO_REUSEPORT)")
     ap.add_argument("--links", type=int, default=5, help="links per page (default 5)")
     ap.add_argument("--no-uvloop", action="store_true")
+    ap.add_argument("--timeline", action="store_true",
+                    help="at exit, percentiles of accept, request and answer times (seconds after the first accept)")
     ap.add_argument("-v", "--verbose", action="store_true", help="a summary line per worker at exit")
     args = ap.parse_args()
     if args.host not in ("127.0.0.1", "::1", "localhost"):
