@@ -1,6 +1,9 @@
 /* main.c: wires the modules together for one run and owns the exit status. */
 #include <curl/curl.h>
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -312,10 +315,24 @@ out_loop:
     return status;
 }
 
+/* glibc hands the top of the heap back to the kernel whenever 128 KiB of it are free, and
+ * a crawl frees a body of tens of kilobytes after every page, only to allocate the next:
+ * each time its pages fault in anew. perf of a -d 2 crawl (5,817 pages of 74 KB): 9.8% of
+ * the loop thread in page faults and 4% in brk. Keeping up to 64 MiB of free heap costs no
+ * more than the peak the run already reached. */
+static void tune_malloc(void)
+{
+#ifdef __GLIBC__
+    mallopt(M_TRIM_THRESHOLD, 64 << 20);
+    mallopt(M_TOP_PAD, 4 << 20);
+#endif
+}
+
 int main(int argc, char **argv)
 {
     struct options o;
     char err[256];
+    tune_malloc();
     switch (options_parse(argc, argv, &o, err, sizeof err)) {
     case OPTIONS_HELP:
         options_print_help();
