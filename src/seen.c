@@ -12,6 +12,16 @@
 
 #define INITIAL_CAP 16
 
+/* The single table doubles up to this size (1 MiB, about 92,000 entries), and its next
+ * growth splits it into SEEN_SHARDS tables instead. Below it, a set costs one allocation,
+ * which matters for page.c's many per-page sets of a few hundred links, and the transient
+ * of a doubling is at most 3 MiB; above it, that transient is what sharding removes. */
+#define SPLIT_CAP ((size_t)1 << 17)
+
+/* A shard starts at its share of the table the split replaces a doubling of, so the split
+ * itself costs no more memory than that doubling would have (1 + 2 MiB at the peak). */
+#define SHARD_MIN_CAP (2 * SPLIT_CAP / SEEN_SHARDS)
+
 static uint64_t rotl(uint64_t x, unsigned r)
 {
     return (x << r) | (x >> (64 - r));
@@ -78,50 +88,139 @@ uint64_t seen_hash(const void *data, size_t len)
 
 void seen_init(seen_set *s)
 {
-    s->slots = NULL;
-    s->cap = 0;
+    s->one = (seen_table){NULL, 0, 0};
+    s->shards = NULL;
     s->count = 0;
     s->has_zero = 0;
 }
 
 void seen_finish(seen_set *s)
 {
-    free(s->slots);
+    free(s->one.slots);
+    if (s->shards != NULL) {
+        for (size_t k = 0; k < SEEN_SHARDS; k++)
+            free(s->shards[k].slots);
+        free(s->shards);
+    }
     seen_init(s);
 }
 
 /* Callers may pass fingerprints that are not hashes (counters, say): mixing again costs a
- * multiply and keeps such keys from piling up in one run of slots. */
-static size_t home(uint64_t fp, size_t mask)
+ * multiply and keeps such keys from piling up in one shard or one run of slots. */
+static uint64_t mix(uint64_t fp)
 {
-    uint64_t h = fp * K0;
+    return fp * K0;
+}
+
+/* The top bits of a product are its best mixed, so they pick the shard. */
+static size_t shard_of(uint64_t h)
+{
+    return (size_t)(h >> (64 - SEEN_SHARD_BITS));
+}
+
+/* Bits 0..31 of h, folded with bits 32..63. The shard bits (58..63) only reach index bits
+ * 26 and up, and there they are the same for every entry of a shard: XORing a constant
+ * permutes the slots, so a shard's entries still spread over all of them. */
+static size_t home(uint64_t h, size_t mask)
+{
     return (size_t)(h ^ (h >> 32)) & mask;
 }
 
-/* The slot holding fp, or the empty slot where it belongs. The table is never full. */
-static size_t probe(const uint64_t *slots, size_t mask, uint64_t fp)
+/* The slot holding fp (mixed: h), or the empty slot where it belongs. A table is never
+ * full, so the loop ends. */
+static size_t probe(const seen_table *t, uint64_t h, uint64_t fp)
 {
-    size_t i = home(fp, mask);
-    while (slots[i] != 0 && slots[i] != fp)
+    size_t mask = t->cap - 1;
+    size_t i = home(h, mask);
+    while (t->slots[i] != 0 && t->slots[i] != fp)
         i = (i + 1) & mask;
     return i;
 }
 
-static int grow(seen_set *s)
+/* Keep the load at most 0.7: linear probing slows sharply past that. */
+static int needs_room(const seen_table *t)
 {
-    size_t cap = s->cap ? s->cap * 2 : INITIAL_CAP;
-    if (cap < s->cap || cap > SIZE_MAX / sizeof *s->slots)
+    return t->cap == 0 || (t->used + 1) * 10 > t->cap * 7;
+}
+
+/* Stores fp, known to be absent, into a table with room for it. */
+static void place(seen_table *t, uint64_t fp)
+{
+    t->slots[probe(t, mix(fp), fp)] = fp;
+    t->used++;
+}
+
+static int grow(seen_table *t)
+{
+    size_t cap = t->cap ? t->cap * 2 : INITIAL_CAP;
+    if (cap < t->cap || cap > SIZE_MAX / sizeof *t->slots)
         return -ENOMEM;
     uint64_t *slots = calloc(cap, sizeof *slots);
     if (slots == NULL)
         return -ENOMEM;
-    for (size_t i = 0; i < s->cap; i++)
-        if (s->slots[i] != 0)
-            slots[probe(slots, cap - 1, s->slots[i])] = s->slots[i];
-    free(s->slots);
-    s->slots = slots;
-    s->cap = cap;
+    seen_table bigger = {slots, cap, 0};
+    for (size_t i = 0; i < t->cap; i++)
+        if (t->slots[i] != 0)
+            place(&bigger, t->slots[i]);
+    free(t->slots);
+    *t = bigger;
     return 0;
+}
+
+/* Moves the single table's entries into SEEN_SHARDS new tables. On -ENOMEM the set is left
+ * as it was. */
+static int split(seen_set *s)
+{
+    const seen_table *one = &s->one;
+    seen_table *shards = calloc(SEEN_SHARDS, sizeof *shards);
+    if (shards == NULL)
+        return -ENOMEM;
+    /* Size each shard for what it will hold rather than for an even share: keys that
+     * crowd into one shard must not fill it before it gets the chance to grow. */
+    for (size_t i = 0; i < one->cap; i++)
+        if (one->slots[i] != 0)
+            shards[shard_of(mix(one->slots[i]))].used++;
+    for (size_t k = 0; k < SEEN_SHARDS; k++) {
+        size_t cap = SHARD_MIN_CAP;
+        while (shards[k].used * 10 > cap * 7)
+            cap *= 2;
+        shards[k].slots = calloc(cap, sizeof *shards[k].slots);
+        if (shards[k].slots == NULL) {
+            while (k > 0)
+                free(shards[--k].slots);
+            free(shards);
+            return -ENOMEM;
+        }
+        shards[k].cap = cap;
+        shards[k].used = 0;
+    }
+    for (size_t i = 0; i < one->cap; i++)
+        if (one->slots[i] != 0)
+            place(&shards[shard_of(mix(one->slots[i]))], one->slots[i]);
+    free(s->one.slots);
+    s->one = (seen_table){NULL, 0, 0};
+    s->shards = shards;
+    return 0;
+}
+
+static seen_table *table_of(seen_set *s, uint64_t h)
+{
+    return s->shards != NULL ? &s->shards[shard_of(h)] : &s->one;
+}
+
+/* Grows the table h belongs in until it can take one more entry; the single table is split
+ * rather than doubled past SPLIT_CAP. A loop, because after a split the shard may itself
+ * need to grow (only with keys that crowd into it). */
+static int make_room(seen_set *s, uint64_t h)
+{
+    for (;;) {
+        seen_table *t = table_of(s, h);
+        if (!needs_room(t))
+            return 0;
+        int rc = s->shards == NULL && t->cap >= SPLIT_CAP ? split(s) : grow(t);
+        if (rc != 0)
+            return rc;
+    }
 }
 
 int seen_add(seen_set *s, uint64_t fp)
@@ -133,21 +232,23 @@ int seen_add(seen_set *s, uint64_t fp)
         s->count++;
         return 1;
     }
+    uint64_t h = mix(fp);
+    seen_table *t = table_of(s, h);
     size_t i = 0;
-    if (s->cap != 0) {
-        i = probe(s->slots, s->cap - 1, fp);
-        if (s->slots[i] == fp)
+    if (t->cap != 0) {
+        i = probe(t, h, fp);
+        if (t->slots[i] == fp)
             return 0;
     }
-    /* Keep the load at most 0.7: linear probing slows sharply past that. */
-    size_t used = s->count - (size_t)s->has_zero;
-    if (s->cap == 0 || (used + 1) * 10 > s->cap * 7) {
-        int rc = grow(s);
+    if (needs_room(t)) {
+        int rc = make_room(s, h);
         if (rc != 0)
             return rc;
-        i = probe(s->slots, s->cap - 1, fp);
+        t = table_of(s, h);
+        i = probe(t, h, fp);
     }
-    s->slots[i] = fp;
+    t->slots[i] = fp;
+    t->used++;
     s->count++;
     return 1;
 }
@@ -156,15 +257,26 @@ int seen_contains(const seen_set *s, uint64_t fp)
 {
     if (fp == 0)
         return s->has_zero;
-    if (s->cap == 0)
+    uint64_t h = mix(fp);
+    const seen_table *t = s->shards != NULL ? &s->shards[shard_of(h)] : &s->one;
+    if (t->cap == 0)
         return 0;
-    return s->slots[probe(s->slots, s->cap - 1, fp)] == fp;
+    return t->slots[probe(t, h, fp)] == fp;
+}
+
+static void empty(seen_table *t)
+{
+    if (t->slots != NULL)
+        memset(t->slots, 0, t->cap * sizeof *t->slots);
+    t->used = 0;
 }
 
 void seen_clear(seen_set *s)
 {
-    if (s->slots != NULL)
-        memset(s->slots, 0, s->cap * sizeof *s->slots);
+    empty(&s->one);
+    if (s->shards != NULL)
+        for (size_t k = 0; k < SEEN_SHARDS; k++)
+            empty(&s->shards[k]);
     s->count = 0;
     s->has_zero = 0;
 }
