@@ -325,6 +325,11 @@ static void tune_malloc(void)
 #ifdef __GLIBC__
     mallopt(M_TRIM_THRESHOLD, 64 << 20);
     mallopt(M_TOP_PAD, 4 << 20);
+    /* Setting a trim threshold also freezes glibc's mmap threshold at 128 KiB, which it
+     * otherwise raises to the largest block freed: every pair block or write batch past
+     * that size would then be a fresh mapping, faulted in and unmapped each time (scenario
+     * A went from 0.17 s to 0.27 s). Blocks up to 32 MiB come from the heap instead. */
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
 #endif
 }
 
