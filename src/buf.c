@@ -37,6 +37,22 @@ int buf_reserve(struct buf *b, size_t extra)
     return 0;
 }
 
+int buf_reserve_exact(struct buf *b, size_t extra)
+{
+    if (extra > SIZE_MAX / 2 - b->len - 1)
+        return -ENOMEM;
+    size_t need = b->len + extra + 1;
+    if (need <= b->cap)
+        return 0;
+    char *data = realloc(b->data, need);
+    if (data == NULL)
+        return -ENOMEM;
+    data[b->len] = '\0';
+    b->data = data;
+    b->cap = need;
+    return 0;
+}
+
 int buf_append(struct buf *b, const void *data, size_t len)
 {
     int rc = buf_reserve(b, len);

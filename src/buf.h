@@ -19,6 +19,11 @@ void buf_finish(struct buf *b);
 
 /* Makes room for `extra` more bytes (plus the terminating NUL). 0 or -ENOMEM. */
 int buf_reserve(struct buf *b, size_t extra);
+
+/* As buf_reserve(), but when it must grow it takes exactly what is asked instead of
+ * doubling: for a size known in advance, such as a declared Content-Length. Doubling would
+ * leave up to half the block as slack that buf_zero_slack() then has to write. */
+int buf_reserve_exact(struct buf *b, size_t extra);
 int buf_append(struct buf *b, const void *data, size_t len);
 int buf_append_str(struct buf *b, const char *s);
 int buf_putc(struct buf *b, char c);

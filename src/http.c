@@ -209,6 +209,9 @@ static int is_html_type(const char *ct)
            (n == 21 && strncasecmp(ct, "application/xhtml+xml", 21) == 0);
 }
 
+/* Bytes kept past a body of declared length: more than any word a scanner loads at once. */
+#define BODY_SLACK 64
+
 static size_t on_curl_write(char *data, size_t size, size_t nmemb, void *userp)
 {
     http_request *r = userp;
@@ -226,12 +229,15 @@ static size_t on_curl_write(char *data, size_t size, size_t nmemb, void *userp)
     }
     if (r->bytes == 0 && is_2xx(status)) {
         /* One allocation of the declared size instead of doubling through it: fewer copies
-         * and page faults. Only a hint: a body may still grow past it, or stop short. */
+         * and page faults. Only a hint: a body may still grow past it, or stop short. Exact,
+         * plus a little for scanners that read whole words: a doubled block would leave up
+         * to half of itself as slack for record_results() to zero (74 KB pages: 57 KB each,
+         * 7% of all instructions in callgrind). */
         curl_off_t declared = -1;
         curl_easy_getinfo(r->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &declared);
         size_t cap = r->client->opt.max_body;
         if (declared > 0 && (cap == 0 || (size_t)declared <= cap))
-            (void)buf_reserve(&r->body, (size_t)declared);
+            (void)buf_reserve_exact(&r->body, (size_t)declared + BODY_SLACK);
     }
     r->bytes += n;
     if (r->client->opt.max_body > 0 && r->bytes > r->client->opt.max_body) {

@@ -323,6 +323,35 @@ static void test_zero_slack(void **state)
     buf_finish(&b);
 }
 
+/* A known size is taken exactly, not rounded up to a power of two; appending past it still
+ * grows the buffer, and a reservation within the capacity changes nothing. */
+static void test_reserve_exact(void **state)
+{
+    (void)state;
+    struct buf b;
+    buf_init(&b);
+    assert_int_equal(buf_append(&b, "abc", 3), 0);
+    assert_int_equal(buf_reserve_exact(&b, 74000), 0);
+    assert_int_equal(b.cap, 3 + 74000 + 1);
+    assert_memory_equal(b.data, "abc", 4); /* contents and terminator kept */
+    char *before = b.data;
+    assert_int_equal(buf_reserve_exact(&b, 100), 0);
+    assert_ptr_equal(b.data, before);
+    assert_int_equal(b.cap, 3 + 74000 + 1);
+    char chunk[1000];
+    memset(chunk, 'x', sizeof chunk);
+    for (int i = 0; i < 75; i++)
+        assert_int_equal(buf_append(&b, chunk, sizeof chunk), 0);
+    assert_int_equal(b.len, 3 + 75000);
+    assert_true(b.cap > b.len);
+    check_invariants(&b);
+    size_t len = b.len;
+    assert_int_equal(buf_reserve_exact(&b, SIZE_MAX - 10), -ENOMEM);
+    assert_int_equal(b.len, len);
+    check_invariants(&b);
+    buf_finish(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -342,6 +371,7 @@ int main(void)
         cmocka_unit_test(test_detach),
         cmocka_unit_test(test_detach_never_allocated_is_null),
         cmocka_unit_test(test_zero_slack),
+        cmocka_unit_test(test_reserve_exact),
     };
     return cmocka_run_group_tests_name("buf", tests, NULL, NULL);
 }
