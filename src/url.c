@@ -90,18 +90,51 @@ static unsigned char to_upper(unsigned char c)
     return c >= 'a' && c <= 'z' ? (unsigned char)(c - ('a' - 'A')) : c;
 }
 
-static bool is_slash(char c)
-{
-    return c == '/' || c == '\\';
-}
+/* What each byte is to the resolver. The hot loops test one table entry where they tested a
+ * chain of comparisons per byte (callgrind, a scan of 800 pages of 74 KB: must_escape() and
+ * write_escaped() were 11% of all instructions). The compiler computes the table from the
+ * expressions the rules are written in. */
+enum {
+    B_ESC_URL = 1 << 0,      /* must_escape() */
+    B_ESC_USERINFO = 1 << 1, /* must_escape() and what would end a user name or password */
+    B_ESC_MINIMAL = 1 << 2,  /* space, controls and non-ASCII */
+    B_SLASH = 1 << 3,        /* '/' or '\': special URLs take both */
+    B_PERCENT = 1 << 4,
+    B_TAB_NL = 1 << 5,       /* tab, LF, CR: dropped wherever they are */
+};
 
 /* The bytes url.h promises never to print raw. A browser's sets differ by component (it
  * leaves '`', '{', '}' alone in a query, and escapes "'" there); one set for all components
  * keeps the rule simple and every printed URL safe to split on white space. */
+#define MUST_ESCAPE(c) \
+    ((c) <= 0x20 || (c) >= 0x7F || (c) == '"' || (c) == '<' || (c) == '>' || (c) == '`' || \
+     (c) == '{' || (c) == '}')
+#define ESCAPE_IN_USERINFO(c) \
+    (MUST_ESCAPE(c) || (c) == '/' || (c) == ':' || (c) == ';' || (c) == '=' || (c) == '@' || \
+     (c) == '[' || (c) == '\\' || (c) == ']' || (c) == '^' || (c) == '|')
+#define BYTE_CLASS(c) \
+    ((MUST_ESCAPE(c) ? B_ESC_URL : 0) | (ESCAPE_IN_USERINFO(c) ? B_ESC_USERINFO : 0) | \
+     ((c) <= 0x20 || (c) >= 0x7F ? B_ESC_MINIMAL : 0) | \
+     ((c) == '/' || (c) == '\\' ? B_SLASH : 0) | ((c) == '%' ? B_PERCENT : 0) | \
+     ((c) == '\t' || (c) == '\n' || (c) == '\r' ? B_TAB_NL : 0))
+#define BYTE_CLASS4(c) BYTE_CLASS(c), BYTE_CLASS((c) + 1), BYTE_CLASS((c) + 2), BYTE_CLASS((c) + 3)
+#define BYTE_CLASS16(c) \
+    BYTE_CLASS4(c), BYTE_CLASS4((c) + 4), BYTE_CLASS4((c) + 8), BYTE_CLASS4((c) + 12)
+#define BYTE_CLASS64(c) \
+    BYTE_CLASS16(c), BYTE_CLASS16((c) + 16), BYTE_CLASS16((c) + 32), BYTE_CLASS16((c) + 48)
+
+static const unsigned char byte_class[256] = {
+    BYTE_CLASS64(0), BYTE_CLASS64(64), BYTE_CLASS64(128), BYTE_CLASS64(192),
+};
+
+static bool is_slash(char c)
+{
+    return byte_class[(unsigned char)c] & B_SLASH;
+}
+
 static bool must_escape(unsigned char c)
 {
-    return c <= 0x20 || c >= 0x7F || c == '"' || c == '<' || c == '>' || c == '`' || c == '{' ||
-           c == '}';
+    return byte_class[c] & B_ESC_URL;
 }
 
 /* WHATWG's forbidden domain code points, ASCII being all a host holds by the time this is
@@ -127,43 +160,53 @@ enum esc {
     ESC_MINIMAL,  /* space, controls and non-ASCII only: another scheme's URL, as written */
 };
 
-static bool escape_for(enum esc set, unsigned char c)
+static unsigned escape_bit(enum esc set)
 {
     switch (set) {
     case ESC_USERINFO:
-        return must_escape(c) || c == '/' || c == ':' || c == ';' || c == '=' || c == '@' ||
-               c == '[' || c == '\\' || c == ']' || c == '^' || c == '|';
+        return B_ESC_USERINFO;
     case ESC_MINIMAL:
-        return c <= 0x20 || c >= 0x7F;
+        return B_ESC_MINIMAL;
     default:
-        return must_escape(c);
+        return B_ESC_URL;
     }
 }
 
 /* Writes s[0..n) at d with the bytes of `set` percent-encoded and the hex of existing escapes
  * in upper case (except in ESC_MINIMAL, which changes nothing else); a '%' not followed by
- * two hex digits is kept, as browsers keep it. d has room for 3 * n bytes. Returns the end. */
+ * two hex digits is kept, as browsers keep it. d has room for 3 * n bytes. Returns the end.
+ * Runs of bytes that need nothing are copied whole: in a link, that is nearly all of it. */
 static char *write_escaped(char *d, const char *s, size_t n, enum esc set)
 {
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '%' && set != ESC_MINIMAL && n - i >= 3 && is_hex((unsigned char)s[i + 1]) &&
-            is_hex((unsigned char)s[i + 2])) {
+    unsigned escape = escape_bit(set);
+    unsigned stop = escape | (set != ESC_MINIMAL ? B_PERCENT : 0);
+    size_t i = 0;
+    for (;;) {
+        size_t run = i;
+        while (run < n && !(byte_class[(unsigned char)s[run]] & stop))
+            run++;
+        memcpy(d, s + i, run - i);
+        d += run - i;
+        if (run == n)
+            return d;
+        unsigned char c = (unsigned char)s[run];
+        i = run + 1;
+        if (c == '%' && set != ESC_MINIMAL && n - run >= 3 &&
+            is_hex((unsigned char)s[run + 1]) && is_hex((unsigned char)s[run + 2])) {
             d[0] = '%';
-            d[1] = (char)to_upper((unsigned char)s[i + 1]);
-            d[2] = (char)to_upper((unsigned char)s[i + 2]);
+            d[1] = (char)to_upper((unsigned char)s[run + 1]);
+            d[2] = (char)to_upper((unsigned char)s[run + 2]);
             d += 3;
-            i += 2;
-        } else if (escape_for(set, c)) {
+            i = run + 3;
+        } else if (byte_class[c] & escape) {
             d[0] = '%';
             d[1] = hexdigits[c >> 4];
             d[2] = hexdigits[c & 15];
             d += 3;
         } else {
-            *d++ = (char)c;
+            *d++ = (char)c; /* a '%' that starts no escape */
         }
     }
-    return d;
 }
 
 /* Appends s[0..n) as write_escaped() writes it. 0 or -ENOMEM. */
@@ -797,7 +840,7 @@ done:
 
 static bool is_tab_or_newline(unsigned char c)
 {
-    return c == '\t' || c == '\n' || c == '\r';
+    return byte_class[c] & B_TAB_NL;
 }
 
 /* resolve_clean() for a raw value: trims C0 controls and space at both ends and drops
