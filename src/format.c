@@ -1,6 +1,7 @@
 #include "format.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -90,13 +91,25 @@ int format_pair(enum format f, struct buf *out, const char *source, size_t sourc
     int rc = -EINVAL;
     switch (f) {
     case FORMAT_TSV:
-        rc = buf_append(out, source, source_len);
-        if (rc == 0)
-            rc = buf_putc(out, '\t');
-        if (rc == 0)
-            rc = buf_append(out, target, target_len);
-        if (rc == 0)
-            rc = buf_putc(out, '\n');
+        /* The line every run writes most: one reservation and two copies instead of four
+         * appends, each checking for room (callgrind: 43 M of 608 M instructions in
+         * format_pair for 800 pages of 150 links). */
+        if (source_len > SIZE_MAX / 4 || target_len > SIZE_MAX / 4) {
+            rc = -ENOMEM;
+            break;
+        }
+        rc = buf_reserve(out, source_len + target_len + 2);
+        if (rc == 0) {
+            char *d = out->data + out->len;
+            memcpy(d, source, source_len);
+            d += source_len;
+            *d++ = '\t';
+            memcpy(d, target, target_len);
+            d += target_len;
+            *d++ = '\n';
+            *d = '\0';
+            out->len = (size_t)(d - out->data);
+        }
         break;
     case FORMAT_CSV:
         rc = csv_field(out, source, source_len);
