@@ -25,6 +25,15 @@ After every run it reads the access log (truncated before the run) and checks th
 crawlers requested the same set of request targets (robots.txt excluded, query strings
 kept). It prints each run's wall time, the medians and areq/wget2 (below 1: areq faster).
 Exit status 1 when the sets differ.
+
+Two more rows, in the same alternation, read the crawl against what its parts cost on this
+machine (--no-floors leaves them out). Both get the URLs the crawl fetched (from an untimed
+areq run first) as a flat list, so neither recurses:
+
+    fetch alone   curl -Z --parallel-max 8 (areq's per-host default), bodies to /dev/null:
+                  no parsing at all, the floor for any crawler that must GET these pages
+    areq flat     areq -c 8 -o /dev/null on the list: fetch, scan and format every page
+                  without the frontier
 """
 import argparse
 import json
@@ -145,6 +154,9 @@ def main():
     ap.add_argument("--site", help="site directory (generated when it has no site.json)")
     ap.add_argument("--areq-opts", default="")
     ap.add_argument("--wget2-opts", default="")
+    ap.add_argument("--curl", default="curl")
+    ap.add_argument("--no-floors", action="store_true",
+                    help="leave out the fetch-alone and flat-list rows")
     a = ap.parse_args()
 
     work = tempfile.mkdtemp(prefix="areq-bench-recursion-work-")
@@ -169,12 +181,33 @@ def main():
         print("site: %s (%s)" % (site, json.dumps(info, sort_keys=True)))
         print("areq:  %s" % " ".join(areq))
         print("wget2: %s" % " ".join(wget2))
-        times = {"areq": [], "wget2": []}
+        contenders = [("areq", areq), ("wget2", wget2)]
+        if not a.no_floors:
+            # An untimed crawl gives the list of what the crawl fetches.
+            ng.reset_log()
+            timed(areq, work)
+            targets = sorted({r[1] for r in ng.requests() if r[1] != "/robots.txt"})
+            base = "http://127.0.0.1:%d" % ng.port
+            with open(os.path.join(work, "flat.txt"), "w") as f:
+                f.writelines(base + t + "\n" for t in targets)
+            with open(os.path.join(work, "flat.curl"), "w") as f:
+                for t in targets:
+                    f.write('url = "%s%s"\noutput = "/dev/null"\n' % (base, t))
+            if shutil.which(a.curl):
+                contenders.append(("fetch", [a.curl, "-Z", "--parallel-max", "8", "-s",
+                                             "--no-progress-meter", "-K", "flat.curl"]))
+                print("fetch: %s" % " ".join(contenders[-1][1]))
+            else:
+                print("fetch: %s not found, row left out" % a.curl)
+            contenders.append(("flat", [os.path.abspath(a.areq), "-c", "8", "-o", "/dev/null"] +
+                               shlex.split(a.areq_opts) + ["flat.txt"]))
+            print("flat:  %s" % " ".join(contenders[-1][1]))
+        times = {name: [] for name, _ in contenders}
         sets = {}
         ok = True
         for i in range(a.runs):
-            order = (("areq", areq), ("wget2", wget2)) if i % 2 == 0 else \
-                (("wget2", wget2), ("areq", areq))
+            k = i % len(contenders)
+            order = contenders[k:] + contenders[:k]
             for name, argv in order:
                 shutil.rmtree(os.path.join(work, "w"), ignore_errors=True)
                 ng.reset_log()
@@ -188,8 +221,11 @@ def main():
                       "%d robots.txt, %d non-200)"
                       % (i + 1, name, t, rc, len(reqs), len(pages), dup, robots,
                          sum(r[2] != "200" for r in reqs)))
-                if name == "areq" and rc not in (0, 1):
-                    print("  areq stderr: %s" % err[-500:])
+                if name in ("areq", "flat") and rc not in (0, 1):
+                    print("  %s stderr: %s" % (name, err[-500:]))
+                if name == "fetch" and rc != 0:
+                    print("  curl: exit %d: %s" % (rc, err[-300:]))
+                    ok = False
                 prev = sets.get(name)
                 if prev is not None and prev != pages:
                     print("  %s fetched a different set than its first run" % name)
@@ -205,7 +241,18 @@ def main():
                   % (len(only_a), only_a[:5], len(only_w), only_w[:5]))
         print("pages fetched: areq %d, wget2 %d, same set: %s"
               % (len(sets["areq"]), len(sets["wget2"]), "yes" if same else "NO"))
+        for name in ("fetch", "flat"):
+            if times.get(name) and sets.get(name) != sets["areq"]:
+                print("%s fetched a different set than the crawl" % name)
+                ok = False
         print("median areq %.3f s, wget2 %.3f s, ratio areq/wget2 %.3f" % (ma, mw, ma / mw))
+        if times.get("fetch"):
+            mf = statistics.median(times["fetch"])
+            print("median fetch alone (curl -Z, 8 connections, same URLs) %.3f s: wget2/fetch %.3f"
+                  % (mf, mw / mf))
+        if times.get("flat"):
+            print("median areq flat (-c 8, same URLs, no frontier) %.3f s"
+                  % statistics.median(times["flat"]))
         return 0 if ok else 1
     finally:
         ng.stop()
