@@ -8,7 +8,8 @@ Scenarios (default: all four):
      (fetch, extract, resolve, write ~300,000 pairs) at -c 100; curl -Z --parallel-max 100 and
      wget2 --max-threads=100 only fetch; the reference program (once; --no-ref skips it).
   B  10,000 URLs answered after 1 s by delay_server.py: areq -c 10000, curl -Z
-     --parallel-max 300 (its cap), wget2 --max-threads=10000; the reference with --ref-b (~101 s).
+     --parallel-max 300 (its cap), wget2 --max-threads=10000; the reference with --ref-b (~101 s);
+     and floor_client (--floor), raw epoll sockets without HTTP: the floor for any client.
   C  areq scaling: 1k/10k/100k URLs at latency 0 (nginx, small page, -c 100) and 1 s
      (delay server, -c 10000); -c 1/100/1000/10000 on a fixed list (small pages, and the
      2,000-page site).
@@ -289,6 +290,7 @@ class Tools:
         self.wget2 = shutil.which("wget2")
         self.ref = args.reference if os.path.exists(args.reference) else None
         self.ref_python = "/usr/bin/python3"
+        self.floor = args.floor if os.access(args.floor, os.X_OK) else None
         self.notes = []
         if self.ref:
             ok = subprocess.run([self.ref_python, "-c", "import aiohttp, aiofiles"],
@@ -441,12 +443,25 @@ def scenario_b(args, report, tools, servers, targets):
         entries.append(("wget2 --max-threads=%d" % n, [tools.wget2, "-q", "--max-threads=%d" % n, "--tries=1",
                                                       "--timeout=60", "-O", "/dev/null", "-i", ulist],
                         {"server_pids": spids}))
+    # the least any client can cost here: it writes no pairs, so only its exit status (0: every
+    # answer a 2xx) is checked; its own line says when the last request went out
+    floor = "floor (raw epoll, no HTTP)"
+    floor_out = os.path.join(args.work, "b-floor.out")
+    if tools.floor:
+        entries.append((floor, [tools.floor, "-c", str(n), ulist],
+                        {"stdout": floor_out, "stderr": os.path.join(args.work, "b-floor.err"),
+                         "server_pids": spids}))
+    else:
+        log("scenario B: no floor_client at %s (--floor): its row is skipped" % args.floor)
 
     def check(name, r):
         if name.startswith("areq"):
             lines = count_lines(out) if os.path.exists(out) else 0
             if r.rc != 0 or lines != expected:
                 r.note = "broken: exit %d, %d lines, expected %d" % (r.rc, lines, expected)
+        elif name == floor and os.path.exists(floor_out):
+            with open(floor_out) as f:
+                log("    " + f.read().strip())
 
     log("scenario B: %d URLs at 1 s latency" % n)
     res = series(report, entries, args.reps_b or args.reps, args.timeout, check)
@@ -597,6 +612,8 @@ def main():
     if not os.path.exists(default_areq):
         default_areq = os.path.join(ROOT, "build", "src", "areq")
     ap.add_argument("--areq", default=default_areq, help="binary (default build-release/src/areq, else build/src/areq)")
+    ap.add_argument("--floor", help="floor_client, the lower bound in B (default: tests/floor_client"
+                    " in the build directory of --areq)")
     ap.add_argument("--reference", default=os.path.join(os.path.dirname(ROOT), "shared", "reference", "areq.py"))
     ap.add_argument("--no-ref", action="store_true", help="skip the reference program in A")
     ap.add_argument("--ref-b", action="store_true", help="also run the reference program in B (~101 s)")
@@ -631,6 +648,9 @@ def main():
     args.c_conc = [int(x) for x in args.c_conc.split(",")]
     args.d_sizes = [int(x) for x in args.d_sizes.split(",")]
     args.areq = os.path.abspath(args.areq)
+    # areq is BUILD/src/areq; meson puts the bench tool at BUILD/tests/floor_client
+    args.floor = os.path.abspath(args.floor or os.path.join(os.path.dirname(os.path.dirname(args.areq)),
+                                                            "tests", "floor_client"))
     if not os.access(args.areq, os.X_OK):
         sys.exit("run.py: %s: not built (meson setup build-release --buildtype=release && ninja -C build-release)" % args.areq)
     os.makedirs(args.work, exist_ok=True)
