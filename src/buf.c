@@ -18,16 +18,21 @@ void buf_finish(struct buf *b)
     buf_init(b);
 }
 
-int buf_reserve(struct buf *b, size_t extra)
+/* Makes room for `extra` more bytes and the NUL: exactly that much when `exact`, else by
+ * doubling, so that appending byte by byte stays linear. */
+static int reserve(struct buf *b, size_t extra, int exact)
 {
     if (extra > SIZE_MAX / 2 - b->len - 1)
         return -ENOMEM;
     size_t need = b->len + extra + 1;
     if (need <= b->cap)
         return 0;
-    size_t cap = b->cap ? b->cap : 64;
-    while (cap < need)
-        cap *= 2;
+    size_t cap = need;
+    if (!exact) {
+        cap = b->cap ? b->cap : 64;
+        while (cap < need)
+            cap *= 2;
+    }
     char *data = realloc(b->data, cap);
     if (data == NULL)
         return -ENOMEM;
@@ -37,20 +42,14 @@ int buf_reserve(struct buf *b, size_t extra)
     return 0;
 }
 
+int buf_reserve(struct buf *b, size_t extra)
+{
+    return reserve(b, extra, 0);
+}
+
 int buf_reserve_exact(struct buf *b, size_t extra)
 {
-    if (extra > SIZE_MAX / 2 - b->len - 1)
-        return -ENOMEM;
-    size_t need = b->len + extra + 1;
-    if (need <= b->cap)
-        return 0;
-    char *data = realloc(b->data, need);
-    if (data == NULL)
-        return -ENOMEM;
-    data[b->len] = '\0';
-    b->data = data;
-    b->cap = need;
-    return 0;
+    return reserve(b, extra, 1);
 }
 
 int buf_append(struct buf *b, const void *data, size_t len)
