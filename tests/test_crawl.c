@@ -26,6 +26,7 @@
 #include "links.h"
 #include "log.h"
 #include "task.h"
+#include "test_loop.h"
 #include "writer.h"
 
 /* ---- the fixture server, one for the group ---- */
@@ -132,8 +133,7 @@ static int setup(void **state)
     snprintf(e->list_path, sizeof e->list_path, "%s/list", e->dir);
     snprintf(e->out_path, sizeof e->out_path, "%s/out", e->dir);
     e->inputs[0] = e->list_path;
-    assert_int_equal(uv_loop_init(&e->loop), 0);
-    assert_int_equal(task_sched_init(&e->sched, &e->loop), 0);
+    test_loop_open(&e->loop, &e->sched);
     struct http_options ho = {
         .timeout_ms = 10000,
         .connect_timeout_ms = 5000,
@@ -158,8 +158,7 @@ static int teardown(void **state)
     if (!e->sched_closed)
         task_sched_close(&e->sched);
     writer_destroy(e->out);
-    uv_run(&e->loop, UV_RUN_DEFAULT);
-    assert_int_equal(uv_loop_close(&e->loop), 0);
+    test_loop_drain_and_close(&e->loop);
     links_extractor_destroy(e->extractor);
     unlink(e->list_path);
     unlink(e->out_path);

@@ -20,6 +20,7 @@
 #include "fixture_server.h"
 #include "http.h"
 #include "task.h"
+#include "test_loop.h"
 
 static struct fixture_server server;
 static int port;
@@ -65,8 +66,7 @@ static int setup_with(void **state, struct http_options o)
 {
     struct env *e = calloc(1, sizeof *e);
     assert_non_null(e);
-    assert_int_equal(uv_loop_init(&e->loop), 0);
-    assert_int_equal(task_sched_init(&e->sched, &e->loop), 0);
+    test_loop_open(&e->loop, &e->sched);
     e->opt = o;
     assert_int_equal(http_client_create(&e->loop, &e->opt, &e->client), 0);
     *state = e;
@@ -97,8 +97,7 @@ static int teardown(void **state)
     struct env *e = *state;
     http_client_destroy(e->client);
     task_sched_close(&e->sched);
-    uv_run(&e->loop, UV_RUN_DEFAULT);
-    assert_int_equal(uv_loop_close(&e->loop), 0);
+    test_loop_drain_and_close(&e->loop);
     free(e);
     return 0;
 }

@@ -19,6 +19,7 @@
 #include "buf.h"
 #include "reader.h"
 #include "task.h"
+#include "test_loop.h"
 
 struct env {
     uv_loop_t loop;
@@ -32,8 +33,7 @@ static int setup(void **state)
 {
     struct env *e = calloc(1, sizeof *e);
     assert_non_null(e);
-    assert_int_equal(uv_loop_init(&e->loop), 0);
-    assert_int_equal(task_sched_init(&e->sched, &e->loop), 0);
+    test_loop_open(&e->loop, &e->sched);
     strcpy(e->dir, "/tmp/areq-test-reader-XXXXXX");
     assert_non_null(mkdtemp(e->dir));
     snprintf(e->path, sizeof e->path, "%s/urls.txt", e->dir);
@@ -56,8 +56,7 @@ static int teardown(void **state)
 {
     struct env *e = *state;
     task_sched_close(&e->sched);
-    assert_int_equal(uv_run(&e->loop, UV_RUN_DEFAULT), 0);
-    assert_int_equal(uv_loop_close(&e->loop), 0);
+    test_loop_drain_and_close(&e->loop);
     restore_stdin(e);
     unlink(e->path);
     assert_int_equal(rmdir(e->dir), 0);

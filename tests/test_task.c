@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "task.h"
+#include "test_loop.h"
 
 struct env {
     uv_loop_t loop;
@@ -19,8 +20,7 @@ static int setup(void **state)
 {
     struct env *e = calloc(1, sizeof *e);
     assert_non_null(e);
-    assert_int_equal(uv_loop_init(&e->loop), 0);
-    assert_int_equal(task_sched_init(&e->sched, &e->loop), 0);
+    test_loop_open(&e->loop, &e->sched);
     *state = e;
     return 0;
 }
@@ -29,8 +29,7 @@ static int teardown(void **state)
 {
     struct env *e = *state;
     task_sched_close(&e->sched);
-    assert_int_equal(uv_run(&e->loop, UV_RUN_DEFAULT), 0);
-    assert_int_equal(uv_loop_close(&e->loop), 0);
+    test_loop_drain_and_close(&e->loop);
     free(e);
     return 0;
 }

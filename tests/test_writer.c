@@ -16,6 +16,7 @@
 
 #include "buf.h"
 #include "task.h"
+#include "test_loop.h"
 #include "writer.h"
 
 struct env {
@@ -29,8 +30,7 @@ static int setup(void **state)
 {
     struct env *e = calloc(1, sizeof *e);
     assert_non_null(e);
-    assert_int_equal(uv_loop_init(&e->loop), 0);
-    assert_int_equal(task_sched_init(&e->sched, &e->loop), 0);
+    test_loop_open(&e->loop, &e->sched);
     strcpy(e->dir, "/tmp/areq-test-writer-XXXXXX");
     assert_non_null(mkdtemp(e->dir));
     snprintf(e->path, sizeof e->path, "%s/out.txt", e->dir);
@@ -42,8 +42,7 @@ static int teardown(void **state)
 {
     struct env *e = *state;
     task_sched_close(&e->sched);
-    assert_int_equal(uv_run(&e->loop, UV_RUN_DEFAULT), 0);
-    assert_int_equal(uv_loop_close(&e->loop), 0);
+    test_loop_drain_and_close(&e->loop);
     unlink(e->path);
     assert_int_equal(rmdir(e->dir), 0);
     free(e);
