@@ -132,12 +132,18 @@ class FixtureServer:
 
     def max_in_flight(self, prefix):
         """The most requests whose target starts with prefix that were open at once."""
-        cur = best = 0
-        for e in sorted((e for e in self.events() if e[3].startswith(prefix)),
-                        key=lambda e: (e[5], e[0] == "REQ")):
-            cur += 1 if e[0] == "REQ" else -1
-            best = max(best, cur)
-        return best
+        return max_in_flight(self.events(), prefix)
+
+
+def max_in_flight(events, prefix):
+    """The most requests in `events` (as FixtureServer.events gives them) whose target starts
+    with prefix that were open at once. At equal times an END counts before a REQ."""
+    cur = best = 0
+    for e in sorted((e for e in events if e[3].startswith(prefix)),
+                    key=lambda e: (e[5], e[0] == "REQ")):
+        cur += 1 if e[0] == "REQ" else -1
+        best = max(best, cur)
+    return best
 
 
 def target_of(url):

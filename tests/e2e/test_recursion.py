@@ -658,14 +658,14 @@ class PolitenessTest(RecursionTest):
         r, runs, pairs = self.crawl(srv, [srv.url(start)], ["-d", "1", "--no-robots", "--per-host", "2"])
         run = runs[srv]
         self.assertEqual(len(run.pages()), 9)
-        self.assertEqual(self.max_in_flight(run, "/slow"), 2)
+        self.assertEqual(common.max_in_flight(run.events(), "/slow"), 2)
         self.assertEqual(len(pairs), 9)
 
     def test_per_host_default_8(self):
         srv = self.srv
         start = "/fan.html?n=16&delay=0.3"
         r, runs, pairs = self.crawl(srv, [srv.url(start)], ["-d", "1", "--no-robots"])
-        self.assertEqual(self.max_in_flight(runs[srv], "/slow"), 8)
+        self.assertEqual(common.max_in_flight(runs[srv].events(), "/slow"), 8)
 
     def test_delay(self):
         srv = self.srv
@@ -675,15 +675,6 @@ class PolitenessTest(RecursionTest):
         self.assertEqual(len(reqs), 6)
         gaps = [b[5] - a[5] for a, b in zip(reqs, reqs[1:])]
         self.assertGreaterEqual(min(gaps), 0.25 - ARRIVAL_SLACK, gaps)
-
-    @staticmethod
-    def max_in_flight(run, prefix):
-        cur = best = 0
-        for e in sorted((e for e in run.events() if e[3].startswith(prefix)),
-                        key=lambda e: (e[5], e[0] == "REQ")):
-            cur += 1 if e[0] == "REQ" else -1
-            best = max(best, cur)
-        return best
 
 
 if __name__ == "__main__":
