@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <libpsl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -164,18 +165,29 @@ static int spawn_robots(crawl *c, struct frontier_host *h)
 
 /* ---- the lists ---- */
 
-/* Checks one input line and queues it. Bad lines are reported by FILE:LINE. */
-static void take_line(crawl *c)
+void crawl_record_failure(crawl *c, const struct format_failure *f)
 {
-    const struct input_line *l = &c->line;
-    const char *name = reader_name(c->in);
-    const char *why = NULL;
+    if (c->opt.failures == NULL)
+        return;
+    struct buf line;
+    buf_init(&line);
+    /* A line that cannot be had (out of memory, a failed writer) costs the file that line
+     * only; the failure is still counted and named on stderr. */
+    if (format_failure(&line, f) == 0)
+        writer_submit(c->opt.failures, line.data, line.len);
+    buf_finish(&line);
+}
+
+/* Checks one listed URL (a line of `name`, or an argument) and queues it. A bad one is
+ * reported as NAME:LINE. */
+static void admit_listed(crawl *c, const char *name, unsigned long lineno, const char *text,
+                         size_t len, const char *error)
+{
+    const char *why = error;
     int rc = 0;
-    if (l->error != NULL) {
-        why = l->error;
-    } else {
+    if (why == NULL) {
         buf_clear(&c->pending_url);
-        if (url_normalize_input(l->text, l->len, &c->pending_url, &why) != 0) {
+        if (url_normalize_input(text, len, &c->pending_url, &why) != 0) {
             if (why == NULL)
                 why = "not a valid URL";
         } else {
@@ -193,9 +205,27 @@ static void take_line(crawl *c)
             why = rc == -ENOMEM ? "out of memory" : "URL has no host";
         }
     }
-    log_plain("%s:%lu: %s", name, l->lineno, why);
+    log_plain("%s:%lu: %s", name, lineno, why);
     c->stats.failed++;
     c->stats.bad_lines++;
+    if (c->opt.failures != NULL) {
+        char where[512];
+        snprintf(where, sizeof where, "%s:%lu", name, lineno);
+        buf_clear(&c->pending_url);
+        if (buf_append(&c->pending_url, text != NULL ? text : "", text != NULL ? len : 0) == 0) {
+            struct format_failure f = {.url = c->pending_url.data ? c->pending_url.data : "",
+                                       .kind = "input", .error = why, .found_on = where};
+            crawl_record_failure(c, &f);
+        }
+    }
+}
+
+/* Checks one input line and queues it. */
+static void take_line(crawl *c)
+{
+    const struct input_line *l = &c->line;
+    admit_listed(c, reader_name(c->in), l->lineno, l->text, l->error != NULL ? 0 : l->len,
+                 l->error);
 }
 
 static void close_input(crawl *c)
@@ -216,6 +246,7 @@ enum {
     RUN_WAITED,       /* something may have changed */
     RUN_JOIN,
     RUN_JOINED,
+    RUN_FAILURES_CLOSED, /* the output is closed; now the --failures file */
     RUN_CLOSED,
 };
 
@@ -294,6 +325,12 @@ static int run_step(task *t)
             break;
         }
         case RUN_OPEN: {
+            if (c->next_url < c->opt.nurls) {
+                const char *u = c->opt.urls[c->next_url++];
+                admit_listed(c, "argument", c->next_url, u, strlen(u), NULL);
+                t->state = RUN_STEP;
+                break;
+            }
             if (c->next_input == c->opt.ninputs) {
                 c->lists_read = 1;
                 frontier_set_input_open(c->frontier, 0);
@@ -379,8 +416,13 @@ static int run_step(task *t)
                 frontier_get_stats(c->frontier, &fs);
                 c->stats.disallowed = fs.disallowed;
             }
-            t->state = RUN_CLOSED;
+            t->state = RUN_FAILURES_CLOSED;
             return writer_close(c->opt.out, t);
+        case RUN_FAILURES_CLOSED:
+            t->state = RUN_CLOSED;
+            if (c->opt.failures != NULL)
+                return writer_close(c->opt.failures, t);
+            break;
         case RUN_CLOSED:
             return task_finish(t, task_cancelled(t));
         default:

@@ -46,8 +46,11 @@ struct crawl_options {
     http_client *http;
     writer *out;
     const links_extractor *extractor;
+    const char *const *urls;   /* URLs given as arguments, queued before the lists */
+    size_t nurls;
     char *const *inputs;       /* list paths, "-" for standard input */
     size_t ninputs;
+    writer *failures;          /* --failures: a JSON line per failed URL, or NULL */
 };
 
 struct crawl_stats {
@@ -80,6 +83,7 @@ typedef struct crawl {
     uint64_t rng;              /* for backoff jitter */
 
     /* Private to crawl.c. */
+    size_t next_url;
     size_t next_input;
     struct reader *in;
     struct input_line line;
@@ -99,6 +103,10 @@ void crawl_start(crawl *c, task_sched *s);
 
 /* Stops the run: no new URLs, transfers in flight cancelled, complete blocks kept. */
 void crawl_stop(crawl *c, int reason);
+
+/* For page.c: notes a failed URL in the --failures file, if there is one. The caller
+ * counts it and names it on stderr. */
+void crawl_record_failure(crawl *c, const struct format_failure *f);
 
 /* For page.c: whether `url` (normalised, found on a page whose chain began at `root`)
  * may be followed, and if so queues it at `depth`. 1 queued, 0 not, -ENOMEM. */

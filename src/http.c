@@ -32,7 +32,11 @@ struct http_client {
     size_t npolls;
 
     struct curl_slist *headers; /* the same list for every transfer */
+    struct curl_slist *resolve; /* --resolve entries, likewise */
     char *proxy;
+    /* The strings of c->opt that the caller need not keep: ours, copied. */
+    char *cacert, *capath, *cookie_data, *user, *netrc_file;
+    CURLSH *share;              /* the cookie jar every transfer uses, or NULL */
 
     CURL **spare;      /* easy handles ready for reuse */
     size_t nspare, spare_cap;
@@ -286,9 +290,6 @@ static void give_back_easy(http_client *c, CURL *e)
 static int configure(http_client *c, http_request *r, CURL *e)
 {
     const struct http_options *o = &c->opt;
-    long low_speed_time = 10;
-    if (o->timeout_ms > 0 && o->timeout_ms < 10000)
-        low_speed_time = o->timeout_ms / 1000 > 0 ? o->timeout_ms / 1000 : 1;
     CURLcode rc = CURLE_OK;
 #define SET(opt, val) \
     if (rc == CURLE_OK) \
@@ -306,9 +307,12 @@ static int configure(http_client *c, http_request *r, CURL *e)
     SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     SET(CURLOPT_TIMEOUT_MS, o->timeout_ms);
     SET(CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
-    /* A server that drips stops mattering long before a generous --timeout. */
-    SET(CURLOPT_LOW_SPEED_LIMIT, 1L);
-    SET(CURLOPT_LOW_SPEED_TIME, low_speed_time);
+    /* Only when asked for: a rule of its own would fail a server that is merely slow to
+     * start, which --timeout allows. */
+    if (o->speed_time > 0) {
+        SET(CURLOPT_LOW_SPEED_LIMIT, o->speed_limit);
+        SET(CURLOPT_LOW_SPEED_TIME, o->speed_time);
+    }
     SET(CURLOPT_ACCEPT_ENCODING, "");
     /* Waiting to multiplex on a connection in progress pays only where ALPN settles it at
      * the handshake: on plain http, curl learns a connection cannot multiplex only from
@@ -342,6 +346,33 @@ static int configure(http_client *c, http_request *r, CURL *e)
     if (o->insecure) {
         SET(CURLOPT_SSL_VERIFYPEER, 0L);
         SET(CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    /* libcurl caches the parsed CA store in the multi handle for transfers with the same
+     * CAINFO/CAPATH, so naming them costs one parse per run, not one per transfer. */
+    if (c->cacert != NULL)
+        SET(CURLOPT_CAINFO, c->cacert);
+    if (c->capath != NULL)
+        SET(CURLOPT_CAPATH, c->capath);
+    if (c->resolve != NULL)
+        SET(CURLOPT_RESOLVE, c->resolve);
+    if (o->ip_version != 0) {
+        SET(CURLOPT_IPRESOLVE,
+            o->ip_version == 4 ? (long)CURL_IPRESOLVE_V4 : (long)CURL_IPRESOLVE_V6);
+    }
+    if (c->share != NULL) {
+        SET(CURLOPT_SHARE, c->share);
+        /* An empty name turns the cookie engine on without reading a file: the files
+         * were read into the shared jar once, when the client was created. */
+        SET(CURLOPT_COOKIEFILE, "");
+    }
+    if (c->cookie_data != NULL)
+        SET(CURLOPT_COOKIE, c->cookie_data);
+    if (c->user != NULL)
+        SET(CURLOPT_USERPWD, c->user);
+    if (o->netrc) {
+        SET(CURLOPT_NETRC, (long)CURL_NETRC_REQUIRED);
+        if (c->netrc_file != NULL)
+            SET(CURLOPT_NETRC_FILE, c->netrc_file);
     }
     SET(CURLOPT_CLOSESOCKETFUNCTION, on_curl_close_socket);
     SET(CURLOPT_CLOSESOCKETDATA, c);
@@ -548,12 +579,75 @@ static long recv_buffer_size(size_t max_transfers)
     return size < RECV_BUFFER_MIN ? RECV_BUFFER_MIN : size;
 }
 
+/* What http_client_create copied from its options. */
+static void free_copies(http_client *c)
+{
+    curl_slist_free_all(c->headers);
+    curl_slist_free_all(c->resolve);
+    free(c->proxy);
+    free(c->cacert);
+    free(c->capath);
+    free(c->cookie_data);
+    free(c->user);
+    free(c->netrc_file);
+    if (c->share != NULL)
+        curl_share_cleanup(c->share);
+}
+
+static int copy_string(const char *s, char **out)
+{
+    *out = NULL;
+    return s != NULL && (*out = strdup(s)) == NULL ? -ENOMEM : 0;
+}
+
+/* One jar for the whole run, filled from the cookie files now: a file named on every
+ * transfer would be read again by each. */
+static int start_cookie_jar(http_client *c, const struct http_options *o)
+{
+    c->share = curl_share_init();
+    if (c->share == NULL ||
+        curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_COOKIE) != CURLSHE_OK)
+        return -ENOMEM;
+    if (o->ncookie_files == 0)
+        return 0;
+    CURL *e = curl_easy_init();
+    if (e == NULL)
+        return -ENOMEM;
+    CURLcode rc = curl_easy_setopt(e, CURLOPT_SHARE, c->share);
+    for (size_t i = 0; i < o->ncookie_files && rc == CURLE_OK; i++)
+        rc = curl_easy_setopt(e, CURLOPT_COOKIEFILE, o->cookie_files[i]);
+    if (rc == CURLE_OK)
+        rc = curl_easy_setopt(e, CURLOPT_COOKIELIST, "RELOAD");
+    curl_easy_cleanup(e);
+    return rc == CURLE_OK ? 0 : -EIO;
+}
+
+int http_client_save_cookies(http_client *c, const char *path)
+{
+    if (c == NULL || c->share == NULL)
+        return 0;
+    /* libcurl says nothing when it cannot write the jar: find out first. */
+    FILE *f = fopen(path, "a");
+    if (f == NULL)
+        return -errno;
+    fclose(f);
+    CURL *e = curl_easy_init();
+    if (e == NULL)
+        return -ENOMEM;
+    CURLcode rc = curl_easy_setopt(e, CURLOPT_SHARE, c->share);
+    if (rc == CURLE_OK)
+        rc = curl_easy_setopt(e, CURLOPT_COOKIEJAR, path);
+    if (rc == CURLE_OK)
+        rc = curl_easy_setopt(e, CURLOPT_COOKIELIST, "FLUSH");
+    curl_easy_cleanup(e);
+    return rc == CURLE_OK ? 0 : -EIO;
+}
+
 static void on_client_handle_closed(uv_handle_t *h)
 {
     http_client *c = h->data;
     if (--c->open_handles == 0) {
-        curl_slist_free_all(c->headers);
-        free(c->proxy);
+        free_copies(c);
         free(c->polls);
         free(c);
     }
@@ -573,12 +667,30 @@ int http_client_create(uv_loop_t *loop, const struct http_options *o, http_clien
             goto fail_alloc;
         c->headers = l;
     }
-    if (o->proxy != NULL && (c->proxy = strdup(o->proxy)) == NULL)
+    for (size_t i = 0; i < o->nresolve; i++) {
+        struct curl_slist *l = curl_slist_append(c->resolve, o->resolve[i]);
+        if (l == NULL)
+            goto fail_alloc;
+        c->resolve = l;
+    }
+    c->opt.resolve = NULL;
+    c->opt.cookie_files = NULL;
+    if (copy_string(o->proxy, &c->proxy) != 0 || copy_string(o->cacert, &c->cacert) != 0 ||
+        copy_string(o->capath, &c->capath) != 0 ||
+        copy_string(o->cookie_data, &c->cookie_data) != 0 ||
+        copy_string(o->user, &c->user) != 0 || copy_string(o->netrc_file, &c->netrc_file) != 0)
         goto fail_alloc;
+    if (o->cookies) {
+        int jar = start_cookie_jar(c, o);
+        if (jar != 0) {
+            free_copies(c);
+            free(c);
+            return jar;
+        }
+    }
     c->multi = curl_multi_init();
     if (c->multi == NULL) {
-        curl_slist_free_all(c->headers);
-        free(c->proxy);
+        free_copies(c);
         free(c);
         return -EIO;
     }
@@ -612,12 +724,11 @@ fail_timer:
     return rc; /* the close callback frees c */
 fail_multi:
     curl_multi_cleanup(c->multi);
-    curl_slist_free_all(c->headers);
-    free(c->proxy);
+    free_copies(c);
     free(c);
     return rc;
 fail_alloc:
-    curl_slist_free_all(c->headers);
+    free_copies(c);
     free(c);
     return -ENOMEM;
 }

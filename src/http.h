@@ -31,6 +31,20 @@ struct http_options {
     size_t nheaders;
     const char *proxy;       /* NULL: libcurl's proxy variables (http_proxy, ...) apply */
     int insecure;            /* skip TLS certificate and host name checks */
+    const char *cacert;      /* CA bundle to trust instead of the system's, or NULL */
+    const char *capath;      /* directory of CA certificates, or NULL */
+    long speed_limit;        /* bytes a second: a slower transfer ... */
+    long speed_time;         /* ... for this many seconds fails; 0: no such rule */
+    const char *const *resolve; /* "HOST:PORT:ADDR" entries that replace DNS; copied */
+    size_t nresolve;
+    int ip_version;          /* 0 any, 4 or 6 */
+    int cookies;             /* keep one cookie jar for every transfer of the client */
+    const char *const *cookie_files; /* read into the jar at the start; copied */
+    size_t ncookie_files;
+    const char *cookie_data; /* "NAME=VALUE; ..." sent with every request, or NULL */
+    const char *user;        /* "USER:PASSWORD" for basic authentication, or NULL */
+    int netrc;               /* credentials from ~/.netrc, or netrc_file */
+    const char *netrc_file;
 };
 
 enum http_outcome {
@@ -71,6 +85,10 @@ typedef struct http_request {
 int http_client_create(uv_loop_t *loop, const struct http_options *o, http_client **out);
 /* Every transfer must have ended. Accepts NULL. */
 void http_client_destroy(http_client *c);
+
+/* Writes the client's cookies to `path` (Netscape format, as curl's --cookie-jar does).
+ * Every transfer must have ended. 0 or a negative errno. */
+int http_client_save_cookies(http_client *c, const char *path);
 
 void http_request_init(http_request *r, const char *url);
 void http_request_finish(http_request *r);

@@ -134,6 +134,31 @@ static void follow_links(struct page *p, const struct scan *s)
     }
 }
 
+/* Notes the page's failure in the --failures file. */
+static void record_failure(struct page *p, const char *kind, const char *error)
+{
+    const http_request *r = &p->req;
+    struct format_failure f = {
+        .url = p->it->url,
+        .kind = kind,
+        .status = r->status,
+        .curl_code = r->curl_code,
+        .error = error,
+        .attempts = p->attempt + 1,
+        .depth = p->it->depth,
+    };
+    crawl_record_failure(p->c, &f);
+}
+
+static const char *failure_kind(const http_request *r)
+{
+    switch (r->outcome) {
+    case HTTP_STATUS: return "http";
+    case HTTP_TOO_BIG: return "too-big";
+    default: return "transport";
+    }
+}
+
 /* Reports a response that has no links to give. 1 when it was one, else 0. */
 static int report_unscanned(struct page *p)
 {
@@ -147,7 +172,9 @@ static int report_unscanned(struct page *p)
     }
     if (r->outcome != HTTP_OK) {
         c->stats.failed++;
-        log_error("%s: %s", p->it->url, http_describe(r, why, sizeof why));
+        const char *what = http_describe(r, why, sizeof why);
+        log_error("%s: %s", p->it->url, what);
+        record_failure(p, failure_kind(r), what);
         return 1;
     }
     return 0;
@@ -217,7 +244,9 @@ static void publish(struct page *p)
     } else if (writer_error(c->opt.out) == 0) {
         /* A writer error is reported once, for the run, by whoever owns the writer. */
         c->stats.failed++;
-        log_error("%s: %s", p->it->url, rc == -ENOMEM ? "out of memory" : "cannot scan the page");
+        const char *what = rc == -ENOMEM ? "out of memory" : "cannot scan the page";
+        log_error("%s: %s", p->it->url, what);
+        record_failure(p, "scan", what);
     }
     scan_finish(s);
 }

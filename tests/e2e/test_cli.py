@@ -603,7 +603,7 @@ class HelpTest(AreqTest):
                              % (name, by_long[name][0], group))
         groups = [e[0] for e in entries]
         self.assertEqual([g for k, g in enumerate(groups) if g not in groups[:k]],
-                         ["Fetching", "Recursion", "HTTP", "Links", "Output", "Messages"])
+                         ["Input", "Fetching", "Recursion", "HTTP", "Links", "Output", "Messages"])
 
     def test_help_shows_defaults(self):
         entries = {e[2]: e[3] for e in help_entries(self.help())}

@@ -432,12 +432,12 @@ class SlowTest(FaultTest):
         self.assertLess(r.elapsed, scaled(3.5))
 
     def test_slower_than_1_byte_per_second_for_10s(self):
-        # Under 1 B/s: given up after 10 s although -t allows 30. At 2.2 B/s a transfer of 12 s
-        # is slow but not that slow, so it completes.
+        # Under 1 B/s with -Y 1 -y 10: given up after 10 s although -t allows 30. At 2.2 B/s
+        # a transfer of 12 s is slow but not that slow, so it completes.
         crawl = SRV.url("/drip?interval=2&k=%s" % unique("bps10"))
         steady = SRV.url("/drip?bytes=26&interval=0.45&k=%s" % unique("bps10"))
         self.write_urls([crawl, steady])
-        r = self.run_areq(["-t", "30", "--retries", "0"])
+        r = self.run_areq(["-t", "30", "--retries", "0", "-Y", "1", "-y", "10"])
         self.assertEqual(r.rc, 1, r)
         self.assertFailedWith(r, crawl, TIMEOUT_WORDS + r"|slow|speed|rate")
         self.assertNotReported(r, steady)
