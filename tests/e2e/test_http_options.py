@@ -401,6 +401,18 @@ class CompletionTest(AreqTest):
                               "%s completion lacks --%s" % (shell, n))
 
 
+class ReadmeOptionsTest(AreqTest):
+    def test_readme_table_is_the_help(self):
+        text = self.run_areq(["--help"]).out
+        p = subprocess.run([sys.executable, os.path.join(common.REPO, "tests", "readme_options.py"),
+                            "--check", os.path.join(common.REPO, "README.md")],
+                           input=text, capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, "README.md's options differ from --help:\n" + p.stdout)
+        with open(os.path.join(common.REPO, "README.md"), encoding="utf-8") as f:
+            rows = [l for l in f if l.startswith("| `-")]
+        self.assertGreater(len(rows), 40)
+
+
 def quote_sh(w):
     return "''" if w == "" else w
 
