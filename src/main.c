@@ -324,35 +324,6 @@ static int run(const struct options *o)
         free_patterns(&pat);
         return EXIT_USAGE;
     }
-    rc = writer_open(&r.loop, o->output, o->append, &r.out);
-    if (rc != 0) {
-        log_fatal("cannot write %s: %s", r.output_name, uv_strerror(rc));
-        status = EXIT_OUTPUT;
-        goto out_loop;
-    }
-    writer_on_error(r.out, on_write_error, &r);
-    if (o->failures != NULL) {
-        rc = writer_open(&r.loop, o->failures, 0, &r.failures);
-        if (rc != 0) {
-            log_fatal("cannot write %s: %s", o->failures, uv_strerror(rc));
-            status = EXIT_OUTPUT;
-            goto out_writer;
-        }
-        writer_on_error(r.failures, on_write_error, &r);
-    }
-    if (o->header && writer_at_start(r.out)) {
-        struct buf header;
-        buf_init(&header);
-        rc = format_header(o->format, &header);
-        if (rc == 0 && header.len > 0)
-            rc = writer_submit(r.out, header.data, header.len);
-        buf_finish(&header);
-        if (rc != 0) {
-            status = EXIT_OUTPUT;
-            goto out_writer;
-        }
-    }
-
     struct http_options ho = {
         .timeout_ms = (long)(o->timeout_s * 1000),
         .connect_timeout_ms = (long)(o->connect_timeout_s * 1000),
@@ -382,6 +353,13 @@ static int run(const struct options *o)
     rc = http_client_create(&r.loop, &ho, &r.http);
     if (rc == 0)
         rc = task_sched_init(&r.sched, &r.loop);
+    /* Before the output is opened: a usage error leaves no output file behind. */
+    if (rc == -EBADMSG) {
+        log_fatal("no CA certificate could be read from %s%s%s", cacert ? cacert : "",
+                  cacert && capath ? " or " : "", capath ? capath : "");
+        status = EXIT_USAGE;
+        goto out_writer;
+    }
     if (rc != 0) {
         log_fatal("cannot start: %s", uv_strerror(rc));
         http_client_destroy(r.http);
@@ -393,6 +371,36 @@ static int run(const struct options *o)
     r.sigint.data = r.sigterm.data = &r;
     uv_signal_start(&r.sigint, on_signal, SIGINT);
     uv_signal_start(&r.sigterm, on_signal, SIGTERM);
+
+    rc = writer_open(&r.loop, o->output, o->append, &r.out);
+    if (rc != 0) {
+        log_fatal("cannot write %s: %s", r.output_name, uv_strerror(rc));
+        status = EXIT_OUTPUT;
+        goto out_http;
+    }
+    writer_on_error(r.out, on_write_error, &r);
+    if (o->failures != NULL) {
+        rc = writer_open(&r.loop, o->failures, 0, &r.failures);
+        if (rc != 0) {
+            log_fatal("cannot write %s: %s", o->failures, uv_strerror(rc));
+            status = EXIT_OUTPUT;
+            goto out_http;
+        }
+        writer_on_error(r.failures, on_write_error, &r);
+    }
+    if (o->header && writer_at_start(r.out)) {
+        struct buf header;
+        buf_init(&header);
+        rc = format_header(o->format, &header);
+        if (rc == 0 && header.len > 0)
+            rc = writer_submit(r.out, header.data, header.len);
+        buf_finish(&header);
+        if (rc != 0) {
+            status = EXIT_OUTPUT;
+            goto out_http;
+        }
+    }
+
 
     struct crawl_options co = {
         .concurrency = concurrency,
@@ -424,9 +432,7 @@ static int run(const struct options *o)
     if (crawl_init(&r.crawl, &co) != 0) {
         log_fatal("out of memory");
         status = EXIT_USAGE;
-        /* Nothing has run: let the handles go as the end of a run would. */
-        on_crawl_done(&r.crawl.t);
-        goto out_writer;
+        goto out_http;
     }
     r.crawl.t.on_done = on_crawl_done;
     uint64_t started = uv_hrtime();
@@ -464,11 +470,14 @@ static int run(const struct options *o)
     else if (s->failed > 0 || !task_is_done(&r.crawl.t))
         status = EXIT_SOME_FAILED;
     crawl_finish(&r.crawl);
+    goto out_writer;
 
+out_http:
+    /* Nothing has run: let the handles go as the end of a run would. */
+    on_crawl_done(&r.crawl.t);
 out_writer:
     writer_destroy(r.out);
     writer_destroy(r.failures);
-out_loop:
     uv_run(&r.loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&r.loop) != 0)
         log_fatal("internal error: handles left open at exit");

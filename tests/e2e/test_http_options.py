@@ -276,13 +276,37 @@ class TlsTrustTest(AreqTest):
         url, p = self.fetch("envdir.html", [], {"SSL_CERT_DIR": os.path.join(self.dir, "capath")})
         self.assertFetched(url, p)
 
+    def test_ca_file_is_parsed_once_per_run(self):
+        # libcurl 7.88 alone reads the CA file for every TLS connection; areq parses it once.
+        if common.WRAPPER or not shutil.which("strace"):
+            self.skipTest("needs strace, and areq not under a wrapper")
+        urls = [self.origin + "/page/once%d.html?links=1" % i for i in range(12)]
+        self.write_urls(urls)
+        ca = os.path.join(self.dir, "ca.pem")
+        trace = os.path.join(self.tmp, "trace")
+        p = subprocess.run(["strace", "-f", "-e", "trace=open,openat", "-o", trace,
+                            common.areq_bin(), "--resolve", self.resolve, "--cacert", ca,
+                            "-c", "1", "-H", "Connection: close", "-o", "-", "urls.txt"],
+                           cwd=self.tmp, env=common.areq_env(), stdin=subprocess.DEVNULL,
+                           capture_output=True, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr.decode(errors="replace"))
+        self.assertEqual(len(parse_output(self, p.stdout.decode())), 12)
+        for u in urls:
+            self.assertEqual(self.srv.count(target_of(u)), 1)
+        with open(trace) as f:
+            opens = [l for l in f if ca in l and "= -1" not in l]
+        # One look to check it can be read, one parse; not one per connection.
+        self.assertLessEqual(len(opens), 2, "".join(opens))
+
     def test_unreadable_ca_is_a_usage_error(self):
         for args, env in ((["--cacert", "/nonexistent/ca.pem"], None),
                           (["--capath", "/nonexistent/dir"], None),
-                          ([], {"CURL_CA_BUNDLE": "/nonexistent/bundle.pem"})):
+                          ([], {"CURL_CA_BUNDLE": "/nonexistent/bundle.pem"}),
+                          (["--cacert", "/etc/hostname"], None)):
             url, p = self.fetch("bad-ca.html", args, env)
             self.assertEqual(p.returncode, 2, p)
-            self.assertIn("/nonexistent/", p.stderr.decode())
+            self.assertRegex(p.stderr.decode(), r"/nonexistent/|/etc/hostname")
+            self.assertEqual(p.stdout, b"", "a usage error wrote output")
         self.assertEqual(self.srv.count("/page/bad-ca.html?links=1"), 0)
 
 
