@@ -73,9 +73,9 @@ static int over_budget(crawl *c, size_t len)
     if (frontier_bytes(c->frontier) + frontier_item_bytes(len) <= c->opt.queue_budget)
         return 0;
     if (c->stats.over_budget++ == 0)
-        log_error("the queue of URLs to fetch reached its memory budget (%zu MiB): links "
+        log_error("the queue of URLs to fetch reached its memory budget (%zu KiB): links "
                   "found from now on are not followed (the summary counts them)",
-                  c->opt.queue_budget >> 20);
+                  c->opt.queue_budget >> 10);
     return 1;
 }
 
