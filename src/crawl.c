@@ -65,6 +65,20 @@ static int passes_filters(const crawl *c, const char *url, size_t len)
     return 0;
 }
 
+/* Whether queueing a URL of `len` bytes would take the frontier over its memory budget; if
+ * so, counts it, and says so once for the run. The seam for the state store: once one
+ * exists, the URL is spilled to it here instead of being dropped. */
+static int over_budget(crawl *c, size_t len)
+{
+    if (frontier_bytes(c->frontier) + frontier_item_bytes(len) <= c->opt.queue_budget)
+        return 0;
+    if (c->stats.over_budget++ == 0)
+        log_error("the queue of URLs to fetch reached its memory budget (%zu KiB): links "
+                  "found from now on are not followed (the summary counts them)",
+                  c->opt.queue_budget >> 10);
+    return 1;
+}
+
 int crawl_follow(crawl *c, const char *url, size_t len, unsigned depth,
                  const struct frontier_host *root)
 {
@@ -80,6 +94,10 @@ int crawl_follow(crawl *c, const char *url, size_t len, unsigned depth,
     /* Only what is followed is marked seen: a URL out of one start host's scope may be in
      * another's. */
     if (!in_scope(c, h, root) || !passes_filters(c, url, len))
+        return 0;
+    /* Before seen_add: a link turned away here may still be queued when found again after
+     * the frontier has shrunk. */
+    if (over_budget(c, len))
         return 0;
     if ((rc = seen_add(&c->seen, fp)) < 0 || (rc = frontier_push(c->frontier, h, url, len, depth, root)) != 0)
         return rc;
@@ -434,6 +452,8 @@ static int run_step(task *t)
 int crawl_init(crawl *c, const struct crawl_options *o)
 {
     *c = (crawl){.opt = *o};
+    if (c->opt.queue_budget == 0)
+        c->opt.queue_budget = CRAWL_QUEUE_BUDGET_DEFAULT;
     task_init(&c->t, run_step, NULL);
     task_sem_init(&c->slots, o->concurrency);
     seen_init(&c->seen);

@@ -28,6 +28,11 @@ enum crawl_scope {
     SCOPE_ANY,
 };
 
+/* The memory the frontier's URLs may hold before links stop being admitted (frontier_bytes):
+ * at about 130 bytes a URL, a million URLs, which keeps a crawl of link-dense pages well
+ * under 200 MB instead of growing by gigabytes. */
+#define CRAWL_QUEUE_BUDGET_DEFAULT ((size_t)128 << 20)
+
 struct crawl_options {
     size_t concurrency;
     unsigned retries;          /* extra attempts after a transient failure */
@@ -43,6 +48,7 @@ struct crawl_options {
     int robots;                /* obey robots.txt when recursing */
     size_t per_host;           /* transfers to one origin at once; 0 = no cap */
     uint64_t delay_ms;         /* between requests to one origin */
+    size_t queue_budget;       /* bytes for queued URLs; 0 = CRAWL_QUEUE_BUDGET_DEFAULT */
     http_client *http;
     writer *out;
     const links_extractor *extractor;
@@ -66,6 +72,7 @@ struct crawl_stats {
     size_t queued;    /* URLs put in the frontier, listed and found */
     size_t disallowed; /* dropped by robots.txt */
     size_t unfetched; /* left in the frontier by --max-pages */
+    size_t over_budget; /* links to follow not queued: the frontier was at its budget */
 };
 
 typedef struct crawl {

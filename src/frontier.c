@@ -37,6 +37,14 @@ static void item_free(struct frontier_item *it)
     free(link_of(it));
 }
 
+/* What one item costs the heap: its block, plus malloc's header and rounding (glibc: 8
+ * bytes of header, 16-byte steps). An estimate that errs high, for the memory budget. */
+static size_t item_bytes(size_t len)
+{
+    size_t n = sizeof(struct out_link) + sizeof(struct frontier_item) + len + 1 + 8;
+    return (n + 15) & ~(size_t)15;
+}
+
 struct frontier {
     struct frontier_limits limits;
 
@@ -60,6 +68,7 @@ struct frontier {
     size_t held_total;
     int input_open;
     size_t disallowed;
+    size_t bytes;            /* item_bytes() of every item queued, held or handed out */
     struct out_link out;     /* items handed out, not yet given back (circular) */
 };
 
@@ -329,6 +338,8 @@ int frontier_push(frontier *f, struct frontier_host *host, const char *url, size
     it->len = len;
     memcpy(it->url, url, len);
     it->url[len] = '\0';
+    /* Nothing below fails but the growth of `held`, which takes the count back. */
+    f->bytes += item_bytes(len);
     if (depth <= f->level) {
         /* Depth 0 while level 0 is open, the only way to come in at the current level;
          * anything shallower can no longer happen. Time 0: a new URL never waits for a
@@ -340,6 +351,7 @@ int frontier_push(frontier *f, struct frontier_host *host, const char *url, size
         size_t n = depth + 1;
         struct item_list *held = realloc(f->held, n * sizeof *held);
         if (held == NULL) {
+            f->bytes -= item_bytes(len);
             item_free(it);
             return -ENOMEM;
         }
@@ -423,6 +435,7 @@ enum frontier_next frontier_next(frontier *f, uint64_t now, struct frontier_item
         /* An error deciding (out of memory) counts as no: robots.txt errs on staying out. */
         if (h->rules != NULL && robots_allowed(h->rules, path, plen) != 1) {
             f->disallowed++;
+            f->bytes -= item_bytes(it->len);
             item_free(it);
             schedule(f, h, now);
             continue;
@@ -456,6 +469,7 @@ void frontier_done(frontier *f, struct frontier_item *it, uint64_t now)
     struct out_link *l = link_of(it);
     l->prev->next = l->next;
     l->next->prev = l->prev;
+    f->bytes -= item_bytes(it->len);
     item_free(it);
 }
 
@@ -552,5 +566,16 @@ void frontier_get_stats(const frontier *f, struct frontier_stats *out)
         .in_flight = f->level_in_flight,
         .disallowed = f->disallowed,
         .level = f->level,
+        .bytes = f->bytes,
     };
+}
+
+size_t frontier_bytes(const frontier *f)
+{
+    return f->bytes;
+}
+
+size_t frontier_item_bytes(size_t len)
+{
+    return item_bytes(len);
 }

@@ -82,6 +82,7 @@ struct frontier_stats {
     size_t in_flight;     /* handed out, not yet given back */
     size_t disallowed;    /* dropped by robots.txt */
     unsigned level;       /* the depth being released */
+    size_t bytes;         /* frontier_bytes() */
 };
 
 int frontier_create(const struct frontier_limits *l, frontier **out);
@@ -126,5 +127,11 @@ struct frontier_host *frontier_robots_wanted(frontier *f);
 void frontier_robots_known(frontier *f, struct frontier_host *h, robots *rules, uint64_t now);
 
 void frontier_get_stats(const frontier *f, struct frontier_stats *out);
+
+/* Heap bytes held by the URLs queued, held back and in flight (an estimate that errs high),
+ * which is what grows with a crawl: callers keep it under a budget. */
+size_t frontier_bytes(const frontier *f);
+/* What frontier_push() of a URL of `len` bytes adds to frontier_bytes(). */
+size_t frontier_item_bytes(size_t len);
 
 #endif

@@ -255,9 +255,26 @@ static size_t on_curl_write(char *data, size_t size, size_t nmemb, void *userp)
     if (!is_2xx(status))
         return n; /* an error page: read it to keep the connection, but keep nothing */
     if (buf_append(&r->body, data, n) != 0) {
-        snprintf(r->error, sizeof r->error, "out of memory for the body");
+        r->abort_why = "out of memory for the body";
         r->aborted_as = HTTP_TRANSPORT;
         return 0;
+    }
+    return n;
+}
+
+/* CURLOPT_HEADERFUNCTION: sees every header line, of every response of a redirect chain
+ * and every trailer line, which is where HTTP_HEADER_BYTES_MAX is enforced. */
+static size_t on_curl_header(char *data, size_t size, size_t nitems, void *userp)
+{
+    (void)data;
+    http_request *r = userp;
+    size_t n = size * nitems;
+    r->header_bytes += n;
+    if (r->header_bytes > HTTP_HEADER_BYTES_MAX) {
+        r->aborted_as = HTTP_TRANSPORT;
+        r->abort_why = "response headers too large (over 256 KiB, trailers and redirects "
+                       "included)";
+        return 0; /* a short count makes libcurl stop the transfer */
     }
     return n;
 }
@@ -309,6 +326,8 @@ static int configure(http_client *c, http_request *r, CURL *e)
     SET(CURLOPT_PRIVATE, r);
     SET(CURLOPT_WRITEFUNCTION, on_curl_write);
     SET(CURLOPT_WRITEDATA, r);
+    SET(CURLOPT_HEADERFUNCTION, on_curl_header);
+    SET(CURLOPT_HEADERDATA, r);
     SET(CURLOPT_ERRORBUFFER, r->error);
     SET(CURLOPT_NOSIGNAL, 1L);
     SET(CURLOPT_FOLLOWLOCATION, 1L);
@@ -399,6 +418,28 @@ static int configure(http_client *c, http_request *r, CURL *e)
     return rc == CURLE_OK ? 0 : (int)rc;
 }
 
+/* What happened, in our words, where libcurl's would mislead: its header cap reports "Out
+ * of memory", and a body its decoder rejects "Failed writing received data to disk" or a
+ * decoder's internals. NULL where libcurl's text says it well enough. */
+static const char *own_words(const http_request *r, CURLcode result)
+{
+    switch (result) {
+    case CURLE_OUT_OF_MEMORY:
+        /* Before the first body byte, that is libcurl refusing a header line longer than its
+         * limit (100 KiB) rather than running out of memory. */
+        return r->bytes == 0 ? "response headers too large (a header line over 100 KiB)"
+                             : "out of memory";
+    case CURLE_BAD_CONTENT_ENCODING:
+        return "body could not be decoded (corrupt data for its Content-Encoding)";
+    case CURLE_WRITE_ERROR:
+        /* Our write and header callbacks say why they stop (aborted_as): a write error
+         * without that comes from libcurl's decoders. */
+        return "body could not be decoded (corrupt data for its Content-Encoding)";
+    default:
+        return NULL;
+    }
+}
+
 static void record_results(http_request *r, CURLcode result)
 {
     CURL *e = r->easy;
@@ -417,11 +458,17 @@ static void record_results(http_request *r, CURLcode result)
 
     if (r->aborted_as != HTTP_OK && (result == CURLE_WRITE_ERROR || result == CURLE_OK)) {
         r->outcome = r->aborted_as;
+        /* Ours, not what libcurl wrote about the callback's short count. */
+        if (r->abort_why != NULL)
+            snprintf(r->error, sizeof r->error, "%s", r->abort_why);
     } else if (result == CURLE_FILESIZE_EXCEEDED) {
         r->outcome = HTTP_TOO_BIG;
     } else if (result != CURLE_OK) {
         r->outcome = HTTP_TRANSPORT;
-        if (r->error[0] == '\0')
+        const char *ours = own_words(r, result);
+        if (ours != NULL)
+            snprintf(r->error, sizeof r->error, "%s", ours);
+        else if (r->error[0] == '\0')
             snprintf(r->error, sizeof r->error, "%s", curl_easy_strerror(result));
     } else if (!is_2xx(r->status)) {
         r->outcome = HTTP_STATUS;
@@ -484,6 +531,8 @@ int http_fetch(http_client *c, http_request *r, task *t)
     r->client = c;
     r->waiter = t;
     r->aborted_as = HTTP_OK;
+    r->abort_why = NULL;
+    r->header_bytes = 0;
     CURL *e = take_easy(c);
     if (e == NULL) {
         snprintf(r->error, sizeof r->error, "out of memory");

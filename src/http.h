@@ -47,6 +47,12 @@ struct http_options {
     const char *netrc_file;
 };
 
+/* Header and trailer bytes one transfer may receive, over all its redirects. libcurl 7.88
+ * bounds a header line and (as patched by Debian) the headers of one response, but not
+ * chunked trailers: an endless trailer grew past 1 GB in seconds. 256 KiB is far beyond
+ * any real response and small enough that 10,000 transfers cannot exhaust memory. */
+#define HTTP_HEADER_BYTES_MAX (256u << 10)
+
 enum http_outcome {
     HTTP_OK = 0,      /* 2xx with an HTML content type (or none): body holds it */
     HTTP_STATUS,      /* a final response that is not 2xx: `status` says which */
@@ -79,6 +85,8 @@ typedef struct http_request {
     http_client *client;
     task *waiter;
     int aborted_as;           /* outcome decided by a callback that stopped the transfer */
+    const char *abort_why;    /* and its message for `error`, a static string, or NULL */
+    size_t header_bytes;      /* header and trailer bytes received, redirects included */
 } http_request;
 
 /* 0 or a negative error (libuv's, or -ENOMEM, or -EIO when libcurl refuses). */

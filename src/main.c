@@ -429,6 +429,12 @@ static int run(const struct options *o)
         .ninputs = o->ninputs,
         .failures = r.failures,
     };
+    /* Issue 16 item 10: AREQ_TEST_QUEUE_BUDGET (bytes) is for the test suite only, so that
+     * an end-to-end test reaches the frontier's memory budget with a small crawl. It is
+     * not a user setting and is not in the manual; an option may replace it. */
+    const char *test_budget = getenv("AREQ_TEST_QUEUE_BUDGET");
+    if (test_budget != NULL)
+        co.queue_budget = (size_t)strtoull(test_budget, NULL, 10);
     if (crawl_init(&r.crawl, &co) != 0) {
         log_fatal("out of memory");
         status = EXIT_USAGE;
@@ -454,6 +460,12 @@ static int run(const struct options *o)
         if (s->disallowed > 0 || s->unfetched > 0)
             snprintf(extra, sizeof extra, " (%zu disallowed by robots.txt, %zu left by --max-pages)",
                      s->disallowed, s->unfetched);
+        /* Issue 16 item 10: links turned away by the frontier's memory budget. */
+        if (s->over_budget > 0) {
+            size_t used = strlen(extra);
+            snprintf(extra + used, sizeof extra - used, " (%zu links not followed: memory budget)",
+                     s->over_budget);
+        }
         log_error("%zu ok, %zu failed, %zu skipped, %zu pairs written, %.2f s%s", s->ok,
                   s->failed, s->skipped, s->pairs, seconds, extra);
     }

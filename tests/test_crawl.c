@@ -644,6 +644,52 @@ static void test_write_error_stops_the_run(void **state)
     assert_int_equal(e->c.t.result, UV_ENOSPC);
 }
 
+/* Issue 16 item 10: once the frontier's URLs would exceed the budget, links are turned
+ * away and counted, and the frontier stays within it; a link is never marked seen when it
+ * was turned away. Needs no loop: crawl_follow() only queues. */
+static void test_queue_budget_stops_admission(void **state)
+{
+    (void)state;
+    enum { BUDGET = 8192, LINKS = 1000 };
+    crawl c;
+    struct crawl_options co = {.concurrency = 1, .depth = 3, .scope = SCOPE_ANY,
+                               .queue_budget = BUDGET};
+    assert_int_equal(crawl_init(&c, &co), 0);
+    size_t admitted = 0;
+    char url[64];
+    for (int i = 0; i < LINKS; i++) {
+        int n = snprintf(url, sizeof url, "http://127.0.0.1:9/budget/%04d.html", i);
+        int rc = crawl_follow(&c, url, (size_t)n, 1, NULL);
+        assert_true(rc == 0 || rc == 1);
+        admitted += (size_t)rc;
+    }
+    size_t one = frontier_item_bytes(strlen(url));
+    assert_true(admitted > 0);
+    assert_int_equal(admitted, BUDGET / one);
+    assert_int_equal(c.stats.queued, admitted);
+    assert_int_equal(c.stats.over_budget, LINKS - admitted);
+    assert_true(frontier_bytes(c.frontier) <= BUDGET);
+    struct frontier_stats fs;
+    frontier_get_stats(c.frontier, &fs);
+    assert_int_equal(fs.queued, admitted);
+    /* Turned away, not forgotten: with room again it is queued. */
+    c.opt.queue_budget = (size_t)BUDGET + one;
+    int n = snprintf(url, sizeof url, "http://127.0.0.1:9/budget/%04d.html", LINKS - 1);
+    assert_int_equal(crawl_follow(&c, url, (size_t)n, 1, NULL), 1);
+    crawl_finish(&c);
+}
+
+/* The default applies when the caller leaves the budget at 0. */
+static void test_queue_budget_default(void **state)
+{
+    (void)state;
+    crawl c;
+    struct crawl_options co = {.concurrency = 1, .depth = 1, .scope = SCOPE_ANY};
+    assert_int_equal(crawl_init(&c, &co), 0);
+    assert_int_equal(c.opt.queue_budget, CRAWL_QUEUE_BUDGET_DEFAULT);
+    crawl_finish(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -655,6 +701,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_late_base_applies_to_earlier_links, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_write_error_stops_the_run, setup, teardown),
+        cmocka_unit_test(test_queue_budget_stops_admission),
+        cmocka_unit_test(test_queue_budget_default),
     };
     return cmocka_run_group_tests_name("crawl", tests, start_server, stop_server);
 }
