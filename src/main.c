@@ -428,13 +428,8 @@ static int run(const struct options *o)
         .inputs = o->inputs,
         .ninputs = o->ninputs,
         .failures = r.failures,
+        .queue_budget = (size_t)o->max_queue,
     };
-    /* Issue 16 item 10: AREQ_TEST_QUEUE_BUDGET (bytes) is for the test suite only, so that
-     * an end-to-end test reaches the frontier's memory budget with a small crawl. It is
-     * not a user setting and is not in the manual; an option may replace it. */
-    const char *test_budget = getenv("AREQ_TEST_QUEUE_BUDGET");
-    if (test_budget != NULL)
-        co.queue_budget = (size_t)strtoull(test_budget, NULL, 10);
     if (crawl_init(&r.crawl, &co) != 0) {
         log_fatal("out of memory");
         status = EXIT_USAGE;
@@ -460,7 +455,7 @@ static int run(const struct options *o)
         if (s->disallowed > 0 || s->unfetched > 0)
             snprintf(extra, sizeof extra, " (%zu disallowed by robots.txt, %zu left by --max-pages)",
                      s->disallowed, s->unfetched);
-        /* Issue 16 item 10: links turned away by the frontier's memory budget. */
+        /* Links turned away by the frontier's memory budget (--max-queue). */
         if (s->over_budget > 0) {
             size_t used = strlen(extra);
             snprintf(extra + used, sizeof extra - used, " (%zu links not followed: memory budget)",

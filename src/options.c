@@ -201,6 +201,15 @@ static int set_bytes(struct parse *p, const struct option_def *d, const char *va
     return 0;
 }
 
+static int set_queue(struct parse *p, const struct option_def *d, const char *val)
+{
+    unsigned long long v;
+    if (parse_size(val, &v) != 0 || v < (64ULL << 10))
+        return bad_value(p, d, val);
+    p->o->max_queue = v;
+    return 0;
+}
+
 static int set_flag(struct parse *p, const struct option_def *d, const char *val)
 {
     (void)val;
@@ -489,6 +498,10 @@ static const struct option_def table[] = {
      "never follow URLs matching it; both repeatable"},
     {"max-pages", 0, VALUE_TEXT, "N", NULL, set_long, AT(max_pages), 1, 1000000000,
      "a whole number from 1", "fetch N pages at most (default: no limit)"},
+    {"max-queue", 0, VALUE_TEXT, "SIZE", NULL, set_queue, AT(max_queue), 0, 0,
+     "bytes, or with k, M or G, from 64k to 1024G",
+     "memory for URLs waiting to be fetched; past it, links are not followed, with a "
+     "message and a count (default 128M)"},
     {"no-robots", 0, VALUE_NONE, NULL, NULL, set_flag, AT(robots), 0, 0, NULL,
      "ignore robots.txt (obeyed when recursing)"},
     {"per-host", 0, VALUE_TEXT, "N", NULL, set_long, AT(per_host), 1, 100000,
@@ -909,6 +922,7 @@ void options_init(struct options *o)
         .progress = -1,
         .robots = 1,
         .per_host = -1,
+        .max_queue = 128ULL << 20,
     };
 }
 

@@ -56,6 +56,7 @@ struct options {
     const char **exclude;     /* --exclude patterns */
     size_t nexclude;
     long max_pages;           /* 0 = no limit */
+    unsigned long long max_queue; /* bytes of URLs waiting to be fetched, at most */
     int robots;               /* obey robots.txt when recursing */
     long per_host;            /* -1: 8 when recursing, else no cap */
     double delay_s;           /* between requests to one host */

@@ -28,7 +28,7 @@ static const char DEFAULTS[] = "concurrency=100 max_redirs=10 timeout=30 connect
                                "keep_fragments=0 pattern=- retries=2 max_size=10485760 format=0 append=0 "
                                "agent=- headers= proxy=- insecure=0 progress=-1 speed=0/0 cacert=- capath=- "
                                "resolve= ip=0 cookies= jar=- user=- netrc=0 netrc_file=- "
-                               "failures=- urls= inputs=urls.txt";
+                               "failures=- queue=134217728 urls= inputs=urls.txt";
 
 static const struct row rows[] = {
     /* defaults */
@@ -232,6 +232,8 @@ static const struct row rows[] = {
     {{"--depht", "2"}, OPTIONS_USAGE, NULL, {"'--depht'", "did you mean '--depth'"}},
     {{"--concurency=2"}, OPTIONS_USAGE, NULL, {"did you mean '--concurrency'", NULL}},
     {{"--no-robot"}, OPTIONS_RUN, "", {NULL}}, /* a prefix of --no-robots */
+    {{"--max-queue", "64k"}, OPTIONS_RUN, "queue=65536", {NULL}},
+    {{"--max-queue", "1k"}, OPTIONS_USAGE, NULL, {"--max-queue", "'1k'"}},
     {{"--xyzzy"}, OPTIONS_USAGE, NULL, {"unknown option '--xyzzy'", NULL}},
     {{"-q", "--no-config"}, OPTIONS_USAGE, NULL, {"--no-config", "first"}},
     {{"--completion", "bash"}, OPTIONS_COMPLETION, NULL, {NULL}},
@@ -268,7 +270,7 @@ static void describe(const struct options *o, char *out, size_t cap)
                      "header=%d verbosity=%d all_schemes=%d keep_fragments=%d pattern=%s retries=%ld max_size=%llu format=%d append=%d agent=%s headers=%s proxy=%s "
                      "insecure=%d progress=%d speed=%ld/%ld cacert=%s capath=%s resolve=%s "
                      "ip=%d cookies=%s jar=%s user=%s netrc=%d netrc_file=%s failures=%s "
-                     "urls=%s inputs=",
+                     "queue=%llu urls=%s inputs=",
                      o->concurrency, o->max_redirs, o->timeout_s, o->connect_timeout_s, o->output,
                      o->header, o->verbosity, o->all_schemes, o->keep_fragments,
                      o->pattern ? o->pattern : "-", o->retries, o->max_size, (int)o->format,
@@ -277,7 +279,7 @@ static void describe(const struct options *o, char *out, size_t cap)
                      o->speed_time, o->cacert ? o->cacert : "-", o->capath ? o->capath : "-",
                      resolve, o->ip_version, cookies, o->cookie_jar ? o->cookie_jar : "-",
                      o->user ? o->user : "-", o->netrc, o->netrc_file ? o->netrc_file : "-",
-                     o->failures ? o->failures : "-", urls);
+                     o->failures ? o->failures : "-", o->max_queue, urls);
     assert_true(n > 0 && (size_t)n < cap);
     for (size_t i = 0; i < o->ninputs; i++) {
         size_t len = strlen(out);

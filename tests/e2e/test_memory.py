@@ -3,8 +3,7 @@
 per transfer are capped, failures that libcurl words misleadingly are named in areq's own
 words, and a crawl of link-dense pages stops admitting links at the frontier's memory budget.
 Routes: /mem16/... in tests/fixture/server.py. Peak RSS is measured as in test_faults.py
-(measure_areq). AREQ_TEST_QUEUE_BUDGET, set here, is a test-only setting of areq (see
-src/main.c), so that the budget is reached by a small crawl.
+(measure_areq). --max-queue 64k makes a small crawl reach the budget.
 Run by hand from the repository root:
     AREQ_BIN=build/src/areq python3 tests/e2e/test_memory.py -v
 """
@@ -104,17 +103,12 @@ class HeaderCapTest(MemoryTest):
 
 
 class QueueBudgetTest(MemoryTest):
-    def setUp(self):
-        super().setUp()
-        self.addCleanup(os.environ.pop, "AREQ_TEST_QUEUE_BUDGET", None)
-
     def test_wide_crawl_stops_admitting_at_the_budget(self):
         # Pages of 200 new links each, an unbounded graph: at -d 2 the second level alone
         # holds 40,000 links. A budget of 64 KiB holds a few hundred URLs.
-        os.environ["AREQ_TEST_QUEUE_BUDGET"] = str(64 << 10)
         start = SRV.url("/mem16/wide/budget/?n=200")
         self.write_urls([start])
-        r, rss = measure_areq(["-d", "2"], self.tmp, timeout=120)
+        r, rss = measure_areq(["-d", "2", "--max-queue", "64k"], self.tmp, timeout=120)
         self.assertEqual(r.rc, 0, r)
         said = [l for l in r.err.splitlines() if "reached its memory budget (64 KiB)" in l]
         self.assertEqual(len(said), 1, r.err[-3000:])  # once, for the run
