@@ -80,7 +80,7 @@ static int over_budget(crawl *c, size_t len)
 }
 
 int crawl_follow(crawl *c, const char *url, size_t len, unsigned depth,
-                 const struct frontier_host *root)
+                 const struct frontier_host *root, struct frontier_ref *found_on)
 {
     if (c->opt.max_pages > 0 && c->stats.queued >= c->opt.max_pages)
         return 0;
@@ -99,7 +99,7 @@ int crawl_follow(crawl *c, const char *url, size_t len, unsigned depth,
      * the frontier has shrunk. */
     if (over_budget(c, len))
         return 0;
-    if ((rc = seen_add(&c->seen, fp)) < 0 || (rc = frontier_push(c->frontier, h, url, len, depth, root)) != 0)
+    if ((rc = seen_add(&c->seen, fp)) < 0 || (rc = frontier_push(c->frontier, h, url, len, depth, root, found_on)) != 0)
         return rc;
     c->stats.queued++;
     return 1;
@@ -214,8 +214,20 @@ static void admit_listed(crawl *c, const char *name, unsigned long lineno, const
             if (seen_contains(&c->seen, fp))
                 return; /* listed before: fetched once */
             rc = frontier_host_of(c->frontier, c->pending_url.data, c->pending_url.len, &h);
+            /* Where it was listed, for --failures only: a list of millions of URLs should
+             * not pay for it otherwise. */
+            struct frontier_ref *where = NULL;
+            if (rc == 0 && c->opt.failures != NULL) {
+                char at[512];
+                int n = snprintf(at, sizeof at, "%s:%lu", name, lineno);
+                where = frontier_ref_create(at, n > 0 && (size_t)n < sizeof at ? (size_t)n : 0);
+                if (where == NULL)
+                    rc = -ENOMEM;
+            }
             if (rc == 0 && (rc = seen_add(&c->seen, fp)) >= 0)
-                rc = frontier_push(c->frontier, h, c->pending_url.data, c->pending_url.len, 0, h);
+                rc = frontier_push(c->frontier, h, c->pending_url.data, c->pending_url.len, 0, h,
+                                   where);
+            frontier_ref_release(where);
             if (rc == 0) {
                 c->stats.queued++;
                 return;

@@ -115,9 +115,9 @@ void crawl_stop(crawl *c, int reason);
  * counts it and names it on stderr. */
 void crawl_record_failure(crawl *c, const struct format_failure *f);
 
-/* For page.c: whether `url` (normalised, found on a page whose chain began at `root`)
- * may be followed, and if so queues it at `depth`. 1 queued, 0 not, -ENOMEM. */
+/* For page.c: whether `url` (normalised, found on the page `found_on` names, whose chain
+ * began at `root`) may be followed, and if so queues it at `depth`. 1 queued, 0 not, -ENOMEM. */
 int crawl_follow(crawl *c, const char *url, size_t len, unsigned depth,
-                 const struct frontier_host *root);
+                 const struct frontier_host *root, struct frontier_ref *found_on);
 
 #endif

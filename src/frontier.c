@@ -34,7 +34,25 @@ static struct frontier_item *item_of(struct out_link *l)
 
 static void item_free(struct frontier_item *it)
 {
+    frontier_ref_release(it->found_on);
     free(link_of(it));
+}
+
+struct frontier_ref *frontier_ref_create(const char *text, size_t len)
+{
+    struct frontier_ref *r = malloc(sizeof *r + len + 1);
+    if (r == NULL)
+        return NULL;
+    r->refs = 1;
+    memcpy(r->text, text, len);
+    r->text[len] = '\0';
+    return r;
+}
+
+void frontier_ref_release(struct frontier_ref *r)
+{
+    if (r != NULL && --r->refs == 0)
+        free(r);
 }
 
 /* What one item costs the heap: its block, plus malloc's header and rounding (glibc: 8
@@ -317,7 +335,8 @@ static void enqueue(frontier *f, struct frontier_item *it, uint64_t now)
 }
 
 int frontier_push(frontier *f, struct frontier_host *host, const char *url, size_t len,
-                  unsigned depth, const struct frontier_host *root)
+                  unsigned depth, const struct frontier_host *root,
+                  struct frontier_ref *found_on)
 {
     struct out_link *l = malloc(sizeof *l + sizeof(struct frontier_item) + len + 1);
     if (l == NULL)
@@ -334,6 +353,9 @@ int frontier_push(frontier *f, struct frontier_host *host, const char *url, size
     }
     it->host = host;
     it->root = root;
+    it->found_on = found_on;
+    if (found_on != NULL)
+        found_on->refs++;
     it->depth = depth;
     it->len = len;
     memcpy(it->url, url, len);
@@ -551,7 +573,7 @@ void frontier_destroy(frontier *f)
     while (f->out.next != &f->out) {
         struct out_link *l = f->out.next;
         f->out.next = l->next;
-        free(l);
+        item_free(item_of(l));
     }
     free(f->held);
     free(f->hosts);

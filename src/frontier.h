@@ -62,10 +62,18 @@ struct frontier_host {
     size_t heap_slot;
 };
 
+/* Where URLs were found: the page (or "FILE:LINE"), shared by every item pushed with it and
+ * freed with the last of them. */
+struct frontier_ref {
+    size_t refs;
+    char text[];
+};
+
 struct frontier_item {
     struct frontier_item *next;
     struct frontier_host *host;
     const struct frontier_host *root; /* the host the chain of links started from */
+    struct frontier_ref *found_on;    /* where it was found, or NULL */
     unsigned depth;
     size_t len;
     char url[];                       /* normalised, NUL-terminated */
@@ -93,9 +101,15 @@ void frontier_destroy(frontier *f); /* accepts NULL; frees items not given back,
 int frontier_host_of(frontier *f, const char *url, size_t len, struct frontier_host **out);
 
 /* Queues `url` at `depth` for `host` (from frontier_host_of), remembering the chain's root
- * host. The caller has already decided it is new and in scope. 0 or -ENOMEM. */
+ * host and, when `found_on` is not NULL, where it was found (the item takes a reference).
+ * The caller has already decided it is new and in scope. 0 or -ENOMEM. */
 int frontier_push(frontier *f, struct frontier_host *host, const char *url, size_t len,
-                  unsigned depth, const struct frontier_host *root);
+                  unsigned depth, const struct frontier_host *root,
+                  struct frontier_ref *found_on);
+
+/* A place to name as found_on, holding one reference for the caller. NULL: no memory. */
+struct frontier_ref *frontier_ref_create(const char *text, size_t len);
+void frontier_ref_release(struct frontier_ref *r); /* accepts NULL */
 
 /* While the input is open, more depth-0 URLs may come, so depth 1 is held back. */
 void frontier_set_input_open(frontier *f, int open);

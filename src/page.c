@@ -124,14 +124,19 @@ static void follow_links(struct page *p, const struct scan *s)
 {
     const char *u = s->follow.data;
     const char *end = u + s->follow.len;
-    while (u < end) {
+    if (u == end)
+        return;
+    /* One copy of this page's URL, shared by the links it queues, for --failures. */
+    struct frontier_ref *from = frontier_ref_create(p->it->url, p->it->len);
+    while (from != NULL && u < end) {
         size_t len = strlen(u);
-        if (crawl_follow(p->c, u, len, p->it->depth + 1, p->it->root) < 0) {
-            log_error("%s: out of memory for the links to follow", p->it->url);
-            return;
-        }
+        if (crawl_follow(p->c, u, len, p->it->depth + 1, p->it->root, from) < 0)
+            break;
         u += len + 1;
     }
+    if (u < end)
+        log_error("%s: out of memory for the links to follow", p->it->url);
+    frontier_ref_release(from);
 }
 
 /* Notes the page's failure in the --failures file. */
@@ -146,6 +151,7 @@ static void record_failure(struct page *p, const char *kind, const char *error)
         .error = error,
         .attempts = p->attempt + 1,
         .depth = p->it->depth,
+        .found_on = p->it->found_on != NULL ? p->it->found_on->text : NULL,
     };
     crawl_record_failure(p->c, &f);
 }

@@ -659,7 +659,7 @@ static void test_queue_budget_stops_admission(void **state)
     char url[64];
     for (int i = 0; i < LINKS; i++) {
         int n = snprintf(url, sizeof url, "http://127.0.0.1:9/budget/%04d.html", i);
-        int rc = crawl_follow(&c, url, (size_t)n, 1, NULL);
+        int rc = crawl_follow(&c, url, (size_t)n, 1, NULL, NULL);
         assert_true(rc == 0 || rc == 1);
         admitted += (size_t)rc;
     }
@@ -675,7 +675,7 @@ static void test_queue_budget_stops_admission(void **state)
     /* Turned away, not forgotten: with room again it is queued. */
     c.opt.queue_budget = (size_t)BUDGET + one;
     int n = snprintf(url, sizeof url, "http://127.0.0.1:9/budget/%04d.html", LINKS - 1);
-    assert_int_equal(crawl_follow(&c, url, (size_t)n, 1, NULL), 1);
+    assert_int_equal(crawl_follow(&c, url, (size_t)n, 1, NULL, NULL), 1);
     crawl_finish(&c);
 }
 

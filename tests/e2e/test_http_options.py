@@ -388,6 +388,18 @@ class FailuresFileTest(AreqTest):
         self.assertEqual(by_url["not a url"]["found_on"], "urls.txt:3")
         for row in rows:
             self.assertTrue(row["error"])
+        self.assertEqual(by_url[missing]["found_on"], "urls.txt:2")
+
+    def test_found_on_names_the_linking_page(self):
+        start = SRV.url("/page/fo-start.html?href=%s" % quote("/status/404?k=found-on", safe=""))
+        dead = SRV.url("/status/404?k=found-on")
+        r = self.run_areq(["--failures", "f.jsonl", "-d", "1", "--no-robots", "-o", "-", start])
+        self.assertEqual(r.rc, 1, r)
+        with open(os.path.join(self.tmp, "f.jsonl")) as f:
+            rows = [json.loads(line) for line in f]
+        self.assertEqual(rows, [{"url": dead, "kind": "http", "status": 404, "curl_code": 0,
+                                 "error": "HTTP 404", "attempts": 1, "depth": 1,
+                                 "found_on": start}])
 
 
 class CompletionTest(AreqTest):
