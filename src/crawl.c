@@ -1,5 +1,6 @@
 #include "crawl.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <libpsl.h>
 #include <stdio.h>
@@ -26,6 +27,25 @@ static uint64_t now_ms(const crawl *c)
 
 /* ---- scope ---- */
 
+/* An IPv4 address, or an IPv6 one in brackets as URLs write it. */
+static int is_ip_literal(const char *host)
+{
+    struct in_addr a4;
+    return host[0] == '[' || inet_pton(AF_INET, host, &a4) == 1;
+}
+
+const char *crawl_domain_key(const void *psl, const char *host)
+{
+    /* The Public Suffix List knows nothing of addresses: it would give 127.0.0.1 and
+     * 10.0.0.1 the same "registrable domain", 0.1. An address is a scope of its own. A
+     * bare public suffix has no registrable domain either: the host itself is the
+     * widest scope then. */
+    if (psl == NULL || is_ip_literal(host))
+        return host;
+    const char *domain = psl_registrable_domain(psl, host);
+    return domain != NULL ? domain : host;
+}
+
 /* The key two hosts must share for a link between them to be in scope. Cached on the host
  * (it is derived from the name alone, so caching through a const pointer is sound). */
 static const char *scope_key(crawl *c, const struct frontier_host *host)
@@ -34,13 +54,8 @@ static const char *scope_key(crawl *c, const struct frontier_host *host)
     if (h->scope != NULL)
         return h->scope;
     const char *key = h->name;
-    if (c->opt.scope == SCOPE_DOMAIN && c->psl != NULL) {
-        /* An IP address or a bare public suffix has no registrable domain: the host
-         * itself is the widest scope then. */
-        const char *domain = psl_registrable_domain(c->psl, h->name);
-        if (domain != NULL)
-            key = domain;
-    }
+    if (c->opt.scope == SCOPE_DOMAIN)
+        key = crawl_domain_key(c->psl, h->name);
     h->scope = strdup(key);
     return h->scope != NULL ? h->scope : h->name;
 }

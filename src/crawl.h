@@ -120,4 +120,9 @@ void crawl_record_failure(crawl *c, const struct format_failure *f);
 int crawl_follow(crawl *c, const char *url, size_t len, unsigned depth,
                  const struct frontier_host *root, struct frontier_ref *found_on);
 
+/* What two hosts must share to be in one --scope domain: the registrable domain of `host`
+ * (a normalised host name) by `psl` (a psl_ctx_t, or NULL), or the whole host for an IP
+ * address, for a bare public suffix and without a list. Points into `host`. */
+const char *crawl_domain_key(const void *psl, const char *host);
+
 #endif

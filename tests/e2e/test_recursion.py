@@ -602,6 +602,23 @@ class ScopeTest(RecursionTest):
         want = self.check([self.srv.url("/xhost.html")], 2, ["--scope", "domain"], scope="domain")
         self.assertNotIn("localhost", " ".join(want))
 
+    def test_scope_domain_does_not_join_addresses(self):
+        """Issue 16 item 2: the Public Suffix List gives 127.0.0.1 and 127.1.0.1 one
+        "registrable domain" (0.1); an address is its own scope, so the link from one to
+        the other is not followed with --scope domain (and is with --scope any)."""
+        other = FixtureServer("--host", "127.1.0.1")  # loopback, and ends in .0.1 too
+        self.addCleanup(other.stop)
+        far = "http://127.1.0.1:%d/page/far.html" % other.port
+        start = self.srv.url("/page/two.html?href=%s&links=1" % quote(far, safe=""))
+        r, runs, pairs = self.crawl([self.srv, other], [start],
+                                    ["-d", "1", "--no-robots", "--scope", "domain"])
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn(far, pairs[start])  # the link was seen
+        self.assertEqual(runs[other].targets(), [], "followed a link to another address")
+        r, runs, pairs = self.crawl([self.srv, other], [start],
+                                    ["-d", "1", "--no-robots", "--scope", "any"])
+        self.assertEqual(runs[other].targets(), ["/page/far.html"])
+
     def test_scope_any_follows_other_host_name(self):
         want = self.check([self.srv.url("/xhost.html")], 2, ["--scope", "any"], scope="any")
         self.assertIn("http://localhost:%d/xhost/other.html" % self.srv.port, want)
