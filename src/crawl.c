@@ -130,13 +130,15 @@ struct robots_fetch {
     http_request req;
 };
 
-/* RFC 9309: rules from a 2xx; a 4xx means no rules; a 5xx or no answer means stay out. */
-static robots *rules_from(const http_request *r, const char **verdict)
+/* RFC 9309: rules from a 2xx; a 4xx means no rules; a 5xx or no answer means stay out.
+ * *failed says that the file could not be read. */
+static robots *rules_from(const http_request *r, const char **verdict, int *failed)
 {
     robots *rules = NULL;
+    *failed = 0;
     if (r->outcome == HTTP_OK &&
         robots_parse(r->body.data ? r->body.data : "", r->body.len, "areq", &rules) == 0) {
-        *verdict = "rules read";
+        *verdict = r->truncated ? "rules of its first 500 KiB read" : "rules read";
         return rules;
     }
     if (r->outcome == HTTP_STATUS && r->status >= 400 && r->status < 500) {
@@ -145,6 +147,7 @@ static robots *rules_from(const http_request *r, const char **verdict)
         return rules;
     }
     *verdict = "unavailable, all disallowed";
+    *failed = 1;
     robots_disallow_all(&rules);
     return rules;
 }
@@ -156,15 +159,49 @@ static int robots_step(task *t)
     if (t->state == 0) {
         t->state = 1;
         f->req.any_type = 1; /* robots.txt is text/plain */
+        /* RFC 9309 section 2.5: at least the first 500 KiB are parsed, whatever
+         * --max-size says; one byte more tells robots_parse that the file goes on, so
+         * that it drops a cut last line. */
+        f->req.keep_first = ROBOTS_MAX_BYTES + 1;
         return http_fetch(c->opt.http, &f->req, t);
     }
     const char *verdict;
-    robots *rules = rules_from(&f->req, &verdict);
+    int failed;
+    robots *rules = rules_from(&f->req, &verdict, &failed);
     char why[128];
-    log_verbose("%s: %s: %s", f->url, http_describe(&f->req, why, sizeof why), verdict);
+    const char *how = http_describe(&f->req, why, sizeof why);
+    log_verbose("%s: %s: %s", f->url, how, verdict);
+    /* Kept for the messages that name what robots.txt stopped; without memory for it
+     * they say less. */
+    if (failed && f->host->robots_failure == NULL)
+        f->host->robots_failure = strdup(how);
     /* Without memory for rules, none is the cautious answer. */
     frontier_robots_known(c->frontier, f->host, rules, now_ms(c));
     return task_finish(t, 0);
+}
+
+/* A URL robots.txt keeps us from. A listed one was asked for by name: its loss is a
+ * failure, named. One found by a link is counted in the summary; when robots.txt could
+ * not be read, its origin and the reason are named once, since every later link to that
+ * origin meets the same fate. */
+static void report_disallowed(crawl *c, const struct frontier_item *it)
+{
+    struct frontier_host *h = it->host;
+    if (it->depth == 0) {
+        c->stats.failed++;
+        if (h->robots_failure == NULL) {
+            log_error("%s: disallowed by robots.txt", it->url);
+            return;
+        }
+        log_error("%s: not fetched: %s/robots.txt: %s", it->url, h->origin, h->robots_failure);
+        h->robots_failure_told = 1;
+        return;
+    }
+    if (h->robots_failure != NULL && !h->robots_failure_told) {
+        h->robots_failure_told = 1;
+        log_error("%s/robots.txt: %s: links to %s are not followed", h->origin,
+                  h->robots_failure, h->origin);
+    }
 }
 
 static void robots_done(task *t)
@@ -281,6 +318,9 @@ static void close_input(crawl *c)
 
 /* ---- the run ---- */
 
+/* URLs dropped by robots.txt in one turn of the loop at most. */
+#define DISALLOWED_PER_TURN 64
+
 enum {
     RUN_STEP,         /* decide what to do next */
     RUN_OPEN,         /* open the next list */
@@ -353,6 +393,17 @@ static int run_step(task *t)
             struct frontier_item *it = NULL;
             uint64_t wake_at = UINT64_MAX;
             enum frontier_next what = frontier_next(c->frontier, now_ms(c), &it, &wake_at);
+            if (what == FRONTIER_DISALLOWED) {
+                report_disallowed(c, it);
+                frontier_drop(c->frontier, it);
+                /* Every check costs a match against the rules: let the loop breathe
+                 * between batches of them. */
+                if (++c->disallowed_seen % DISALLOWED_PER_TURN == 0) {
+                    t->state = RUN_WAITED;
+                    return task_yield(t);
+                }
+                break;
+            }
             if (what == FRONTIER_ITEM) {
                 if (c->opt.max_pages > 0 && c->stats.started >= c->opt.max_pages) {
                     frontier_done(c->frontier, it, now_ms(c));

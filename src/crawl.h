@@ -97,6 +97,7 @@ typedef struct crawl {
     struct buf pending_url;    /* a normalised input URL */
     struct frontier_item *admitting; /* waiting for a permit */
     struct frontier_host *robots_host; /* waiting for a permit */
+    size_t disallowed_seen;    /* URLs robots.txt dropped, for pacing the checks */
     void *psl;                 /* the Public Suffix List, for SCOPE_DOMAIN */
 } crawl;
 

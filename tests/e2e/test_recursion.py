@@ -558,6 +558,82 @@ class RobotsTest(RecursionTest):
         self.assertIn("/xhost/leaf.html", runs[a].pages())
         self.assertIn(b.url("/xhost/leaf.html"), pairs[b.url("/xhost/port.html")])
 
+    # Issue 16 item 9: a robots.txt that cannot be read stops what it guards, and says so.
+    def test_robots_5xx_names_the_listed_url(self):
+        srv = self.robots_server("500")
+        self.addCleanup(srv.stop)
+        start = srv.url("/graph/v/n0.html")
+        r, runs, pairs = self.crawl(srv, [start], ["-d", "1", "--retries", "0"])
+        self.assertEqual(runs[srv].targets(), ["/robots.txt"])
+        self.assertEqual(r.rc, 1, r)
+        self.assertFailureReported(r, start, srv.origin + "/robots.txt", "500")
+        self.assertSummary(r, ok=0, failed=1)
+
+    def test_robots_timeout_names_the_listed_url(self):
+        with common.Blackhole() as bh:
+            start = "http://127.0.0.1:%d/a.html" % bh.port
+            self.write_urls([start])
+            r = self.run_areq(["-d", "1", "--retries", "0", "--connect-timeout", "1", "-t", "2",
+                               "urls.txt"], timeout=scaled(30))
+        self.assertEqual(r.rc, 1, r)
+        self.assertFailureReported(r, start, "robots.txt")
+        self.assertSummary(r, ok=0, failed=1)
+
+    def test_robots_disallowed_listed_url_is_a_failure(self):
+        text = "User-agent: *\nDisallow: /graph/t/n0.html\n"
+        srv = self.robots_server(text)
+        self.addCleanup(srv.stop)
+        start = srv.url("/graph/t/n0.html")
+        r, runs, pairs = self.crawl(srv, [start], ["-d", "1"])
+        self.assertEqual(runs[srv].targets(), ["/robots.txt"])
+        self.assertEqual(r.rc, 1, r)
+        self.assertFailureReported(r, start, "disallowed by robots.txt")
+
+    def test_robots_5xx_of_a_found_origin_named_once(self):
+        """Links to an origin whose robots.txt answers 500 are counted, not failures, and
+        the origin and the reason are named once."""
+        a = self.robots_server("404")
+        b = self.robots_server("500")
+        self.addCleanup(a.stop)
+        self.addCleanup(b.stop)
+        hrefs = "&".join("href=%s" % quote(b.url("/xhost/%d.html" % i), safe="") for i in range(3))
+        start = a.url("/page/two.html?" + hrefs)
+        r, runs, pairs = self.crawl([a, b], [start], ["-d", "1", "--retries", "0"])
+        self.assertEqual(runs[b].targets(), ["/robots.txt"])
+        self.assertEqual(r.rc, 0, r)
+        named = [l for l in r.err_lines() if b.origin + "/robots.txt" in l]
+        self.assertEqual(len(named), 1, r.err)
+        self.assertIn("500", named[0])
+        self.assertIn("3 disallowed by robots.txt", r.err)
+
+    def test_robots_larger_than_max_size_applies_its_first_500_kib(self):
+        """Issue 16 item 11: a robots.txt over --max-size is not a failure; its first
+        500 KiB count (RFC 9309 section 2.5), and a line cut by that limit does not."""
+        head = "User-agent: *\nDisallow: /graph/y/n2.html\n"
+        limit = 500 * 1024
+        pad = "# " + "x" * 98 + "\n"
+        body = head
+        while len(body) + len(pad) <= limit - 200:
+            body += pad
+        cut = "Disallow: /graph/y/n"
+        body += "#" + "x" * (limit - 2 - len(cut) - len(body) - 2) + "\n"
+        # This line straddles the limit: "Disallow: /graph/y/n" alone would stop everything.
+        body += "Disallow: /graph/y/n3.html\n"
+        body += "Disallow: /graph/y/n4.html\n" + pad * 200
+        self.assertLess(body.index("n3.html"), limit)
+        self.assertGreater(body.index("n3.html") + len("n3.html"), limit)
+        srv = self.robots_server(body)
+        self.addCleanup(srv.stop)
+        start = srv.url("/graph/y/n0.html")
+        oracle = Oracle(3, robots={srv.origin: Robots(head)})
+        want = oracle.run([start])
+        r, runs, pairs = self.crawl(srv, [start], ["-d", "3", "--max-size", "20000"])
+        self.assertEqual(r.rc, 0, r)
+        got = self.urls_of(srv, runs[srv].pages())
+        self.assertEqual(got, set(want))
+        self.assertNotIn("/graph/y/n2.html", runs[srv].pages())
+        self.assertIn(srv.url("/graph/y/n4.html"), want, "the test needs n4 reachable")
+
     # An origin that is only looked at (its links are out of scope) costs its server
     # nothing: its robots.txt is fetched only once a URL of it is queued.
     def test_no_robots_for_out_of_scope_origin(self):
