@@ -42,12 +42,14 @@ struct rule {
     bool anchored; /* the pattern ended in '$': it must reach the end of the path */
 };
 
-/* Bytes of the literal a rule is filed under; see build_index(). */
+/* Bytes of the pieces of literal segments a rule may be filed under; see build_index(). */
 #define KEY_MAX 4
+/* Keys a path of n canonical bytes looks up: its pieces, its prefixes and its suffixes. */
+#define KEYS_PER_BYTE (KEY_MAX + 2)
 
 /* One bucket of the index: the rules filed under `key`, by_key[first .. first + n). */
 struct bucket {
-    uint64_t key; /* key_of(): 0 for an empty slot */
+    uint64_t key; /* from key_end(); 0 for an empty slot */
     uint32_t first;
     uint32_t n;
 };
@@ -60,8 +62,9 @@ struct robots {
     double crawl_delay; /* -1 for none */
 
     /* The index, so that a path is compared with a handful of rules, not all of them.
-     * Each rule is filed under one key: a piece of at most KEY_MAX bytes of one of its
-     * literal segments, which every path it matches must therefore contain. */
+     * Each rule is filed under one key, something every path it matches must hold: a
+     * piece of at most KEY_MAX bytes of one of its literal segments, its literal head
+     * as the path's start, or, when anchored, its literal tail as the path's end. */
     struct bucket *buckets; /* open addressing, a power of two of them */
     size_t bucket_mask;
     uint32_t *by_key;       /* rule numbers, grouped by key, ascending in each group */
@@ -477,31 +480,56 @@ static int scan_body(struct scan *sc, const char *body, size_t len)
 
 /* ---- the index ----
  *
- * A rule can only match a path that contains each of its literal segments, so filing each
- * rule under a piece of one segment, and looking up every piece of the path, finds every
- * rule that may match. Of a rule's pieces the one fewest rules share is chosen, so that
- * 23,000 rules such as "*&id=1234$" spread over thousands of buckets, and a path meets
- * the few rules filed under the pieces it holds. A path costs KEY_MAX lookups a byte,
- * plus one comparison for each rule of the buckets it hits. Rules whose every piece is
- * shared with many others (single-letter segments, say) still share buckets; the
- * comparisons are then as many as before, never more. */
+ * A rule can only match a path that starts with its literal head (what comes before its
+ * first '*'), contains each of its literal segments, and, when anchored, ends with its
+ * literal tail. So filing each rule under one of those, and looking up every piece,
+ * prefix and suffix of the path, finds every rule that may match. Of a rule's keys the
+ * one fewest rules share is chosen, so that 23,000 rules such as "*&id=1234$" or
+ * "/shop/1234/" spread over thousands of buckets, and a path meets the few rules filed
+ * under what it holds. A path costs KEYS_PER_BYTE lookups a byte, plus one comparison for
+ * each rule of the buckets it hits. Rules whose every key is shared with many others
+ * (single-letter segments, say, between a head of "/" and no anchor) still share buckets;
+ * the comparisons are then as many as a plain scan makes, never more.
+ *
+ * Keys are 64-bit hashes. Two keys that collide only merge two buckets: a rule met by
+ * mistake is compared and does not match. */
 
-/* A piece of at most KEY_MAX bytes as one number; distinct pieces give distinct numbers,
- * none of them 0. */
-static uint64_t key_of(const char *p, size_t n)
+enum key_kind {
+    KEY_PIECE = 1,
+    KEY_HEAD,
+    KEY_TAIL, /* hashed from its last byte backwards, so that suffixes extend leftwards */
+};
+
+static uint64_t key_start(enum key_kind kind)
 {
-    uint64_t k = n;
+    return 0xcbf29ce484222325ULL ^ (uint64_t)kind; /* FNV-1a's basis, one per kind */
+}
+
+static uint64_t key_add(uint64_t h, unsigned char c)
+{
+    return (h ^ c) * 0x100000001b3ULL;
+}
+
+/* The key of a hash in progress: mixed, and never 0, which marks an empty slot. */
+static uint64_t key_end(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    return h != 0 ? h : 1;
+}
+
+static uint64_t key_of(enum key_kind kind, const char *p, size_t n)
+{
+    uint64_t h = key_start(kind);
     for (size_t i = 0; i < n; i++)
-        k = k << 8 | (unsigned char)p[i];
-    return k;
+        h = key_add(h, (unsigned char)(kind == KEY_TAIL ? p[n - 1 - i] : p[i]));
+    return key_end(h);
 }
 
 static size_t key_hash(uint64_t k)
 {
-    k ^= k >> 33;
-    k *= 0xff51afd7ed558ccdULL;
-    k ^= k >> 33;
-    return (size_t)k;
+    return (size_t)k; /* already mixed */
 }
 
 /* Counts of pieces while the index is built: key -> how many times pieces of rules are it. */
@@ -542,27 +570,36 @@ static int counts_grow(struct counts *c)
     return 0;
 }
 
-/* Calls fn for each piece of a canonical pattern: each run of KEY_MAX bytes of a literal
- * segment, or the whole segment when it is shorter. Stops at and returns fn's first
- * nonzero result. */
-static int each_piece(const char *p, size_t plen, int (*fn)(void *ctx, uint64_t key),
-                      void *ctx)
+/* Calls fn for each key rule ru may be filed under: its head, its tail when anchored, and
+ * each run of KEY_MAX bytes of a literal segment, or the whole segment when it is
+ * shorter. Stops at and returns fn's first nonzero result. */
+static int each_key(const struct rule *ru, const char *patterns,
+                    int (*fn)(void *ctx, uint64_t key), void *ctx)
 {
+    const char *p = patterns + ru->off;
+    size_t plen = ru->len;
+    const char *first = memchr(p, '*', plen);
+    size_t head = first ? (size_t)(first - p) : plen;
+    int rc = 0;
+    if (head > 0 && (rc = fn(ctx, key_of(KEY_HEAD, p, head))) != 0)
+        return rc;
+    if (ru->anchored) {
+        size_t tail = 0;
+        while (tail < plen && p[plen - 1 - tail] != '*')
+            tail++;
+        if (tail > 0 && (rc = fn(ctx, key_of(KEY_TAIL, p + plen - tail, tail))) != 0)
+            return rc;
+    }
     size_t i = 0;
     while (i < plen) {
         const char *star = memchr(p + i, '*', plen - i);
         size_t end = star ? (size_t)(star - p) : plen;
         size_t seg = end - i;
-        if (seg > 0 && seg < KEY_MAX) {
-            int rc = fn(ctx, key_of(p + i, seg));
-            if (rc != 0)
+        if (seg > 0 && seg < KEY_MAX && (rc = fn(ctx, key_of(KEY_PIECE, p + i, seg))) != 0)
+            return rc;
+        for (size_t j = i; seg >= KEY_MAX && j + KEY_MAX <= end; j++)
+            if ((rc = fn(ctx, key_of(KEY_PIECE, p + j, KEY_MAX))) != 0)
                 return rc;
-        }
-        for (size_t j = i; seg >= KEY_MAX && j + KEY_MAX <= end; j++) {
-            int rc = fn(ctx, key_of(p + j, KEY_MAX));
-            if (rc != 0)
-                return rc;
-        }
         i = end + 1;
     }
     return 0;
@@ -617,13 +654,13 @@ static int build_index(robots *r)
     if (chosen == NULL || counts_grow(&c) != 0)
         goto out;
     for (size_t i = 0; i < r->nrules; i++)
-        if (each_piece(r->patterns + r->rules[i].off, r->rules[i].len, count_piece, &c) != 0)
+        if (each_key(&r->rules[i], r->patterns, count_piece, &c) != 0)
             goto out;
 
     size_t nkeys = 0, nalways = 0;
     for (size_t i = 0; i < r->nrules; i++) {
         struct rarest pick = {.c = &c};
-        each_piece(r->patterns + r->rules[i].off, r->rules[i].len, pick_rarest, &pick);
+        each_key(&r->rules[i], r->patterns, pick_rarest, &pick);
         chosen[i] = pick.key;
         nalways += pick.key == 0;
     }
@@ -781,18 +818,28 @@ static int cmp_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+static size_t hit(const robots *r, uint64_t key, uint32_t *hits, size_t nhits)
+{
+    size_t slot = bucket_slot(r, key);
+    if (r->buckets[slot].key != 0)
+        hits[nhits++] = (uint32_t)slot;
+    return nhits;
+}
+
 /* The first rule (in rule_order) of those in the buckets hit by s[0..n) and in r->always
- * that matches, or r->nrules for none. `hits` has room for KEY_MAX * n slots. */
+ * that matches, or r->nrules for none. `hits` has room for KEYS_PER_BYTE * n slots. */
 static size_t first_match(const robots *r, const char *s, size_t n, uint32_t *hits,
                           size_t *tried)
 {
     size_t nhits = 0;
+    uint64_t head = key_start(KEY_HEAD), tail = key_start(KEY_TAIL);
     for (size_t i = 0; i < n; i++) {
-        for (size_t len = 1; len <= KEY_MAX && i + len <= n; len++) {
-            size_t slot = bucket_slot(r, key_of(s + i, len));
-            if (r->buckets[slot].key != 0)
-                hits[nhits++] = (uint32_t)slot;
-        }
+        head = key_add(head, (unsigned char)s[i]);
+        nhits = hit(r, key_end(head), hits, nhits);
+        tail = key_add(tail, (unsigned char)s[n - 1 - i]);
+        nhits = hit(r, key_end(tail), hits, nhits);
+        for (size_t len = 1; len <= KEY_MAX && i + len <= n; len++)
+            nhits = hit(r, key_of(KEY_PIECE, s + i, len), hits, nhits);
     }
     /* A piece may occur many times in a path: each bucket is searched once. */
     qsort(hits, nhits, sizeof *hits, cmp_u32);
@@ -841,12 +888,12 @@ int robots_allowed_counted(const robots *r, const char *path, size_t len, size_t
         return 1;
 
     /* The canonical path (at most 3 bytes a byte), then room for the buckets it hits. */
-    char small[256 * (3 + 3 * KEY_MAX * sizeof(uint32_t))];
+    char small[256 * (3 + 3 * KEYS_PER_BYTE * sizeof(uint32_t))];
     char *s = small;
     if (len > 256) {
-        if (len > SIZE_MAX / (3 + 3 * KEY_MAX * sizeof(uint32_t)))
+        if (len > SIZE_MAX / (3 + 3 * KEYS_PER_BYTE * sizeof(uint32_t)))
             return -ENOMEM;
-        s = malloc(len * (3 + 3 * KEY_MAX * sizeof(uint32_t)));
+        s = malloc(len * (3 + 3 * KEYS_PER_BYTE * sizeof(uint32_t)));
         if (s == NULL)
             return -ENOMEM;
     }
