@@ -70,6 +70,8 @@ struct robots {
     uint32_t *by_key;       /* rule numbers, grouped by key, ascending in each group */
     uint32_t *always;       /* rules without a literal byte ("*"): tried for every path */
     size_t nalways;
+    size_t longest_head;    /* of the heads and tails rules are filed under: longer */
+    size_t longest_tail;    /* prefixes and suffixes of a path need no lookup */
 };
 
 enum line_kind {
@@ -527,6 +529,17 @@ static uint64_t key_of(enum key_kind kind, const char *p, size_t n)
     return key_end(h);
 }
 
+struct counts;
+
+/* What a rule is filed under, for build_index(). */
+struct rarest {
+    const struct counts *c;
+    uint64_t key; /* 0 while none */
+    uint32_t n;
+    size_t len;
+    enum key_kind kind;
+};
+
 static size_t key_hash(uint64_t k)
 {
     return (size_t)k; /* already mixed */
@@ -574,20 +587,21 @@ static int counts_grow(struct counts *c)
  * each run of KEY_MAX bytes of a literal segment, or the whole segment when it is
  * shorter. Stops at and returns fn's first nonzero result. */
 static int each_key(const struct rule *ru, const char *patterns,
-                    int (*fn)(void *ctx, uint64_t key), void *ctx)
+                    int (*fn)(void *ctx, uint64_t key, enum key_kind kind, size_t len),
+                    void *ctx)
 {
     const char *p = patterns + ru->off;
     size_t plen = ru->len;
     const char *first = memchr(p, '*', plen);
     size_t head = first ? (size_t)(first - p) : plen;
     int rc = 0;
-    if (head > 0 && (rc = fn(ctx, key_of(KEY_HEAD, p, head))) != 0)
+    if (head > 0 && (rc = fn(ctx, key_of(KEY_HEAD, p, head), KEY_HEAD, head)) != 0)
         return rc;
     if (ru->anchored) {
         size_t tail = 0;
         while (tail < plen && p[plen - 1 - tail] != '*')
             tail++;
-        if (tail > 0 && (rc = fn(ctx, key_of(KEY_TAIL, p + plen - tail, tail))) != 0)
+        if (tail > 0 && (rc = fn(ctx, key_of(KEY_TAIL, p + plen - tail, tail), KEY_TAIL, tail)) != 0)
             return rc;
     }
     size_t i = 0;
@@ -595,18 +609,20 @@ static int each_key(const struct rule *ru, const char *patterns,
         const char *star = memchr(p + i, '*', plen - i);
         size_t end = star ? (size_t)(star - p) : plen;
         size_t seg = end - i;
-        if (seg > 0 && seg < KEY_MAX && (rc = fn(ctx, key_of(KEY_PIECE, p + i, seg))) != 0)
+        if (seg > 0 && seg < KEY_MAX && (rc = fn(ctx, key_of(KEY_PIECE, p + i, seg), KEY_PIECE, seg)) != 0)
             return rc;
         for (size_t j = i; seg >= KEY_MAX && j + KEY_MAX <= end; j++)
-            if ((rc = fn(ctx, key_of(KEY_PIECE, p + j, KEY_MAX))) != 0)
+            if ((rc = fn(ctx, key_of(KEY_PIECE, p + j, KEY_MAX), KEY_PIECE, KEY_MAX)) != 0)
                 return rc;
         i = end + 1;
     }
     return 0;
 }
 
-static int count_piece(void *ctx, uint64_t key)
+static int count_piece(void *ctx, uint64_t key, enum key_kind kind, size_t len)
 {
+    (void)kind;
+    (void)len;
     struct counts *c = ctx;
     if ((c->used + 1) * 4 > (c->mask + 1) * 3 && counts_grow(c) != 0)
         return -ENOMEM;
@@ -620,19 +636,15 @@ static int count_piece(void *ctx, uint64_t key)
     return 0;
 }
 
-struct rarest {
-    const struct counts *c;
-    uint64_t key; /* 0 while none */
-    uint32_t n;
-};
-
-static int pick_rarest(void *ctx, uint64_t key)
+static int pick_rarest(void *ctx, uint64_t key, enum key_kind kind, size_t len)
 {
     struct rarest *r = ctx;
     uint32_t n = r->c->n[counts_slot(r->c, key)];
     if (r->key == 0 || n < r->n) {
         r->key = key;
         r->n = n;
+        r->kind = kind;
+        r->len = len;
     }
     return 0;
 }
@@ -663,6 +675,10 @@ static int build_index(robots *r)
         each_key(&r->rules[i], r->patterns, pick_rarest, &pick);
         chosen[i] = pick.key;
         nalways += pick.key == 0;
+        if (pick.key != 0 && pick.kind == KEY_HEAD && pick.len > r->longest_head)
+            r->longest_head = pick.len;
+        if (pick.key != 0 && pick.kind == KEY_TAIL && pick.len > r->longest_tail)
+            r->longest_tail = pick.len;
     }
     /* Reuse the counts as "rules filed under this key", now that every pick is made. */
     memset(c.n, 0, (c.mask + 1) * sizeof *c.n);
@@ -707,7 +723,7 @@ fail:
     free(r->always);
     r->buckets = NULL;
     r->by_key = r->always = NULL;
-    r->nalways = 0;
+    r->nalways = r->longest_head = r->longest_tail = 0;
 out:
     free(c.keys);
     free(c.n);
@@ -818,6 +834,9 @@ static int cmp_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* Above this many bucket hits for one path, repeats are found with a bitmap. */
+#define SORT_HITS_MAX 256
+
 static size_t hit(const robots *r, uint64_t key, uint32_t *hits, size_t nhits)
 {
     size_t slot = bucket_slot(r, key);
@@ -834,15 +853,35 @@ static size_t first_match(const robots *r, const char *s, size_t n, uint32_t *hi
     size_t nhits = 0;
     uint64_t head = key_start(KEY_HEAD), tail = key_start(KEY_TAIL);
     for (size_t i = 0; i < n; i++) {
-        head = key_add(head, (unsigned char)s[i]);
-        nhits = hit(r, key_end(head), hits, nhits);
-        tail = key_add(tail, (unsigned char)s[n - 1 - i]);
-        nhits = hit(r, key_end(tail), hits, nhits);
+        if (i < r->longest_head) {
+            head = key_add(head, (unsigned char)s[i]);
+            nhits = hit(r, key_end(head), hits, nhits);
+        }
+        if (i < r->longest_tail) {
+            tail = key_add(tail, (unsigned char)s[n - 1 - i]);
+            nhits = hit(r, key_end(tail), hits, nhits);
+        }
         for (size_t len = 1; len <= KEY_MAX && i + len <= n; len++)
             nhits = hit(r, key_of(KEY_PIECE, s + i, len), hits, nhits);
     }
-    /* A piece may occur many times in a path: each bucket is searched once. */
-    qsort(hits, nhits, sizeof *hits, cmp_u32);
+    /* A piece may occur many times in a path: each bucket is searched once. Sorting finds
+     * the repeats among a few hits; among many (a long path of one repeated letter hits
+     * the same few buckets at every byte) a bitmap of the buckets does it in one pass. */
+    unsigned char *seen = nhits > SORT_HITS_MAX ? calloc(r->bucket_mask / 8 + 1, 1) : NULL;
+    if (seen != NULL) {
+        size_t kept = 0;
+        for (size_t i = 0; i < nhits; i++) {
+            uint32_t slot = hits[i];
+            if (!(seen[slot / 8] & (1u << (slot % 8)))) {
+                seen[slot / 8] |= (unsigned char)(1u << (slot % 8));
+                hits[kept++] = slot;
+            }
+        }
+        nhits = kept;
+        free(seen);
+    } else {
+        qsort(hits, nhits, sizeof *hits, cmp_u32); /* also without memory for the bitmap */
+    }
 
     size_t best = r->nrules;
     for (size_t i = 0; i <= nhits; i++) {
@@ -853,7 +892,7 @@ static size_t first_match(const robots *r, const char *s, size_t n, uint32_t *hi
             count = r->nalways;
         } else {
             if (i > 0 && hits[i] == hits[i - 1])
-                continue;
+                continue; /* sorted: a repeat */
             const struct bucket *b = &r->buckets[hits[i]];
             list = r->by_key + b->first;
             count = b->n;
