@@ -188,13 +188,24 @@ static void report_disallowed(crawl *c, const struct frontier_item *it)
 {
     struct frontier_host *h = it->host;
     if (it->depth == 0) {
-        c->stats.failed++;
-        if (h->robots_failure == NULL) {
-            log_error("%s: disallowed by robots.txt", it->url);
-            return;
+        char why[300];
+        if (h->robots_failure != NULL) {
+            snprintf(why, sizeof why, "not fetched: %s/robots.txt: %s", h->origin,
+                     h->robots_failure);
+            h->robots_failure_told = 1;
+        } else {
+            snprintf(why, sizeof why, "disallowed by robots.txt");
         }
-        log_error("%s: not fetched: %s/robots.txt: %s", it->url, h->origin, h->robots_failure);
-        h->robots_failure_told = 1;
+        c->stats.failed++;
+        log_error("%s: %s", it->url, why);
+        struct format_failure f = {
+            .url = it->url,
+            .kind = "robots",
+            .error = why,
+            .depth = it->depth,
+            .found_on = it->found_on != NULL ? it->found_on->text : NULL,
+        };
+        crawl_record_failure(c, &f);
         return;
     }
     if (h->robots_failure != NULL && !h->robots_failure_told) {

@@ -18,6 +18,7 @@ Run by hand from the repository root:
     AREQ_BIN=build/src/areq python3 tests/e2e/test_recursion.py -v
 """
 import html.parser
+import json
 import os
 import re
 import sys
@@ -563,11 +564,17 @@ class RobotsTest(RecursionTest):
         srv = self.robots_server("500")
         self.addCleanup(srv.stop)
         start = srv.url("/graph/v/n0.html")
-        r, runs, pairs = self.crawl(srv, [start], ["-d", "1", "--retries", "0"])
+        r, runs, pairs = self.crawl(srv, [start], ["-d", "1", "--retries", "0",
+                                                   "--failures", "failed.jsonl"])
         self.assertEqual(runs[srv].targets(), ["/robots.txt"])
         self.assertEqual(r.rc, 1, r)
         self.assertFailureReported(r, start, srv.origin + "/robots.txt", "500")
         self.assertSummary(r, ok=0, failed=1)
+        with open(os.path.join(self.tmp, "failed.jsonl")) as f:
+            rows = [json.loads(line) for line in f]
+        self.assertEqual([(row["url"], row["kind"], row["depth"]) for row in rows],
+                         [(start, "robots", 0)])
+        self.assertIn("500", rows[0]["error"])
 
     def test_robots_timeout_names_the_listed_url(self):
         with common.Blackhole() as bh:
