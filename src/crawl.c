@@ -1,5 +1,6 @@
 #include "crawl.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <libpsl.h>
 #include <stdio.h>
@@ -26,6 +27,25 @@ static uint64_t now_ms(const crawl *c)
 
 /* ---- scope ---- */
 
+/* An IPv4 address, or an IPv6 one in brackets as URLs write it. */
+static int is_ip_literal(const char *host)
+{
+    struct in_addr a4;
+    return host[0] == '[' || inet_pton(AF_INET, host, &a4) == 1;
+}
+
+const char *crawl_domain_key(const void *psl, const char *host)
+{
+    /* The Public Suffix List knows nothing of addresses: it would give 127.0.0.1 and
+     * 10.0.0.1 the same "registrable domain", 0.1. An address is a scope of its own. A
+     * bare public suffix has no registrable domain either: the host itself is the
+     * widest scope then. */
+    if (psl == NULL || is_ip_literal(host))
+        return host;
+    const char *domain = psl_registrable_domain(psl, host);
+    return domain != NULL ? domain : host;
+}
+
 /* The key two hosts must share for a link between them to be in scope. Cached on the host
  * (it is derived from the name alone, so caching through a const pointer is sound). */
 static const char *scope_key(crawl *c, const struct frontier_host *host)
@@ -34,13 +54,8 @@ static const char *scope_key(crawl *c, const struct frontier_host *host)
     if (h->scope != NULL)
         return h->scope;
     const char *key = h->name;
-    if (c->opt.scope == SCOPE_DOMAIN && c->psl != NULL) {
-        /* An IP address or a bare public suffix has no registrable domain: the host
-         * itself is the widest scope then. */
-        const char *domain = psl_registrable_domain(c->psl, h->name);
-        if (domain != NULL)
-            key = domain;
-    }
+    if (c->opt.scope == SCOPE_DOMAIN)
+        key = crawl_domain_key(c->psl, h->name);
     h->scope = strdup(key);
     return h->scope != NULL ? h->scope : h->name;
 }
@@ -115,13 +130,15 @@ struct robots_fetch {
     http_request req;
 };
 
-/* RFC 9309: rules from a 2xx; a 4xx means no rules; a 5xx or no answer means stay out. */
-static robots *rules_from(const http_request *r, const char **verdict)
+/* RFC 9309: rules from a 2xx; a 4xx means no rules; a 5xx or no answer means stay out.
+ * *failed says that the file could not be read. */
+static robots *rules_from(const http_request *r, const char **verdict, int *failed)
 {
     robots *rules = NULL;
+    *failed = 0;
     if (r->outcome == HTTP_OK &&
         robots_parse(r->body.data ? r->body.data : "", r->body.len, "areq", &rules) == 0) {
-        *verdict = "rules read";
+        *verdict = r->truncated ? "rules of its first 500 KiB read" : "rules read";
         return rules;
     }
     if (r->outcome == HTTP_STATUS && r->status >= 400 && r->status < 500) {
@@ -130,6 +147,7 @@ static robots *rules_from(const http_request *r, const char **verdict)
         return rules;
     }
     *verdict = "unavailable, all disallowed";
+    *failed = 1;
     robots_disallow_all(&rules);
     return rules;
 }
@@ -141,15 +159,60 @@ static int robots_step(task *t)
     if (t->state == 0) {
         t->state = 1;
         f->req.any_type = 1; /* robots.txt is text/plain */
+        /* RFC 9309 section 2.5: at least the first 500 KiB are parsed, whatever
+         * --max-size says; one byte more tells robots_parse that the file goes on, so
+         * that it drops a cut last line. */
+        f->req.keep_first = ROBOTS_MAX_BYTES + 1;
         return http_fetch(c->opt.http, &f->req, t);
     }
     const char *verdict;
-    robots *rules = rules_from(&f->req, &verdict);
+    int failed;
+    robots *rules = rules_from(&f->req, &verdict, &failed);
     char why[128];
-    log_verbose("%s: %s: %s", f->url, http_describe(&f->req, why, sizeof why), verdict);
+    const char *how = http_describe(&f->req, why, sizeof why);
+    log_verbose("%s: %s: %s", f->url, how, verdict);
+    /* Kept for the messages that name what robots.txt stopped; without memory for it
+     * they say less. */
+    if (failed && f->host->robots_failure == NULL)
+        f->host->robots_failure = strdup(how);
     /* Without memory for rules, none is the cautious answer. */
     frontier_robots_known(c->frontier, f->host, rules, now_ms(c));
     return task_finish(t, 0);
+}
+
+/* A URL robots.txt keeps us from. A listed one was asked for by name: its loss is a
+ * failure, named. One found by a link is counted in the summary; when robots.txt could
+ * not be read, its origin and the reason are named once, since every later link to that
+ * origin meets the same fate. */
+static void report_disallowed(crawl *c, const struct frontier_item *it)
+{
+    struct frontier_host *h = it->host;
+    if (it->depth == 0) {
+        char why[300];
+        if (h->robots_failure != NULL) {
+            snprintf(why, sizeof why, "not fetched: %s/robots.txt: %s", h->origin,
+                     h->robots_failure);
+            h->robots_failure_told = 1;
+        } else {
+            snprintf(why, sizeof why, "disallowed by robots.txt");
+        }
+        c->stats.failed++;
+        log_error("%s: %s", it->url, why);
+        struct format_failure f = {
+            .url = it->url,
+            .kind = "robots",
+            .error = why,
+            .depth = it->depth,
+            .found_on = it->found_on != NULL ? it->found_on->text : NULL,
+        };
+        crawl_record_failure(c, &f);
+        return;
+    }
+    if (h->robots_failure != NULL && !h->robots_failure_told) {
+        h->robots_failure_told = 1;
+        log_error("%s/robots.txt: %s: links to %s are not followed", h->origin,
+                  h->robots_failure, h->origin);
+    }
 }
 
 static void robots_done(task *t)
@@ -266,6 +329,9 @@ static void close_input(crawl *c)
 
 /* ---- the run ---- */
 
+/* URLs dropped by robots.txt in one turn of the loop at most. */
+#define DISALLOWED_PER_TURN 64
+
 enum {
     RUN_STEP,         /* decide what to do next */
     RUN_OPEN,         /* open the next list */
@@ -338,6 +404,17 @@ static int run_step(task *t)
             struct frontier_item *it = NULL;
             uint64_t wake_at = UINT64_MAX;
             enum frontier_next what = frontier_next(c->frontier, now_ms(c), &it, &wake_at);
+            if (what == FRONTIER_DISALLOWED) {
+                report_disallowed(c, it);
+                frontier_drop(c->frontier, it);
+                /* Every check costs a match against the rules: let the loop breathe
+                 * between batches of them. */
+                if (++c->disallowed_seen % DISALLOWED_PER_TURN == 0) {
+                    t->state = RUN_WAITED;
+                    return task_yield(t);
+                }
+                break;
+            }
             if (what == FRONTIER_ITEM) {
                 if (c->opt.max_pages > 0 && c->stats.started >= c->opt.max_pages) {
                     frontier_done(c->frontier, it, now_ms(c));

@@ -97,6 +97,7 @@ typedef struct crawl {
     struct buf pending_url;    /* a normalised input URL */
     struct frontier_item *admitting; /* waiting for a permit */
     struct frontier_host *robots_host; /* waiting for a permit */
+    size_t disallowed_seen;    /* URLs robots.txt dropped, for pacing the checks */
     void *psl;                 /* the Public Suffix List, for SCOPE_DOMAIN */
 } crawl;
 
@@ -119,5 +120,10 @@ void crawl_record_failure(crawl *c, const struct format_failure *f);
  * began at `root`) may be followed, and if so queues it at `depth`. 1 queued, 0 not, -ENOMEM. */
 int crawl_follow(crawl *c, const char *url, size_t len, unsigned depth,
                  const struct frontier_host *root, struct frontier_ref *found_on);
+
+/* What two hosts must share to be in one --scope domain: the registrable domain of `host`
+ * (a normalised host name) by `psl` (a psl_ctx_t, or NULL), or the whole host for an IP
+ * address, for a bare public suffix and without a list. Points into `host`. */
+const char *crawl_domain_key(const void *psl, const char *host);
 
 #endif

@@ -457,10 +457,10 @@ enum frontier_next frontier_next(frontier *f, uint64_t now, struct frontier_item
         /* An error deciding (out of memory) counts as no: robots.txt errs on staying out. */
         if (h->rules != NULL && robots_allowed(h->rules, path, plen) != 1) {
             f->disallowed++;
-            f->bytes -= item_bytes(it->len);
-            item_free(it);
             schedule(f, h, now);
-            continue;
+            it->next = NULL;
+            *out = it;
+            return FRONTIER_DISALLOWED;
         }
         h->in_flight++;
         f->level_in_flight++;
@@ -491,6 +491,12 @@ void frontier_done(frontier *f, struct frontier_item *it, uint64_t now)
     struct out_link *l = link_of(it);
     l->prev->next = l->next;
     l->next->prev = l->prev;
+    f->bytes -= item_bytes(it->len);
+    item_free(it);
+}
+
+void frontier_drop(frontier *f, struct frontier_item *it)
+{
     f->bytes -= item_bytes(it->len);
     item_free(it);
 }
@@ -566,6 +572,7 @@ void frontier_destroy(frontier *f)
         free(h->origin);
         free(h->name);
         free(h->scope);
+        free(h->robots_failure);
         free(h);
     }
     for (size_t d = 0; d < f->nheld; d++)

@@ -49,6 +49,9 @@ struct frontier_host {
     char *name;            /* "example.com" */
     char *scope;           /* the caller's scope key (e.g. registrable domain), or NULL */
     size_t finished;       /* transfers of this origin given back so far */
+    char *robots_failure;  /* the caller's: why its robots.txt could not be read, or NULL;
+                              freed with the host */
+    int robots_failure_told; /* the caller's: the failure has been reported */
 
     /* Private to frontier.c. */
     struct frontier_item *head, *tail;
@@ -118,17 +121,23 @@ enum frontier_next {
     FRONTIER_ITEM,  /* *out is the URL to fetch now */
     FRONTIER_WAIT,  /* URLs are queued or in flight, but none may start now */
     FRONTIER_EMPTY, /* nothing queued, held or in flight: with the input closed, the end */
+    FRONTIER_DISALLOWED, /* *out is a URL its robots.txt disallows, already counted: the
+                            caller reports it and hands it back with frontier_drop() */
 };
 
 /* The next URL that may be fetched at `now` (ms). With FRONTIER_WAIT, *wake_at is the
  * earliest time at which one may, or UINT64_MAX when only frontier_done() or
- * frontier_robots_known() can change that. URLs that robots.txt disallows are dropped
- * here and counted. */
+ * frontier_robots_known() can change that. Each URL that robots.txt disallows comes out
+ * on its own as FRONTIER_DISALLOWED, so that a caller can tell why and pace the checks
+ * (only the URL about to be released is ever matched against the rules). */
 enum frontier_next frontier_next(frontier *f, uint64_t now, struct frontier_item **out,
                                  uint64_t *wake_at);
 
 /* Gives back an item: its transfer has ended (at `now`). Frees it. */
 void frontier_done(frontier *f, struct frontier_item *it, uint64_t now);
+
+/* Gives back an item that came out as FRONTIER_DISALLOWED. Frees it. */
+void frontier_drop(frontier *f, struct frontier_item *it);
 
 /* An origin whose robots.txt must be fetched before any of its pages, or NULL. An origin
  * is wanted from its first queued URL (one only looked up, for a scope check say, costs

@@ -242,12 +242,24 @@ static size_t on_curl_write(char *data, size_t size, size_t nmemb, void *userp)
          * 7% of all instructions in callgrind). */
         curl_off_t declared = -1;
         curl_easy_getinfo(r->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &declared);
-        size_t cap = r->client->opt.max_body;
+        size_t cap = r->keep_first > 0 ? r->keep_first : r->client->opt.max_body;
         if (declared > 0 && (cap == 0 || (size_t)declared <= cap))
             (void)buf_reserve_exact(&r->body, (size_t)declared + BODY_SLACK);
     }
+    if (r->keep_first > 0 && r->bytes + n > r->keep_first) {
+        /* Enough read: keep the head, stop the transfer, and record_results() calls it
+         * complete. */
+        size_t room = r->keep_first - r->bytes;
+        r->bytes = r->keep_first;
+        r->truncated = 1;
+        if (is_2xx(status) && buf_append(&r->body, data, room) != 0) {
+            snprintf(r->error, sizeof r->error, "out of memory for the body");
+            r->aborted_as = HTTP_TRANSPORT;
+        }
+        return 0;
+    }
     r->bytes += n;
-    if (r->client->opt.max_body > 0 && r->bytes > r->client->opt.max_body) {
+    if (r->keep_first == 0 && r->client->opt.max_body > 0 && r->bytes > r->client->opt.max_body) {
         /* The cap is on decoded bytes, which MAXFILESIZE cannot see. */
         r->aborted_as = HTTP_TOO_BIG;
         return 0;
@@ -417,7 +429,7 @@ static int configure(http_client *c, http_request *r, CURL *e)
     }
     SET(CURLOPT_CLOSESOCKETFUNCTION, on_curl_close_socket);
     SET(CURLOPT_CLOSESOCKETDATA, c);
-    if (o->max_body > 0)
+    if (o->max_body > 0 && r->keep_first == 0)
         SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_body);
 #undef SET
     return rc == CURLE_OK ? 0 : (int)rc;
@@ -461,6 +473,8 @@ static void record_results(http_request *r, CURLcode result)
     if (curl_easy_getinfo(e, CURLINFO_CONTENT_TYPE, &s) == CURLE_OK && s != NULL)
         snprintf(r->content_type, sizeof r->content_type, "%s", s);
 
+    if (r->truncated && r->aborted_as == HTTP_OK && result == CURLE_WRITE_ERROR)
+        result = CURLE_OK; /* stopped at keep_first on purpose */
     if (r->aborted_as != HTTP_OK && (result == CURLE_WRITE_ERROR || result == CURLE_OK)) {
         r->outcome = r->aborted_as;
         /* Ours, not what libcurl wrote about the callback's short count. */

@@ -68,6 +68,9 @@ typedef struct http_request {
     const char *url;          /* borrowed; must outlive the transfer */
     int any_type;             /* read a 2xx body whatever its type (robots.txt) */
     int fresh;                /* no idle connection can exist: skip looking for one */
+    size_t keep_first;        /* > 0: keep only this many body bytes, whatever max_body
+                                 says, and end a longer transfer there as complete, with
+                                 `truncated` set (robots.txt: its first 500 KiB count) */
 
     /* Results, set when the transfer ends. */
     enum http_outcome outcome;
@@ -79,6 +82,7 @@ typedef struct http_request {
     size_t bytes;             /* body bytes received, decoded */
     long retry_after_s;       /* the final response's Retry-After, in seconds; -1 if none */
     int curl_code;            /* libcurl's result (a CURLcode), 0 when it had none */
+    int truncated;            /* the body was cut at keep_first */
 
     /* Private to http.c. */
     void *easy;

@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 #include <curl/curl.h>
+#include <libpsl.h>
 
 #include "crawl.h"
 #include "fixture_server.h"
@@ -690,9 +691,36 @@ static void test_queue_budget_default(void **state)
     crawl_finish(&c);
 }
 
+/* Issue 16 item 2: the Public Suffix List gives every IPv4 address ending in ".0.1" the
+ * registrable domain "0.1"; --scope domain must keep each address to itself. */
+static void test_domain_key_of_addresses(void **state)
+{
+    (void)state;
+    psl_ctx_t *psl = psl_latest(NULL);
+    assert_non_null(psl);
+    static const struct {
+        const char *host, *key;
+    } cases[] = {
+        {"127.0.0.1", "127.0.0.1"},
+        {"10.0.0.1", "10.0.0.1"},
+        {"192.168.0.1", "192.168.0.1"},
+        {"[::1]", "[::1]"},
+        {"[2001:db8::1]", "[2001:db8::1]"},
+        {"www.example.co.uk", "example.co.uk"},
+        {"a.b.example.com", "example.com"},
+        {"localhost", "localhost"},
+        {"co.uk", "co.uk"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        assert_string_equal(crawl_domain_key(psl, cases[i].host), cases[i].key);
+    assert_string_equal(crawl_domain_key(NULL, "www.example.com"), "www.example.com");
+    psl_free(psl);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_domain_key_of_addresses),
         cmocka_unit_test_setup_teardown(test_mixed_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_html_is_skipped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrency_bounds_transfers, setup, teardown),

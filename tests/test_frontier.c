@@ -41,11 +41,21 @@ static struct frontier_host *push(frontier *f, const char *url, unsigned depth)
     return h;
 }
 
+/* frontier_next, dropping what robots.txt disallows as the crawl does. */
+static enum frontier_next next_allowed(frontier *f, uint64_t now, struct frontier_item **it,
+                                       uint64_t *wake)
+{
+    enum frontier_next r;
+    while ((r = frontier_next(f, now, it, wake)) == FRONTIER_DISALLOWED)
+        frontier_drop(f, *it);
+    return r;
+}
+
 static struct frontier_item *expect_item(frontier *f, uint64_t now, const char *url)
 {
     struct frontier_item *it = NULL;
     uint64_t wake = 12345;
-    enum frontier_next r = frontier_next(f, now, &it, &wake);
+    enum frontier_next r = next_allowed(f, now, &it, &wake);
     if (r != FRONTIER_ITEM)
         fail_msg("at %llu: expected %s, got %s", (unsigned long long)now, url,
                  r == FRONTIER_WAIT ? "FRONTIER_WAIT" : "FRONTIER_EMPTY");
@@ -59,7 +69,7 @@ static void expect_wait(frontier *f, uint64_t now, uint64_t wake_at)
 {
     struct frontier_item *it = NULL;
     uint64_t wake = 12345;
-    enum frontier_next r = frontier_next(f, now, &it, &wake);
+    enum frontier_next r = next_allowed(f, now, &it, &wake);
     if (r == FRONTIER_ITEM)
         fail_msg("at %llu: expected FRONTIER_WAIT, got %s", (unsigned long long)now, it->url);
     assert_int_equal(r, FRONTIER_WAIT);
@@ -72,7 +82,7 @@ static void expect_empty(frontier *f, uint64_t now)
 {
     struct frontier_item *it = NULL;
     uint64_t wake = 12345;
-    enum frontier_next r = frontier_next(f, now, &it, &wake);
+    enum frontier_next r = next_allowed(f, now, &it, &wake);
     if (r == FRONTIER_ITEM)
         fail_msg("at %llu: expected FRONTIER_EMPTY, got %s", (unsigned long long)now, it->url);
     assert_int_equal(r, FRONTIER_EMPTY);
