@@ -47,6 +47,8 @@ struct crawl_options {
     writer *out;
     const links_extractor *extractor;
     char *const *inputs;       /* list paths, "-" for standard input */
+    int *input_fds;            /* each list, opened once (reader_open_list); the crawl owns
+                                  them from crawl_init on and closes every one */
     size_t ninputs;
 };
 

@@ -1,6 +1,7 @@
 /* main.c: wires the modules together for one run and owns the exit status. */
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -19,6 +21,7 @@
 #include "log.h"
 #include "options.h"
 #include "progress.h"
+#include "reader.h"
 #include "task.h"
 #include "url.h"
 #include "writer.h"
@@ -104,17 +107,71 @@ static size_t fit_open_files(size_t concurrency)
     return concurrency;
 }
 
-static int check_inputs(const struct options *o)
+/* Opens every list once, up front: a missing list is a usage error found before anything is
+ * fetched, and a FIFO's bytes would be lost to a second open. fds[i] is -1 for each list
+ * not opened. 0, or -1 after the message. */
+static int open_inputs(const struct options *o, int *fds)
 {
+    for (size_t i = 0; i < o->ninputs; i++)
+        fds[i] = -1;
     for (size_t i = 0; i < o->ninputs; i++) {
-        if (strcmp(o->inputs[i], "-") == 0)
-            continue;
-        FILE *f = fopen(o->inputs[i], "r");
-        if (f == NULL) {
-            log_fatal("cannot read %s: %s", o->inputs[i], strerror(errno));
+        fds[i] = reader_open_list(o->inputs[i]);
+        if (fds[i] < 0) {
+            log_fatal("cannot read %s: %s", o->inputs[i], strerror(-fds[i]));
+            fds[i] = -1;
             return -1;
         }
-        fclose(f);
+    }
+    return 0;
+}
+
+static void close_inputs(const struct options *o, int *fds)
+{
+    for (size_t i = 0; i < o->ninputs; i++)
+        if (fds[i] > STDERR_FILENO)
+            close(fds[i]);
+}
+
+/* `-o urls.txt urls.txt` would truncate the list before a line of it is read (and with
+ * --append, read its own output for ever). Compared by device and inode, so that another
+ * name for the same file (a link, a relative path, /dev/stdin) is caught too. 0, or -1
+ * after the message. */
+static int check_not_output(const struct options *o, const int *fds)
+{
+    struct stat out;
+    if (strcmp(o->output, "-") == 0 ? fstat(STDOUT_FILENO, &out) != 0
+                                     : stat(o->output, &out) != 0)
+        return 0; /* a new file cannot be a list */
+    if (!S_ISREG(out.st_mode))
+        return 0;
+    for (size_t i = 0; i < o->ninputs; i++) {
+        struct stat in;
+        if (fstat(fds[i], &in) == 0 && in.st_dev == out.st_dev && in.st_ino == out.st_ino) {
+            log_fatal("%s is both an input list and the output: refusing to overwrite it",
+                      o->inputs[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Started with descriptor 0, 1 or 2 closed (by cron, a daemon, `>&-`), the descriptors
+ * libuv opens for itself would take those numbers, and it asserts when it later closes
+ * them as if they were ours; our own output would land in its files. /dev/null in their
+ * place keeps the numbers taken. Runs before anything else opens a file. 0 or -errno. */
+static int reopen_closed_std_fds(void)
+{
+    for (int fd = STDIN_FILENO; fd <= STDERR_FILENO; fd++) {
+        if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+            continue;
+        /* The lowest free number is fd: every one below it is open by now. */
+        int got = open("/dev/null", fd == STDIN_FILENO ? O_RDONLY : O_WRONLY);
+        if (got < 0)
+            return -errno;
+        if (got != fd) {
+            close(got);
+            return -EBADF;
+        }
     }
     return 0;
 }
@@ -174,21 +231,24 @@ static int compile_patterns(const struct options *o, struct patterns *p)
     return 0;
 }
 
-static int run(const struct options *o)
+static int run(const struct options *o, int *input_fds)
 {
     struct run r = {.output_name = strcmp(o->output, "-") == 0 ? "standard output" : o->output};
     int status = EXIT_ALL_DONE;
+    int crawl_owns_inputs = 0;
     size_t concurrency = fit_open_files(o->concurrency);
 
     struct patterns pat = {0};
     if (compile_patterns(o, &pat) != 0) {
         free_patterns(&pat);
+        close_inputs(o, input_fds);
         return EXIT_USAGE;
     }
     int rc;
     if (uv_loop_init(&r.loop) != 0) {
         log_fatal("cannot start the event loop");
         free_patterns(&pat);
+        close_inputs(o, input_fds);
         return EXIT_USAGE;
     }
     rc = writer_open(&r.loop, o->output, o->append, &r.out);
@@ -260,8 +320,10 @@ static int run(const struct options *o)
         .out = r.out,
         .extractor = pat.extractor,
         .inputs = o->inputs,
+        .input_fds = input_fds,
         .ninputs = o->ninputs,
     };
+    crawl_owns_inputs = 1;
     if (crawl_init(&r.crawl, &co) != 0) {
         log_fatal("out of memory");
         status = EXIT_USAGE;
@@ -308,6 +370,8 @@ static int run(const struct options *o)
 out_writer:
     writer_destroy(r.out);
 out_loop:
+    if (!crawl_owns_inputs)
+        close_inputs(o, input_fds);
     uv_run(&r.loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&r.loop) != 0)
         log_fatal("internal error: handles left open at exit");
@@ -353,6 +417,8 @@ int main(int argc, char **argv)
 {
     struct options o;
     char err[256];
+    if (reopen_closed_std_fds() != 0)
+        return EXIT_USAGE; /* with no stderr to say so on */
     tune_malloc();
     size_thread_pool();
     switch (options_parse(argc, argv, &o, err, sizeof err)) {
@@ -373,7 +439,15 @@ int main(int argc, char **argv)
         break;
     }
     log_set_level(o.verbosity < 0 ? LOG_QUIET : o.verbosity > 0 ? LOG_VERBOSE : LOG_NORMAL);
-    if (check_inputs(&o) != 0) {
+    int *input_fds = calloc(o.ninputs, sizeof *input_fds);
+    if (input_fds == NULL) {
+        log_fatal("out of memory");
+        options_finish(&o);
+        return EXIT_USAGE;
+    }
+    if (open_inputs(&o, input_fds) != 0 || check_not_output(&o, input_fds) != 0) {
+        close_inputs(&o, input_fds);
+        free(input_fds);
         options_finish(&o);
         return EXIT_USAGE;
     }
@@ -381,10 +455,13 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         log_fatal("cannot initialise libcurl");
+        close_inputs(&o, input_fds);
+        free(input_fds);
         options_finish(&o);
         return EXIT_USAGE;
     }
-    int status = run(&o);
+    int status = run(&o, input_fds);
+    free(input_fds);
     curl_global_cleanup();
     options_finish(&o);
     return status;

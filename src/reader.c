@@ -173,50 +173,71 @@ int reader_next(reader *r, task *t, struct input_line *line)
     return TASK_PENDING;
 }
 
-int reader_open(uv_loop_t *loop, const char *path, reader **out)
+int reader_open_list(const char *path)
+{
+    if (strcmp(path, "-") == 0)
+        return STDIN_FILENO;
+    /* O_NONBLOCK: opening a FIFO for reading would otherwise wait, outside the loop and
+     * deaf to signals, for its writer. The stream read later waits on the loop instead. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return -errno;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+        close(fd);
+        return -EISDIR;
+    }
+    return fd;
+}
+
+int reader_open(uv_loop_t *loop, int fd, const char *name, reader **out)
 {
     reader *r = calloc(1, sizeof *r);
-    if (r == NULL)
+    if (r == NULL) {
+        if (fd > STDERR_FILENO)
+            close(fd);
         return -ENOMEM;
+    }
     r->loop = loop;
+    r->name = name;
+    r->fd = fd;
     input_lines_init(&r->lines, INPUT_MAX_LINE);
-    int rc;
-    if (strcmp(path, "-") == 0) {
-        r->name = "<stdin>";
-        r->fd = STDIN_FILENO;
-        uv_handle_type type = uv_guess_handle(STDIN_FILENO);
-        if (type == UV_NAMED_PIPE) {
-            rc = uv_pipe_init(loop, &r->in.pipe, 0);
-            if (rc == 0 && (rc = uv_pipe_open(&r->in.pipe, STDIN_FILENO)) != 0)
-                uv_close(&r->in.handle, NULL);
-            r->use_stream = rc == 0;
-        } else if (type == UV_TTY) {
-            rc = uv_tty_init(loop, &r->in.tty, STDIN_FILENO, 1);
-            r->use_stream = rc == 0;
+    int rc = 0;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+        rc = -EISDIR;
+        goto fail;
+    }
+    /* A pipe, FIFO, socket or terminal may stay idle for as long as its writer likes: read
+     * from the pool, it would hold the pool's only thread and starve the scanning and the
+     * writing of pages already fetched. Read it as a stream, on the loop. */
+    uv_handle_type type = uv_guess_handle(fd);
+    if (type == UV_NAMED_PIPE || type == UV_TCP || type == UV_UDP) {
+        rc = uv_pipe_init(loop, &r->in.pipe, 0);
+        if (rc != 0)
+            goto fail;
+        if ((rc = uv_pipe_open(&r->in.pipe, fd)) != 0) {
+            uv_close(&r->in.handle, NULL);
+            goto fail;
         }
-        if (r->use_stream) {
-            r->stream_open = 1;
-            r->in.handle.data = r;
-        }
+        r->use_stream = 1;
+    } else if (type == UV_TTY) {
+        if ((rc = uv_tty_init(loop, &r->in.tty, fd, 1)) != 0)
+            goto fail;
+        r->use_stream = 1;
+    }
+    if (r->use_stream) {
+        /* Closing the handle closes the descriptor (libuv leaves 0 to 2 alone). */
+        r->stream_open = 1;
+        r->in.handle.data = r;
     } else {
-        r->name = path;
-        rc = open(path, O_RDONLY | O_CLOEXEC);
-        if (rc < 0) {
-            rc = -errno;
-            goto fail;
-        }
-        r->fd = rc;
-        r->owns_fd = 1;
-        struct stat st;
-        if (fstat(r->fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-            rc = -EISDIR;
-            close(r->fd);
-            goto fail;
-        }
+        r->owns_fd = fd > STDERR_FILENO;
     }
     *out = r;
     return 0;
 fail:
+    if (fd > STDERR_FILENO)
+        close(fd);
     input_lines_finish(&r->lines);
     free(r);
     return rc;
