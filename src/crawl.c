@@ -267,6 +267,14 @@ static int run_step(task *t)
         }
         switch (t->state) {
         case RUN_STEP: {
+            /* A reader slower than the crawl (a stalled `-o -`) must not make the writer
+             * hold the whole output: start nothing new until it has taken some. */
+            if (writer_backlog(c->opt.out) >= WRITER_BACKLOG_MAX) {
+                t->state = RUN_WAITED;
+                if (writer_wait_room(c->opt.out, t) == TASK_PENDING)
+                    return TASK_PENDING;
+                break;
+            }
             struct frontier_host *h = frontier_robots_wanted(c->frontier);
             if (h != NULL) {
                 c->robots_host = h;

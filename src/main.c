@@ -40,6 +40,7 @@ struct run {
     uv_loop_t loop;
     task_sched sched;
     uv_signal_t sigint, sigterm;
+    uv_timer_t grace;      /* after a signal: how long a stalled reader may hold the end */
     int signal;            /* the first signal received, or 0 */
     int write_error;
     crawl crawl;
@@ -49,11 +50,25 @@ struct run {
     const char *output_name;
 };
 
+/* After a signal, the output already produced goes out, but a reader that does not take it
+ * (`areq -o - | (sleep 40; cat)`) must not hold the end of the run for longer than this. */
+enum { SIGNAL_GRACE_MS = 2000 };
+
+static void on_grace_over(uv_timer_t *h)
+{
+    struct run *r = h->data;
+    writer_abandon(r->out);
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
     struct run *r = h->data;
-    if (r->signal == 0)
+    if (r->signal == 0) {
         r->signal = signum;
+        uv_timer_start(&r->grace, on_grace_over, SIGNAL_GRACE_MS, 0);
+    } else {
+        writer_abandon(r->out); /* asked twice: no more waiting */
+    }
     crawl_stop(&r->crawl, -ECANCELED);
 }
 
@@ -73,6 +88,7 @@ static void on_crawl_done(task *t)
     struct run *r = (struct run *)((char *)t - offsetof(struct run, crawl));
     uv_close((uv_handle_t *)&r->sigint, NULL);
     uv_close((uv_handle_t *)&r->sigterm, NULL);
+    uv_close((uv_handle_t *)&r->grace, NULL);
     progress_destroy(r->progress);
     r->progress = NULL;
     http_client_destroy(r->http);
@@ -258,17 +274,20 @@ static int run(const struct options *o, int *input_fds)
         goto out_loop;
     }
     writer_on_error(r.out, on_write_error, &r);
-    if (o->header && writer_at_start(r.out)) {
+    {
         struct buf header;
         buf_init(&header);
-        rc = format_header(o->format, &header);
-        if (rc == 0 && header.len > 0)
-            rc = writer_submit(r.out, header.data, header.len);
+        rc = o->header ? format_header(o->format, &header) : 0;
+        if (rc == 0)
+            rc = writer_start(r.out, header.data, header.len);
         buf_finish(&header);
         if (rc != 0) {
+            log_fatal("cannot write %s: %s", r.output_name, uv_strerror(rc));
             status = EXIT_OUTPUT;
             goto out_writer;
         }
+        if (writer_cut_line(r.out))
+            log_error("%s ended in a cut line: appending from a new line", r.output_name);
     }
 
     struct http_options ho = {
@@ -294,7 +313,8 @@ static int run(const struct options *o, int *input_fds)
     }
     uv_signal_init(&r.loop, &r.sigint);
     uv_signal_init(&r.loop, &r.sigterm);
-    r.sigint.data = r.sigterm.data = &r;
+    uv_timer_init(&r.loop, &r.grace);
+    r.sigint.data = r.sigterm.data = r.grace.data = &r;
     uv_signal_start(&r.sigint, on_signal, SIGINT);
     uv_signal_start(&r.sigterm, on_signal, SIGTERM);
 
@@ -351,8 +371,9 @@ static int run(const struct options *o, int *input_fds)
         if (s->disallowed > 0 || s->unfetched > 0)
             snprintf(extra, sizeof extra, " (%zu disallowed by robots.txt, %zu left by --max-pages)",
                      s->disallowed, s->unfetched);
+        /* What reached the output whole, not what was handed over: a full disk takes less. */
         log_error("%zu ok, %zu failed, %zu skipped, %zu pairs written, %.2f s%s", s->ok,
-                  s->failed, s->skipped, s->pairs, seconds, extra);
+                  s->failed, s->skipped, writer_count_written(r.out), seconds, extra);
     }
 
     if (r.write_error != 0 || writer_error(r.out) != 0)

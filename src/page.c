@@ -205,7 +205,7 @@ static void publish(struct page *p)
     const http_request *r = &p->req;
     int rc = p->scan_rc;
     if (rc == 0 && s->block.len > 0)
-        rc = writer_submit(c->opt.out, s->block.data, s->block.len);
+        rc = writer_submit_counted(c->opt.out, s->block.data, s->block.len, s->pairs);
     if (rc == 0) {
         c->stats.ok++;
         c->stats.pairs += s->pairs;

@@ -42,8 +42,9 @@ class IoTest(AreqTest):
         with open(os.path.join(self.tmp, name), encoding="utf-8", newline="") as f:
             return by_source(parse_output(self, f.read()))
 
-    def start(self, args, stdin=subprocess.DEVNULL):
-        p = subprocess.Popen(common.areq_argv(args), cwd=self.tmp, env=common.areq_env(),
+    def start(self, args, stdin=subprocess.DEVNULL, env=None):
+        p = subprocess.Popen(common.areq_argv(args), cwd=self.tmp,
+                             env=dict(common.areq_env(), **(env or {})),
                              stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
         def reap():
@@ -149,6 +150,134 @@ class FifoTest(IoTest):
         self.assertIsNone(p.poll())
         common.stop_with_signal(self, p, signal.SIGTERM, 143, " with the producer idle")
         self.assertEqual(self.read_pairs(), {url: common.page_expected(url, links=5)})
+
+
+# --- item 6: a stalled reader of -o - ------------------------------------------------------
+
+def vm_hwm_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return None
+
+
+class StalledReaderTest(IoTest):
+    def test_backlog_is_bounded_and_sigterm_ends_the_run(self):
+        """`areq -o - list | (sleep 40; cat)` held all 100+ MB of output in memory, and
+        SIGTERM then waited for the reader. Admission now waits on the writer's backlog and
+        the reader gets a bounded grace period; what it finally reads is whole lines."""
+        pages = [page_url("stalled-%d.html" % k, links=2000) for k in range(600)]
+        self.write_urls(pages)
+        # More than one pool thread, as on a machine with more cores: then a write blocked
+        # on the pipe no longer stops the scanning by accident.
+        p = self.start(["-c", "4", "-o", "-", "urls.txt"], env={"UV_THREADPOOL_SIZE": "4"})
+        # Nobody reads p.stdout. Wait until the crawl stops moving.
+        last = -1
+        for _ in range(int(scaled(20) / 0.5)):
+            time.sleep(0.5)
+            n = sum(1 for e in SRV.requests() if "/page/stalled-" in e[3])
+            if n == last:
+                break
+            last = n
+        self.assertIsNone(p.poll(), "areq ended with its reader stalled")
+        fetched = sum(1 for e in SRV.requests() if "/page/stalled-" in e[3])
+        # 4 MiB of backlog is about 22 of these 190 KB pages; allow the 4 in flight, a
+        # block or two in the pipe, and plenty of slack.
+        self.assertLess(fetched, 100, "areq kept fetching with nobody reading its output")
+        if not common.WRAPPER:
+            hwm = vm_hwm_kb(p.pid)
+            self.assertLess(hwm, 60 * 1024, "peak RSS %.1f MB with a stalled reader"
+                            % (hwm / 1024))
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGTERM)
+        try:
+            rc = p.wait(scaled(2) + 4)  # the 2 s grace period, then prompt
+        except subprocess.TimeoutExpired:
+            self.fail("areq still waiting for its stalled reader %.1f s after SIGTERM"
+                      % (time.monotonic() - t0))
+        self.assertEqual(rc, 143, p.stderr.read())
+        out = p.stdout.read().decode("utf-8")
+        # Whole lines only; a page's block may be cut short between lines by the grace
+        # period, since a 190 KB block does not fit the pipe.
+        pairs = by_source(parse_output(self, out))
+        self.assertGreater(len(pairs), 0)
+        for src, targets in pairs.items():
+            self.assertLessEqual(targets, common.page_expected(src, links=2000), src)
+
+
+# --- item 8: output integrity ---------------------------------------------------------------
+
+class FullDiskTest(IoTest):
+    def setUp(self):
+        super().setUp()
+        self.mnt = os.path.join(self.tmp, "small")
+        os.mkdir(self.mnt)
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", self.mnt],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        if r.returncode != 0:
+            self.skipTest("cannot mount a 64 KiB tmpfs (%s): needs root and CAP_SYS_ADMIN"
+                          % r.stdout.decode(errors="replace").strip())
+        self.addCleanup(subprocess.run, ["umount", "-l", self.mnt])
+
+    def test_full_disk_keeps_whole_blocks_and_counts_them(self):
+        """A full disk left a cut last line, and the summary claimed the pairs it could not
+        write."""
+        pages = [page_url("fulldisk-%d.html" % k, links=200) for k in range(40)]
+        self.write_urls(pages)
+        r = self.run_areq(["-c", "4", "-o", os.path.join(self.mnt, "out.tsv"), "urls.txt"])
+        self.assertEqual(r.rc, 3, r)
+        with open(os.path.join(self.mnt, "out.tsv"), encoding="utf-8", newline="") as f:
+            text = f.read()
+        pairs = parse_output(self, text)  # whole lines only
+        got = by_source(pairs)
+        self.assertGreater(len(got), 0)
+        for src, targets in got.items():
+            self.assertEqual(targets, common.page_expected(src, links=200),
+                             "a page's block was cut: " + src)
+        m = [l for l in r.err_lines() if "pairs written" in l]
+        self.assertTrue(m, r)
+        claimed = int(m[-1].split(" pairs written")[0].split()[-1])
+        self.assertEqual(claimed, len(pairs), "the summary claims pairs the file lacks")
+
+
+class AppendTest(IoTest):
+    def test_append_onto_a_cut_line_starts_a_new_line(self):
+        url = page_url("append-cut.html", links=3)
+        self.write_urls([url])
+        self.write("out.tsv", common.HEADER + "\nhttp://a.example/\thttp://a.exa")
+        r = self.run_areq(["--append", "-o", "out.tsv", "urls.txt"])
+        self.assertEqual(r.rc, 0, r)
+        self.assertRegex(r.err, r"out\.tsv.*(cut|partial|new line)")
+        with open(os.path.join(self.tmp, "out.tsv"), encoding="utf-8", newline="") as f:
+            lines = f.read().split("\n")
+        self.assertEqual(lines[0], common.HEADER)
+        self.assertEqual(lines[1], "http://a.example/\thttp://a.exa")
+        self.assertEqual(lines[-1], "")
+        self.assertEqual({tuple(l.split("\t")) for l in lines[2:-1]},
+                         {(url, t) for t in common.page_expected(url, links=3)})
+
+    def test_concurrent_appenders_write_one_header(self):
+        """Twenty areq processes starting --append on a new file at once wrote 2-4 headers
+        in more than half of the rounds."""
+        url = page_url("append-many.html", links=1)
+        self.write_urls([url])
+        for rnd in range(4):
+            out = "out-%d.tsv" % rnd
+            procs = [subprocess.Popen(common.areq_argv(["-q", "--append", "-o", out,
+                                                        "urls.txt"]),
+                                      cwd=self.tmp, env=common.areq_env(),
+                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL)
+                     for _ in range(20)]
+            for p in procs:
+                self.assertEqual(p.wait(scaled(60)), 0)
+            with open(os.path.join(self.tmp, out), encoding="utf-8") as f:
+                lines = f.read().splitlines()
+            self.assertEqual(lines.count(common.HEADER), 1, "round %d: %d headers"
+                             % (rnd, lines.count(common.HEADER)))
+            self.assertEqual(lines[0], common.HEADER)
+            self.assertEqual(len(lines), 21)
 
 
 # --- the same file as input and output ------------------------------------------------------
