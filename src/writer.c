@@ -51,6 +51,7 @@ struct writer {
     int use_stream;
     int stream_open;
     int stream_closing;  /* uv_close() called on the pipe */
+    int fd_flags;        /* the descriptor's status flags before uv_pipe_open */
     uv_pipe_t pipe;
     uv_write_t wreq;
 };
@@ -156,6 +157,10 @@ static void on_closed(uv_fs_t *req)
 static void on_stream_closed(uv_handle_t *h)
 {
     writer *w = h->data;
+    /* Standard output's open file description is shared with whoever started us (a shell
+     * pipeline may write to it after we exit): hand it back as blocking as it was. */
+    if (w->fd <= STDERR_FILENO && w->fd_flags >= 0 && !(w->fd_flags & O_NONBLOCK))
+        fcntl(w->fd, F_SETFL, w->fd_flags);
     w->stream_open = 0;
     w->busy = 0;
     finish_close(w);
@@ -345,6 +350,7 @@ int writer_open(uv_loop_t *loop, const char *path, int append, writer **out)
         if (append && w->owns_fd && st.st_size > 0)
             w->at_start = 0;
     }
+    w->fd_flags = fcntl(w->fd, F_GETFL);
     if (uv_guess_handle(w->fd) == UV_NAMED_PIPE && uv_pipe_init(loop, &w->pipe, 0) == 0) {
         if (uv_pipe_open(&w->pipe, w->fd) == 0) {
             w->use_stream = 1;
