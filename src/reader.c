@@ -50,6 +50,7 @@ static void maybe_free(reader *r)
 static void serve_waiter(reader *r);
 
 static void ask_for_more(reader *r);
+static void on_stream_closed(uv_handle_t *h);
 
 static void on_fs_read(uv_fs_t *req)
 {
@@ -212,27 +213,24 @@ int reader_open(uv_loop_t *loop, int fd, const char *name, reader **out)
      * from the pool, it would hold the pool's only thread and starve the scanning and the
      * writing of pages already fetched. Read it as a stream, on the loop. */
     uv_handle_type type = uv_guess_handle(fd);
+    r->in.handle.data = r;
     if (type == UV_NAMED_PIPE || type == UV_TCP || type == UV_UDP) {
-        rc = uv_pipe_init(loop, &r->in.pipe, 0);
-        if (rc != 0)
-            goto fail;
-        if ((rc = uv_pipe_open(&r->in.pipe, fd)) != 0) {
-            uv_close(&r->in.handle, NULL);
-            goto fail;
+        if (uv_pipe_init(loop, &r->in.pipe, 0) == 0) {
+            if (uv_pipe_open(&r->in.pipe, fd) == 0) {
+                r->use_stream = 1;
+            } else {
+                /* Read from the pool after all; the reader lives until the handle closed. */
+                r->stream_open = 1;
+                uv_close(&r->in.handle, on_stream_closed);
+            }
         }
-        r->use_stream = 1;
     } else if (type == UV_TTY) {
-        if ((rc = uv_tty_init(loop, &r->in.tty, fd, 1)) != 0)
-            goto fail;
-        r->use_stream = 1;
+        r->use_stream = uv_tty_init(loop, &r->in.tty, fd, 1) == 0;
     }
-    if (r->use_stream) {
-        /* Closing the handle closes the descriptor (libuv leaves 0 to 2 alone). */
-        r->stream_open = 1;
-        r->in.handle.data = r;
-    } else {
+    if (r->use_stream)
+        r->stream_open = 1; /* closing the handle closes fd (libuv leaves 0 to 2 alone) */
+    else
         r->owns_fd = fd > STDERR_FILENO;
-    }
     *out = r;
     return 0;
 fail:
@@ -261,10 +259,10 @@ void reader_close(reader *r)
         return;
     r->closing = 1;
     r->waiter = NULL;
-    if (r->stream_open) {
+    if (r->stream_open && r->use_stream) {
         uv_read_stop(&r->in.stream);
         uv_close(&r->in.handle, on_stream_closed);
         return;
     }
-    maybe_free(r);
+    maybe_free(r); /* or its close callback, for a handle given up on at open */
 }

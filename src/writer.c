@@ -51,9 +51,17 @@ struct writer {
     int use_stream;
     int stream_open;
     int stream_closing;  /* uv_close() called on the pipe */
-    int fd_flags;        /* the descriptor's status flags before uv_pipe_open */
+    struct out_stream *stream;
+};
+
+/* The pipe handle and its write request live apart from the writer: a writer destroyed
+ * early (a run that fails to start) leaves them to their close callback, which frees them. */
+struct out_stream {
     uv_pipe_t pipe;
-    uv_write_t wreq;
+    uv_write_t req;
+    writer *w;    /* NULL once the writer is gone */
+    uv_file fd;
+    int fd_flags; /* the descriptor's status flags before uv_pipe_open */
 };
 
 static void start_next(writer *w);
@@ -156,11 +164,16 @@ static void on_closed(uv_fs_t *req)
 
 static void on_stream_closed(uv_handle_t *h)
 {
-    writer *w = h->data;
+    struct out_stream *st = h->data;
+    writer *w = st->w;
     /* Standard output's open file description is shared with whoever started us (a shell
      * pipeline may write to it after we exit): hand it back as blocking as it was. */
-    if (w->fd <= STDERR_FILENO && w->fd_flags >= 0 && !(w->fd_flags & O_NONBLOCK))
-        fcntl(w->fd, F_SETFL, w->fd_flags);
+    if (st->fd <= STDERR_FILENO && st->fd_flags >= 0 && !(st->fd_flags & O_NONBLOCK))
+        fcntl(st->fd, F_SETFL, st->fd_flags);
+    free(st);
+    if (w == NULL)
+        return;
+    w->stream = NULL;
     w->stream_open = 0;
     w->busy = 0;
     finish_close(w);
@@ -183,7 +196,10 @@ static void on_written(uv_fs_t *req)
 
 static void on_stream_written(uv_write_t *req, int status)
 {
-    writer *w = req->data;
+    struct out_stream *st = req->data;
+    writer *w = st->w;
+    if (w == NULL)
+        return;
     w->busy = 0;
     if (status == UV_ECANCELED) {
         drop_inflight(w); /* abandoned: the piece never reached the pipe */
@@ -220,7 +236,7 @@ static int write_stream(writer *w)
         if (n > WRITER_MAX_WRITE)
             n = WRITER_MAX_WRITE;
         uv_buf_t b = uv_buf_init(w->inflight.data + w->written, (unsigned)n);
-        int rc = uv_try_write((uv_stream_t *)&w->pipe, &b, 1);
+        int rc = uv_try_write((uv_stream_t *)&w->stream->pipe, &b, 1);
         if (rc == (int)n) {
             advance(w, n);
             continue;
@@ -233,8 +249,8 @@ static int write_stream(writer *w)
             b = uv_buf_init(w->inflight.data + w->written, (unsigned)n);
         }
         w->piece = n;
-        w->wreq.data = w;
-        rc = uv_write(&w->wreq, (uv_stream_t *)&w->pipe, &b, 1, on_stream_written);
+        rc = uv_write(&w->stream->req, (uv_stream_t *)&w->stream->pipe, &b, 1,
+                      on_stream_written);
         if (rc != 0)
             return rc;
         w->busy = 1;
@@ -291,7 +307,7 @@ static void start_next(writer *w)
         if (w->stream_open) {
             if (!w->stream_closing) {
                 w->stream_closing = 1;
-                uv_close((uv_handle_t *)&w->pipe, on_stream_closed);
+                uv_close((uv_handle_t *)&w->stream->pipe, on_stream_closed);
             }
             w->busy = 1;
             return;
@@ -350,15 +366,21 @@ int writer_open(uv_loop_t *loop, const char *path, int append, writer **out)
         if (append && w->owns_fd && st.st_size > 0)
             w->at_start = 0;
     }
-    w->fd_flags = fcntl(w->fd, F_GETFL);
-    if (uv_guess_handle(w->fd) == UV_NAMED_PIPE && uv_pipe_init(loop, &w->pipe, 0) == 0) {
-        if (uv_pipe_open(&w->pipe, w->fd) == 0) {
+    struct out_stream *os;
+    if (uv_guess_handle(w->fd) == UV_NAMED_PIPE && (os = calloc(1, sizeof *os)) != NULL) {
+        os->fd = w->fd;
+        os->fd_flags = fcntl(w->fd, F_GETFL);
+        os->pipe.data = os->req.data = os;
+        if (uv_pipe_init(loop, &os->pipe, 0) != 0) {
+            free(os);
+        } else if (uv_pipe_open(&os->pipe, w->fd) != 0) {
+            uv_close((uv_handle_t *)&os->pipe, on_stream_closed); /* writes from the pool */
+        } else {
+            os->w = w;
+            w->stream = os;
             w->use_stream = 1;
             w->stream_open = 1;
             w->owns_fd = 0; /* closing the handle closes it (never 0 to 2) */
-            w->pipe.data = w;
-        } else {
-            uv_close((uv_handle_t *)&w->pipe, NULL);
         }
     }
     *out = w;
@@ -431,7 +453,9 @@ int writer_submit_counted(writer *w, const char *data, size_t len, size_t count)
 {
     if (w->error != 0)
         return w->error;
-    if (w->closing || w->abandoned)
+    if (w->abandoned)
+        return 0; /* dropped, as what was queued was: the page is no failure */
+    if (w->closing)
         return -EPIPE;
     if (len == 0)
         return 0;
@@ -486,7 +510,7 @@ void writer_abandon(writer *w)
     if (w->use_stream && w->stream_open && w->busy) {
         w->closing = 1;
         w->stream_closing = 1;
-        uv_close((uv_handle_t *)&w->pipe, on_stream_closed);
+        uv_close((uv_handle_t *)&w->stream->pipe, on_stream_closed);
     }
 }
 
@@ -529,6 +553,13 @@ void writer_destroy(writer *w)
 {
     if (w == NULL)
         return;
+    if (w->stream != NULL) {
+        /* Destroyed without a completed close (a run that failed to start): the loop
+         * must run again for the handle, which then frees itself. */
+        w->stream->w = NULL;
+        if (!w->stream_closing)
+            uv_close((uv_handle_t *)&w->stream->pipe, on_stream_closed);
+    }
     if (w->owns_fd) {
         uv_fs_t req;
         uv_fs_close(NULL, &req, w->fd, NULL);

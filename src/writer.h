@@ -12,8 +12,9 @@
  * when the reader has stalled; files and terminals are written from libuv's pool.
  *
  * Ownership: the writer copies what it is given. It is created by writer_open() and freed
- * by writer_destroy(), which must come after writer_close() has completed and the loop has
- * run its requests out. */
+ * by writer_destroy(), which should come after writer_close() has completed and the loop
+ * has run its requests out; destroyed sooner, it leaves a pipe handle to close, and the
+ * loop must run once more. */
 #ifndef AREQ_WRITER_H
 #define AREQ_WRITER_H
 
@@ -62,8 +63,8 @@ size_t writer_count_written(const writer *w);
 int writer_wait_room(writer *w, task *t);
 
 /* Gives up on the reader (a signal's grace period is over): drops what is queued, and a
- * pipe write still waiting for the reader. writer_close() then completes at once, bar a
- * file write in flight. */
+ * pipe write still waiting for the reader; later submissions are dropped too (and return
+ * 0). writer_close() then completes at once, bar a file write in flight. */
 void writer_abandon(writer *w);
 
 /* Inside a step: writes out everything queued and closes the file. TASK_PENDING; on
