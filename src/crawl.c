@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "page.h"
@@ -393,6 +394,14 @@ static int run_step(task *t)
         }
         switch (t->state) {
         case RUN_STEP: {
+            /* A reader slower than the crawl (a stalled `-o -`) must not make the writer
+             * hold the whole output: start nothing new until it has taken some. */
+            if (writer_backlog(c->opt.out) >= WRITER_BACKLOG_MAX) {
+                t->state = RUN_WAITED;
+                if (writer_wait_room(c->opt.out, t) == TASK_PENDING)
+                    return TASK_PENDING;
+                break;
+            }
             struct frontier_host *h = frontier_robots_wanted(c->frontier);
             if (h != NULL) {
                 c->robots_host = h;
@@ -444,8 +453,12 @@ static int run_step(task *t)
                 t->state = RUN_STEP;
                 break;
             }
-            const char *path = c->opt.inputs[c->next_input++];
-            int rc = reader_open(c->t.sched->loop, path, &c->in);
+            size_t i = c->next_input++;
+            const char *path = c->opt.inputs[i];
+            int fd = c->opt.input_fds[i];
+            c->opt.input_fds[i] = -1; /* the reader's now */
+            int rc = reader_open(c->t.sched->loop, fd, strcmp(path, "-") == 0 ? "<stdin>" : path,
+                                 &c->in);
             if (rc != 0) {
                 log_fatal("cannot read %s: %s", path, uv_strerror(rc));
                 c->input_error = rc;
@@ -564,6 +577,12 @@ int crawl_init(crawl *c, const struct crawl_options *o)
 
 void crawl_finish(crawl *c)
 {
+    /* Lists a stopped run never reached. */
+    for (size_t i = c->next_input; i < c->opt.ninputs && c->opt.input_fds != NULL; i++) {
+        if (c->opt.input_fds[i] > STDERR_FILENO)
+            close(c->opt.input_fds[i]);
+        c->opt.input_fds[i] = -1;
+    }
     frontier_destroy(c->frontier);
     c->frontier = NULL;
     psl_free(c->psl);

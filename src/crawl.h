@@ -55,6 +55,8 @@ struct crawl_options {
     const char *const *urls;   /* URLs given as arguments, queued before the lists */
     size_t nurls;
     char *const *inputs;       /* list paths, "-" for standard input */
+    int *input_fds;            /* each list, opened once (reader_open_list); the crawl owns
+                                  them from crawl_init on and closes every one */
     size_t ninputs;
     writer *failures;          /* --failures: a JSON line per failed URL, or NULL */
 };

@@ -2,6 +2,7 @@
 #include <curl/curl.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -20,6 +22,7 @@
 #include "log.h"
 #include "options.h"
 #include "progress.h"
+#include "reader.h"
 #include "task.h"
 #include "url.h"
 #include "writer.h"
@@ -38,6 +41,7 @@ struct run {
     uv_loop_t loop;
     task_sched sched;
     uv_signal_t sigint, sigterm;
+    uv_timer_t grace;      /* after a signal: how long a stalled reader may hold the end */
     int signal;            /* the first signal received, or 0 */
     int write_error;
     crawl crawl;
@@ -49,11 +53,25 @@ struct run {
     const char *cookie_jar;
 };
 
+/* After a signal, the output already produced goes out, but a reader that does not take it
+ * (`areq -o - | (sleep 40; cat)`) must not hold the end of the run for longer than this. */
+enum { SIGNAL_GRACE_MS = 2000 };
+
+static void on_grace_over(uv_timer_t *h)
+{
+    struct run *r = h->data;
+    writer_abandon(r->out);
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
     struct run *r = h->data;
-    if (r->signal == 0)
+    if (r->signal == 0) {
         r->signal = signum;
+        uv_timer_start(&r->grace, on_grace_over, SIGNAL_GRACE_MS, 0);
+    } else {
+        writer_abandon(r->out); /* asked twice: no more waiting */
+    }
     crawl_stop(&r->crawl, -ECANCELED);
 }
 
@@ -73,6 +91,7 @@ static void on_crawl_done(task *t)
     struct run *r = (struct run *)((char *)t - offsetof(struct run, crawl));
     uv_close((uv_handle_t *)&r->sigint, NULL);
     uv_close((uv_handle_t *)&r->sigterm, NULL);
+    uv_close((uv_handle_t *)&r->grace, NULL);
     progress_destroy(r->progress);
     r->progress = NULL;
     if (r->cookie_jar != NULL) {
@@ -114,20 +133,73 @@ static size_t fit_open_files(size_t concurrency)
     return concurrency;
 }
 
-static int check_inputs(const struct options *o)
+/* Opens every list once, up front: a missing list is a usage error found before anything is
+ * fetched, and a FIFO's bytes would be lost to a second open. fds[i] is -1 for each list
+ * not opened. 0, or -1 after the message. */
+static int open_inputs(const struct options *o, int *fds)
 {
+    for (size_t i = 0; i < o->ninputs; i++)
+        fds[i] = -1;
     for (size_t i = 0; i < o->ninputs; i++) {
-        if (strcmp(o->inputs[i], "-") == 0)
-            continue;
-        FILE *f = fopen(o->inputs[i], "r");
-        if (f == NULL) {
-            int err = errno;
+        fds[i] = reader_open_list(o->inputs[i]);
+        if (fds[i] < 0) {
             char hint[300];
             options_url_hint(o->inputs[i], hint, sizeof hint);
-            log_fatal("cannot read %s: %s%s", o->inputs[i], strerror(err), hint);
+            log_fatal("cannot read %s: %s%s", o->inputs[i], strerror(-fds[i]), hint);
+            fds[i] = -1;
             return -1;
         }
-        fclose(f);
+    }
+    return 0;
+}
+
+static void close_inputs(const struct options *o, int *fds)
+{
+    for (size_t i = 0; i < o->ninputs; i++)
+        if (fds[i] > STDERR_FILENO)
+            close(fds[i]);
+}
+
+/* `-o urls.txt urls.txt` would truncate the list before a line of it is read (and with
+ * --append, read its own output for ever). Compared by device and inode, so that another
+ * name for the same file (a link, a relative path, /dev/stdin) is caught too. 0, or -1
+ * after the message. */
+static int check_not_output(const struct options *o, const int *fds)
+{
+    struct stat out;
+    if (strcmp(o->output, "-") == 0 ? fstat(STDOUT_FILENO, &out) != 0
+                                     : stat(o->output, &out) != 0)
+        return 0; /* a new file cannot be a list */
+    if (!S_ISREG(out.st_mode))
+        return 0;
+    for (size_t i = 0; i < o->ninputs; i++) {
+        struct stat in;
+        if (fstat(fds[i], &in) == 0 && in.st_dev == out.st_dev && in.st_ino == out.st_ino) {
+            log_fatal("%s is both an input list and the output: refusing to overwrite it",
+                      o->inputs[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Started with descriptor 0, 1 or 2 closed (by cron, a daemon, `>&-`), the descriptors
+ * libuv opens for itself would take those numbers, and it asserts when it later closes
+ * them as if they were ours; our own output would land in its files. /dev/null in their
+ * place keeps the numbers taken. Runs before anything else opens a file. 0 or -errno. */
+static int reopen_closed_std_fds(void)
+{
+    for (int fd = STDIN_FILENO; fd <= STDERR_FILENO; fd++) {
+        if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+            continue;
+        /* The lowest free number is fd: every one below it is open by now. */
+        int got = open("/dev/null", fd == STDIN_FILENO ? O_RDONLY : O_WRONLY);
+        if (got < 0)
+            return -errno;
+        if (got != fd) {
+            close(got);
+            return -EBADF;
+        }
     }
     return 0;
 }
@@ -298,11 +370,12 @@ static int check_netrc(const struct options *o)
     return 0;
 }
 
-static int run(const struct options *o)
+static int run(const struct options *o, int *input_fds)
 {
     struct run r = {.output_name = strcmp(o->output, "-") == 0 ? "standard output" : o->output,
                     .cookie_jar = o->cookie_jar};
     int status = EXIT_ALL_DONE;
+    int crawl_owns_inputs = 0;
     size_t concurrency = fit_open_files(o->concurrency);
 
     const char *cacert, *capath;
@@ -310,18 +383,21 @@ static int run(const struct options *o)
     int bad = pick_ca(o, &cacert, &capath) != 0 || check_netrc(o) != 0;
     if (split_cookies(o, &cookies) != 0 || bad) {
         free_cookies(&cookies);
+        close_inputs(o, input_fds);
         return EXIT_USAGE;
     }
     struct patterns pat = {0};
     if (compile_patterns(o, &pat) != 0) {
         free_patterns(&pat);
         free_cookies(&cookies);
+        close_inputs(o, input_fds);
         return EXIT_USAGE;
     }
     int rc;
     if (uv_loop_init(&r.loop) != 0) {
         log_fatal("cannot start the event loop");
         free_patterns(&pat);
+        close_inputs(o, input_fds);
         return EXIT_USAGE;
     }
     struct http_options ho = {
@@ -368,7 +444,8 @@ static int run(const struct options *o)
     }
     uv_signal_init(&r.loop, &r.sigint);
     uv_signal_init(&r.loop, &r.sigterm);
-    r.sigint.data = r.sigterm.data = &r;
+    uv_timer_init(&r.loop, &r.grace);
+    r.sigint.data = r.sigterm.data = r.grace.data = &r;
     uv_signal_start(&r.sigint, on_signal, SIGINT);
     uv_signal_start(&r.sigterm, on_signal, SIGTERM);
 
@@ -388,17 +465,20 @@ static int run(const struct options *o)
         }
         writer_on_error(r.failures, on_write_error, &r);
     }
-    if (o->header && writer_at_start(r.out)) {
+    {
         struct buf header;
         buf_init(&header);
-        rc = format_header(o->format, &header);
-        if (rc == 0 && header.len > 0)
-            rc = writer_submit(r.out, header.data, header.len);
+        rc = o->header ? format_header(o->format, &header) : 0;
+        if (rc == 0)
+            rc = writer_start(r.out, header.data, header.len);
         buf_finish(&header);
         if (rc != 0) {
+            log_fatal("cannot write %s: %s", r.output_name, uv_strerror(rc));
             status = EXIT_OUTPUT;
             goto out_http;
         }
+        if (writer_cut_line(r.out))
+            log_error("%s ended in a cut line: appending from a new line", r.output_name);
     }
 
 
@@ -426,10 +506,12 @@ static int run(const struct options *o)
         .urls = o->urls,
         .nurls = o->nurls,
         .inputs = o->inputs,
+        .input_fds = input_fds,
         .ninputs = o->ninputs,
         .failures = r.failures,
         .queue_budget = (size_t)o->max_queue,
     };
+    crawl_owns_inputs = 1;
     if (crawl_init(&r.crawl, &co) != 0) {
         log_fatal("out of memory");
         status = EXIT_USAGE;
@@ -461,8 +543,9 @@ static int run(const struct options *o)
             snprintf(extra + used, sizeof extra - used, " (%zu links not followed: memory budget)",
                      s->over_budget);
         }
+        /* What reached the output whole, not what was handed over: a full disk takes less. */
         log_error("%zu ok, %zu failed, %zu skipped, %zu pairs written, %.2f s%s", s->ok,
-                  s->failed, s->skipped, s->pairs, seconds, extra);
+                  s->failed, s->skipped, writer_count_written(r.out), seconds, extra);
     }
 
     if (r.write_error != 0 || writer_error(r.out) != 0 ||
@@ -485,6 +568,8 @@ out_http:
 out_writer:
     writer_destroy(r.out);
     writer_destroy(r.failures);
+    if (!crawl_owns_inputs)
+        close_inputs(o, input_fds);
     uv_run(&r.loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&r.loop) != 0)
         log_fatal("internal error: handles left open at exit");
@@ -547,6 +632,8 @@ int main(int argc, char **argv)
 {
     struct options o;
     char err[1024];
+    if (reopen_closed_std_fds() != 0)
+        return EXIT_USAGE; /* with no stderr to say so on */
     tune_malloc();
     size_thread_pool();
     switch (parse_command_line(argc, argv, &o, err, sizeof err)) {
@@ -575,7 +662,15 @@ int main(int argc, char **argv)
         break;
     }
     log_set_level(o.verbosity < 0 ? LOG_QUIET : o.verbosity > 0 ? LOG_VERBOSE : LOG_NORMAL);
-    if (check_inputs(&o) != 0) {
+    int *input_fds = calloc(o.ninputs, sizeof *input_fds);
+    if (input_fds == NULL) {
+        log_fatal("out of memory");
+        options_finish(&o);
+        return EXIT_USAGE;
+    }
+    if (open_inputs(&o, input_fds) != 0 || check_not_output(&o, input_fds) != 0) {
+        close_inputs(&o, input_fds);
+        free(input_fds);
         options_finish(&o);
         return EXIT_USAGE;
     }
@@ -583,10 +678,13 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         log_fatal("cannot initialise libcurl");
+        close_inputs(&o, input_fds);
+        free(input_fds);
         options_finish(&o);
         return EXIT_USAGE;
     }
-    int status = run(&o);
+    int status = run(&o, input_fds);
+    free(input_fds);
     curl_global_cleanup();
     options_finish(&o);
     return status;

@@ -244,7 +244,7 @@ static void publish(struct page *p)
     /* The writer takes the block itself rather than a copy: a link-dense page's lines are
      * four times its size, and were held twice (issue 16 item 10). */
     if (rc == 0 && s->block.len > 0)
-        rc = writer_submit_buf(c->opt.out, &s->block);
+        rc = writer_submit_buf(c->opt.out, &s->block, s->pairs);
     if (rc == 0) {
         c->stats.ok++;
         c->stats.pairs += s->pairs;

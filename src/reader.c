@@ -50,6 +50,7 @@ static void maybe_free(reader *r)
 static void serve_waiter(reader *r);
 
 static void ask_for_more(reader *r);
+static void on_stream_closed(uv_handle_t *h);
 
 static void on_fs_read(uv_fs_t *req)
 {
@@ -173,50 +174,68 @@ int reader_next(reader *r, task *t, struct input_line *line)
     return TASK_PENDING;
 }
 
-int reader_open(uv_loop_t *loop, const char *path, reader **out)
+int reader_open_list(const char *path)
+{
+    if (strcmp(path, "-") == 0)
+        return STDIN_FILENO;
+    /* O_NONBLOCK: opening a FIFO for reading would otherwise wait, outside the loop and
+     * deaf to signals, for its writer. The stream read later waits on the loop instead. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return -errno;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+        close(fd);
+        return -EISDIR;
+    }
+    return fd;
+}
+
+int reader_open(uv_loop_t *loop, int fd, const char *name, reader **out)
 {
     reader *r = calloc(1, sizeof *r);
-    if (r == NULL)
+    if (r == NULL) {
+        if (fd > STDERR_FILENO)
+            close(fd);
         return -ENOMEM;
-    r->loop = loop;
-    input_lines_init(&r->lines, INPUT_MAX_LINE);
-    int rc;
-    if (strcmp(path, "-") == 0) {
-        r->name = "<stdin>";
-        r->fd = STDIN_FILENO;
-        uv_handle_type type = uv_guess_handle(STDIN_FILENO);
-        if (type == UV_NAMED_PIPE) {
-            rc = uv_pipe_init(loop, &r->in.pipe, 0);
-            if (rc == 0 && (rc = uv_pipe_open(&r->in.pipe, STDIN_FILENO)) != 0)
-                uv_close(&r->in.handle, NULL);
-            r->use_stream = rc == 0;
-        } else if (type == UV_TTY) {
-            rc = uv_tty_init(loop, &r->in.tty, STDIN_FILENO, 1);
-            r->use_stream = rc == 0;
-        }
-        if (r->use_stream) {
-            r->stream_open = 1;
-            r->in.handle.data = r;
-        }
-    } else {
-        r->name = path;
-        rc = open(path, O_RDONLY | O_CLOEXEC);
-        if (rc < 0) {
-            rc = -errno;
-            goto fail;
-        }
-        r->fd = rc;
-        r->owns_fd = 1;
-        struct stat st;
-        if (fstat(r->fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-            rc = -EISDIR;
-            close(r->fd);
-            goto fail;
-        }
     }
+    r->loop = loop;
+    r->name = name;
+    r->fd = fd;
+    input_lines_init(&r->lines, INPUT_MAX_LINE);
+    int rc = 0;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+        rc = -EISDIR;
+        goto fail;
+    }
+    /* A pipe, FIFO, socket or terminal may stay idle for as long as its writer likes: read
+     * from the pool, it would hold the pool's only thread and starve the scanning and the
+     * writing of pages already fetched. Read it as a stream, on the loop. */
+    uv_handle_type type = uv_guess_handle(fd);
+    r->in.handle.data = r;
+    if (type == UV_NAMED_PIPE || type == UV_TCP || type == UV_UDP) {
+        if (uv_pipe_init(loop, &r->in.pipe, 0) == 0) {
+            if (uv_pipe_open(&r->in.pipe, fd) == 0) {
+                r->use_stream = 1;
+            } else {
+                /* Read from the pool after all; the reader lives until the handle closed. */
+                r->stream_open = 1;
+                uv_close(&r->in.handle, on_stream_closed);
+            }
+        }
+    } else if (type == UV_TTY) {
+        r->use_stream = uv_tty_init(loop, &r->in.tty, fd, 1) == 0;
+    }
+    if (r->use_stream)
+        r->stream_open = 1; /* closing the handle closes fd (libuv leaves 0 to 2 alone) */
+    else
+        r->owns_fd = fd > STDERR_FILENO;
     *out = r;
     return 0;
 fail:
+    if (fd > STDERR_FILENO)
+        close(fd);
     input_lines_finish(&r->lines);
     free(r);
     return rc;
@@ -240,10 +259,10 @@ void reader_close(reader *r)
         return;
     r->closing = 1;
     r->waiter = NULL;
-    if (r->stream_open) {
+    if (r->stream_open && r->use_stream) {
         uv_read_stop(&r->in.stream);
         uv_close(&r->in.handle, on_stream_closed);
         return;
     }
-    maybe_free(r);
+    maybe_free(r); /* or its close callback, for a handle given up on at open */
 }

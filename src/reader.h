@@ -1,8 +1,9 @@
 /* reader.h: reads a URL list from a file or standard input without blocking the loop, and
  * hands it out a line at a time (split by input.h's rules).
  *
- * A regular file is read with libuv's fs API in chunks; a pipe or terminal on standard
- * input is read as a stream, so that a run can be stopped while its input is idle. Reading
+ * A regular file is read with libuv's fs API in chunks; a pipe, FIFO, socket or terminal
+ * is read as a stream on the loop, so that an idle producer holds no pool thread and a run
+ * can be stopped while its input is idle. Reading
  * is driven by the consumer: the next chunk is asked for only when the lines of the last
  * one are used up, so a list of any length costs one chunk of memory.
  *
@@ -19,8 +20,15 @@
 
 typedef struct reader reader;
 
-/* Opens `path` ("-" is standard input). 0 or a negative errno (-EISDIR for a directory). */
-int reader_open(uv_loop_t *loop, const char *path, reader **out);
+/* Opens the list at `path` ("-" is standard input, descriptor 0) without waiting for a
+ * FIFO's writer. The descriptor, or a negative errno (-EISDIR for a directory). */
+int reader_open_list(const char *path);
+
+/* Reads the list open on `fd`, which the reader owns from here on, whatever the outcome
+ * (descriptors 0 to 2 are never closed). `name` is for messages and must outlive the
+ * reader. A list is opened once, by the caller: a FIFO's bytes would be lost to a second
+ * open. 0 or a negative errno (-EISDIR for a directory). */
+int reader_open(uv_loop_t *loop, int fd, const char *name, reader **out);
 
 /* The list's name for messages: its path, or "<stdin>". */
 const char *reader_name(const reader *r);

@@ -2,37 +2,131 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "buf.h"
+
+/* Where a submitted block ends in its batch, and what writing it whole counts for. */
+struct mark {
+    size_t end;
+    size_t count;
+};
 
 struct writer {
     uv_loop_t *loop;
     uv_file fd;
     int owns_fd;         /* not for standard output */
     int at_start;        /* the file was empty when opened */
+    int append;
+    int regular;         /* a regular file: a cut block can be truncated away */
+    int cut_line;        /* an append found a cut last line and began a new one */
     uv_fs_t req;
     int busy;            /* a request is in flight */
     struct buf pending;  /* submitted, not yet being written */
+    struct buf pending_marks; /* struct mark, one per block in `pending` */
     struct buf inflight; /* being written */
+    struct buf inflight_marks;
+    size_t next_mark;    /* first mark of inflight not yet written whole */
     size_t written;      /* of inflight */
+    size_t piece;        /* bytes of the stream write in flight */
+    off_t start_size;    /* the file's size once writer_start() is done */
+    uint64_t bytes_written;   /* through this writer */
+    uint64_t bytes_committed; /* of those, up to the end of the last whole block */
+    size_t count_written;     /* the counts of the blocks written whole */
     int error;
     int closing, closed;
+    int abandoned;
     task *closer;
+    task *room_waiter;
     writer_error_fn on_error;
     void *on_error_ctx;
+
+    /* A pipe or socket is written on the loop, never from a pool thread: a stalled reader
+     * must not hold the pool (it scans pages), nor keep the process from exiting. */
+    int use_stream;
+    int stream_open;
+    int stream_closing;  /* uv_close() called on the pipe */
+    struct out_stream *stream;
+};
+
+/* The pipe handle and its write request live apart from the writer: a writer destroyed
+ * early (a run that fails to start) leaves them to their close callback, which frees them. */
+struct out_stream {
+    uv_pipe_t pipe;
+    uv_write_t req;
+    writer *w;    /* NULL once the writer is gone */
+    uv_file fd;
+    int fd_flags; /* the descriptor's status flags before uv_pipe_open */
 };
 
 static void start_next(writer *w);
 
-/* `written` counts into `inflight`, so the two are reset together: writer_backlog()
- * subtracts one from the other. */
+static struct mark *marks_of(struct buf *b)
+{
+    return (struct mark *)(void *)b->data;
+}
+
+static size_t nmarks(const struct buf *b)
+{
+    return b->len / sizeof(struct mark);
+}
+
+/* `written` and `next_mark` count into `inflight`, so they are reset together:
+ * writer_backlog() subtracts one from the other. */
 static void drop_inflight(writer *w)
 {
     buf_clear(&w->inflight);
+    buf_clear(&w->inflight_marks);
     w->written = 0;
+    w->next_mark = 0;
+}
+
+static void wake_room_waiter(writer *w)
+{
+    if (w->room_waiter == NULL)
+        return;
+    if (w->error == 0 && !w->abandoned && writer_backlog(w) >= WRITER_BACKLOG_MAX)
+        return;
+    task *t = w->room_waiter;
+    w->room_waiter = NULL;
+    task_wake(t, 0);
+}
+
+/* Bytes of inflight reached the output: count the blocks now whole. */
+static void advance(writer *w, size_t n)
+{
+    w->written += n;
+    w->bytes_written += n;
+    struct mark *m = marks_of(&w->inflight_marks);
+    size_t k = nmarks(&w->inflight_marks);
+    uint64_t batch_start = w->bytes_written - w->written;
+    while (w->next_mark < k && m[w->next_mark].end <= w->written) {
+        w->count_written += m[w->next_mark].count;
+        w->bytes_committed = batch_start + m[w->next_mark].end;
+        w->next_mark++;
+    }
+    if (w->written >= w->inflight.len)
+        drop_inflight(w);
+    wake_room_waiter(w);
+}
+
+/* A full disk can take part of a block before it refuses the rest: the output then ends in
+ * a cut line. Cut the file back to the end of the last whole block, provided nobody else
+ * (another appender) has written to it since, which its size tells. */
+static void cut_back_to_whole_block(writer *w)
+{
+    if (!w->regular || w->bytes_committed == w->bytes_written)
+        return;
+    struct stat st;
+    off_t expected = w->start_size + (off_t)w->bytes_written;
+    if (fstat(w->fd, &st) == 0 && st.st_size == expected &&
+        ftruncate(w->fd, w->start_size + (off_t)w->bytes_committed) == 0)
+        w->bytes_written = w->bytes_committed;
 }
 
 static void fail(writer *w, int err)
@@ -40,7 +134,10 @@ static void fail(writer *w, int err)
     if (w->error != 0)
         return;
     w->error = err;
+    cut_back_to_whole_block(w);
     buf_clear(&w->pending);
+    buf_clear(&w->pending_marks);
+    wake_room_waiter(w);
     if (w->on_error != NULL)
         w->on_error(w->on_error_ctx, err);
 }
@@ -65,6 +162,23 @@ static void on_closed(uv_fs_t *req)
     finish_close(w);
 }
 
+static void on_stream_closed(uv_handle_t *h)
+{
+    struct out_stream *st = h->data;
+    writer *w = st->w;
+    /* Standard output's open file description is shared with whoever started us (a shell
+     * pipeline may write to it after we exit): hand it back as blocking as it was. */
+    if (st->fd <= STDERR_FILENO && st->fd_flags >= 0 && !(st->fd_flags & O_NONBLOCK))
+        fcntl(st->fd, F_SETFL, st->fd_flags);
+    free(st);
+    if (w == NULL)
+        return;
+    w->stream = NULL;
+    w->stream_open = 0;
+    w->busy = 0;
+    finish_close(w);
+}
+
 static void on_written(uv_fs_t *req)
 {
     writer *w = req->data;
@@ -75,11 +189,74 @@ static void on_written(uv_fs_t *req)
         fail(w, (int)n);
         drop_inflight(w);
     } else {
-        w->written += (size_t)n;
-        if (w->written >= w->inflight.len)
-            drop_inflight(w);
+        advance(w, (size_t)n);
     }
     start_next(w);
+}
+
+static void on_stream_written(uv_write_t *req, int status)
+{
+    struct out_stream *st = req->data;
+    writer *w = st->w;
+    if (w == NULL)
+        return;
+    w->busy = 0;
+    if (status == UV_ECANCELED) {
+        drop_inflight(w); /* abandoned: the piece never reached the pipe */
+    } else if (status < 0) {
+        fail(w, status);
+        drop_inflight(w);
+    } else {
+        advance(w, w->piece);
+    }
+    if (!w->stream_closing)
+        start_next(w);
+}
+
+/* The next piece of inflight for a pipe: whole lines of at most PIPE_BUF bytes, which a
+ * pipe takes whole or not at all, so that output cut short by a stalled reader (see
+ * writer_abandon) still ends with a whole line. A line longer than that goes alone. */
+static size_t next_piece(const writer *w)
+{
+    const char *p = w->inflight.data + w->written;
+    size_t left = w->inflight.len - w->written;
+    size_t span = left < PIPE_BUF ? left : PIPE_BUF;
+    for (size_t i = span; i > 0; i--)
+        if (p[i - 1] == '\n')
+            return i;
+    const char *nl = memchr(p, '\n', left);
+    return nl != NULL ? (size_t)(nl - p) + 1 : left;
+}
+
+/* Writes pieces at once while the pipe takes them; queues the first it refuses. */
+static int write_stream(writer *w)
+{
+    while (w->inflight.len > 0) {
+        size_t n = next_piece(w);
+        if (n > WRITER_MAX_WRITE)
+            n = WRITER_MAX_WRITE;
+        uv_buf_t b = uv_buf_init(w->inflight.data + w->written, (unsigned)n);
+        int rc = uv_try_write((uv_stream_t *)&w->stream->pipe, &b, 1);
+        if (rc == (int)n) {
+            advance(w, n);
+            continue;
+        }
+        if (rc < 0 && rc != UV_EAGAIN)
+            return rc;
+        if (rc > 0) {
+            advance(w, (size_t)rc);
+            n -= (size_t)rc;
+            b = uv_buf_init(w->inflight.data + w->written, (unsigned)n);
+        }
+        w->piece = n;
+        rc = uv_write(&w->stream->req, (uv_stream_t *)&w->stream->pipe, &b, 1,
+                      on_stream_written);
+        if (rc != 0)
+            return rc;
+        w->busy = 1;
+        return 0;
+    }
+    return 0;
 }
 
 /* Keeps exactly one request in flight: the rest of a short write, else the next batch,
@@ -88,25 +265,53 @@ static void start_next(writer *w)
 {
     if (w->busy)
         return;
-    if (w->inflight.len == 0 && w->pending.len > 0 && w->error == 0) {
+    int writing = w->error == 0 && !w->abandoned;
+    if (w->inflight.len == 0 && w->pending.len > 0 && writing) {
         struct buf t = w->inflight;
         w->inflight = w->pending;
         w->pending = t;
+        t = w->inflight_marks;
+        w->inflight_marks = w->pending_marks;
+        w->pending_marks = t;
         w->written = 0;
+        w->next_mark = 0;
     }
-    if (w->inflight.len > 0 && w->error == 0) {
-        uv_buf_t b = uv_buf_init(w->inflight.data + w->written,
-                                 (unsigned)(w->inflight.len - w->written));
-        w->req.data = w;
-        int rc = uv_fs_write(w->loop, &w->req, w->fd, &b, 1, -1, on_written);
-        if (rc == 0) {
+    if (w->inflight.len > 0 && writing) {
+        int rc;
+        if (w->use_stream) {
+            rc = write_stream(w);
+            if (rc == 0 && w->busy)
+                return;
+            if (rc == 0 && w->pending.len > 0) {
+                start_next(w);
+                return;
+            }
+        } else {
+            size_t n = w->inflight.len - w->written;
+            if (n > WRITER_MAX_WRITE)
+                n = WRITER_MAX_WRITE; /* uv_buf_t holds an unsigned length */
+            uv_buf_t b = uv_buf_init(w->inflight.data + w->written, (unsigned)n);
+            w->req.data = w;
+            rc = uv_fs_write(w->loop, &w->req, w->fd, &b, 1, -1, on_written);
+            if (rc == 0) {
+                w->busy = 1;
+                return;
+            }
+        }
+        if (rc != 0) {
+            fail(w, rc);
+            drop_inflight(w);
+        }
+    }
+    if (w->closing && !w->closed) {
+        if (w->stream_open) {
+            if (!w->stream_closing) {
+                w->stream_closing = 1;
+                uv_close((uv_handle_t *)&w->stream->pipe, on_stream_closed);
+            }
             w->busy = 1;
             return;
         }
-        fail(w, rc);
-        drop_inflight(w);
-    }
-    if (w->closing && !w->closed) {
         if (w->owns_fd) {
             w->req.data = w;
             if (uv_fs_close(w->loop, &w->req, w->fd, on_closed) == 0) {
@@ -126,15 +331,24 @@ int writer_open(uv_loop_t *loop, const char *path, int append, writer **out)
         return -ENOMEM;
     w->loop = loop;
     buf_init(&w->pending);
+    buf_init(&w->pending_marks);
     buf_init(&w->inflight);
+    buf_init(&w->inflight_marks);
     if (strcmp(path, "-") == 0) {
         w->fd = STDOUT_FILENO;
     } else {
-        int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC);
+        /* Appending reads the last byte, to find a cut last line. */
+        int flags = O_CREAT | O_CLOEXEC | (append ? O_RDWR | O_APPEND : O_WRONLY | O_TRUNC);
         uv_fs_t req;
         /* Synchronous: it runs once, before any transfer, and its error ends the run. */
         int fd = uv_fs_open(NULL, &req, path, flags, 0666, NULL);
         uv_fs_req_cleanup(&req);
+        if (fd == UV_EACCES && append) {
+            /* Write-only for us: append without looking at the last byte. */
+            flags = (flags & ~O_RDWR) | O_WRONLY;
+            fd = uv_fs_open(NULL, &req, path, flags, 0666, NULL);
+            uv_fs_req_cleanup(&req);
+        }
         if (fd < 0) {
             free(w);
             return fd;
@@ -143,14 +357,90 @@ int writer_open(uv_loop_t *loop, const char *path, int append, writer **out)
         w->owns_fd = 1;
     }
     w->at_start = 1;
-    if (append && w->owns_fd) {
-        uv_fs_t req;
-        if (uv_fs_fstat(NULL, &req, w->fd, NULL) == 0 && req.statbuf.st_size > 0)
+    w->append = append && w->owns_fd;
+    struct stat st;
+    if (fstat(w->fd, &st) == 0) {
+        w->regular = S_ISREG(st.st_mode);
+        if (w->regular)
+            w->start_size = st.st_size;
+        if (append && w->owns_fd && st.st_size > 0)
             w->at_start = 0;
-        uv_fs_req_cleanup(&req);
+    }
+    struct out_stream *os;
+    if (uv_guess_handle(w->fd) == UV_NAMED_PIPE && (os = calloc(1, sizeof *os)) != NULL) {
+        os->fd = w->fd;
+        os->fd_flags = fcntl(w->fd, F_GETFL);
+        os->pipe.data = os->req.data = os;
+        if (uv_pipe_init(loop, &os->pipe, 0) != 0) {
+            free(os);
+        } else if (uv_pipe_open(&os->pipe, w->fd) != 0) {
+            uv_close((uv_handle_t *)&os->pipe, on_stream_closed); /* writes from the pool */
+        } else {
+            os->w = w;
+            w->stream = os;
+            w->use_stream = 1;
+            w->stream_open = 1;
+            w->owns_fd = 0; /* closing the handle closes it (never 0 to 2) */
+        }
     }
     *out = w;
     return 0;
+}
+
+/* Writes all of data now, on the loop's thread: only for the few bytes writer_start()
+ * writes under the lock. 0 or -errno. */
+static int write_all_now(int fd, const char *data, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, data, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        data += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int writer_start(writer *w, const char *header, size_t len)
+{
+    if (!w->append || !w->regular) {
+        /* Truncated or new, or not a file: nobody else writes here. */
+        return len > 0 && w->at_start ? writer_submit(w, header, len) : 0;
+    }
+    /* Appending: the size seen, and the header or newline written for it, must not be
+     * another areq appender's too. flock is advisory: it orders areq runs only. */
+    if (flock(w->fd, LOCK_EX) != 0)
+        return -errno;
+    int rc = 0;
+    struct stat st;
+    if (fstat(w->fd, &st) != 0) {
+        rc = -errno;
+    } else if (st.st_size == 0) {
+        w->at_start = 1;
+        if (len > 0)
+            rc = write_all_now(w->fd, header, len);
+    } else {
+        char last;
+        w->at_start = 0;
+        if (pread(w->fd, &last, 1, st.st_size - 1) == 1 && last != '\n') {
+            w->cut_line = 1;
+            rc = write_all_now(w->fd, "\n", 1);
+        }
+    }
+    if (rc == 0 && fstat(w->fd, &st) == 0)
+        w->start_size = st.st_size;
+    flock(w->fd, LOCK_UN);
+    if (rc != 0)
+        fail(w, rc);
+    return rc;
+}
+
+int writer_cut_line(const writer *w)
+{
+    return w->cut_line;
 }
 
 void writer_on_error(writer *w, writer_error_fn fn, void *ctx)
@@ -159,37 +449,98 @@ void writer_on_error(writer *w, writer_error_fn fn, void *ctx)
     w->on_error_ctx = ctx;
 }
 
-int writer_submit(writer *w, const char *data, size_t len)
+int writer_submit_counted(writer *w, const char *data, size_t len, size_t count)
 {
     if (w->error != 0)
         return w->error;
+    if (w->abandoned)
+        return 0; /* dropped, as what was queued was: the page is no failure */
     if (w->closing)
         return -EPIPE;
-    int rc = buf_append(&w->pending, data, len);
+    if (len == 0)
+        return 0;
+    struct mark m = {.end = w->pending.len + len, .count = count};
+    int rc = buf_reserve(&w->pending_marks, sizeof m);
+    if (rc == 0)
+        rc = buf_append(&w->pending, data, len);
     if (rc != 0)
         return rc;
+    buf_append(&w->pending_marks, &m, sizeof m); /* room was reserved */
     start_next(w);
     return 0;
 }
 
-int writer_submit_buf(writer *w, struct buf *b)
+int writer_submit_buf(writer *w, struct buf *b, size_t count)
 {
     int rc = 0;
     if (w->error != 0)
         rc = w->error;
-    else if (w->closing)
+    else if (w->closing && !w->abandoned)
         rc = -EPIPE;
-    else if (w->pending.len == 0) {
+    if (rc != 0 || w->abandoned || b->len == 0) {
+        buf_finish(b);
+        return rc; /* abandoned: dropped, as what was queued was */
+    }
+    struct mark m = {.end = w->pending.len + b->len, .count = count};
+    rc = buf_reserve(&w->pending_marks, sizeof m);
+    if (rc == 0 && w->pending.len == 0) {
+        /* Nothing waits: the block becomes the queue, without a copy. */
         buf_finish(&w->pending);
         w->pending = *b;
         buf_init(b);
-        start_next(w);
-        return 0;
-    } else if ((rc = buf_append(&w->pending, b->data, b->len)) == 0) {
-        start_next(w);
+    } else if (rc == 0) {
+        rc = buf_append(&w->pending, b->data, b->len);
     }
     buf_finish(b);
-    return rc;
+    if (rc != 0)
+        return rc;
+    buf_append(&w->pending_marks, &m, sizeof m); /* room was reserved */
+    start_next(w);
+    return 0;
+}
+
+int writer_submit(writer *w, const char *data, size_t len)
+{
+    return writer_submit_counted(w, data, len, 0);
+}
+
+size_t writer_count_written(const writer *w)
+{
+    return w->count_written;
+}
+
+static void room_unwait(task *t)
+{
+    writer *w = t->wait_on;
+    w->room_waiter = NULL;
+}
+
+int writer_wait_room(writer *w, task *t)
+{
+    if (w->error != 0 || w->abandoned || writer_backlog(w) < WRITER_BACKLOG_MAX) {
+        t->wait_rc = 0;
+        return TASK_DONE;
+    }
+    w->room_waiter = t;
+    t->wait_on = w;
+    return task_suspend(t, room_unwait);
+}
+
+void writer_abandon(writer *w)
+{
+    if (w->abandoned)
+        return;
+    w->abandoned = 1;
+    buf_clear(&w->pending);
+    buf_clear(&w->pending_marks);
+    wake_room_waiter(w);
+    /* A piece waiting for the pipe was refused whole (see next_piece): dropping it leaves
+     * whole lines. A file write in flight ends on its own. */
+    if (w->use_stream && w->stream_open && w->busy) {
+        w->closing = 1;
+        w->stream_closing = 1;
+        uv_close((uv_handle_t *)&w->stream->pipe, on_stream_closed);
+    }
 }
 
 static void writer_unwait(task *t)
@@ -204,6 +555,10 @@ int writer_close(writer *w, task *t)
     w->closer = t;
     t->wait_on = w;
     task_suspend(t, writer_unwait);
+    if (w->closed) {
+        finish_close(w);
+        return TASK_PENDING;
+    }
     start_next(w);
     return TASK_PENDING;
 }
@@ -227,12 +582,21 @@ void writer_destroy(writer *w)
 {
     if (w == NULL)
         return;
+    if (w->stream != NULL) {
+        /* Destroyed without a completed close (a run that failed to start): the loop
+         * must run again for the handle, which then frees itself. */
+        w->stream->w = NULL;
+        if (!w->stream_closing)
+            uv_close((uv_handle_t *)&w->stream->pipe, on_stream_closed);
+    }
     if (w->owns_fd) {
         uv_fs_t req;
         uv_fs_close(NULL, &req, w->fd, NULL);
         uv_fs_req_cleanup(&req);
     }
     buf_finish(&w->pending);
+    buf_finish(&w->pending_marks);
     buf_finish(&w->inflight);
+    buf_finish(&w->inflight_marks);
     free(w);
 }

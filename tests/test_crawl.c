@@ -22,6 +22,7 @@
 #include <libpsl.h>
 
 #include "crawl.h"
+#include "reader.h"
 #include "fixture_server.h"
 #include "http.h"
 #include "links.h"
@@ -83,6 +84,7 @@ struct env {
     char list_path[96];
     char out_path[96];
     char *inputs[1];
+    int input_fds[1];
 };
 
 enum { WATCHDOG_MS = 20000 };
@@ -208,8 +210,11 @@ static void start_crawl(struct env *e, const char *output, size_t concurrency)
         .out = e->out,
         .extractor = e->extractor,
         .inputs = e->inputs,
+        .input_fds = e->input_fds,
         .ninputs = 1,
     };
+    e->input_fds[0] = reader_open_list(e->inputs[0]);
+    assert_true(e->input_fds[0] >= 0);
     crawl_init(&e->c, &co);
     e->c.t.on_done = on_crawl_done;
     assert_int_equal(uv_timer_init(&e->loop, &e->watchdog), 0);

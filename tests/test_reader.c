@@ -21,6 +21,15 @@
 #include "task.h"
 #include "test_loop.h"
 
+/* Opens a list the way the run does: once, then hands the descriptor to the reader. */
+static int open_path(uv_loop_t *loop, const char *path, reader **out)
+{
+    int fd = reader_open_list(path);
+    if (fd < 0)
+        return fd;
+    return reader_open(loop, fd, strcmp(path, "-") == 0 ? "<stdin>" : path, out);
+}
+
 struct env {
     uv_loop_t loop;
     task_sched sched;
@@ -207,7 +216,7 @@ static void test_files(void **state)
         print_message("  row: %s\n", rows[i].name);
         write_file(e->path, rows[i].in, rows[i].len);
         reader *r = NULL;
-        assert_int_equal(reader_open(&e->loop, e->path, &r), 0);
+        assert_int_equal(open_path(&e->loop, e->path, &r), 0);
         assert_non_null(r);
         struct buf got;
         assert_int_equal(read_all(e, r, &got), 0);
@@ -222,7 +231,7 @@ static void test_empty_file_ends_at_once(void **state)
     struct env *e = *state;
     write_file(e->path, "", 0);
     reader *r;
-    assert_int_equal(reader_open(&e->loop, e->path, &r), 0);
+    assert_int_equal(open_path(&e->loop, e->path, &r), 0);
     struct consumer c = {0};
     consumer_start(e, &c, r);
     run(e);
@@ -254,7 +263,7 @@ static void test_large_file_read_in_order(void **state)
     write_file(e->path, in.data, in.len);
 
     reader *r;
-    assert_int_equal(reader_open(&e->loop, e->path, &r), 0);
+    assert_int_equal(open_path(&e->loop, e->path, &r), 0);
     struct consumer c = {0};
     consumer_start(e, &c, r);
     run(e);
@@ -283,7 +292,7 @@ static void test_over_long_line_across_chunks(void **state)
     buf_finish(&in);
 
     reader *r;
-    assert_int_equal(reader_open(&e->loop, e->path, &r), 0);
+    assert_int_equal(open_path(&e->loop, e->path, &r), 0);
     struct buf got;
     assert_int_equal(read_all(e, r, &got), 0);
     assert_string_equal(got.data, "1:http://a/\n2:!line longer than 64 KiB\n3:http://b/\n");
@@ -298,10 +307,10 @@ static void test_open_missing_file(void **state)
     char path[192];
     snprintf(path, sizeof path, "%s/no-such-file.txt", e->dir);
     reader *r = NULL;
-    assert_int_equal(reader_open(&e->loop, path, &r), -ENOENT);
+    assert_int_equal(open_path(&e->loop, path, &r), -ENOENT);
     assert_null(r);
     snprintf(path, sizeof path, "%s/no/such/dir/urls.txt", e->dir);
-    assert_int_equal(reader_open(&e->loop, path, &r), -ENOENT);
+    assert_int_equal(open_path(&e->loop, path, &r), -ENOENT);
     assert_null(r);
 }
 
@@ -309,7 +318,7 @@ static void test_open_directory(void **state)
 {
     struct env *e = *state;
     reader *r = NULL;
-    assert_int_equal(reader_open(&e->loop, e->dir, &r), -EISDIR);
+    assert_int_equal(open_path(&e->loop, e->dir, &r), -EISDIR);
     assert_null(r);
 }
 
@@ -318,7 +327,7 @@ static void test_name_is_path(void **state)
     struct env *e = *state;
     write_file(e->path, "x\n", 2);
     reader *r;
-    assert_int_equal(reader_open(&e->loop, e->path, &r), 0);
+    assert_int_equal(open_path(&e->loop, e->path, &r), 0);
     assert_string_equal(reader_name(r), e->path);
     reader_close(r); /* closed without ever being read */
     run(e);
@@ -343,7 +352,7 @@ static void test_stdin_pipe(void **state)
     close(fds[1]);
 
     reader *r;
-    assert_int_equal(reader_open(&e->loop, "-", &r), 0);
+    assert_int_equal(open_path(&e->loop, "-", &r), 0);
     assert_string_equal(reader_name(r), "<stdin>");
     struct buf got;
     assert_int_equal(read_all(e, r, &got), 0);
@@ -395,7 +404,7 @@ static void test_stdin_pipe_dripped(void **state)
     assert_int_equal(pipe(fds), 0);
     replace_stdin(e, fds[0]);
     reader *r;
-    assert_int_equal(reader_open(&e->loop, "-", &r), 0);
+    assert_int_equal(open_path(&e->loop, "-", &r), 0);
 
     struct dripper d = {.fd = fds[1], .data = in.data, .len = in.len};
     uv_thread_t th;
@@ -421,7 +430,7 @@ static void test_stdin_file(void **state)
     assert_true(fd >= 0);
     replace_stdin(e, fd);
     reader *r;
-    assert_int_equal(reader_open(&e->loop, "-", &r), 0);
+    assert_int_equal(open_path(&e->loop, "-", &r), 0);
     assert_string_equal(reader_name(r), "<stdin>");
     struct buf got;
     assert_int_equal(read_all(e, r, &got), 0);
@@ -464,7 +473,7 @@ static void test_cancel_while_stdin_is_idle(void **state)
     assert_int_equal(pipe(fds), 0);
     replace_stdin(e, fds[0]);
     reader *r;
-    assert_int_equal(reader_open(&e->loop, "-", &r), 0);
+    assert_int_equal(open_path(&e->loop, "-", &r), 0);
 
     struct consumer c = {0};
     consumer_start(e, &c, r);
@@ -525,7 +534,7 @@ static void test_cancelled_file_wait_loses_nothing(void **state)
     }
     write_file(e->path, in.data, in.len);
     reader *r;
-    assert_int_equal(reader_open(&e->loop, e->path, &r), 0);
+    assert_int_equal(open_path(&e->loop, e->path, &r), 0);
 
     /* The consumer suspends on the first read; the canceller runs in the same turn. */
     struct consumer a = {0};
@@ -560,7 +569,7 @@ static void test_close_with_read_in_flight(void **state)
     struct env *e = *state;
     write_file(e->path, IN("http://a/\n"));
     reader *r;
-    assert_int_equal(reader_open(&e->loop, e->path, &r), 0);
+    assert_int_equal(open_path(&e->loop, e->path, &r), 0);
     struct consumer a = {0};
     consumer_start(e, &a, r);
     struct canceller k = {.target = &a.t};

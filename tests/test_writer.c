@@ -149,6 +149,71 @@ static size_t concat(const char *const *blocks, char *out, size_t cap)
     return len;
 }
 
+/* ---- writer_start: the header, and appends onto a cut line (issue 16) ---- */
+
+struct start_row {
+    const char *name;
+    const char *before; /* NULL: no file */
+    int append;
+    const char *after;
+    int cut_line;
+};
+
+static const struct start_row start_rows[] = {
+    {"new file", NULL, 1, "H\n", 0},
+    {"empty file", "", 1, "H\n", 0},
+    {"whole lines", "a\tb\n", 1, "a\tb\n", 0},
+    {"a cut last line starts a new one", "a\tb\nc\td", 1, "a\tb\nc\td\n", 1},
+    {"CRLF records are whole", "a,b\r\n", 1, "a,b\r\n", 0},
+    {"replacing", "a\tb", 0, "H\n", 0},
+};
+
+static void test_start_writes_header_or_repairs(void **state)
+{
+    struct env *e = *state;
+    for (size_t r = 0; r < sizeof start_rows / sizeof start_rows[0]; r++) {
+        const struct start_row *row = &start_rows[r];
+        unlink(e->path);
+        if (row->before != NULL)
+            spit(e->path, row->before);
+        struct producer p = {.blocks = {NULL}};
+        assert_int_equal(writer_open(&e->loop, e->path, row->append, &p.w), 0);
+        assert_int_equal(writer_start(p.w, "H\n", 2), 0);
+        assert_int_equal(writer_cut_line(p.w), row->cut_line);
+        start_producer(e, &p);
+        run(e);
+        assert_true(p.closed);
+        assert_int_equal(p.close_rc, 0);
+        assert_file_is(e->path, row->after, strlen(row->after));
+        writer_destroy(p.w);
+    }
+}
+
+static void test_counts_what_was_written_whole(void **state)
+{
+    struct env *e = *state;
+    struct producer p = {.blocks = {NULL}};
+    assert_int_equal(writer_open(&e->loop, e->path, 0, &p.w), 0);
+    assert_int_equal(writer_start(p.w, "H\n", 2), 0);
+    assert_int_equal(writer_submit_counted(p.w, "a\t1\na\t2\n", 8, 2), 0);
+    assert_int_equal(writer_submit_counted(p.w, "b\t1\n", 4, 1), 0);
+    assert_int_equal(writer_count_written(p.w), 0); /* handed over, not yet written */
+    start_producer(e, &p);
+    run(e);
+    assert_int_equal(p.close_rc, 0);
+    assert_int_equal(writer_count_written(p.w), 3);
+    writer_destroy(p.w);
+
+    struct producer q = {.blocks = {NULL}};
+    assert_int_equal(writer_open(&e->loop, "/dev/full", 0, &q.w), 0);
+    assert_int_equal(writer_submit_counted(q.w, "a\t1\n", 4, 1), 0);
+    start_producer(e, &q);
+    run(e);
+    assert_int_equal(q.close_rc, -ENOSPC);
+    assert_int_equal(writer_count_written(q.w), 0);
+    writer_destroy(q.w);
+}
+
 /* ---- order and contiguity ---- */
 
 struct blocks_row {
@@ -443,6 +508,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_blocks_arrive_concatenated_in_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_start_writes_header_or_repairs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_counts_what_was_written_whole, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_truncates_existing_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_truncates_even_with_nothing_written, setup, teardown),
         cmocka_unit_test_setup_teardown(test_append_keeps_old_content, setup, teardown),
