@@ -40,6 +40,7 @@ struct http_client {
     char *cacert, *capath, *cookie_data, *user, *netrc_file;
     CURLSH *share;              /* the cookie jar every transfer uses, or NULL */
     X509_STORE *trust;          /* the CA certificates, parsed once; NULL: libcurl's way */
+    int share_trust;            /* trust is (to be) loaded and shared: see load_trust() */
 
     CURL **spare;      /* easy handles ready for reuse */
     size_t nspare, spare_cap;
@@ -332,6 +333,8 @@ static CURLcode on_ssl_ctx(CURL *e, void *ssl_ctx, void *store)
     return CURLE_OK;
 }
 
+static int load_trust(http_client *c);
+
 static int configure(http_client *c, http_request *r, CURL *e)
 {
     const struct http_options *o = &c->opt;
@@ -394,6 +397,9 @@ static int configure(http_client *c, http_request *r, CURL *e)
         SET(CURLOPT_SSL_VERIFYPEER, 0L);
         SET(CURLOPT_SSL_VERIFYHOST, 0L);
     }
+    if (c->share_trust && c->trust == NULL && strncasecmp(r->url, "https:", 6) == 0 &&
+        load_trust(c) != 0)
+        c->share_trust = 0; /* the system's default did not load: libcurl reads it itself */
     if (c->trust != NULL) {
         /* No file for libcurl to read: on_ssl_ctx hands every connection the store. */
         SET(CURLOPT_CAINFO, NULL);
@@ -693,13 +699,18 @@ static int copy_string(const char *s, char **out)
  * the whole file, the system's 140 KB of PEM included. So the client parses the CA file
  * once, with libcurl's own default when none is named, into a store that every
  * connection's SSL_CTX shares (on_ssl_ctx). Only with libcurl on OpenSSL, where that
- * callback exists; elsewhere libcurl is given the names as usual. 0, or -EBADMSG when
- * the file holds no certificate OpenSSL can read. */
-static int load_trust(http_client *c, const struct http_options *o)
+ * callback exists; elsewhere libcurl is given the names as usual. A file the user named
+ * is read when the client is created, so that a bad one is a usage error; the system's
+ * default only for the first https transfer, so that a run over plain http never pays for
+ * it. 0, or -EBADMSG when the file holds no certificate OpenSSL can read. */
+static int can_share_trust(const struct http_options *o)
 {
     const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
-    if (o->insecure || v->ssl_version == NULL || strncmp(v->ssl_version, "OpenSSL/", 8) != 0)
-        return 0;
+    return !o->insecure && v->ssl_version != NULL && strncmp(v->ssl_version, "OpenSSL/", 8) == 0;
+}
+
+static int load_trust(http_client *c)
+{
     char *file = NULL, *dir = NULL;
     if (c->cacert == NULL && c->capath == NULL) {
         CURL *e = curl_easy_init();
@@ -713,12 +724,15 @@ static int load_trust(http_client *c, const struct http_options *o)
         if (rc != 0)
             return rc;
     }
-    c->trust = X509_STORE_new();
-    if (c->trust == NULL)
+    X509_STORE *store = X509_STORE_new();
+    if (store == NULL)
         return -ENOMEM;
-    if ((c->cacert != NULL && X509_STORE_load_file(c->trust, c->cacert) != 1) ||
-        (c->capath != NULL && X509_STORE_load_path(c->trust, c->capath) != 1))
+    if ((c->cacert != NULL && X509_STORE_load_file(store, c->cacert) != 1) ||
+        (c->capath != NULL && X509_STORE_load_path(store, c->capath) != 1)) {
+        X509_STORE_free(store);
         return -EBADMSG;
+    }
+    c->trust = store;
     return 0;
 }
 
@@ -803,8 +817,9 @@ int http_client_create(uv_loop_t *loop, const struct http_options *o, http_clien
         copy_string(o->user, &c->user) != 0 || copy_string(o->netrc_file, &c->netrc_file) != 0)
         goto fail_alloc;
     int early = o->cookies ? start_cookie_jar(c, o) : 0;
-    if (early == 0)
-        early = load_trust(c, o);
+    c->share_trust = can_share_trust(o);
+    if (early == 0 && c->share_trust && (o->cacert != NULL || o->capath != NULL))
+        early = load_trust(c);
     if (early != 0) {
         free_copies(c);
         free(c);

@@ -268,6 +268,36 @@ class TlsTrustTest(AreqTest):
         url, p = self.fetch("capath.html", ["--capath", os.path.join(self.dir, "capath")])
         self.assertFetched(url, p)
 
+    def test_system_default_is_parsed_once_too(self):
+        # No CA named: libcurl's default bundle, read once, for the first https transfer
+        # only. The test CA is not in it, so every transfer fails verification.
+        if common.WRAPPER or not shutil.which("strace"):
+            self.skipTest("needs strace, and areq not under a wrapper")
+        urls = [self.origin + "/page/sys%d.html?links=1" % i for i in range(8)]
+        self.write_urls(urls)
+        trace = os.path.join(self.tmp, "trace")
+        env = common.areq_env()
+        env["ASAN_OPTIONS"] = "detect_leaks=0"
+        p = subprocess.run(["strace", "-f", "-e", "trace=open,openat", "-o", trace,
+                            common.areq_bin(), "--resolve", self.resolve, "--retries", "0",
+                            "-c", "1", "-o", "-", "urls.txt", SRV.url("/page/plain.html")],
+                           cwd=self.tmp, env=env, stdin=subprocess.DEVNULL,
+                           capture_output=True, timeout=120)
+        self.assertEqual(p.returncode, 1, p.stderr.decode(errors="replace"))
+        self.assertEqual(p.stderr.decode().count("certificate problem"), 8, p.stderr.decode())
+        with open(trace) as f:
+            opens = [l for l in f if "/etc/ssl/certs/ca-certificates.crt" in l and "= -1" not in l]
+        self.assertLessEqual(len(opens), 1, "".join(opens))
+        # A run over plain http never reads it.
+        p = subprocess.run(["strace", "-f", "-e", "trace=open,openat", "-o", trace,
+                            common.areq_bin(), "-o", "-", SRV.url("/page/plain2.html")],
+                           cwd=self.tmp, env=env, stdin=subprocess.DEVNULL,
+                           capture_output=True, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr.decode(errors="replace"))
+        with open(trace) as f:
+            opens = [l for l in f if "ca-certificates.crt" in l and "= -1" not in l]
+        self.assertEqual(opens, [])
+
     def test_curl_variables(self):
         ca = os.path.join(self.dir, "ca.pem")
         for i, var in enumerate(("CURL_CA_BUNDLE", "SSL_CERT_FILE")):
@@ -284,10 +314,12 @@ class TlsTrustTest(AreqTest):
         self.write_urls(urls)
         ca = os.path.join(self.dir, "ca.pem")
         trace = os.path.join(self.tmp, "trace")
+        env = common.areq_env()
+        env["ASAN_OPTIONS"] = "detect_leaks=0"  # LeakSanitizer cannot run under ptrace
         p = subprocess.run(["strace", "-f", "-e", "trace=open,openat", "-o", trace,
                             common.areq_bin(), "--resolve", self.resolve, "--cacert", ca,
                             "-c", "1", "-H", "Connection: close", "-o", "-", "urls.txt"],
-                           cwd=self.tmp, env=common.areq_env(), stdin=subprocess.DEVNULL,
+                           cwd=self.tmp, env=env, stdin=subprocess.DEVNULL,
                            capture_output=True, timeout=120)
         self.assertEqual(p.returncode, 0, p.stderr.decode(errors="replace"))
         self.assertEqual(len(parse_output(self, p.stdout.decode())), 12)
