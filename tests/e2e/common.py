@@ -76,6 +76,18 @@ def areq_env():
     return env
 
 
+_asan = []
+
+
+def is_asan_build():
+    """Whether AREQ_BIN was built with -Db_sanitize=address (as CI's second run is): its
+    shadow memory and quarantine then dominate any peak RSS figure."""
+    if not _asan:
+        with open(areq_bin(), "rb") as f:
+            _asan.append(b"__asan_init" in f.read())
+    return _asan[0]
+
+
 def scaled(seconds):
     return seconds * TIME_FACTOR
 

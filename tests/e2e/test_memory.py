@@ -32,17 +32,6 @@ def tearDownModule():
         SRV.stop()
 
 
-_asan = []
-
-
-def is_asan_build():
-    """Whether AREQ_BIN was built with -Db_sanitize=address (as CI's second run is)."""
-    if not _asan:
-        with open(common.areq_bin(), "rb") as f:
-            _asan.append(b"__asan_init" in f.read())
-    return _asan[0]
-
-
 class MemoryTest(AreqTest):
     def assertFailedWith(self, res, url, reason):
         for line in res.err.splitlines():
@@ -54,7 +43,7 @@ class MemoryTest(AreqTest):
     def assertRssBelow(self, rss_kb, limit_mb):
         if rss_kb is None:
             return  # under AREQ_WRAPPER the figure would be the wrapper's
-        if is_asan_build():
+        if common.is_asan_build():
             return  # AddressSanitizer's shadow memory and quarantine are not areq's
         self.assertLess(rss_kb, limit_mb * 1024, "peak RSS of areq was %.1f MB (limit %d MB)"
                         % (rss_kb / 1024, limit_mb))
