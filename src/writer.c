@@ -449,54 +449,40 @@ void writer_on_error(writer *w, writer_error_fn fn, void *ctx)
     w->on_error_ctx = ctx;
 }
 
+/* Queues a block with what it counts for: copied from `data`, or taken from `take` (which
+ * is left empty) when nothing else waits. An abandoned writer drops it, as it dropped what
+ * was queued: the page is no failure. */
+static int submit(writer *w, const char *data, size_t len, struct buf *take, size_t count)
+{
+    int rc = w->error != 0 ? w->error : w->closing && !w->abandoned ? -EPIPE : 0;
+    if (rc == 0 && !w->abandoned && len > 0) {
+        struct mark m = {.end = w->pending.len + len, .count = count};
+        rc = buf_reserve(&w->pending_marks, sizeof m);
+        if (rc == 0 && take != NULL && w->pending.len == 0) {
+            buf_finish(&w->pending);
+            w->pending = *take;
+            buf_init(take);
+        } else if (rc == 0) {
+            rc = buf_append(&w->pending, data, len);
+        }
+        if (rc == 0) {
+            buf_append(&w->pending_marks, &m, sizeof m); /* room was reserved */
+            start_next(w);
+        }
+    }
+    if (take != NULL)
+        buf_finish(take);
+    return rc;
+}
+
 int writer_submit_counted(writer *w, const char *data, size_t len, size_t count)
 {
-    if (w->error != 0)
-        return w->error;
-    if (w->abandoned)
-        return 0; /* dropped, as what was queued was: the page is no failure */
-    if (w->closing)
-        return -EPIPE;
-    if (len == 0)
-        return 0;
-    struct mark m = {.end = w->pending.len + len, .count = count};
-    int rc = buf_reserve(&w->pending_marks, sizeof m);
-    if (rc == 0)
-        rc = buf_append(&w->pending, data, len);
-    if (rc != 0)
-        return rc;
-    buf_append(&w->pending_marks, &m, sizeof m); /* room was reserved */
-    start_next(w);
-    return 0;
+    return submit(w, data, len, NULL, count);
 }
 
 int writer_submit_buf(writer *w, struct buf *b, size_t count)
 {
-    int rc = 0;
-    if (w->error != 0)
-        rc = w->error;
-    else if (w->closing && !w->abandoned)
-        rc = -EPIPE;
-    if (rc != 0 || w->abandoned || b->len == 0) {
-        buf_finish(b);
-        return rc; /* abandoned: dropped, as what was queued was */
-    }
-    struct mark m = {.end = w->pending.len + b->len, .count = count};
-    rc = buf_reserve(&w->pending_marks, sizeof m);
-    if (rc == 0 && w->pending.len == 0) {
-        /* Nothing waits: the block becomes the queue, without a copy. */
-        buf_finish(&w->pending);
-        w->pending = *b;
-        buf_init(b);
-    } else if (rc == 0) {
-        rc = buf_append(&w->pending, b->data, b->len);
-    }
-    buf_finish(b);
-    if (rc != 0)
-        return rc;
-    buf_append(&w->pending_marks, &m, sizeof m); /* room was reserved */
-    start_next(w);
-    return 0;
+    return submit(w, b->data, b->len, b, count);
 }
 
 int writer_submit(writer *w, const char *data, size_t len)
