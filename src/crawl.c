@@ -153,7 +153,7 @@ static robots *rules_from(const http_request *r, const char **verdict, int *fail
     return rules;
 }
 
-static int robots_step(task *t)
+static enum task_step robots_step(task *t)
 {
     struct robots_fetch *f = (struct robots_fetch *)t;
     crawl *c = f->c;
@@ -362,29 +362,39 @@ static void drop_pending(crawl *c)
     }
 }
 
-/* With nothing to start now: read on, finish, or wait for a change. Returns TASK_PENDING
- * when the task waits, else TASK_DONE to go round again. */
-static int idle(crawl *c, task *t, enum frontier_next what, uint64_t wake_at)
+/* What idle() decided: the run task goes round again at once (t->state says where), or it
+ * is suspended and returns TASK_PENDING. */
+enum idle_next {
+    IDLE_GO_ROUND,
+    IDLE_WAITING,
+};
+
+/* With nothing to start now: read on, finish, or wait for a change. */
+static enum idle_next idle(crawl *c, task *t, enum frontier_next what, uint64_t wake_at)
 {
     struct frontier_stats fs;
     frontier_get_stats(c->frontier, &fs);
     if (!c->lists_read && fs.queued < read_ahead(c)) {
         t->state = c->in != NULL ? RUN_READ : RUN_OPEN;
-        return TASK_DONE;
+        return IDLE_GO_ROUND;
     }
     if (what == FRONTIER_EMPTY && c->lists_read) {
         t->state = RUN_JOIN;
-        return TASK_DONE;
+        return IDLE_GO_ROUND;
     }
     uint64_t now = now_ms(c);
     uint64_t timeout = wake_at == UINT64_MAX ? UINT64_MAX : wake_at > now ? wake_at - now : 0;
     t->state = RUN_WAITED;
-    if (timeout == 0)
-        return task_yield(t);
-    return task_event_wait(&c->changed, t, timeout);
+    if (timeout == 0) {
+        task_yield(t);
+        return IDLE_WAITING;
+    }
+    if (task_event_wait(&c->changed, t, timeout) == TASK_SUSPENDED)
+        return IDLE_WAITING;
+    return IDLE_GO_ROUND; /* a change was signalled meanwhile: RUN_WAITED looks again */
 }
 
-static int run_step(task *t)
+static enum task_step run_step(task *t)
 {
     crawl *c = (crawl *)t;
     for (;;) {
@@ -398,7 +408,7 @@ static int run_step(task *t)
              * hold the whole output: start nothing new until it has taken some. */
             if (writer_backlog(c->opt.out) >= WRITER_BACKLOG_MAX) {
                 t->state = RUN_WAITED;
-                if (writer_wait_room(c->opt.out, t) == TASK_PENDING)
+                if (writer_wait_room(c->opt.out, t) == TASK_SUSPENDED)
                     return TASK_PENDING;
                 break;
             }
@@ -406,7 +416,7 @@ static int run_step(task *t)
             if (h != NULL) {
                 c->robots_host = h;
                 t->state = RUN_ADMIT_ROBOTS;
-                if (task_sem_acquire(&c->slots, t) == TASK_PENDING)
+                if (task_sem_acquire(&c->slots, t) == TASK_SUSPENDED)
                     return TASK_PENDING;
                 break;
             }
@@ -432,11 +442,11 @@ static int run_step(task *t)
                 }
                 c->admitting = it;
                 t->state = RUN_ADMIT_PAGE;
-                if (task_sem_acquire(&c->slots, t) == TASK_PENDING)
+                if (task_sem_acquire(&c->slots, t) == TASK_SUSPENDED)
                     return TASK_PENDING;
                 break;
             }
-            if (idle(c, t, what, wake_at) == TASK_PENDING)
+            if (idle(c, t, what, wake_at) == IDLE_WAITING)
                 return TASK_PENDING;
             break;
         }
@@ -469,7 +479,7 @@ static int run_step(task *t)
         }
         case RUN_READ:
             t->state = RUN_LINE;
-            if (reader_next(c->in, t, &c->line) == TASK_PENDING)
+            if (reader_next(c->in, t, &c->line) == TASK_SUSPENDED)
                 return TASK_PENDING;
             break;
         case RUN_LINE: {
@@ -522,7 +532,7 @@ static int run_step(task *t)
             if (c->in != NULL)
                 close_input(c);
             t->state = RUN_JOINED;
-            if (task_join(t) == TASK_PENDING)
+            if (task_join(t) == TASK_SUSPENDED)
                 return TASK_PENDING;
             break;
         case RUN_JOINED:
