@@ -48,17 +48,19 @@ const char *crawl_domain_key(const void *psl, const char *host)
 }
 
 /* The key two hosts must share for a link between them to be in scope. Cached on the host
- * (it is derived from the name alone, so caching through a const pointer is sound). */
-static const char *scope_key(crawl *c, const struct frontier_host *host)
+ * by the frontier, which owns it (the key is derived from the name alone). */
+static const char *scope_key(crawl *c, const struct frontier_host *h)
 {
-    struct frontier_host *h = (struct frontier_host *)host;
     if (h->scope != NULL)
         return h->scope;
     const char *key = h->name;
     if (c->opt.scope == SCOPE_DOMAIN)
         key = crawl_domain_key(c->psl, h->name);
-    h->scope = strdup(key);
-    return h->scope != NULL ? h->scope : h->name;
+    /* Without memory for the copy, the key (which points into the name) still answers;
+     * it is worked out again next time. */
+    if (frontier_host_set_scope(c->frontier, h, key) != 0)
+        return key;
+    return h->scope;
 }
 
 static int in_scope(crawl *c, const struct frontier_host *h, const struct frontier_host *root)
