@@ -155,12 +155,14 @@ static robots *rules_from(const http_request *r, const char **verdict, int *fail
     return rules;
 }
 
+enum { ROBOTS_FETCH = 0 /* where task_init starts a task */, ROBOTS_FETCHED };
+
 static enum task_step robots_step(task *t)
 {
     struct robots_fetch *f = (struct robots_fetch *)t;
     crawl *c = f->c;
-    if (t->state == 0) {
-        t->state = 1;
+    if (t->state == ROBOTS_FETCH) {
+        t->state = ROBOTS_FETCHED;
         f->req.any_type = 1; /* robots.txt is text/plain */
         /* RFC 9309 section 2.5: at least the first 500 KiB are parsed, whatever
          * --max-size says; one byte more tells robots_parse that the file goes on, so
