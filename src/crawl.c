@@ -55,7 +55,7 @@ static const char *scope_key(crawl *c, const struct frontier_host *h)
         return h->scope;
     const char *key = h->name;
     if (c->opt.scope == SCOPE_DOMAIN)
-        key = crawl_domain_key(c->psl, h->name);
+        key = crawl_domain_key(c->opt.psl, h->name);
     /* Without memory for the copy, the key (which points into the name) still answers;
      * it is worked out again next time. */
     if (frontier_host_set_scope(c->frontier, h, key) != 0)
@@ -580,11 +580,15 @@ int crawl_init(crawl *c, const struct crawl_options *o)
         .delay_ms = o->delay_ms,
         .robots = o->robots && o->depth > 0,
     };
-    if (o->scope == SCOPE_DOMAIN)
-        c->psl = psl_latest(NULL);
     if (frontier_create(&limits, &c->frontier) != 0) {
         crawl_finish(c);
         return -ENOMEM;
+    }
+    /* Without the list every host would be a domain of its own: host scope by another
+     * name, which is not what was asked for. */
+    if (o->scope == SCOPE_DOMAIN && o->psl == NULL) {
+        crawl_finish(c);
+        return -EINVAL;
     }
     return 0;
 }
@@ -599,8 +603,6 @@ void crawl_finish(crawl *c)
     }
     frontier_destroy(c->frontier);
     c->frontier = NULL;
-    psl_free(c->psl);
-    c->psl = NULL;
     seen_finish(&c->seen);
     buf_finish(&c->pending_url);
 }

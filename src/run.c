@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <libpsl.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -354,6 +355,8 @@ static void release(struct areq_run *r)
     }
     free_patterns(&r->pat);
     free_cookies(&r->cookies);
+    psl_free(r->psl);
+    r->psl = NULL;
     free(r->input_fds);
     r->input_fds = NULL;
 }
@@ -363,6 +366,7 @@ static int give_up_early(struct areq_run *r, int status)
 {
     free_patterns(&r->pat);
     free_cookies(&r->cookies);
+    psl_free(r->psl);
     if (r->input_fds != NULL)
         close_inputs(r->opt, r->input_fds);
     free(r->input_fds);
@@ -379,7 +383,7 @@ static int give_up(struct areq_run *r, int status, int end)
     return status;
 }
 
-int run_init(struct areq_run *r, const struct options *o)
+int run_init(struct areq_run *r, const struct options *o, const struct run_hooks *hooks)
 {
     *r = (struct areq_run){
         .opt = o,
@@ -398,6 +402,16 @@ int run_init(struct areq_run *r, const struct options *o)
     int bad = pick_ca(o, &cacert, &capath) != 0 || check_netrc(o) != 0;
     if (split_cookies(o, &r->cookies) != 0 || bad || compile_patterns(o, &r->pat) != 0)
         return give_up_early(r, EXIT_USAGE);
+    if (o->scope == SCOPE_DOMAIN) {
+        r->psl = hooks != NULL && hooks->load_psl != NULL ? hooks->load_psl()
+                                                          : psl_latest(NULL);
+        /* Without it every host would be a domain of its own: host scope, silently. */
+        if (r->psl == NULL) {
+            log_fatal("--scope domain needs the Public Suffix List, which could not be "
+                      "loaded (is the publicsuffix package installed?)");
+            return give_up_early(r, EXIT_USAGE);
+        }
+    }
     if (uv_loop_init(&r->loop) != 0) {
         log_fatal("cannot start the event loop");
         return give_up_early(r, EXIT_USAGE);
@@ -485,6 +499,7 @@ int run_init(struct areq_run *r, const struct options *o)
                      (o->keep_fragments ? URL_KEEP_FRAGMENT : 0u),
         .depth = (unsigned)o->depth,
         .scope = (enum crawl_scope)o->scope,
+        .psl = r->psl,
         .include = (const links_filter *const *)r->pat.include,
         .ninclude = r->pat.ninclude,
         .exclude = (const links_filter *const *)r->pat.exclude,
@@ -565,7 +580,7 @@ int run_finish(struct areq_run *r)
 int run_areq(const struct options *o)
 {
     struct areq_run r;
-    int status = run_init(&r, o);
+    int status = run_init(&r, o, NULL);
     if (status != EXIT_ALL_DONE)
         return status;
     uv_run(&r.loop, UV_RUN_DEFAULT);

@@ -29,6 +29,14 @@ enum exit_status {
     EXIT_TERMINATED = 143,
 };
 
+/* Where a run gets what it would otherwise take from the system; NULL members (or no hooks
+ * at all) mean the system's. For tests. */
+struct run_hooks {
+    /* The Public Suffix List for --scope domain (a psl_ctx_t the run frees with psl_free),
+     * or NULL when it cannot be had. Default: psl_latest(NULL). */
+    void *(*load_psl)(void);
+};
+
 struct areq_run {
     const struct options *opt;
     uv_loop_t loop;
@@ -56,6 +64,7 @@ struct areq_run {
         size_t nfiles;
         char *data;
     } cookies;
+    void *psl;             /* for --scope domain, else NULL */
     uint64_t started;      /* uv_hrtime() when the crawl was started */
     int leaked_handles;    /* uv_loop_close() found handles open at the end */
 };
@@ -64,8 +73,8 @@ struct areq_run {
  * is fetched, and schedules the crawl on r->loop (nothing runs until the loop does).
  * Returns EXIT_ALL_DONE (0): the caller runs r->loop and then calls run_finish(). Any
  * other value is an exit status, after the message; everything has been let go then and
- * run_finish() must not be called. */
-int run_init(struct areq_run *r, const struct options *o);
+ * run_finish() must not be called. `hooks` may be NULL. */
+int run_init(struct areq_run *r, const struct options *o, const struct run_hooks *hooks);
 
 /* After r->loop has run out of work: prints the summary, lets everything go, closes the
  * loop and returns the exit status. The caller must have closed its own handles on the

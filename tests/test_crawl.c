@@ -146,7 +146,7 @@ static void set_options(struct env *e, const char *output, size_t concurrency)
 /* Starts a run with e->opt; the case then runs the loop. */
 static void start_run(struct env *e)
 {
-    assert_int_equal(run_init(&e->run, &e->opt), EXIT_ALL_DONE);
+    assert_int_equal(run_init(&e->run, &e->opt, NULL), EXIT_ALL_DONE);
     e->running = 1;
     assert_int_equal(uv_timer_init(&e->run.loop, &e->watchdog), 0);
     e->watchdog.data = e;
@@ -620,6 +620,35 @@ static void test_write_error_stops_the_run(void **state)
     assert_int_equal(e->run.crawl.t.result, UV_ENOSPC);
 }
 
+static void *no_psl(void)
+{
+    return NULL;
+}
+
+/* Issue 13 point 9: --scope domain without a Public Suffix List is a usage error before
+ * anything is fetched or written, not a quiet fall back to host scope. */
+static void test_domain_scope_without_psl_is_a_usage_error(void **state)
+{
+    struct env *e = *state;
+    write_list(e, at("/page/nopsl/a?links=1"), NULL);
+    set_options(e, e->out_path, 2);
+    e->opt.depth = 1;
+    e->opt.scope = SCOPE_DOMAIN;
+    struct run_hooks hooks = {.load_psl = no_psl};
+    assert_int_equal(run_init(&e->run, &e->opt, &hooks), EXIT_USAGE);
+    assert_int_equal(access(e->out_path, F_OK), -1);
+    assert_int_equal(requests_for("/page/nopsl/a?links=1"), 0);
+}
+
+/* The crawl itself refuses domain scope without the list it needs. */
+static void test_crawl_domain_scope_needs_psl(void **state)
+{
+    (void)state;
+    crawl c;
+    struct crawl_options co = {.concurrency = 1, .depth = 1, .scope = SCOPE_DOMAIN};
+    assert_int_equal(crawl_init(&c, &co), -EINVAL);
+}
+
 /* Issue 16 item 10: once the frontier's URLs would exceed the budget, links are turned
  * away and counted, and the frontier stays within it; a link is never marked seen when it
  * was turned away. Needs no loop: crawl_follow() only queues. */
@@ -704,6 +733,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_late_base_applies_to_earlier_links, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_write_error_stops_the_run, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_domain_scope_without_psl_is_a_usage_error, setup,
+                                        teardown),
+        cmocka_unit_test(test_crawl_domain_scope_needs_psl),
         cmocka_unit_test(test_queue_budget_stops_admission),
         cmocka_unit_test(test_queue_budget_default),
     };
