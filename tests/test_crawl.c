@@ -602,7 +602,7 @@ static void test_late_base_applies_to_earlier_links(void **state)
     free(out);
 }
 
-/* An output that cannot be written stops the run (as main wires it), stalled transfers and
+/* An output that cannot be written stops the run (as run.c wires it), stalled transfers and
  * all, and the loop ends. */
 static void test_write_error_stops_the_run(void **state)
 {
