@@ -48,17 +48,19 @@ const char *crawl_domain_key(const void *psl, const char *host)
 }
 
 /* The key two hosts must share for a link between them to be in scope. Cached on the host
- * (it is derived from the name alone, so caching through a const pointer is sound). */
-static const char *scope_key(crawl *c, const struct frontier_host *host)
+ * by the frontier, which owns it (the key is derived from the name alone). */
+static const char *scope_key(crawl *c, const struct frontier_host *h)
 {
-    struct frontier_host *h = (struct frontier_host *)host;
     if (h->scope != NULL)
         return h->scope;
     const char *key = h->name;
     if (c->opt.scope == SCOPE_DOMAIN)
-        key = crawl_domain_key(c->psl, h->name);
-    h->scope = strdup(key);
-    return h->scope != NULL ? h->scope : h->name;
+        key = crawl_domain_key(c->opt.psl, h->name);
+    /* Without memory for the copy, the key (which points into the name) still answers;
+     * it is worked out again next time. */
+    if (frontier_host_set_scope(c->frontier, h, key) != 0)
+        return key;
+    return h->scope;
 }
 
 static int in_scope(crawl *c, const struct frontier_host *h, const struct frontier_host *root)
@@ -153,12 +155,14 @@ static robots *rules_from(const http_request *r, const char **verdict, int *fail
     return rules;
 }
 
-static int robots_step(task *t)
+enum { ROBOTS_FETCH = 0 /* where task_init starts a task */, ROBOTS_FETCHED };
+
+static enum task_step robots_step(task *t)
 {
     struct robots_fetch *f = (struct robots_fetch *)t;
     crawl *c = f->c;
-    if (t->state == 0) {
-        t->state = 1;
+    if (t->state == ROBOTS_FETCH) {
+        t->state = ROBOTS_FETCHED;
         f->req.any_type = 1; /* robots.txt is text/plain */
         /* RFC 9309 section 2.5: at least the first 500 KiB are parsed, whatever
          * --max-size says; one byte more tells robots_parse that the file goes on, so
@@ -362,29 +366,39 @@ static void drop_pending(crawl *c)
     }
 }
 
-/* With nothing to start now: read on, finish, or wait for a change. Returns TASK_PENDING
- * when the task waits, else TASK_DONE to go round again. */
-static int idle(crawl *c, task *t, enum frontier_next what, uint64_t wake_at)
+/* What idle() decided: the run task goes round again at once (t->state says where), or it
+ * is suspended and returns TASK_PENDING. */
+enum idle_next {
+    IDLE_GO_ROUND,
+    IDLE_WAITING,
+};
+
+/* With nothing to start now: read on, finish, or wait for a change. */
+static enum idle_next idle(crawl *c, task *t, enum frontier_next what, uint64_t wake_at)
 {
     struct frontier_stats fs;
     frontier_get_stats(c->frontier, &fs);
     if (!c->lists_read && fs.queued < read_ahead(c)) {
         t->state = c->in != NULL ? RUN_READ : RUN_OPEN;
-        return TASK_DONE;
+        return IDLE_GO_ROUND;
     }
     if (what == FRONTIER_EMPTY && c->lists_read) {
         t->state = RUN_JOIN;
-        return TASK_DONE;
+        return IDLE_GO_ROUND;
     }
     uint64_t now = now_ms(c);
     uint64_t timeout = wake_at == UINT64_MAX ? UINT64_MAX : wake_at > now ? wake_at - now : 0;
     t->state = RUN_WAITED;
-    if (timeout == 0)
-        return task_yield(t);
-    return task_event_wait(&c->changed, t, timeout);
+    if (timeout == 0) {
+        task_yield(t);
+        return IDLE_WAITING;
+    }
+    if (task_event_wait(&c->changed, t, timeout) == TASK_SUSPENDED)
+        return IDLE_WAITING;
+    return IDLE_GO_ROUND; /* a change was signalled meanwhile: RUN_WAITED looks again */
 }
 
-static int run_step(task *t)
+static enum task_step run_step(task *t)
 {
     crawl *c = (crawl *)t;
     for (;;) {
@@ -398,7 +412,7 @@ static int run_step(task *t)
              * hold the whole output: start nothing new until it has taken some. */
             if (writer_backlog(c->opt.out) >= WRITER_BACKLOG_MAX) {
                 t->state = RUN_WAITED;
-                if (writer_wait_room(c->opt.out, t) == TASK_PENDING)
+                if (writer_wait_room(c->opt.out, t) == TASK_SUSPENDED)
                     return TASK_PENDING;
                 break;
             }
@@ -406,7 +420,7 @@ static int run_step(task *t)
             if (h != NULL) {
                 c->robots_host = h;
                 t->state = RUN_ADMIT_ROBOTS;
-                if (task_sem_acquire(&c->slots, t) == TASK_PENDING)
+                if (task_sem_acquire(&c->slots, t) == TASK_SUSPENDED)
                     return TASK_PENDING;
                 break;
             }
@@ -432,11 +446,11 @@ static int run_step(task *t)
                 }
                 c->admitting = it;
                 t->state = RUN_ADMIT_PAGE;
-                if (task_sem_acquire(&c->slots, t) == TASK_PENDING)
+                if (task_sem_acquire(&c->slots, t) == TASK_SUSPENDED)
                     return TASK_PENDING;
                 break;
             }
-            if (idle(c, t, what, wake_at) == TASK_PENDING)
+            if (idle(c, t, what, wake_at) == IDLE_WAITING)
                 return TASK_PENDING;
             break;
         }
@@ -469,7 +483,7 @@ static int run_step(task *t)
         }
         case RUN_READ:
             t->state = RUN_LINE;
-            if (reader_next(c->in, t, &c->line) == TASK_PENDING)
+            if (reader_next(c->in, t, &c->line) == TASK_SUSPENDED)
                 return TASK_PENDING;
             break;
         case RUN_LINE: {
@@ -522,7 +536,7 @@ static int run_step(task *t)
             if (c->in != NULL)
                 close_input(c);
             t->state = RUN_JOINED;
-            if (task_join(t) == TASK_PENDING)
+            if (task_join(t) == TASK_SUSPENDED)
                 return TASK_PENDING;
             break;
         case RUN_JOINED:
@@ -566,11 +580,15 @@ int crawl_init(crawl *c, const struct crawl_options *o)
         .delay_ms = o->delay_ms,
         .robots = o->robots && o->depth > 0,
     };
-    if (o->scope == SCOPE_DOMAIN)
-        c->psl = psl_latest(NULL);
     if (frontier_create(&limits, &c->frontier) != 0) {
         crawl_finish(c);
         return -ENOMEM;
+    }
+    /* Without the list every host would be a domain of its own: host scope by another
+     * name, which is not what was asked for. */
+    if (o->scope == SCOPE_DOMAIN && o->psl == NULL) {
+        crawl_finish(c);
+        return -EINVAL;
     }
     return 0;
 }
@@ -585,8 +603,6 @@ void crawl_finish(crawl *c)
     }
     frontier_destroy(c->frontier);
     c->frontier = NULL;
-    psl_free(c->psl);
-    c->psl = NULL;
     seen_finish(&c->seen);
     buf_finish(&c->pending_url);
 }

@@ -40,6 +40,8 @@ struct crawl_options {
     enum format format;
     unsigned depth;            /* links followed this many hops from the lists */
     enum crawl_scope scope;
+    const void *psl;           /* the Public Suffix List (a psl_ctx_t, the caller's, outliving
+                                  the crawl); needed for SCOPE_DOMAIN */
     const links_filter *const *include; /* a followed URL must match one, if any */
     size_t ninclude;
     const links_filter *const *exclude; /* and none of these */
@@ -100,10 +102,9 @@ typedef struct crawl {
     struct frontier_item *admitting; /* waiting for a permit */
     struct frontier_host *robots_host; /* waiting for a permit */
     size_t disallowed_seen;    /* URLs robots.txt dropped, for pacing the checks */
-    void *psl;                 /* the Public Suffix List, for SCOPE_DOMAIN */
 } crawl;
 
-/* 0 or -ENOMEM. */
+/* 0, -EINVAL for SCOPE_DOMAIN without a Public Suffix List, or -ENOMEM. */
 int crawl_init(crawl *c, const struct crawl_options *o);
 void crawl_finish(crawl *c);
 

@@ -307,6 +307,21 @@ out:
     return rc;
 }
 
+int frontier_host_set_scope(frontier *f, const struct frontier_host *host, const char *key)
+{
+    if (f->hosts_cap == 0)
+        return -EINVAL;
+    /* The frontier's own pointer to the host, found by its origin, rather than a cast
+     * that takes the const off the caller's. */
+    struct frontier_host *h = f->hosts[slot_of(f, host->origin, strlen(host->origin))];
+    if (h != host)
+        return -EINVAL;
+    if (h->scope != NULL)
+        return 0;
+    h->scope = strdup(key);
+    return h->scope != NULL ? 0 : -ENOMEM;
+}
+
 /* ---- items and levels ---- */
 
 static void list_append(struct item_list *l, struct frontier_item *it)

@@ -47,7 +47,8 @@ struct frontier_item;
 struct frontier_host {
     char *origin;          /* "http://example.com:8080", the key */
     char *name;            /* "example.com" */
-    char *scope;           /* the caller's scope key (e.g. registrable domain), or NULL */
+    char *scope;           /* the caller's scope key (e.g. registrable domain), or NULL;
+                              set with frontier_host_set_scope() */
     size_t finished;       /* transfers of this origin given back so far */
     char *robots_failure;  /* the caller's: why its robots.txt could not be read, or NULL;
                               freed with the host */
@@ -102,6 +103,12 @@ void frontier_destroy(frontier *f); /* accepts NULL; frees items not given back,
 /* The origin of `url` (a normalised absolute URL), created on first sight. 0, -EINVAL for
  * a URL without an authority, or -ENOMEM. */
 int frontier_host_of(frontier *f, const char *url, size_t len, struct frontier_host **out);
+
+/* Records the caller's scope key of `h` (a copy, freed with the host) unless one is set
+ * already. For a host the caller holds only by a const pointer (an item's root): the hosts
+ * are the frontier's, so the write is its to make. 0, -ENOMEM, or -EINVAL when `h` is not
+ * one of this frontier's hosts. */
+int frontier_host_set_scope(frontier *f, const struct frontier_host *h, const char *key);
 
 /* Queues `url` at `depth` for `host` (from frontier_host_of), remembering the chain's root
  * host and, when `found_on` is not NULL, where it was found (the item takes a reference).

@@ -551,7 +551,7 @@ static void http_unwait(task *t)
     r->outcome = HTTP_CANCELLED;
 }
 
-int http_fetch(http_client *c, http_request *r, task *t)
+enum task_step http_fetch(http_client *c, http_request *r, task *t)
 {
     r->client = c;
     r->waiter = t;
@@ -581,7 +581,8 @@ int http_fetch(http_client *c, http_request *r, task *t)
     }
     c->running++;
     t->wait_on = r;
-    return task_suspend(t, http_unwait);
+    task_suspend(t, http_unwait);
+    return TASK_PENDING;
 }
 
 int http_is_transient(const http_request *r)

@@ -110,7 +110,7 @@ void http_request_finish(http_request *r);
  * stopped and r->outcome is HTTP_CANCELLED. On an immediate failure (out of memory, libcurl
  * refusing the URL) it sets the outcome, wakes the task at once and still returns
  * TASK_PENDING, so that callers have one path. */
-int http_fetch(http_client *c, http_request *r, task *t);
+enum task_step http_fetch(http_client *c, http_request *r, task *t);
 
 /* Whether the outcome may well be different a moment later: a refused or timed-out
  * connection, a reset, a transfer that timed out, or the statuses 408, 429, 500, 502, 503

@@ -297,7 +297,7 @@ static uint64_t backoff_ms(crawl *c, const http_request *r, unsigned attempt)
 
 enum { PAGE_FETCH, PAGE_FETCHED, PAGE_BACKED_OFF, PAGE_SCANNED };
 
-static int page_step(task *t)
+static enum task_step page_step(task *t)
 {
     struct page *p = (struct page *)t;
     crawl *c = p->c;
@@ -336,14 +336,14 @@ static int page_step(task *t)
         t->state = PAGE_SCANNED;
         p->work.data = p;
         /* Scanning runs on the pool so that the loop keeps moving bytes meanwhile. The
-         * wait is shielded (no unwait): a running work item cannot be called back, and the
-         * page must outlive it; a scan takes microseconds, so a stop still comes promptly.
+         * wait is shielded: a running work item cannot be called back, and the page must
+         * outlive it; a scan takes microseconds, so a stop still comes promptly.
          * A small body is scanned here: the hand-off (a futex wake, a context switch and an
          * async send back) costs more than its scan (10,000 pages of 600 bytes: 11,700
          * futex calls for microseconds of work). */
         if (p->req.body.len >= SCAN_ON_POOL_MIN &&
             uv_queue_work(t->sched->loop, &p->work, scan_work, scan_after) == 0)
-            return task_suspend(t, NULL);
+            return task_suspend_shielded(t);
         scan_work(&p->work);
         /* fall through */
     case PAGE_SCANNED:

@@ -159,19 +159,19 @@ static void reader_unwait(task *t)
     /* A file read in flight cannot be called back; its bytes are kept for later. */
 }
 
-int reader_next(reader *r, task *t, struct input_line *line)
+enum task_wait reader_next(reader *r, task *t, struct input_line *line)
 {
     int rc;
     if (answer(r, line, &rc)) {
         t->wait_rc = rc;
-        return TASK_DONE;
+        return TASK_READY;
     }
     r->waiter = t;
     r->out = line;
     t->wait_on = r;
     task_suspend(t, reader_unwait);
     ask_for_more(r);
-    return TASK_PENDING;
+    return TASK_SUSPENDED;
 }
 
 int reader_open_list(const char *path)

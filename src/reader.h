@@ -33,11 +33,11 @@ int reader_open(uv_loop_t *loop, int fd, const char *name, reader **out);
 /* The list's name for messages: its path, or "<stdin>". */
 const char *reader_name(const reader *r);
 
-/* Inside a step: the next line. Returns TASK_DONE when the answer is at hand, else
- * TASK_PENDING until it is. Either way, task_wait_rc() then says: 1, a line is in *line
+/* Inside a step: the next line. Returns TASK_READY when the answer is at hand, else
+ * TASK_SUSPENDED until it is. Either way, task_wait_rc() then says: 1, a line is in *line
  * (its `error` may be set); 0, the list is finished; negative, a read error; or the
  * cancellation reason. */
-int reader_next(reader *r, task *t, struct input_line *line);
+enum task_wait reader_next(reader *r, task *t, struct input_line *line);
 
 /* A task waiting in reader_next() must have been resumed (cancel it first): the reader
  * does not wake it, and may be freed at once. */

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 
 enum {
-    F_DONE = 1u << 0,    /* must stay bit 0: task_is_done() reads it */
+    F_DONE = 1u << 0,    /* finished: task_is_done() */
     F_READY = 1u << 1,   /* in the ready list */
     F_JOINING = 1u << 2, /* suspended in task_join */
 };
@@ -170,7 +170,7 @@ static void run_one(task *t)
         t->wait_on = NULL;
         t->wait_rc = t->error;
     }
-    if (t->step(t) == TASK_DONE)
+    if (t->step(t) == TASK_FINISHED)
         complete(t);
 }
 
@@ -273,10 +273,15 @@ void task_spawn(task_sched *s, task *t, task *parent)
     make_ready(t);
 }
 
-int task_finish(task *t, int rc)
+enum task_step task_finish(task *t, int rc)
 {
     t->result = rc;
-    return TASK_DONE;
+    return TASK_FINISHED;
+}
+
+int task_is_done(const task *t)
+{
+    return (t->flags & F_DONE) != 0;
 }
 
 static void join_unwait(task *t)
@@ -284,17 +289,18 @@ static void join_unwait(task *t)
     t->flags &= ~F_JOINING;
 }
 
-int task_join(task *t)
+enum task_wait task_join(task *t)
 {
     if (t->live_children == 0) {
         t->wait_rc = 0;
-        return TASK_DONE;
+        return TASK_READY;
     }
     t->flags |= F_JOINING;
-    return task_suspend(t, join_unwait);
+    task_suspend(t, join_unwait);
+    return TASK_SUSPENDED;
 }
 
-int task_yield(task *t)
+enum task_step task_yield(task *t)
 {
     t->wait_rc = 0;
     make_ready(t);
@@ -306,13 +312,14 @@ static void sleep_unwait(task *t)
     timer_disarm(t->sched, &t->sleep);
 }
 
-int task_sleep(task *t, uint64_t ms)
+enum task_step task_sleep(task *t, uint64_t ms)
 {
     if (timer_arm(t->sched, &t->sleep, uv_now(t->sched->loop) + ms) != 0) {
         /* No memory for the heap entry: waking at once is the safe degradation. */
         return task_yield(t);
     }
-    return task_suspend(t, sleep_unwait);
+    task_suspend(t, sleep_unwait);
+    return TASK_PENDING;
 }
 
 void task_set_deadline(task *t, uint64_t due)
@@ -337,9 +344,19 @@ void task_cancel(task *t, int reason)
         make_ready(t);
 }
 
-int task_suspend(task *t, task_unwait_fn unwait)
+void task_suspend(task *t, task_unwait_fn unwait)
 {
+    /* A NULL here would read as "not waiting" and let a cancellation resume the task while
+     * the operation still holds it: that is task_suspend_shielded(), said out loud. */
+    assert(unwait != NULL);
     t->unwait = unwait;
+}
+
+enum task_step task_suspend_shielded(task *t)
+{
+    /* No unwait: task_cancel() only marks the task, and run_one() leaves it be until the
+     * operation's own task_wake(). */
+    t->unwait = NULL;
     return TASK_PENDING;
 }
 
@@ -399,16 +416,17 @@ static void sem_unwait(task *t)
     task_waitlist_remove(&sem->waiters, t);
 }
 
-int task_sem_acquire(task_sem *sem, task *t)
+enum task_wait task_sem_acquire(task_sem *sem, task *t)
 {
     if (sem->permits > 0 && sem->waiters.head == NULL) {
         sem->permits--;
         t->wait_rc = 0;
-        return TASK_DONE;
+        return TASK_READY;
     }
     t->wait_on = sem;
     task_waitlist_push(&sem->waiters, t);
-    return task_suspend(t, sem_unwait);
+    task_suspend(t, sem_unwait);
+    return TASK_SUSPENDED;
 }
 
 void task_sem_release(task_sem *sem)
@@ -431,19 +449,22 @@ static void event_unwait(task *t)
     timer_disarm(t->sched, &t->sleep);
 }
 
-int task_event_wait(task_event *ev, task *t, uint64_t timeout_ms)
+enum task_wait task_event_wait(task_event *ev, task *t, uint64_t timeout_ms)
 {
     if (ev->pending) {
         ev->pending = 0;
         t->wait_rc = 0;
-        return TASK_DONE;
+        return TASK_READY;
     }
     if (timeout_ms != UINT64_MAX &&
-        timer_arm(t->sched, &t->sleep, uv_now(t->sched->loop) + timeout_ms) != 0)
-        return task_yield(t); /* no memory for the timer: look again next turn */
+        timer_arm(t->sched, &t->sleep, uv_now(t->sched->loop) + timeout_ms) != 0) {
+        task_yield(t); /* no memory for the timer: look again next turn */
+        return TASK_SUSPENDED;
+    }
     ev->waiter = t;
     t->wait_on = ev;
-    return task_suspend(t, event_unwait);
+    task_suspend(t, event_unwait);
+    return TASK_SUSPENDED;
 }
 
 void task_event_signal(task_event *ev)
@@ -491,11 +512,11 @@ static void queue_put_unwait(task *t)
     t->wait_slot = NULL;
 }
 
-int task_queue_put(task_queue *q, task *t, void *item)
+enum task_wait task_queue_put(task_queue *q, task *t, void *item)
 {
     if (q->closed) {
         t->wait_rc = -EPIPE;
-        return TASK_DONE;
+        return TASK_READY;
     }
     task *getter = task_waitlist_pop(&q->getters);
     if (getter != NULL) {
@@ -508,13 +529,14 @@ int task_queue_put(task_queue *q, task *t, void *item)
         t->wait_on = q;
         t->wait_slot = item;
         task_waitlist_push(&q->putters, t);
-        return task_suspend(t, queue_put_unwait);
+        task_suspend(t, queue_put_unwait);
+        return TASK_SUSPENDED;
     }
     t->wait_rc = 0;
-    return TASK_DONE;
+    return TASK_READY;
 }
 
-int task_queue_get(task_queue *q, task *t)
+enum task_wait task_queue_get(task_queue *q, task *t)
 {
     if (q->len > 0) {
         t->wait_slot = q->items[q->head];
@@ -528,16 +550,17 @@ int task_queue_get(task_queue *q, task *t)
             task_wake(putter, 0);
         }
         t->wait_rc = 0;
-        return TASK_DONE;
+        return TASK_READY;
     }
     if (q->closed) {
         t->wait_slot = NULL;
         t->wait_rc = -EPIPE;
-        return TASK_DONE;
+        return TASK_READY;
     }
     t->wait_on = q;
     task_waitlist_push(&q->getters, t);
-    return task_suspend(t, queue_get_unwait);
+    task_suspend(t, queue_get_unwait);
+    return TASK_SUSPENDED;
 }
 
 void task_queue_close(task_queue *q)

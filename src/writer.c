@@ -501,15 +501,16 @@ static void room_unwait(task *t)
     w->room_waiter = NULL;
 }
 
-int writer_wait_room(writer *w, task *t)
+enum task_wait writer_wait_room(writer *w, task *t)
 {
     if (w->error != 0 || w->abandoned || writer_backlog(w) < WRITER_BACKLOG_MAX) {
         t->wait_rc = 0;
-        return TASK_DONE;
+        return TASK_READY;
     }
     w->room_waiter = t;
     t->wait_on = w;
-    return task_suspend(t, room_unwait);
+    task_suspend(t, room_unwait);
+    return TASK_SUSPENDED;
 }
 
 void writer_abandon(writer *w)
@@ -535,7 +536,7 @@ static void writer_unwait(task *t)
     w->closer = NULL;
 }
 
-int writer_close(writer *w, task *t)
+enum task_step writer_close(writer *w, task *t)
 {
     w->closing = 1;
     w->closer = t;

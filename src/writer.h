@@ -57,10 +57,10 @@ int writer_submit_counted(writer *w, const char *data, size_t len, size_t count)
 /* The sum of the counts of the blocks written whole so far. */
 size_t writer_count_written(const writer *w);
 
-/* Inside a step: TASK_DONE at once while the backlog is below WRITER_BACKLOG_MAX (or the
- * writer has failed or been abandoned), else TASK_PENDING until it is; task_wait_rc() is 0,
+/* Inside a step: TASK_READY at once while the backlog is below WRITER_BACKLOG_MAX (or the
+ * writer has failed or been abandoned), else TASK_SUSPENDED until it is; task_wait_rc() is 0,
  * or the cancellation reason. One waiter at a time. */
-int writer_wait_room(writer *w, task *t);
+enum task_wait writer_wait_room(writer *w, task *t);
 
 /* Gives up on the reader (a signal's grace period is over): drops what is queued, and a
  * pipe write still waiting for the reader; later submissions are dropped too (and return
@@ -76,7 +76,7 @@ int writer_submit_buf(writer *w, struct buf *b, size_t count);
 /* Inside a step: writes out everything queued and closes the file. TASK_PENDING; on
  * resume task_wait_rc() is 0 or the first error. Cancelling the waiting task does not
  * stop the writing; it only stops the wait. */
-int writer_close(writer *w, task *t);
+enum task_step writer_close(writer *w, task *t);
 
 /* Whether the output held nothing when it was opened (always so without `append`, and for
  * standard output): the place for a header line. */

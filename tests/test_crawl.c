@@ -1,5 +1,5 @@
-/* Tests of the crawl pipeline, driven in-process as main.c drives it (scheduler, http client,
- * writer, extractor, one run task) against the loopback fixture server (tests/fixture/
+/* Tests of the crawl pipeline, driven in-process through the run's own wiring (run.c: the
+ * scheduler, http client, writer, extractor and one run task, as areq runs them) against the loopback fixture server (tests/fixture/
  * server.py, started once for the group with a request log). Each case runs on a fresh loop
  * with its own list and output file, and must leave nothing behind: uv_loop_close() returns
  * 0 at teardown. URLs carry a per-case path so that the shared request log tells cases apart. */
@@ -22,13 +22,11 @@
 #include <libpsl.h>
 
 #include "crawl.h"
-#include "reader.h"
 #include "fixture_server.h"
-#include "http.h"
-#include "links.h"
 #include "log.h"
+#include "options.h"
+#include "run.h"
 #include "task.h"
-#include "test_loop.h"
 #include "writer.h"
 
 /* ---- the fixture server, one for the group ---- */
@@ -64,35 +62,24 @@ static int stop_server(void **state)
     return 0;
 }
 
-/* ---- one run, wired as main.c wires it ---- */
+/* ---- one run, through run.c ---- */
 
 struct env {
-    uv_loop_t loop;
-    task_sched sched;
-    http_client *http;
-    writer *out;
-    links_extractor *extractor;
-    crawl c;
+    struct areq_run run;
+    struct options opt;
+    int running;         /* run_init succeeded: teardown must run_finish */
     uv_timer_t watchdog; /* stops a run that hangs, so that the case fails instead */
-    uv_timer_t poll;     /* optional: a case's own repeating timer */
+    uv_timer_t poll;     /* optional: a case's own timer */
     int poll_started;
-    int sched_closed;
     int watchdog_fired;
-    int write_error;
     uint64_t stopped_at; /* uv_hrtime() when a case called crawl_stop, or 0 */
     char dir[64];
     char list_path[96];
     char out_path[96];
     char *inputs[1];
-    int input_fds[1];
 };
 
 enum { WATCHDOG_MS = 20000 };
-
-static struct env *env_of(crawl *c)
-{
-    return (struct env *)((char *)c - offsetof(struct env, c));
-}
 
 static void close_if_open(uv_handle_t *h)
 {
@@ -100,31 +87,11 @@ static void close_if_open(uv_handle_t *h)
         uv_close(h, NULL);
 }
 
-/* The run is over: let go of everything that keeps the loop alive (main's on_crawl_done). */
-static void on_crawl_done(task *t)
-{
-    struct env *e = env_of((crawl *)t);
-    close_if_open((uv_handle_t *)&e->watchdog);
-    if (e->poll_started)
-        close_if_open((uv_handle_t *)&e->poll);
-    http_client_destroy(e->http);
-    e->http = NULL;
-    task_sched_close(&e->sched);
-    e->sched_closed = 1;
-}
-
-static void on_write_error(void *ctx, int err)
-{
-    struct env *e = ctx;
-    e->write_error = err;
-    crawl_stop(&e->c, err);
-}
-
 static void on_watchdog(uv_timer_t *h)
 {
     struct env *e = h->data;
     e->watchdog_fired = 1;
-    crawl_stop(&e->c, -ETIMEDOUT);
+    crawl_stop(&e->run.crawl, -ETIMEDOUT);
 }
 
 static int setup(void **state)
@@ -136,17 +103,6 @@ static int setup(void **state)
     snprintf(e->list_path, sizeof e->list_path, "%s/list", e->dir);
     snprintf(e->out_path, sizeof e->out_path, "%s/out", e->dir);
     e->inputs[0] = e->list_path;
-    test_loop_open(&e->loop, &e->sched);
-    struct http_options ho = {
-        .timeout_ms = 10000,
-        .connect_timeout_ms = 5000,
-        .max_redirs = 5,
-        .max_connects = 16,
-        .user_agent = "areq-test",
-    };
-    assert_int_equal(http_client_create(&e->loop, &ho, &e->http), 0);
-    char err[256];
-    assert_int_equal(links_extractor_create(NULL, &e->extractor, err, sizeof err), 0);
     *state = e;
     return 0;
 }
@@ -154,20 +110,59 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct env *e = *state;
-    if (task_is_done(&e->c.t))
-        crawl_finish(&e->c);
-    /* Both already closed by on_crawl_done, unless the case never got that far. */
-    http_client_destroy(e->http);
-    if (!e->sched_closed)
-        task_sched_close(&e->sched);
-    writer_destroy(e->out);
-    test_loop_drain_and_close(&e->loop);
-    links_extractor_destroy(e->extractor);
+    if (e->running) {
+        /* The case's own handles; run_finish closes the loop and checks it is empty. */
+        close_if_open((uv_handle_t *)&e->watchdog);
+        if (e->poll_started)
+            close_if_open((uv_handle_t *)&e->poll);
+        run_finish(&e->run);
+        assert_false(e->run.leaked_handles);
+    }
     unlink(e->list_path);
     unlink(e->out_path);
     rmdir(e->dir);
     free(e);
     return 0;
+}
+
+/* The options of a case: the list, `output`, `concurrency` permits, no retries, no header
+ * line (the cases compare blocks) and no status line. */
+static void set_options(struct env *e, const char *output, size_t concurrency)
+{
+    options_init(&e->opt);
+    e->opt.inputs = e->inputs;
+    e->opt.ninputs = 1;
+    e->opt.output = output;
+    e->opt.concurrency = concurrency;
+    e->opt.retries = 0;
+    e->opt.header = 0;
+    e->opt.progress = 0;
+    e->opt.timeout_s = 10;
+    e->opt.connect_timeout_s = 5;
+    e->opt.max_redirs = 5;
+    e->opt.user_agent = "areq-test";
+}
+
+/* Starts a run with e->opt; the case then runs the loop. */
+static void start_run(struct env *e)
+{
+    assert_int_equal(run_init(&e->run, &e->opt, NULL), EXIT_ALL_DONE);
+    e->running = 1;
+    assert_int_equal(uv_timer_init(&e->run.loop, &e->watchdog), 0);
+    e->watchdog.data = e;
+    uv_timer_start(&e->watchdog, on_watchdog, WATCHDOG_MS, 0);
+    uv_unref((uv_handle_t *)&e->watchdog); /* must not keep a finished run's loop alive */
+}
+
+/* A case's own timer on the run's loop, firing after `ms` (and every `repeat` ms). It does
+ * not keep a finished run's loop alive either. */
+static void start_poll(struct env *e, uv_timer_cb cb, uint64_t ms, uint64_t repeat)
+{
+    assert_int_equal(uv_timer_init(&e->run.loop, &e->poll), 0);
+    e->poll_started = 1;
+    e->poll.data = e;
+    uv_timer_start(&e->poll, cb, ms, repeat);
+    uv_unref((uv_handle_t *)&e->poll);
 }
 
 /* Writes the list: one line per argument, up to NULL. */
@@ -201,35 +196,16 @@ static const char *at(const char *fmt, ...)
 /* Starts the run on `output` with `concurrency` permits; the case then runs the loop. */
 static void start_crawl(struct env *e, const char *output, size_t concurrency)
 {
-    assert_int_equal(writer_open(&e->loop, output, 0, &e->out), 0);
-    writer_on_error(e->out, on_write_error, e);
-    struct crawl_options co = {
-        .concurrency = concurrency,
-        .retries = 0,
-        .http = e->http,
-        .out = e->out,
-        .extractor = e->extractor,
-        .inputs = e->inputs,
-        .input_fds = e->input_fds,
-        .ninputs = 1,
-    };
-    e->input_fds[0] = reader_open_list(e->inputs[0]);
-    assert_true(e->input_fds[0] >= 0);
-    crawl_init(&e->c, &co);
-    e->c.t.on_done = on_crawl_done;
-    assert_int_equal(uv_timer_init(&e->loop, &e->watchdog), 0);
-    e->watchdog.data = e;
-    uv_timer_start(&e->watchdog, on_watchdog, WATCHDOG_MS, 0);
-    uv_unref((uv_handle_t *)&e->watchdog); /* must not keep a finished run's loop alive */
-    crawl_start(&e->c, &e->sched);
+    set_options(e, output, concurrency);
+    start_run(e);
 }
 
 /* Runs the loop until it ends, which it must do by itself once the run is over. */
 static void run_crawl(struct env *e)
 {
-    uv_run(&e->loop, UV_RUN_DEFAULT);
+    uv_run(&e->run.loop, UV_RUN_DEFAULT);
     assert_false(e->watchdog_fired);
-    assert_true(task_is_done(&e->c.t));
+    assert_true(task_is_done(&e->run.crawl.t));
 }
 
 static double now_s(void)
@@ -406,13 +382,13 @@ static void test_mixed_list(void **state)
     start_crawl(e, e->out_path, 4);
     run_crawl(e);
 
-    assert_int_equal(e->c.t.result, 0);
-    assert_int_equal(e->c.input_error, 0);
-    assert_int_equal(e->c.stats.ok, 3);
-    assert_int_equal(e->c.stats.failed, 3);
-    assert_int_equal(e->c.stats.skipped, 0);
-    assert_int_equal(e->c.stats.pairs, 2 + 3 + 4);
-    assert_int_equal(e->write_error, 0);
+    assert_int_equal(e->run.crawl.t.result, 0);
+    assert_int_equal(e->run.crawl.input_error, 0);
+    assert_int_equal(e->run.crawl.stats.ok, 3);
+    assert_int_equal(e->run.crawl.stats.failed, 3);
+    assert_int_equal(e->run.crawl.stats.skipped, 0);
+    assert_int_equal(e->run.crawl.stats.pairs, 2 + 3 + 4);
+    assert_int_equal(e->run.write_error, 0);
 
     struct expect ex[] = {
         {.source = one, .targets = {at("/page/mixed/l0.html"), at("/page/mixed/l1.html")}},
@@ -426,7 +402,7 @@ static void test_mixed_list(void **state)
     size_t len;
     char *out = slurp(e->out_path, &len);
     assert_null(strstr(out, "source_url")); /* no header: the caller writes that */
-    assert_int_equal(check_blocks(out, len, ex, 3), e->c.stats.pairs);
+    assert_int_equal(check_blocks(out, len, ex, 3), e->run.crawl.stats.pairs);
     free(out);
 
     assert_int_equal(requests_for("/page/mixed/one?links=2&href=l0.html"), 1);
@@ -443,11 +419,11 @@ static void test_not_html_is_skipped(void **state)
     start_crawl(e, e->out_path, 4);
     run_crawl(e);
 
-    assert_int_equal(e->c.t.result, 0);
-    assert_int_equal(e->c.stats.skipped, 2);
-    assert_int_equal(e->c.stats.ok, 1);
-    assert_int_equal(e->c.stats.failed, 0);
-    assert_int_equal(e->c.stats.pairs, 1);
+    assert_int_equal(e->run.crawl.t.result, 0);
+    assert_int_equal(e->run.crawl.stats.skipped, 2);
+    assert_int_equal(e->run.crawl.stats.ok, 1);
+    assert_int_equal(e->run.crawl.stats.failed, 0);
+    assert_int_equal(e->run.crawl.stats.pairs, 1);
     struct expect ex[] = {{.source = page, .targets = {at("/page/skip/l0.html")}}};
     size_t len;
     char *out = slurp(e->out_path, &len);
@@ -487,9 +463,9 @@ static void test_concurrency_bounds_transfers(void **state)
     run_crawl(e);
     double took = now_s() - t0;
 
-    assert_int_equal(e->c.t.result, 0);
-    assert_int_equal(e->c.stats.ok, SLOW_N);
-    assert_int_equal(e->c.stats.pairs, SLOW_N);
+    assert_int_equal(e->run.crawl.t.result, 0);
+    assert_int_equal(e->run.crawl.stats.ok, SLOW_N);
+    assert_int_equal(e->run.crawl.stats.pairs, SLOW_N);
     assert_true(took >= SLOW_DELAY * SLOW_N / SLOW_PERMITS);
 
     /* A page is answered no sooner than SLOW_DELAY after its request was read, and a permit
@@ -515,11 +491,11 @@ enum { POLL_MS = 10 };
 static void on_poll(uv_timer_t *h)
 {
     struct env *e = h->data;
-    if (e->c.stats.ok < 3)
+    if (e->run.crawl.stats.ok < 3)
         return;
     uv_timer_stop(h);
     e->stopped_at = uv_hrtime();
-    crawl_stop(&e->c, -ECANCELED);
+    crawl_stop(&e->run.crawl, -ECANCELED);
 }
 
 /* Stopping a run cancels the stalled transfers at once and keeps the blocks already made. */
@@ -531,19 +507,16 @@ static void test_stop_cancels_stalled_transfers(void **state)
     write_list(e, at("/stall?hold=30&stop=1"), at("/stall?hold=30&stop=2"),
                at("/stall?hold=30&stop=3"), fast[0], fast[1], fast[2], NULL);
     start_crawl(e, e->out_path, 6);
-    assert_int_equal(uv_timer_init(&e->loop, &e->poll), 0);
-    e->poll_started = 1;
-    e->poll.data = e;
-    uv_timer_start(&e->poll, on_poll, POLL_MS, POLL_MS);
+    start_poll(e, on_poll, POLL_MS, POLL_MS);
     run_crawl(e);
     double since_stop = (double)(uv_hrtime() - e->stopped_at) / 1e9;
 
     assert_true(e->stopped_at != 0);
     assert_true(since_stop < 2.0);
-    assert_int_equal(e->c.t.result, -ECANCELED);
-    assert_int_equal(e->c.stats.ok, 3);
-    assert_int_equal(e->c.stats.failed, 0); /* a cancelled transfer is not a failed URL */
-    assert_int_equal(e->c.stats.pairs, 1 + 2 + 3);
+    assert_int_equal(e->run.crawl.t.result, -ECANCELED);
+    assert_int_equal(e->run.crawl.stats.ok, 3);
+    assert_int_equal(e->run.crawl.stats.failed, 0); /* a cancelled transfer is not a failed URL */
+    assert_int_equal(e->run.crawl.stats.pairs, 1 + 2 + 3);
     struct expect ex[] = {
         {.source = fast[0], .targets = {at("/page/stop/l0.html")}},
         {.source = fast[1], .targets = {at("/page/stop/l0.html"), at("/page/stop/l1.html")}},
@@ -562,7 +535,7 @@ static void on_stop_timer(uv_timer_t *h)
 {
     struct env *e = h->data;
     e->stopped_at = uv_hrtime();
-    crawl_stop(&e->c, -ECANCELED);
+    crawl_stop(&e->run.crawl, -ECANCELED);
 }
 
 /* Stopping a run whose list is waiting for a permit (one, held by a stalled transfer) ends it
@@ -573,17 +546,14 @@ static void test_stop_while_waiting_for_a_permit(void **state)
     write_list(e, at("/stall?hold=30&permit=1"), at("/page/permit/a?links=1"),
                at("/page/permit/b?links=1"), NULL);
     start_crawl(e, e->out_path, 1);
-    assert_int_equal(uv_timer_init(&e->loop, &e->poll), 0);
-    e->poll_started = 1;
-    e->poll.data = e;
-    uv_timer_start(&e->poll, on_stop_timer, 200, 0);
+    start_poll(e, on_stop_timer, 200, 0);
     run_crawl(e);
 
     assert_true(e->stopped_at != 0);
     assert_true((double)(uv_hrtime() - e->stopped_at) / 1e9 < 2.0);
-    assert_int_equal(e->c.t.result, -ECANCELED);
-    assert_int_equal(e->c.stats.ok, 0);
-    assert_int_equal(e->c.stats.failed, 0);
+    assert_int_equal(e->run.crawl.t.result, -ECANCELED);
+    assert_int_equal(e->run.crawl.stats.ok, 0);
+    assert_int_equal(e->run.crawl.stats.failed, 0);
     assert_int_equal(requests_for("/page/permit/a?links=1"), 0);
     size_t len;
     char *out = slurp(e->out_path, &len);
@@ -612,9 +582,9 @@ static void test_late_base_applies_to_earlier_links(void **state)
     start_crawl(e, e->out_path, 2);
     run_crawl(e);
 
-    assert_int_equal(e->c.t.result, 0);
-    assert_int_equal(e->c.stats.ok, 1);
-    assert_int_equal(e->c.stats.pairs, 4);
+    assert_int_equal(e->run.crawl.t.result, 0);
+    assert_int_equal(e->run.crawl.stats.ok, 1);
+    assert_int_equal(e->run.crawl.stats.pairs, 4);
     struct expect ex[] = {{.source = page,
                            .targets = {"http://example.com/base/dir/one.html",
                                        "http://example.com/root.html",
@@ -632,7 +602,7 @@ static void test_late_base_applies_to_earlier_links(void **state)
     free(out);
 }
 
-/* An output that cannot be written stops the run (as main wires it), stalled transfers and
+/* An output that cannot be written stops the run (as run.c wires it), stalled transfers and
  * all, and the loop ends. */
 static void test_write_error_stops_the_run(void **state)
 {
@@ -645,9 +615,38 @@ static void test_write_error_stops_the_run(void **state)
     run_crawl(e);
 
     assert_true(now_s() - t0 < 5.0);
-    assert_int_equal(e->write_error, UV_ENOSPC);
-    assert_int_equal(writer_error(e->out), UV_ENOSPC);
-    assert_int_equal(e->c.t.result, UV_ENOSPC);
+    assert_int_equal(e->run.write_error, UV_ENOSPC);
+    assert_int_equal(writer_error(e->run.out), UV_ENOSPC);
+    assert_int_equal(e->run.crawl.t.result, UV_ENOSPC);
+}
+
+static void *no_psl(void)
+{
+    return NULL;
+}
+
+/* Issue 13 point 9: --scope domain without a Public Suffix List is a usage error before
+ * anything is fetched or written, not a quiet fall back to host scope. */
+static void test_domain_scope_without_psl_is_a_usage_error(void **state)
+{
+    struct env *e = *state;
+    write_list(e, at("/page/nopsl/a?links=1"), NULL);
+    set_options(e, e->out_path, 2);
+    e->opt.depth = 1;
+    e->opt.scope = SCOPE_DOMAIN;
+    struct run_hooks hooks = {.load_psl = no_psl};
+    assert_int_equal(run_init(&e->run, &e->opt, &hooks), EXIT_USAGE);
+    assert_int_equal(access(e->out_path, F_OK), -1);
+    assert_int_equal(requests_for("/page/nopsl/a?links=1"), 0);
+}
+
+/* The crawl itself refuses domain scope without the list it needs. */
+static void test_crawl_domain_scope_needs_psl(void **state)
+{
+    (void)state;
+    crawl c;
+    struct crawl_options co = {.concurrency = 1, .depth = 1, .scope = SCOPE_DOMAIN};
+    assert_int_equal(crawl_init(&c, &co), -EINVAL);
 }
 
 /* Issue 16 item 10: once the frontier's URLs would exceed the budget, links are turned
@@ -734,6 +733,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_late_base_applies_to_earlier_links, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_write_error_stops_the_run, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_domain_scope_without_psl_is_a_usage_error, setup,
+                                        teardown),
+        cmocka_unit_test(test_crawl_domain_scope_needs_psl),
         cmocka_unit_test(test_queue_budget_stops_admission),
         cmocka_unit_test(test_queue_budget_default),
     };

@@ -154,6 +154,26 @@ static void test_host_of_splits(void **state)
     }
 }
 
+/* Issue 13 point 9: the caller's scope key is written by the frontier, through the const
+ * pointer an item's root is held by; the first key stays, and a host of another frontier
+ * is refused. */
+static void test_host_set_scope(void **state)
+{
+    (void)state;
+    frontier *f = make(0, 0, 0), *other = make(0, 0, 0);
+    const struct frontier_host *h = host(f, "http://www.example.com/a");
+    assert_null(h->scope);
+    assert_int_equal(frontier_host_set_scope(f, h, "example.com"), 0);
+    assert_string_equal(h->scope, "example.com");
+    assert_int_equal(frontier_host_set_scope(f, h, "www.example.com"), 0);
+    assert_string_equal(h->scope, "example.com");
+    assert_int_equal(frontier_host_set_scope(other, h, "example.com"), -EINVAL);
+    host(other, "http://other.example/");
+    assert_int_equal(frontier_host_set_scope(other, h, "example.com"), -EINVAL);
+    frontier_destroy(other);
+    frontier_destroy(f);
+}
+
 static void test_host_of_respects_len(void **state)
 {
     (void)state;
@@ -1107,6 +1127,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_host_of_splits),
+        cmocka_unit_test(test_host_set_scope),
         cmocka_unit_test(test_host_of_respects_len),
         cmocka_unit_test(test_host_of_einval),
         cmocka_unit_test(test_same_origin_same_host),

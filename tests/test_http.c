@@ -112,7 +112,7 @@ struct fetch {
     int resumed_rc;
 };
 
-static int fetch_step(task *t)
+static enum task_step fetch_step(task *t)
 {
     struct fetch *f = (struct fetch *)t;
     if (t->state == 0) {

@@ -137,7 +137,7 @@ static void keep(struct consumer *c)
     c->nlines++;
 }
 
-static int consumer_step(task *t)
+static enum task_step consumer_step(task *t)
 {
     struct consumer *c = (struct consumer *)t;
     for (;;) {
@@ -153,7 +153,7 @@ static int consumer_step(task *t)
             }
         }
         t->state = 1;
-        if (reader_next(c->r, t, &c->line) == TASK_PENDING) {
+        if (reader_next(c->r, t, &c->line) == TASK_SUSPENDED) {
             c->pending++;
             return TASK_PENDING;
         }
@@ -511,7 +511,7 @@ struct canceller {
     task *target;
 };
 
-static int canceller_step(task *t)
+static enum task_step canceller_step(task *t)
 {
     struct canceller *k = (struct canceller *)t;
     task_cancel(k->target, -ECANCELED);

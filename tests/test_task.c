@@ -57,7 +57,7 @@ struct simple {
     int done_calls;
 };
 
-static int simple_step(task *t)
+static enum task_step simple_step(task *t)
 {
     struct simple *f = (struct simple *)t;
     note(f->id);
@@ -112,7 +112,7 @@ struct parent {
     int joins;
 };
 
-static int parent_step(task *t)
+static enum task_step parent_step(task *t)
 {
     struct parent *p = (struct parent *)t;
     switch (t->state) {
@@ -123,7 +123,7 @@ static int parent_step(task *t)
             task_spawn(t->sched, &p->kids[i].t, t);
         }
         t->state = 1;
-        if (task_join(t) == TASK_PENDING)
+        if (task_join(t) == TASK_SUSPENDED)
             return TASK_PENDING;
         /* fall through */
     case 1:
@@ -184,13 +184,13 @@ struct worker {
     int got_permit;
 };
 
-static int worker_step(task *t)
+static enum task_step worker_step(task *t)
 {
     struct worker *w = (struct worker *)t;
     switch (t->state) {
     case 0:
         t->state = 1;
-        if (task_sem_acquire(w->sem, t) == TASK_PENDING)
+        if (task_sem_acquire(w->sem, t) == TASK_SUSPENDED)
             return TASK_PENDING;
         /* fall through */
     case 1:
@@ -263,7 +263,7 @@ struct canceller {
     int join_rounds;
 };
 
-static int canceller_step(task *t)
+static enum task_step canceller_step(task *t)
 {
     struct canceller *c = (struct canceller *)t;
     switch (t->state) {
@@ -277,7 +277,7 @@ static int canceller_step(task *t)
         /* fall through */
     case 1:
         c->join_rounds++;
-        if (task_join(t) == TASK_PENDING)
+        if (task_join(t) == TASK_SUSPENDED)
             return TASK_PENDING; /* a cancel resumes us early: join again until empty */
         return task_finish(t, task_cancelled(t));
     }
@@ -325,6 +325,47 @@ static void test_child_of_cancelled_parent_starts_cancelled(void **state)
     assert_int_equal(p.t.live_children, 0);
 }
 
+/* A shielded wait (one that cannot be called back, such as a work item on the pool): a
+ * cancellation marks the task but leaves it suspended until the operation wakes it. */
+struct shielded {
+    task t;
+    int resumes;
+    int woke_rc;
+};
+
+static enum task_step shielded_step(task *t)
+{
+    struct shielded *s = (struct shielded *)t;
+    s->resumes++;
+    if (t->state == 0) {
+        t->state = 1;
+        return task_suspend_shielded(t);
+    }
+    s->woke_rc = task_wait_rc(t);
+    return task_finish(t, task_cancelled(t));
+}
+
+static void test_shielded_wait_outlasts_cancel(void **state)
+{
+    struct env *e = *state;
+    struct shielded s = {.resumes = 0};
+    task_init(&s.t, shielded_step, NULL);
+    task_spawn(&e->sched, &s.t, NULL);
+    uv_run(&e->loop, UV_RUN_NOWAIT);
+    assert_int_equal(s.resumes, 1);
+    task_cancel(&s.t, -ECANCELED);
+    for (int i = 0; i < 3; i++)
+        uv_run(&e->loop, UV_RUN_NOWAIT);
+    assert_int_equal(s.resumes, 1); /* still held by the operation */
+    assert_false(task_is_done(&s.t));
+    task_wake(&s.t, 7);
+    run(e);
+    assert_int_equal(s.resumes, 2);
+    assert_int_equal(s.woke_rc, 7);
+    assert_true(task_is_done(&s.t));
+    assert_int_equal(s.t.result, -ECANCELED);
+}
+
 /* ---- timeouts and sleeps ---- */
 
 struct sleeper {
@@ -334,7 +375,7 @@ struct sleeper {
     int id;
 };
 
-static int sleeper_step(task *t)
+static enum task_step sleeper_step(task *t)
 {
     struct sleeper *s = (struct sleeper *)t;
     if (t->state == 0) {
@@ -405,7 +446,7 @@ struct producer {
     int blocked;
 };
 
-static int producer_step(task *t)
+static enum task_step producer_step(task *t)
 {
     struct producer *p = (struct producer *)t;
     if (t->state == 1 && task_wait_rc(t) != 0)
@@ -413,7 +454,7 @@ static int producer_step(task *t)
     t->state = 1;
     while (p->next < p->count) {
         intptr_t v = ++p->next;
-        if (task_queue_put(p->q, t, (void *)v) == TASK_PENDING) {
+        if (task_queue_put(p->q, t, (void *)v) == TASK_SUSPENDED) {
             p->blocked++;
             return TASK_PENDING;
         }
@@ -432,7 +473,7 @@ struct consumer {
     int end_rc;
 };
 
-static int consumer_step(task *t)
+static enum task_step consumer_step(task *t)
 {
     struct consumer *c = (struct consumer *)t;
     for (;;) {
@@ -447,7 +488,7 @@ static int consumer_step(task *t)
                 return task_yield(t); /* let the queue fill up */
         }
         t->state = 1;
-        if (task_queue_get(c->q, t) == TASK_PENDING)
+        if (task_queue_get(c->q, t) == TASK_SUSPENDED)
             return TASK_PENDING;
     }
 }
@@ -498,7 +539,7 @@ static void test_queue_put_on_closed_queue_fails(void **state)
     task t;
     assert_int_equal(task_queue_init(&q, 2), 0);
     task_queue_close(&q);
-    assert_int_equal(task_queue_put(&q, &t, (void *)1), TASK_DONE);
+    assert_int_equal(task_queue_put(&q, &t, (void *)1), TASK_READY);
     assert_int_equal(t.wait_rc, -EPIPE);
     assert_int_equal(q.len, 0);
     task_queue_finish(&q);
@@ -514,7 +555,7 @@ struct waiter {
     uint64_t woke_at;
 };
 
-static int waiter_step(task *t)
+static enum task_step waiter_step(task *t)
 {
     struct waiter *w = (struct waiter *)t;
     if (t->state == 1) {
@@ -523,7 +564,7 @@ static int waiter_step(task *t)
         return task_finish(t, task_wait_rc(t));
     }
     t->state = 1;
-    if (task_event_wait(w->ev, t, w->timeout) == TASK_PENDING)
+    if (task_event_wait(w->ev, t, w->timeout) == TASK_SUSPENDED)
         return TASK_PENDING;
     return task_yield(t); /* pending signal consumed: resume through the same path */
 }
@@ -613,6 +654,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_child_of_cancelled_parent_starts_cancelled, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sleeps_wake_in_time_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deadline_cancels_a_sleep, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shielded_wait_outlasts_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deadline_disarmed_when_task_finishes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_preserves_order_and_blocks_when_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_getter_cancelled_is_detached, setup, teardown),

@@ -104,7 +104,7 @@ struct producer {
     int closed;
 };
 
-static int producer_step(task *t)
+static enum task_step producer_step(task *t)
 {
     struct producer *p = (struct producer *)t;
     switch (t->state) {
@@ -451,7 +451,7 @@ struct drainer {
     int close_rc;
 };
 
-static int drainer_step(task *t)
+static enum task_step drainer_step(task *t)
 {
     struct drainer *d = (struct drainer *)t;
     switch (t->state) {

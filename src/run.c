@@ -1,0 +1,588 @@
+/* run.c: one run of areq, from parsed options to the exit status (see run.h). */
+#include "run.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <libpsl.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "config.h"
+#include "format.h"
+#include "log.h"
+#include "reader.h"
+#include "url.h"
+
+/* After a signal, the output already produced goes out, but a reader that does not take it
+ * (`areq -o - | (sleep 40; cat)`) must not hold the end of the run for longer than this. */
+enum { SIGNAL_GRACE_MS = 2000 };
+
+static void on_grace_over(uv_timer_t *h)
+{
+    struct areq_run *r = h->data;
+    writer_abandon(r->out);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct areq_run *r = h->data;
+    if (r->signal == 0) {
+        r->signal = signum;
+        uv_timer_start(&r->grace, on_grace_over, SIGNAL_GRACE_MS, 0);
+    } else {
+        writer_abandon(r->out); /* asked twice: no more waiting */
+    }
+    crawl_stop(&r->crawl, -ECANCELED);
+}
+
+static void on_write_error(void *ctx, int err)
+{
+    struct areq_run *r = ctx;
+    r->write_error = err;
+    /* A reader that went away (`areq -o - | head`) is an ordinary end, not worth a word. */
+    if (err != UV_EPIPE)
+        log_fatal("cannot write %s: %s", r->output_name, uv_strerror(err));
+    crawl_stop(&r->crawl, err);
+}
+
+enum { SIGINT_OPEN = 1u << 0, SIGTERM_OPEN = 1u << 1, GRACE_OPEN = 1u << 2 };
+
+/* Lets go of the handles that would keep the loop alive. */
+static void close_handles(struct areq_run *r)
+{
+    if (r->open_handles & SIGINT_OPEN)
+        uv_close((uv_handle_t *)&r->sigint, NULL);
+    if (r->open_handles & SIGTERM_OPEN)
+        uv_close((uv_handle_t *)&r->sigterm, NULL);
+    if (r->open_handles & GRACE_OPEN)
+        uv_close((uv_handle_t *)&r->grace, NULL);
+    r->open_handles = 0;
+}
+
+/* The run is over: let go of everything that keeps the loop alive. */
+static void end_run(struct areq_run *r)
+{
+    close_handles(r);
+    progress_destroy(r->progress);
+    r->progress = NULL;
+    if (r->opt->cookie_jar != NULL) {
+        int rc = http_client_save_cookies(r->http, r->opt->cookie_jar);
+        if (rc != 0) {
+            log_fatal("cannot write the cookie jar %s: %s", r->opt->cookie_jar,
+                      uv_strerror(rc));
+            r->write_error = rc;
+        }
+    }
+    http_client_destroy(r->http);
+    r->http = NULL;
+    task_sched_close(&r->sched);
+}
+
+static void on_crawl_done(task *t)
+{
+    end_run((struct areq_run *)((char *)t - offsetof(struct areq_run, crawl)));
+}
+
+/* SIGINT and SIGTERM end the run in order (what is fetched is written); the grace timer
+ * bounds how long that may take. 0 or a negative libuv error, with whatever was opened
+ * noted in r->open_handles. */
+static int catch_signals(struct areq_run *r)
+{
+    r->sigint.data = r->sigterm.data = r->grace.data = r;
+    int rc = uv_timer_init(&r->loop, &r->grace);
+    if (rc != 0)
+        return rc;
+    r->open_handles |= GRACE_OPEN;
+    if ((rc = uv_signal_init(&r->loop, &r->sigint)) != 0)
+        return rc;
+    r->open_handles |= SIGINT_OPEN;
+    if ((rc = uv_signal_init(&r->loop, &r->sigterm)) != 0)
+        return rc;
+    r->open_handles |= SIGTERM_OPEN;
+    if ((rc = uv_signal_start(&r->sigint, on_signal, SIGINT)) != 0)
+        return rc;
+    return uv_signal_start(&r->sigterm, on_signal, SIGTERM);
+}
+
+/* Every transfer may hold a socket (and a resolver's descriptors while it looks up a
+ * name), so the soft limit must be well above the concurrency. Returns the concurrency
+ * that fits, warning when the hard limit forces it lower. */
+static size_t fit_open_files(size_t concurrency)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return concurrency;
+    const rlim_t reserve = 64;
+    rlim_t want = (rlim_t)concurrency * 2 + reserve;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+        rlim_t cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
+        struct rlimit raised = {.rlim_cur = cur, .rlim_max = rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
+            rl.rlim_cur = cur;
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)concurrency + reserve) {
+        size_t fits = rl.rlim_cur > reserve * 2 ? (size_t)(rl.rlim_cur - reserve) : 1;
+        log_error("--concurrency %zu needs about %zu open files, but the hard limit "
+                  "(ulimit -Hn) is %llu; running %zu at a time instead",
+                  concurrency, concurrency + (size_t)reserve, (unsigned long long)rl.rlim_max,
+                  fits);
+        return fits;
+    }
+    return concurrency;
+}
+
+/* Opens every list once, up front: a missing list is a usage error found before anything is
+ * fetched, and a FIFO's bytes would be lost to a second open. fds[i] is -1 for each list
+ * not opened. 0, or -1 after the message. */
+static int open_inputs(const struct options *o, int *fds)
+{
+    for (size_t i = 0; i < o->ninputs; i++)
+        fds[i] = -1;
+    for (size_t i = 0; i < o->ninputs; i++) {
+        fds[i] = reader_open_list(o->inputs[i]);
+        if (fds[i] < 0) {
+            char hint[300];
+            options_url_hint(o->inputs[i], hint, sizeof hint);
+            log_fatal("cannot read %s: %s%s", o->inputs[i], strerror(-fds[i]), hint);
+            fds[i] = -1;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void close_inputs(const struct options *o, int *fds)
+{
+    for (size_t i = 0; i < o->ninputs; i++)
+        if (fds[i] > STDERR_FILENO)
+            close(fds[i]);
+}
+
+/* `-o urls.txt urls.txt` would truncate the list before a line of it is read (and with
+ * --append, read its own output for ever). Compared by device and inode, so that another
+ * name for the same file (a link, a relative path, /dev/stdin) is caught too. 0, or -1
+ * after the message. */
+static int check_not_output(const struct options *o, const int *fds)
+{
+    struct stat out;
+    if (strcmp(o->output, "-") == 0 ? fstat(STDOUT_FILENO, &out) != 0
+                                     : stat(o->output, &out) != 0)
+        return 0; /* a new file cannot be a list */
+    if (!S_ISREG(out.st_mode))
+        return 0;
+    for (size_t i = 0; i < o->ninputs; i++) {
+        struct stat in;
+        if (fstat(fds[i], &in) == 0 && in.st_dev == out.st_dev && in.st_ino == out.st_ino) {
+            log_fatal("%s is both an input list and the output: refusing to overwrite it",
+                      o->inputs[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void free_patterns(struct run_patterns *p)
+{
+    links_extractor_destroy(p->extractor);
+    for (size_t i = 0; i < p->ninclude; i++)
+        links_filter_destroy(p->include[i]);
+    for (size_t i = 0; i < p->nexclude; i++)
+        links_filter_destroy(p->exclude[i]);
+    free(p->include);
+    free(p->exclude);
+}
+
+static int compile_filters(const char *option, const char **src, size_t n, links_filter ***out,
+                           size_t *nout)
+{
+    char err[256];
+    *out = calloc(n ? n : 1, sizeof **out);
+    if (*out == NULL) {
+        log_fatal("out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (links_filter_create(src[i], &(*out)[i], err, sizeof err) != 0) {
+            log_fatal("invalid --%s '%s': %s", option, src[i], err);
+            return -1;
+        }
+        *nout = i + 1;
+    }
+    return 0;
+}
+
+/* Bad patterns are usage errors, found before anything is fetched. */
+static int compile_patterns(const struct options *o, struct run_patterns *p)
+{
+    char err[256];
+    if (links_extractor_create_flags(o->pattern, LINKS_REPORT_NOFOLLOW, &p->extractor, err,
+                                     sizeof err) != 0) {
+        if (o->pattern != NULL)
+            log_fatal("invalid --pattern: %s", err);
+        else
+            log_fatal("cannot build the link extractor: %s", err);
+        return -1;
+    }
+    if (compile_filters("include", o->include, o->ninclude, &p->include, &p->ninclude) != 0 ||
+        compile_filters("exclude", o->exclude, o->nexclude, &p->exclude, &p->nexclude) != 0)
+        return -1;
+    return 0;
+}
+
+/* Where TLS trust comes from: the options, else the variables the curl tool reads. A
+ * file or directory that cannot be read is a usage error now rather than a failed
+ * handshake for every https URL later. */
+static int pick_ca(const struct options *o, const char **cacert, const char **capath)
+{
+    const char *file_from = "--cacert", *dir_from = "--capath";
+    *cacert = o->cacert;
+    *capath = o->capath;
+    if (*cacert == NULL && *capath == NULL) {
+        const char *v;
+        if ((v = getenv("CURL_CA_BUNDLE")) != NULL && v[0] != '\0') {
+            *cacert = v;
+            file_from = "$CURL_CA_BUNDLE";
+        } else {
+            if ((v = getenv("SSL_CERT_DIR")) != NULL && v[0] != '\0') {
+                *capath = v;
+                dir_from = "$SSL_CERT_DIR";
+            }
+            if ((v = getenv("SSL_CERT_FILE")) != NULL && v[0] != '\0') {
+                *cacert = v;
+                file_from = "$SSL_CERT_FILE";
+            }
+        }
+    }
+    if (*cacert != NULL) {
+        FILE *f = fopen(*cacert, "r");
+        if (f == NULL) {
+            log_fatal("cannot read the CA certificates %s (%s): %s", *cacert, file_from,
+                      strerror(errno));
+            return -1;
+        }
+        fclose(f);
+    }
+    if (*capath != NULL) {
+        DIR *d = opendir(*capath);
+        if (d == NULL) {
+            log_fatal("cannot read the CA directory %s (%s): %s", *capath, dir_from,
+                      strerror(errno));
+            return -1;
+        }
+        closedir(d);
+    }
+    return 0;
+}
+
+/* -b values: those with an '=' are cookies to send, joined as curl joins them; the others
+ * are files to read, of which one that does not exist yet is an empty jar (the usual
+ * first run of `-b jar -c jar`), but one that exists and cannot be read is an error. */
+static int split_cookies(const struct options *o, struct run_cookies *out)
+{
+    *out = (struct run_cookies){0};
+    if (o->ncookies == 0)
+        return 0;
+    out->files = calloc(o->ncookies, sizeof *out->files);
+    size_t data_len = 1;
+    for (size_t i = 0; i < o->ncookies; i++)
+        data_len += strlen(o->cookies[i]) + 2;
+    out->data = calloc(1, data_len);
+    if (out->files == NULL || out->data == NULL) {
+        log_fatal("out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < o->ncookies; i++) {
+        const char *v = o->cookies[i];
+        if (strchr(v, '=') != NULL) {
+            if (out->data[0] != '\0')
+                strcat(out->data, "; ");
+            strcat(out->data, v);
+            continue;
+        }
+        FILE *f = fopen(v, "r");
+        if (f == NULL && errno != ENOENT) {
+            log_fatal("cannot read the cookie file %s: %s", v, strerror(errno));
+            return -1;
+        }
+        if (f != NULL)
+            fclose(f);
+        out->files[out->nfiles++] = v;
+    }
+    if (out->data[0] == '\0') {
+        free(out->data);
+        out->data = NULL;
+    }
+    return 0;
+}
+
+static void free_cookies(struct run_cookies *c)
+{
+    free(c->files);
+    free(c->data);
+}
+
+static int check_netrc(const struct options *o)
+{
+    if (o->netrc_file == NULL)
+        return 0;
+    FILE *f = fopen(o->netrc_file, "r");
+    if (f == NULL) {
+        log_fatal("cannot read the netrc file %s: %s", o->netrc_file, strerror(errno));
+        return -1;
+    }
+    fclose(f);
+    return 0;
+}
+/* Lets go of what run_init() took, the loop last. */
+static void release(struct areq_run *r)
+{
+    writer_destroy(r->out);
+    writer_destroy(r->failures);
+    r->out = r->failures = NULL;
+    if (!r->crawl_owns_inputs)
+        close_inputs(r->opt, r->input_fds);
+    uv_run(&r->loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&r->loop) != 0) {
+        log_fatal("internal error: handles left open at exit");
+        r->leaked_handles = 1;
+    }
+    free_patterns(&r->pat);
+    free_cookies(&r->cookies);
+    psl_free(r->psl);
+    r->psl = NULL;
+    free(r->input_fds);
+    r->input_fds = NULL;
+}
+
+/* The same, for a failure before the loop was started. */
+static int give_up_early(struct areq_run *r, int status)
+{
+    free_patterns(&r->pat);
+    free_cookies(&r->cookies);
+    psl_free(r->psl);
+    if (r->input_fds != NULL)
+        close_inputs(r->opt, r->input_fds);
+    free(r->input_fds);
+    return status;
+}
+
+/* For a failure once the loop runs; `end`: the handles are open and must be let go as the
+ * end of a run would. */
+static int give_up(struct areq_run *r, int status, int end)
+{
+    if (end)
+        end_run(r);
+    release(r);
+    return status;
+}
+
+int run_init(struct areq_run *r, const struct options *o, const struct run_hooks *hooks)
+{
+    *r = (struct areq_run){
+        .opt = o,
+        .output_name = strcmp(o->output, "-") == 0 ? "standard output" : o->output,
+    };
+    r->input_fds = calloc(o->ninputs ? o->ninputs : 1, sizeof *r->input_fds);
+    if (r->input_fds == NULL) {
+        log_fatal("out of memory");
+        return EXIT_USAGE;
+    }
+    if (open_inputs(o, r->input_fds) != 0 || check_not_output(o, r->input_fds) != 0)
+        return give_up_early(r, EXIT_USAGE);
+    size_t concurrency = fit_open_files(o->concurrency);
+
+    const char *cacert, *capath;
+    int bad = pick_ca(o, &cacert, &capath) != 0 || check_netrc(o) != 0;
+    if (split_cookies(o, &r->cookies) != 0 || bad || compile_patterns(o, &r->pat) != 0)
+        return give_up_early(r, EXIT_USAGE);
+    if (o->scope == SCOPE_DOMAIN) {
+        r->psl = hooks != NULL && hooks->load_psl != NULL ? hooks->load_psl()
+                                                          : psl_latest(NULL);
+        /* Without it every host would be a domain of its own: host scope, silently. */
+        if (r->psl == NULL) {
+            log_fatal("--scope domain needs the Public Suffix List, which could not be "
+                      "loaded (is the publicsuffix package installed?)");
+            return give_up_early(r, EXIT_USAGE);
+        }
+    }
+    if (uv_loop_init(&r->loop) != 0) {
+        log_fatal("cannot start the event loop");
+        return give_up_early(r, EXIT_USAGE);
+    }
+    struct http_options ho = {
+        .timeout_ms = (long)(o->timeout_s * 1000),
+        .connect_timeout_ms = (long)(o->connect_timeout_s * 1000),
+        .max_redirs = o->max_redirs,
+        .max_body = (size_t)o->max_size,
+        .max_connects = concurrency,
+        .user_agent = o->user_agent ? o->user_agent : "areq/" AREQ_VERSION,
+        .headers = o->headers,
+        .nheaders = o->nheaders,
+        .proxy = o->proxy,
+        .insecure = o->insecure,
+        .cacert = cacert,
+        .capath = capath,
+        .speed_limit = o->speed_limit,
+        .speed_time = o->speed_time,
+        .resolve = o->resolve,
+        .nresolve = o->nresolve,
+        .ip_version = o->ip_version,
+        .cookies = o->ncookies > 0 || o->cookie_jar != NULL,
+        .cookie_files = r->cookies.files,
+        .ncookie_files = r->cookies.nfiles,
+        .cookie_data = r->cookies.data,
+        .user = o->user,
+        .netrc = o->netrc,
+        .netrc_file = o->netrc_file,
+    };
+    int rc = http_client_create(&r->loop, &ho, &r->http);
+    if (rc == 0)
+        rc = task_sched_init(&r->sched, &r->loop);
+    /* Before the output is opened: a usage error leaves no output file behind. */
+    if (rc == -EBADMSG) {
+        log_fatal("no CA certificate could be read from %s%s%s", cacert ? cacert : "",
+                  cacert && capath ? " or " : "", capath ? capath : "");
+        return give_up(r, EXIT_USAGE, 0);
+    }
+    if (rc != 0) {
+        log_fatal("cannot start: %s", uv_strerror(rc));
+        http_client_destroy(r->http);
+        return give_up(r, EXIT_USAGE, 0);
+    }
+    rc = catch_signals(r);
+    if (rc != 0) {
+        log_fatal("cannot catch SIGINT and SIGTERM: %s", uv_strerror(rc));
+        return give_up(r, EXIT_USAGE, 1);
+    }
+
+    rc = writer_open(&r->loop, o->output, o->append, &r->out);
+    if (rc != 0) {
+        log_fatal("cannot write %s: %s", r->output_name, uv_strerror(rc));
+        return give_up(r, EXIT_OUTPUT, 1);
+    }
+    writer_on_error(r->out, on_write_error, r);
+    if (o->failures != NULL) {
+        rc = writer_open(&r->loop, o->failures, 0, &r->failures);
+        if (rc != 0) {
+            log_fatal("cannot write %s: %s", o->failures, uv_strerror(rc));
+            return give_up(r, EXIT_OUTPUT, 1);
+        }
+        writer_on_error(r->failures, on_write_error, r);
+    }
+    {
+        struct buf header;
+        buf_init(&header);
+        rc = o->header ? format_header(o->format, &header) : 0;
+        if (rc == 0)
+            rc = writer_start(r->out, header.data, header.len);
+        buf_finish(&header);
+        if (rc != 0) {
+            log_fatal("cannot write %s: %s", r->output_name, uv_strerror(rc));
+            return give_up(r, EXIT_OUTPUT, 1);
+        }
+        if (writer_cut_line(r->out))
+            log_error("%s ended in a cut line: appending from a new line", r->output_name);
+    }
+
+    struct crawl_options co = {
+        .concurrency = concurrency,
+        .retries = (unsigned)o->retries,
+        .format = o->format,
+        .url_flags = (o->all_schemes ? URL_ALL_SCHEMES : 0u) |
+                     (o->keep_fragments ? URL_KEEP_FRAGMENT : 0u),
+        .depth = (unsigned)o->depth,
+        .scope = (enum crawl_scope)o->scope,
+        .psl = r->psl,
+        .include = (const links_filter *const *)r->pat.include,
+        .ninclude = r->pat.ninclude,
+        .exclude = (const links_filter *const *)r->pat.exclude,
+        .nexclude = r->pat.nexclude,
+        .max_pages = (size_t)o->max_pages,
+        .robots = o->robots,
+        /* Politeness matters when areq picks the URLs itself; a listed URL was chosen by
+         * the user, who may ask for a cap. */
+        .per_host = o->per_host >= 0 ? (size_t)o->per_host : o->depth > 0 ? 8 : 0,
+        .delay_ms = (uint64_t)(o->delay_s * 1000),
+        .http = r->http,
+        .out = r->out,
+        .extractor = r->pat.extractor,
+        .urls = o->urls,
+        .nurls = o->nurls,
+        .inputs = o->inputs,
+        .input_fds = r->input_fds,
+        .ninputs = o->ninputs,
+        .failures = r->failures,
+        .queue_budget = (size_t)o->max_queue,
+    };
+    r->crawl_owns_inputs = 1;
+    if (crawl_init(&r->crawl, &co) != 0) {
+        log_fatal("out of memory");
+        return give_up(r, EXIT_USAGE, 1);
+    }
+    r->crawl.t.on_done = on_crawl_done;
+    r->started = uv_hrtime();
+    /* The status line is for people: on a terminal, unless quiet or told otherwise. */
+    int tty = isatty(STDERR_FILENO);
+    if (o->progress == 1 || (o->progress == -1 && tty && o->verbosity >= 0)) {
+        if (progress_start(&r->loop, &r->crawl, tty, &r->progress) != 0)
+            r->progress = NULL; /* a missing status line is no reason to stop */
+    }
+    crawl_start(&r->crawl, &r->sched);
+    return EXIT_ALL_DONE;
+}
+
+int run_finish(struct areq_run *r)
+{
+    double seconds = (double)(uv_hrtime() - r->started) / 1e9;
+    int status = EXIT_ALL_DONE;
+    const struct crawl_stats *s = &r->crawl.stats;
+    if (!task_is_done(&r->crawl.t))
+        log_fatal("internal error: the run stopped with work left");
+    if (r->signal == 0 && r->write_error != UV_EPIPE) {
+        char extra[128] = "";
+        if (s->disallowed > 0 || s->unfetched > 0)
+            snprintf(extra, sizeof extra, " (%zu disallowed by robots.txt, %zu left by --max-pages)",
+                     s->disallowed, s->unfetched);
+        /* Links turned away by the frontier's memory budget (--max-queue). */
+        if (s->over_budget > 0) {
+            size_t used = strlen(extra);
+            snprintf(extra + used, sizeof extra - used, " (%zu links not followed: memory budget)",
+                     s->over_budget);
+        }
+        /* What reached the output whole, not what was handed over: a full disk takes less. */
+        log_error("%zu ok, %zu failed, %zu skipped, %zu pairs written, %.2f s%s", s->ok,
+                  s->failed, s->skipped, writer_count_written(r->out), seconds, extra);
+    }
+
+    if (r->write_error != 0 || writer_error(r->out) != 0 ||
+        (r->failures != NULL && writer_error(r->failures) != 0))
+        status = EXIT_OUTPUT;
+    else if (r->signal == SIGINT)
+        status = EXIT_INTERRUPTED;
+    else if (r->signal == SIGTERM)
+        status = EXIT_TERMINATED;
+    else if (r->crawl.input_error != 0)
+        status = EXIT_USAGE;
+    else if (s->failed > 0 || !task_is_done(&r->crawl.t))
+        status = EXIT_SOME_FAILED;
+    crawl_finish(&r->crawl);
+    release(r);
+    return status;
+}
+
+int run_areq(const struct options *o)
+{
+    struct areq_run r;
+    int status = run_init(&r, o, NULL);
+    if (status != EXIT_ALL_DONE)
+        return status;
+    uv_run(&r.loop, UV_RUN_DEFAULT);
+    return run_finish(&r);
+}
