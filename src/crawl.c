@@ -71,12 +71,12 @@ static int in_scope(crawl *c, const struct frontier_host *h, const struct fronti
 static int passes_filters(const crawl *c, const char *url, size_t len)
 {
     for (size_t i = 0; i < c->opt.nexclude; i++)
-        if (links_filter_match(c->opt.exclude[i], url, len) == 1)
+        if (filter_match(c->opt.exclude[i], url, len) == 1)
             return 0;
     if (c->opt.ninclude == 0)
         return 1;
     for (size_t i = 0; i < c->opt.ninclude; i++)
-        if (links_filter_match(c->opt.include[i], url, len) == 1)
+        if (filter_match(c->opt.include[i], url, len) == 1)
             return 1;
     return 0;
 }

@@ -4,8 +4,6 @@
 #include "links.h"
 
 #include <errno.h>
-#include <stdatomic.h>
-#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,12 +20,6 @@
 #define DEPTH_LIMIT 100000u
 #define JIT_STACK_START (32 * 1024)
 #define JIT_STACK_MAX (1024 * 1024)
-
-/* A filter runs once per discovered link on a URL of at most a few KiB, so far less work is
- * plenty; a pattern that needs more is one the user will want to hear about. */
-#define FILTER_MATCH_LIMIT 1000000u
-#define FILTER_DEPTH_LIMIT 100000u /* per URL byte, roughly, for patterns like (a|b)* */
-#define FILTER_HEAP_LIMIT (16 * 1024) /* KiB, what bounds the interpreter's frames in fact */
 
 /* Every construct that can change the tokenizer's state starts with '<' and one of these: a
  * start tag, an end tag or stray "</", a comment or doctype, a processing instruction. Any
@@ -626,90 +618,4 @@ int links_scan(const links_extractor *x, const char *html, size_t len, links_fn 
     int rc = x->user ? scan_user(&s, html, len) : scan_builtin(&s, html, len);
     buf_finish(&s.scratch);
     return rc;
-}
-
-/* ---- URL filters ---- */
-
-struct links_filter {
-    pcre2_code *code;
-    pcre2_match_context *mctx; /* limits only; never changed after create, so shareable */
-    /* Match data for one call at a time, which takes it by setting `busy`. One pair is all a
-     * yes/no answer needs, and pcre2 (10.41 on) keeps the interpreter's frames in it between
-     * calls, so a reused one allocates nothing. */
-    pcre2_match_data *md;
-    atomic_bool busy;
-};
-
-int links_filter_create(const char *pattern, links_filter **out, char *err, size_t errlen)
-{
-    if (out == NULL || pattern == NULL || (err == NULL && errlen > 0))
-        return -EINVAL;
-    *out = NULL;
-    if (errlen > 0)
-        err[0] = '\0';
-
-    links_filter *f = calloc(1, sizeof(*f));
-    if (f == NULL)
-        return -ENOMEM;
-    atomic_init(&f->busy, false);
-    int rc = compile(pattern, "", &f->code, err, errlen);
-    if (rc != 0)
-        goto fail;
-    /* No JIT here: a filter sees one short URL at a time, where the interpreter costs well
-     * under a microsecond, and JIT code loads whole aligned words past the end of the
-     * subject, which for a URL in a larger buffer means bytes nobody wrote (harmless, but
-     * valgrind rightly cannot tell). */
-
-    rc = -ENOMEM;
-    f->mctx = pcre2_match_context_create(NULL);
-    f->md = pcre2_match_data_create(1, NULL);
-    if (f->mctx == NULL || f->md == NULL)
-        goto fail;
-    pcre2_set_match_limit(f->mctx, FILTER_MATCH_LIMIT);
-    pcre2_set_depth_limit(f->mctx, FILTER_DEPTH_LIMIT);
-    pcre2_set_heap_limit(f->mctx, FILTER_HEAP_LIMIT);
-    *out = f;
-    return 0;
-
-fail:
-    links_filter_destroy(f);
-    return rc;
-}
-
-void links_filter_destroy(links_filter *f)
-{
-    if (f == NULL)
-        return;
-    pcre2_match_data_free(f->md);
-    pcre2_match_context_free(f->mctx);
-    pcre2_code_free(f->code);
-    free(f);
-}
-
-int links_filter_match(const links_filter *f, const char *s, size_t len)
-{
-    if (f == NULL || (s == NULL && len > 0))
-        return -EINVAL;
-    /* `busy` is the one thing a match changes in the filter; the filter came from calloc, so
-     * writing it through a pointer that had const cast away is defined. */
-    atomic_bool *busy = (atomic_bool *)&f->busy;
-    int borrowed = !atomic_exchange_explicit(busy, true, memory_order_acquire);
-    pcre2_match_data *md = borrowed ? f->md : pcre2_match_data_create(1, NULL);
-    if (md == NULL)
-        return -ENOMEM;
-
-    PCRE2_SPTR subject = (PCRE2_SPTR)(s != NULL ? s : "");
-    /* The JIT code runs on 32 KiB of the calling thread's stack, allocating nothing; a pattern
-     * that needs more is retried by the interpreter, whose frames the heap limit bounds. */
-    int rc = pcre2_match(f->code, subject, len, 0, 0, md, f->mctx);
-    if (rc == PCRE2_ERROR_JIT_STACKLIMIT)
-        rc = pcre2_match(f->code, subject, len, 0, PCRE2_NO_JIT, md, f->mctx);
-
-    if (borrowed)
-        atomic_store_explicit(busy, false, memory_order_release);
-    else
-        pcre2_match_data_free(md);
-    if (rc >= 0) /* 0 is a match whose offsets did not all fit the one pair */
-        return 1;
-    return rc == PCRE2_ERROR_NOMATCH ? 0 : errno_from_pcre2(rc);
 }

@@ -1,7 +1,7 @@
-/* links.h: finds the href attribute values of an HTML document, without copying it, and
- * tests URLs against the user's --include/--exclude patterns.
+/* links.h: finds the href attribute values of an HTML document, without copying it. (The
+ * --include/--exclude filters are filter.h.)
  *
- * Ownership: a links_extractor or links_filter is created and destroyed by its caller. An
+ * Ownership: a links_extractor is created and destroyed by its caller. An
  * extractor is read-only once created, so many scans may use it at once, from any thread:
  * each scan allocates and frees its own match data. The spans handed to the callback point
  * into the caller's document (or, for values that held character references, into a scratch
@@ -46,25 +46,5 @@ void links_extractor_destroy(links_extractor *x); /* accepts NULL */
 /* Scans `html` (not NUL-terminated; may contain NUL bytes and invalid UTF-8, which never
  * stop the scan). Returns 0, the callback's non-zero value, or a negative error. */
 int links_scan(const links_extractor *x, const char *html, size_t len, links_fn fn, void *ctx);
-
-/* ---- URL filters (--include / --exclude) ---- */
-
-/* A compiled pattern to test normalised URLs with. A filter may be used from many threads at
- * once: one call at a time borrows match data kept in the filter (no allocation), and a call
- * that finds it borrowed allocates its own for that call. */
-typedef struct links_filter links_filter;
-
-/* Compiles a user's pcre2 pattern (JIT when available) in byte mode: "(*UTF)" is refused and
- * URLs need not be valid UTF-8; "(?i)" and the other inline options work as in pcre2.
- * Returns 0, -ENOMEM, or -EINVAL with pcre2's message and the offset in err (for example
- * "missing closing parenthesis at offset 4"; the caller names the option). */
-int links_filter_create(const char *pattern, links_filter **out, char *err, size_t errlen);
-
-/* Returns 1 when the pattern matches somewhere in [s, s+len) (unanchored, like grep), 0 when
- * not, or a negative error: -ERANGE when the URL makes the pattern exceed pcre2's limits,
- * -ENOMEM, -EINVAL for bad arguments. s need not be NUL-terminated. */
-int links_filter_match(const links_filter *f, const char *s, size_t len);
-
-void links_filter_destroy(links_filter *f); /* accepts NULL */
 
 #endif

@@ -18,6 +18,7 @@
 #include "config.h"
 #include "crawl.h"
 #include "http.h"
+#include "filter.h"
 #include "links.h"
 #include "log.h"
 #include "options.h"
@@ -207,7 +208,7 @@ static int reopen_closed_std_fds(void)
 /* The compiled forms of the user's patterns: the extractor, --include and --exclude. */
 struct patterns {
     links_extractor *extractor;
-    links_filter **include, **exclude;
+    filter **include, **exclude;
     size_t ninclude, nexclude;
 };
 
@@ -215,14 +216,14 @@ static void free_patterns(struct patterns *p)
 {
     links_extractor_destroy(p->extractor);
     for (size_t i = 0; i < p->ninclude; i++)
-        links_filter_destroy(p->include[i]);
+        filter_destroy(p->include[i]);
     for (size_t i = 0; i < p->nexclude; i++)
-        links_filter_destroy(p->exclude[i]);
+        filter_destroy(p->exclude[i]);
     free(p->include);
     free(p->exclude);
 }
 
-static int compile_filters(const char *option, const char **src, size_t n, links_filter ***out,
+static int compile_filters(const char *option, const char **src, size_t n, filter ***out,
                            size_t *nout)
 {
     char err[256];
@@ -232,7 +233,7 @@ static int compile_filters(const char *option, const char **src, size_t n, links
         return -1;
     }
     for (size_t i = 0; i < n; i++) {
-        if (links_filter_create(src[i], &(*out)[i], err, sizeof err) != 0) {
+        if (filter_create(src[i], &(*out)[i], err, sizeof err) != 0) {
             log_fatal("invalid --%s '%s': %s", option, src[i], err);
             return -1;
         }
@@ -490,9 +491,9 @@ static int run(const struct options *o, int *input_fds)
                      (o->keep_fragments ? URL_KEEP_FRAGMENT : 0u),
         .depth = (unsigned)o->depth,
         .scope = (enum crawl_scope)o->scope,
-        .include = (const links_filter *const *)pat.include,
+        .include = (const filter *const *)pat.include,
         .ninclude = pat.ninclude,
-        .exclude = (const links_filter *const *)pat.exclude,
+        .exclude = (const filter *const *)pat.exclude,
         .nexclude = pat.nexclude,
         .max_pages = (size_t)o->max_pages,
         .robots = o->robots,
