@@ -727,6 +727,121 @@ static void test_adversarial(void **state)
     links_extractor_destroy(x);
 }
 
+/* ---- the table of rules ---- */
+
+/* Adding a kind of link is adding a row: the built-in rules plus img src find the images,
+ * while the built-in extractor (what areq uses) still finds only the hrefs. */
+static void test_rules_one_more_row(void **state)
+{
+    (void)state;
+    struct links_rule rules[LINKS_RULES_MAX];
+    assert_true(links_builtin_nrules < LINKS_RULES_MAX);
+    memcpy(rules, links_builtin_rules, links_builtin_nrules * sizeof(rules[0]));
+    size_t n = links_builtin_nrules;
+    rules[n++] = (struct links_rule){"img", "src", LINKS_HREF};
+
+    links_extractor *x;
+    char err[256];
+    assert_int_equal(links_extractor_create_rules(rules, n, LINKS_REPORT_NOFOLLOW, &x, err,
+                                                  sizeof(err)),
+                     0);
+    const char page[] = "<base href=/b/><img src=a.png><a href=b><IMG SRC='c&amp;d' src=e>"
+                        "<script src=s.js></script><img href=h src=i><img src=j href=k>"
+                        "<meta name=robots content=nofollow><img src>";
+    expect_links(x, page, sizeof(page) - 1,
+                 "BASE /b/\na.png\nb\nc&d\nh\ni\nj\nk\nNOFOLLOW nofollow", 9);
+    links_extractor_destroy(x);
+
+    assert_int_equal(links_extractor_create_flags(NULL, LINKS_REPORT_NOFOLLOW, &x, err,
+                                                  sizeof(err)),
+                     0);
+    expect_links(x, page, sizeof(page) - 1, "BASE /b/\nb\nh\nk\nNOFOLLOW nofollow", 5);
+    links_extractor_destroy(x);
+}
+
+/* A rule for an element overrides the "*" rule of its attribute; without a "*" rule, other
+ * elements' attributes of that name are nothing. */
+static void test_rules_elements(void **state)
+{
+    (void)state;
+    links_extractor *x;
+    char err[256];
+    const struct links_rule only_a[] = {{"a", "href", LINKS_HREF}, {"area", "href", LINKS_HREF}};
+    assert_int_equal(links_extractor_create_rules(only_a, 2, 0, &x, err, sizeof(err)), 0);
+    const char page[] = "<a href=x><link href=y><AREA HREF=z><base href=b><abbr href=w>";
+    expect_links(x, page, sizeof(page) - 1, "x\nz", 2);
+    links_extractor_destroy(x);
+
+    /* The rows' order does not matter: base's own rule wins over "*" either way. */
+    const struct links_rule reversed[] = {{"base", "href", LINKS_BASE}, {"*", "href", LINKS_HREF}};
+    assert_int_equal(links_extractor_create_rules(reversed, 2, 0, &x, err, sizeof(err)), 0);
+    expect_links(x, page, sizeof(page) - 1, "x\ny\nz\nBASE b\nw", 5);
+    links_extractor_destroy(x);
+
+    /* No rules: a scan that finds nothing. */
+    assert_int_equal(links_extractor_create_rules(NULL, 0, 0, &x, err, sizeof(err)), 0);
+    expect_links(x, page, sizeof(page) - 1, "", 0);
+    links_extractor_destroy(x);
+
+    /* The built-in table is what links_extractor_create uses. */
+    assert_int_equal(links_builtin_nrules, 4);
+    assert_string_equal(links_builtin_rules[0].tag, "*");
+    assert_string_equal(links_builtin_rules[0].attr, "href");
+}
+
+static void test_rules_errors(void **state)
+{
+    (void)state;
+    links_extractor *x;
+    char err[256];
+    static const struct {
+        struct links_rule rules[2];
+        size_t n;
+        const char *why;
+    } bad[] = {
+        {{{"a", "HREF", LINKS_HREF}}, 1, "lower-case name"},
+        {{{"A", "href", LINKS_HREF}}, 1, "lower-case name"},
+        {{{"a", "", LINKS_HREF}}, 1, "lower-case name"},
+        {{{"a", NULL, LINKS_HREF}}, 1, "lower-case name"},
+        {{{NULL, "href", LINKS_HREF}}, 1, "lower-case name"},
+        {{{"a", "hr ef", LINKS_HREF}}, 1, "lower-case name"},
+        {{{"a", "href", (enum links_kind)9}}, 1, "unknown kind"},
+        {{{"a", "href", LINKS_HREF}, {"a", "href", LINKS_BASE}}, 2, "two rules"},
+        {{{"*", "href", LINKS_HREF}, {"*", "href", LINKS_HREF}}, 2, "two rules"},
+        {{{"meta", "content", LINKS_NOFOLLOW}}, 1, "pair"},
+        {{{"meta", "name", LINKS_NOFOLLOW}, {"link", "content", LINKS_NOFOLLOW}}, 2, "pair"},
+        {{{"meta", "name", LINKS_NOFOLLOW}, {"meta", "href", LINKS_NOFOLLOW}}, 2, "pair"},
+        {{{"*", "name", LINKS_NOFOLLOW}, {"*", "content", LINKS_NOFOLLOW}}, 2, "pair"},
+        {{{"a", "x123456789012345678901234567890123456789012345678901234567890123",
+           LINKS_HREF}},
+         1, "64 bytes"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        x = (links_extractor *)&x;
+        assert_int_equal(links_extractor_create_rules(bad[i].rules, bad[i].n, 0, &x, err,
+                                                      sizeof(err)),
+                         -EINVAL);
+        assert_null(x);
+        if (strstr(err, bad[i].why) == NULL)
+            fail_msg("bad rule %zu: \"%s\" does not say \"%s\"", i, err, bad[i].why);
+    }
+    struct links_rule many[LINKS_RULES_MAX + 1];
+    char names[LINKS_RULES_MAX + 1][8];
+    for (size_t i = 0; i < LINKS_RULES_MAX + 1; i++) {
+        snprintf(names[i], sizeof(names[i]), "a%zu", i);
+        many[i] = (struct links_rule){"*", names[i], LINKS_HREF};
+    }
+    assert_int_equal(links_extractor_create_rules(many, LINKS_RULES_MAX, 0, &x, err, sizeof(err)),
+                     0);
+    const char page[] = "<p a0=x A31=y a32=z>";
+    expect_links(x, page, sizeof(page) - 1, "x\ny", 2);
+    links_extractor_destroy(x);
+    assert_int_equal(
+        links_extractor_create_rules(many, LINKS_RULES_MAX + 1, 0, &x, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "too many"));
+    assert_int_equal(links_extractor_create_rules(NULL, 1, 0, &x, err, sizeof(err)), -EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -740,6 +855,9 @@ int main(void)
         cmocka_unit_test(test_huge_value),
         cmocka_unit_test(test_many_links),
         cmocka_unit_test(test_adversarial),
+        cmocka_unit_test(test_rules_one_more_row),
+        cmocka_unit_test(test_rules_elements),
+        cmocka_unit_test(test_rules_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
