@@ -35,6 +35,7 @@ const size_t links_builtin_nrules = sizeof(links_builtin_rules) / sizeof(links_b
 /* A row of the caller's table, ready for the search. */
 struct rule {
     const char *tag;  /* NULL for "*" */
+    size_t tag_len;
     const char *attr;
     size_t attr_len;
     unsigned slot;    /* the row's index in the caller's table */
@@ -155,7 +156,8 @@ static int load_rules(links_extractor *x, const struct links_rule *rules, size_t
             break;
         }
         size_t len = strlen(r->attr);
-        x->rules[i] = (struct rule){any ? NULL : r->tag, r->attr, len, (unsigned)i};
+        x->rules[i] = (struct rule){any ? NULL : r->tag, any ? 0 : strlen(r->tag), r->attr, len,
+                                    (unsigned)i};
         x->kind[i] = r->kind;
         if (len < 64)
             x->attr_lens |= (uint64_t)1 << len;
@@ -331,11 +333,15 @@ static const struct rule *find_rule(const links_extractor *x, const struct html_
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         const struct attr_entry *a = &x->attrs[mid];
-        int c = n != a->len ? (n < a->len ? -1 : 1) : memcmp(key, a->name, n);
+        int c = n < a->len ? -1 : n > a->len;
+        for (size_t i = 0; c == 0 && i < n; i++)
+            if (key[i] != a->name[i])
+                c = (unsigned char)key[i] < (unsigned char)a->name[i] ? -1 : 1;
         if (c == 0) {
             for (unsigned i = a->first; i < a->first + a->count; i++) {
                 const struct rule *r = &x->rules[i];
-                if (r->tag == NULL || html_name_is(tag->name, tag->len, r->tag))
+                if (r->tag == NULL ||
+                    (r->tag_len == tag->len && html_name_is(tag->name, tag->len, r->tag)))
                     return r;
             }
             return NULL;
