@@ -159,7 +159,7 @@ static int robots_step(task *t)
     crawl *c = f->c;
     if (t->state == 0) {
         t->state = 1;
-        f->req.any_type = 1; /* robots.txt is text/plain */
+        f->req.accept = NULL; /* any type: robots.txt is text/plain, and not always labelled */
         /* RFC 9309 section 2.5: at least the first 500 KiB are parsed, whatever
          * --max-size says; one byte more tells robots_parse that the file goes on, so
          * that it drops a cut last line. */

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
@@ -286,6 +287,19 @@ void links_extractor_destroy(links_extractor *x)
     pcre2_match_context_free(x->mctx);
     pcre2_code_free(x->code);
     free(x);
+}
+
+int links_accepts_type(const char *ct)
+{
+    if (ct == NULL)
+        return 1;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    size_t n = strcspn(ct, "; \t");
+    if (n == 0)
+        return 1;
+    return (n == 9 && strncasecmp(ct, "text/html", 9) == 0) ||
+           (n == 21 && strncasecmp(ct, "application/xhtml+xml", 21) == 0);
 }
 
 /* Points *out at an attribute value with its character references decoded: the span in the

@@ -69,6 +69,11 @@ int links_extractor_create_rules(const struct links_rule *rules, size_t nrules, 
                                  links_extractor **out, char *err, size_t errlen);
 void links_extractor_destroy(links_extractor *x); /* accepts NULL */
 
+/* Whether a body of this Content-Type (NULL or empty: none) is one the extractor reads: text/html,
+ * application/xhtml+xml, or no type at all, what a browser would render as HTML. Letter case
+ * and parameters (";charset=...") do not matter. Fits http_request's accept. */
+int links_accepts_type(const char *content_type);
+
 /* Scans `html` (not NUL-terminated; may contain NUL bytes and invalid UTF-8, which never
  * stop the scan). Returns 0, the callback's non-zero value, or a negative error. */
 int links_scan(const links_extractor *x, const char *html, size_t len, links_fn fn, void *ctx);
