@@ -66,7 +66,8 @@ enum http_outcome {
 typedef struct http_client http_client;
 
 /* Whether the caller wants a 2xx body of this Content-Type (as the server sent it, parameters
- * and all; NULL when the response has none). 1 yes, 0 no. */
+ * and all; NULL when the response has none). 1 yes, 0 no. Asked at the first body byte and
+ * again when the transfer ends, so it must give the same answer each time. */
 typedef int (*http_accept_fn)(const char *content_type);
 
 typedef struct http_request {
