@@ -2,11 +2,12 @@
  * which attributes of which elements hold what kind of link, and html.h's tokenizer finds the
  * attributes. (The --include/--exclude filters are filter.h.)
  *
- * Ownership: a links_extractor is created and destroyed by its caller, and copies the rules
- * it is given. An extractor is read-only once created, so many scans may use it at once, from
- * any thread: each scan allocates and frees its own match data. The spans handed to the callback point
- * into the caller's document (or, for values that held character references, into a scratch
- * buffer of the scan) and are valid only until the callback returns. */
+ * Ownership: a links_extractor is created and destroyed by its caller; it copies the rows of a
+ * table of rules, not the names they point to. An extractor is read-only once created, so many
+ * scans may use it at once, from any thread: each scan allocates and frees its own match data.
+ * The spans handed to the callback point into the caller's document (or, for values that held
+ * character references, into a scratch buffer of the scan) and are valid only until the
+ * callback returns. */
 #ifndef AREQ_LINKS_H
 #define AREQ_LINKS_H
 
@@ -62,9 +63,10 @@ int links_extractor_create_flags(const char *pattern, unsigned flags, links_extr
                                  char *err, size_t errlen);
 /* The built-in scan with a table of its own instead of links_builtin_rules. The rows are
  * copied; the names they point to are borrowed and must outlive the extractor (string
- * literals, as a rule). When one tag has several links, they come in document order. -EINVAL for a bad rule (a name with other characters, an unknown kind, more than
- * LINKS_RULES_MAX rules, a LINKS_NOFOLLOW rule without its pair, two rules for one element and
- * attribute). */
+ * literals, as a rule). When one tag has several links, they come in document order. -EINVAL
+ * for a bad table (a name with other characters, an unknown kind, more than LINKS_RULES_MAX
+ * rules, a LINKS_NOFOLLOW rule without its pair, two rules for one element and attribute),
+ * with the reason in err. */
 int links_extractor_create_rules(const struct links_rule *rules, size_t nrules, unsigned flags,
                                  links_extractor **out, char *err, size_t errlen);
 void links_extractor_destroy(links_extractor *x); /* accepts NULL */
