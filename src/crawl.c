@@ -73,12 +73,12 @@ static int in_scope(crawl *c, const struct frontier_host *h, const struct fronti
 static int passes_filters(const crawl *c, const char *url, size_t len)
 {
     for (size_t i = 0; i < c->opt.nexclude; i++)
-        if (links_filter_match(c->opt.exclude[i], url, len) == 1)
+        if (filter_match(c->opt.exclude[i], url, len) == 1)
             return 0;
     if (c->opt.ninclude == 0)
         return 1;
     for (size_t i = 0; i < c->opt.ninclude; i++)
-        if (links_filter_match(c->opt.include[i], url, len) == 1)
+        if (filter_match(c->opt.include[i], url, len) == 1)
             return 1;
     return 0;
 }
@@ -163,7 +163,7 @@ static enum task_step robots_step(task *t)
     crawl *c = f->c;
     if (t->state == ROBOTS_FETCH) {
         t->state = ROBOTS_FETCHED;
-        f->req.any_type = 1; /* robots.txt is text/plain */
+        f->req.accept = NULL; /* any type: robots.txt is text/plain, and not always labelled */
         /* RFC 9309 section 2.5: at least the first 500 KiB are parsed, whatever
          * --max-size says; one byte more tells robots_parse that the file goes on, so
          * that it drops a cut last line. */

@@ -17,6 +17,7 @@
 #include "frontier.h"
 #include "http.h"
 #include "input.h"
+#include "filter.h"
 #include "links.h"
 #include "seen.h"
 #include "task.h"
@@ -42,9 +43,9 @@ struct crawl_options {
     enum crawl_scope scope;
     const void *psl;           /* the Public Suffix List (a psl_ctx_t, the caller's, outliving
                                   the crawl); needed for SCOPE_DOMAIN */
-    const links_filter *const *include; /* a followed URL must match one, if any */
+    const filter *const *include; /* a followed URL must match one, if any */
     size_t ninclude;
-    const links_filter *const *exclude; /* and none of these */
+    const filter *const *exclude; /* and none of these */
     size_t nexclude;
     size_t max_pages;          /* pages fetched at most; 0 = no limit */
     int robots;                /* obey robots.txt when recursing */

@@ -6,11 +6,14 @@
 #include <errno.h>
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+
+#include "seen.h"
 
 /* One per socket that libcurl asked us to watch. Freed only in its close callback, since
  * libuv may still reference it until then. */
@@ -45,6 +48,9 @@ struct http_client {
     CURL **spare;      /* easy handles ready for reuse */
     size_t nspare, spare_cap;
     size_t running;    /* transfers added to the multi handle and not yet removed */
+    /* Fingerprints of the origins ("scheme://authority") where a transfer has ended, so that
+     * a connection to them may be idle in the pool: see configure(). */
+    seen_set origins_done;
     long recv_buffer;  /* CURLOPT_BUFFERSIZE for every transfer; 0: libcurl's 16 KiB */
 
     int open_handles;  /* timer and kick not yet closed: the client is freed at 0 */
@@ -202,19 +208,24 @@ static int is_2xx(long status)
     return status >= 200 && status < 300;
 }
 
-/* text/html, application/xhtml+xml, or no type at all: what a browser would render as
- * HTML, which is all that can hold links for us. */
-static int is_html_type(const char *ct)
+/* The fingerprint of the origin of `url`: its scheme and authority, up to the path. URLs
+ * here are normalised (lower-case scheme and host, no default port), so one origin has one
+ * spelling; a URL with no "://" counts as its own origin. */
+static uint64_t origin_of(const char *url)
 {
-    if (ct == NULL)
-        return 1;
-    while (*ct == ' ' || *ct == '\t')
-        ct++;
-    size_t n = strcspn(ct, "; \t");
-    if (n == 0)
-        return 1;
-    return (n == 9 && strncasecmp(ct, "text/html", 9) == 0) ||
-           (n == 21 && strncasecmp(ct, "application/xhtml+xml", 21) == 0);
+    const char *sep = strstr(url, "://");
+    size_t len = strlen(url);
+    if (sep != NULL)
+        len = (size_t)(sep + 3 - url) + strcspn(sep + 3, "/?#");
+    return seen_hash(url, len);
+}
+
+/* Notes that a transfer to `url` has ended. Only a hint for configure(): when the set cannot
+ * grow, that origin keeps getting fresh connections, which is slower, never wrong. */
+static void origin_done(http_client *c, const char *url)
+{
+    if (url != NULL)
+        (void)seen_add(&c->origins_done, origin_of(url));
 }
 
 /* Bytes kept past a body of declared length: more than any word a scanner loads at once. */
@@ -226,12 +237,12 @@ static size_t on_curl_write(char *data, size_t size, size_t nmemb, void *userp)
     size_t n = size * nmemb;
     long status = 0;
     curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
-    if (r->bytes == 0 && is_2xx(status) && !r->any_type) {
+    if (r->bytes == 0 && is_2xx(status) && r->accept != NULL) {
         /* The headers of the final response are complete by the first body byte. */
         const char *ct = NULL;
         curl_easy_getinfo(r->easy, CURLINFO_CONTENT_TYPE, &ct);
-        if (!is_html_type(ct)) {
-            r->aborted_as = HTTP_NOT_HTML;
+        if (!r->accept(ct)) {
+            r->aborted_as = HTTP_TYPE_REFUSED;
             return 0;
         }
     }
@@ -371,8 +382,11 @@ static int configure(http_client *c, http_request *r, CURL *e)
         SET(CURLOPT_PIPEWAIT, 1L);
     /* libcurl 7.88 looks for a connection to reuse by walking every connection to the
      * host: with thousands in flight to one host that is quadratic, and it finds nothing
-     * while none has been released (10,000 transfers at once: 2.9 s -> 2.1 s). */
-    if (r->fresh)
+     * while none has been released (10,000 transfers at once: 2.9 s -> 2.1 s). Until a
+     * transfer to this origin has ended, all its connections are busy, so looking is
+     * wasted. Not on https, where a busy HTTP/2 connection may still carry another stream. */
+    int plain_http = strncasecmp(r->url, "http:", 5) == 0;
+    if (plain_http && !seen_contains(&c->origins_done, origin_of(r->url)))
         SET(CURLOPT_FRESH_CONNECT, 1L);
     /* libcurl 7.88 also walks every cached connection, busy ones included, each time a
      * transfer that left its connection open is removed (to close connect-only ones): with
@@ -382,7 +396,7 @@ static int configure(http_client *c, http_request *r, CURL *e)
      * about what one walk of 10,000 does, and the pool stays small enough that reuse
      * is cheap again once the crowd is gone. Not on https, where HTTP/2 carries many
      * transfers on one connection and the walk is short. */
-    if (c->running >= KEEP_OPEN_MAX && strncasecmp(r->url, "http:", 5) == 0) {
+    if (c->running >= KEEP_OPEN_MAX && plain_http) {
         SET(CURLOPT_FRESH_CONNECT, 1L);
         SET(CURLOPT_FORBID_REUSE, 1L);
     }
@@ -497,8 +511,8 @@ static void record_results(http_request *r, CURLcode result)
             snprintf(r->error, sizeof r->error, "%s", curl_easy_strerror(result));
     } else if (!is_2xx(r->status)) {
         r->outcome = HTTP_STATUS;
-    } else if (!r->any_type && !is_html_type(r->content_type[0] ? r->content_type : NULL)) {
-        r->outcome = HTTP_NOT_HTML;
+    } else if (r->accept != NULL && !r->accept(r->content_type[0] ? r->content_type : NULL)) {
+        r->outcome = HTTP_TYPE_REFUSED;
     } else if (r->final_url == NULL) {
         r->outcome = HTTP_TRANSPORT;
         snprintf(r->error, sizeof r->error, "out of memory");
@@ -535,6 +549,10 @@ static void drain_done(http_client *c)
         CURLcode result = msg->data.result;
         record_results(r, result);
         release_easy(r);
+        /* Whatever connections it used may now wait in the pool for the next transfer. */
+        origin_done(c, r->url);
+        if (r->final_url != NULL && strcmp(r->final_url, r->url) != 0)
+            origin_done(c, r->final_url);
         task *t = r->waiter;
         r->waiter = NULL;
         task_wake(t, 0);
@@ -633,8 +651,8 @@ const char *http_describe(const http_request *r, char *scratch, size_t scratch_l
     case HTTP_STATUS:
         snprintf(scratch, scratch_len, "HTTP %ld", r->status);
         return scratch;
-    case HTTP_NOT_HTML:
-        snprintf(scratch, scratch_len, "not HTML (%s)",
+    case HTTP_TYPE_REFUSED:
+        snprintf(scratch, scratch_len, "type not accepted (%s)",
                  r->content_type[0] ? r->content_type : "no type");
         return scratch;
     case HTTP_TOO_BIG:
@@ -685,6 +703,7 @@ static void free_copies(http_client *c)
     if (c->share != NULL)
         curl_share_cleanup(c->share);
     X509_STORE_free(c->trust);
+    seen_finish(&c->origins_done);
 }
 
 
@@ -795,6 +814,7 @@ int http_client_create(uv_loop_t *loop, const struct http_options *o, http_clien
     http_client *c = calloc(1, sizeof *c);
     if (c == NULL)
         return -ENOMEM;
+    seen_init(&c->origins_done);
     c->loop = loop;
     c->opt = *o;
     c->opt.headers = NULL; /* the caller's array need not outlive us: see c->headers */

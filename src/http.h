@@ -54,9 +54,10 @@ struct http_options {
 #define HTTP_HEADER_BYTES_MAX (256u << 10)
 
 enum http_outcome {
-    HTTP_OK = 0,      /* 2xx with an HTML content type (or none): body holds it */
+    HTTP_OK = 0,      /* 2xx of a content type the request accepts: body holds it */
     HTTP_STATUS,      /* a final response that is not 2xx: `status` says which */
-    HTTP_NOT_HTML,    /* 2xx of another content type: stopped at the headers */
+    HTTP_TYPE_REFUSED, /* 2xx of a type the request's accept() refused: stopped at the
+                          headers, `content_type` says which */
     HTTP_TOO_BIG,     /* the body is larger than max_body */
     HTTP_TRANSPORT,   /* no usable response: `error` holds curl's text */
     HTTP_CANCELLED,   /* the waiting task was cancelled: the transfer was stopped */
@@ -64,10 +65,14 @@ enum http_outcome {
 
 typedef struct http_client http_client;
 
+/* Whether the caller wants a 2xx body of this Content-Type (as the server sent it, parameters
+ * and all; NULL when the response has none). 1 yes, 0 no. Asked at the first body byte and
+ * again when the transfer ends, so it must give the same answer each time. */
+typedef int (*http_accept_fn)(const char *content_type);
+
 typedef struct http_request {
     const char *url;          /* borrowed; must outlive the transfer */
-    int any_type;             /* read a 2xx body whatever its type (robots.txt) */
-    int fresh;                /* no idle connection can exist: skip looking for one */
+    http_accept_fn accept;    /* NULL: any type (robots.txt); else asked before the body */
     size_t keep_first;        /* > 0: keep only this many body bytes, whatever max_body
                                  says, and end a longer transfer there as complete, with
                                  `truncated` set (robots.txt: its first 500 KiB count) */
@@ -114,7 +119,7 @@ enum task_step http_fetch(http_client *c, http_request *r, task *t);
 
 /* Whether the outcome may well be different a moment later: a refused or timed-out
  * connection, a reset, a transfer that timed out, or the statuses 408, 429, 500, 502, 503
- * and 504. Abandoned bodies (too big, not HTML) and cancellations are not. */
+ * and 504. Abandoned bodies (too big, a refused type) and cancellations are not. */
 int http_is_transient(const http_request *r);
 
 /* A short description of an outcome for messages: "HTTP 404", curl's text, ... Returns a

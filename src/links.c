@@ -1,21 +1,22 @@
-/* links.c: the link extractor, a browser's view of href attributes (WHATWG HTML tokenizer,
- * 13.2.5) reduced to what finds links: tags, their attributes, comments, and the elements
- * whose content is raw text. */
+/* links.c: the link extractor. html.c's tokenizer reports every start tag's attributes; a
+ * table of rules (tag, attribute) -> kind, sorted by attribute for a binary search, picks the
+ * ones that hold links, and each kind has a small reader here. A user's pcre2 pattern (-P)
+ * replaces the whole scan. */
 #include "links.h"
 
 #include <errno.h>
-#include <stdatomic.h>
-#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
 #include "buf.h"
 #include "entities.h"
+#include "html.h"
 
 /* Generous for any sane link pattern, yet bounds the work a pathological one does per match. */
 #define MATCH_LIMIT 10000000u
@@ -23,23 +24,59 @@
 #define JIT_STACK_START (32 * 1024)
 #define JIT_STACK_MAX (1024 * 1024)
 
-/* A filter runs once per discovered link on a URL of at most a few KiB, so far less work is
- * plenty; a pattern that needs more is one the user will want to hear about. */
-#define FILTER_MATCH_LIMIT 1000000u
-#define FILTER_DEPTH_LIMIT 100000u /* per URL byte, roughly, for patterns like (a|b)* */
-#define FILTER_HEAP_LIMIT (16 * 1024) /* KiB, what bounds the interpreter's frames in fact */
+/* What areq reads today. A row per (element, attribute); see struct links_rule. */
+const struct links_rule links_builtin_rules[] = {
+    {"*", "href", LINKS_HREF},
+    {"base", "href", LINKS_BASE},
+    {"meta", "name", LINKS_NOFOLLOW},
+    {"meta", "content", LINKS_NOFOLLOW},
+};
+const size_t links_builtin_nrules = sizeof(links_builtin_rules) / sizeof(links_builtin_rules[0]);
 
-/* Every construct that can change the tokenizer's state starts with '<' and one of these: a
- * start tag, an end tag or stray "</", a comment or doctype, a processing instruction. Any
- * other '<' is text, so the search skips it and the text around it with no C code running. */
-static const char builtin_pattern[] = "<[!/?A-Za-z]";
+/* A row of the caller's table, ready for the search. */
+struct rule {
+    const char *tag;  /* NULL for "*" */
+    size_t tag_len;
+    const char *attr;
+    size_t attr_len;
+    unsigned slot;    /* the row's index in the caller's table */
+};
+
+/* The rules for one attribute name: rules[first, first + count). */
+struct attr_entry {
+    const char *name;
+    size_t len;
+    unsigned first, count;
+};
 
 struct links_extractor {
+    int user;       /* a caller's pattern rather than the built-in scan */
+    unsigned flags; /* enum links_flags */
+
+    /* A caller's pattern. */
     pcre2_code *code;
     pcre2_match_context *mctx; /* limits only; never changed after create, so shareable */
     int jit;                   /* code was JIT-compiled */
-    int user;                  /* a caller's pattern rather than the built-in scan */
-    unsigned flags;            /* enum links_flags */
+
+    /* The built-in scan. */
+    html_tokenizer *tokenizer;
+    struct rule rules[LINKS_RULES_MAX]; /* in rule_order() */
+    size_t nrules;
+    struct attr_entry attrs[LINKS_RULES_MAX]; /* each attribute name once, in rule_order() */
+    size_t nattrs;
+    enum links_kind kind[LINKS_RULES_MAX]; /* by slot */
+    uint32_t link_slots;       /* slots of kinds that are links (HREF, BASE) */
+    int meta_name, meta_content; /* the slots of the LINKS_NOFOLLOW pair, or -1 */
+    /* Bit n set: some rule's attribute is n bytes long. Most attributes of a page (class, id,
+     * style, ...) are turned away by this one test, before any name is compared. */
+    uint64_t attr_lens;
+};
+
+/* The values of the current start tag's attributes that rules pick, by slot. */
+struct value {
+    const char *name; /* where the attribute is in the page: its order */
+    const char *value; /* NULL when the attribute has none */
+    size_t len;
 };
 
 struct scan {
@@ -48,14 +85,15 @@ struct scan {
     void *ctx;
     struct buf scratch; /* decoded values, reused */
     int base_seen;
-    int want_nofollow; /* LINKS_REPORT_NOFOLLOW, and not yet reported */
+    int want_nofollow;  /* LINKS_REPORT_NOFOLLOW, and not yet reported */
+    uint32_t present;   /* slots the current tag has set (HTML keeps the first of a name) */
+    struct value values[LINKS_RULES_MAX];
 };
 
-/* Compiles `src` in byte mode, with no way for the pattern to turn UTF on: pages and URLs are
- * often not valid UTF-8, and a UTF-mode match on such input fails instead of scanning it.
- * Returns 0, -ENOMEM, or -EINVAL with "<prefix>pcre2's message at offset N" in err. */
-static int compile(const char *src, const char *prefix, pcre2_code **code, char *err,
-                   size_t errlen)
+/* Compiles `src` in byte mode, with no way for the pattern to turn UTF on: pages are often not
+ * valid UTF-8, and a UTF-mode match on such input fails instead of scanning it. Returns 0,
+ * -ENOMEM, or -EINVAL with "link pattern: pcre2's message at offset N" in err. */
+static int compile(const char *src, pcre2_code **code, char *err, size_t errlen)
 {
     int errcode;
     PCRE2_SIZE erroff;
@@ -69,20 +107,110 @@ static int compile(const char *src, const char *prefix, pcre2_code **code, char 
         PCRE2_UCHAR msg[256];
         if (pcre2_get_error_message(errcode, msg, sizeof(msg)) < 0)
             snprintf((char *)msg, sizeof(msg), "error %d", errcode);
-        snprintf(err, errlen, "%s%s at offset %zu", prefix, (const char *)msg, (size_t)erroff);
+        snprintf(err, errlen, "link pattern: %s at offset %zu", (const char *)msg,
+                 (size_t)erroff);
     }
     return -EINVAL;
 }
 
-int links_extractor_create(const char *pattern, links_extractor **out, char *err, size_t errlen)
+/* The order of the search: by attribute name, shorter first (a length compares faster than
+ * bytes do); then rules for a named element before the one for "*", which they override. */
+static int rule_order(const void *a, const void *b)
 {
-    return links_extractor_create_flags(pattern, 0, out, err, errlen);
+    const struct rule *ra = a, *rb = b;
+    if (ra->attr_len != rb->attr_len)
+        return ra->attr_len < rb->attr_len ? -1 : 1;
+    int c = strcmp(ra->attr, rb->attr);
+    if (c != 0)
+        return c;
+    if ((ra->tag == NULL) != (rb->tag == NULL))
+        return ra->tag == NULL ? 1 : -1; /* a rule for the element itself wins over "*" */
+    if (ra->tag == NULL)
+        return 0;
+    return strcmp(ra->tag, rb->tag);
 }
 
-int links_extractor_create_flags(const char *pattern, unsigned flags, links_extractor **out,
-                                 char *err, size_t errlen)
+static int valid_name(const char *s)
 {
-    if (out == NULL || (err == NULL && errlen > 0))
+    if (s == NULL || *s == '\0')
+        return 0;
+    for (; *s != '\0'; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '-' || *s == ':'))
+            return 0;
+    return 1;
+}
+
+/* Checks the caller's rules and files them for the search. -EINVAL with a message. */
+static int load_rules(links_extractor *x, const struct links_rule *rules, size_t n, char *err,
+                      size_t errlen)
+{
+    const char *why = NULL;
+    x->meta_name = x->meta_content = -1;
+    const char *meta_tag = NULL;
+    if (n > LINKS_RULES_MAX)
+        why = "too many rules";
+    for (size_t i = 0; why == NULL && i < n; i++) {
+        const struct links_rule *r = &rules[i];
+        int any = r->tag != NULL && strcmp(r->tag, "*") == 0;
+        if (r->tag == NULL || (!any && !valid_name(r->tag)) || !valid_name(r->attr)) {
+            why = "a rule's element or attribute name is not a lower-case name";
+            break;
+        }
+        size_t len = strlen(r->attr);
+        x->rules[i] = (struct rule){any ? NULL : r->tag, any ? 0 : strlen(r->tag), r->attr, len,
+                                    (unsigned)i};
+        x->kind[i] = r->kind;
+        if (len < 64)
+            x->attr_lens |= (uint64_t)1 << len;
+        else
+            why = "a rule's attribute name is 64 bytes or longer";
+        switch (r->kind) {
+        case LINKS_HREF:
+        case LINKS_BASE:
+            x->link_slots |= (uint32_t)1 << i;
+            break;
+        case LINKS_NOFOLLOW: {
+            int *slot = strcmp(r->attr, "name") == 0      ? &x->meta_name
+                        : strcmp(r->attr, "content") == 0 ? &x->meta_content
+                                                          : NULL;
+            if (slot == NULL || *slot >= 0 || any || (meta_tag && strcmp(meta_tag, r->tag) != 0))
+                why = "a nofollow rule is not one of a name and content pair for one element";
+            else
+                *slot = (int)i;
+            meta_tag = r->tag;
+            break;
+        }
+        default:
+            why = "a rule has an unknown kind";
+        }
+    }
+    if (why == NULL && (x->meta_name >= 0) != (x->meta_content >= 0))
+        why = "a nofollow rule is not one of a name and content pair for one element";
+    if (why == NULL) {
+        x->nrules = n;
+        qsort(x->rules, n, sizeof(x->rules[0]), rule_order);
+        for (size_t i = 0; i < n; i++) {
+            const struct rule *r = &x->rules[i];
+            if (i > 0 && rule_order(&x->rules[i - 1], r) == 0)
+                why = "two rules for one element and attribute";
+            struct attr_entry *last = x->nattrs > 0 ? &x->attrs[x->nattrs - 1] : NULL;
+            if (last != NULL && strcmp(last->name, r->attr) == 0)
+                last->count++;
+            else
+                x->attrs[x->nattrs++] = (struct attr_entry){r->attr, r->attr_len, (unsigned)i, 1};
+        }
+    }
+    if (why == NULL)
+        return 0;
+    if (errlen > 0)
+        snprintf(err, errlen, "link rules: %s", why);
+    return -EINVAL;
+}
+
+static int create(const char *pattern, const struct links_rule *rules, size_t nrules,
+                  unsigned flags, links_extractor **out, char *err, size_t errlen)
+{
+    if (out == NULL || (err == NULL && errlen > 0) || (rules == NULL && nrules > 0))
         return -EINVAL;
     *out = NULL;
     if (errlen > 0)
@@ -95,62 +223,83 @@ int links_extractor_create_flags(const char *pattern, unsigned flags, links_extr
         return -ENOMEM;
     x->user = pattern != NULL;
     x->flags = flags;
-
-    int rc = compile(x->user ? pattern : builtin_pattern, "link pattern: ", &x->code, err, errlen);
-    if (rc != 0) {
-        links_extractor_destroy(x);
-        return rc;
+    int rc;
+    if (!x->user) {
+        rc = load_rules(x, rules, nrules, err, errlen);
+        if (rc == 0)
+            rc = html_tokenizer_create(&x->tokenizer, err, errlen);
+        if (rc != 0)
+            goto fail;
+        *out = x;
+        return 0;
     }
 
-    if (x->user) {
-        uint32_t groups = 0;
-        pcre2_pattern_info(x->code, PCRE2_INFO_CAPTURECOUNT, &groups);
-        if (groups == 0) {
-            if (errlen > 0)
-                snprintf(err, errlen, "link pattern: has no capturing group for the link");
-            links_extractor_destroy(x);
-            return -EINVAL;
-        }
+    rc = compile(pattern, &x->code, err, errlen);
+    if (rc != 0)
+        goto fail;
+    uint32_t groups = 0;
+    pcre2_pattern_info(x->code, PCRE2_INFO_CAPTURECOUNT, &groups);
+    if (groups == 0) {
+        if (errlen > 0)
+            snprintf(err, errlen, "link pattern: has no capturing group for the link");
+        rc = -EINVAL;
+        goto fail;
     }
-
     /* Without JIT (a platform pcre2 cannot JIT for, or a pattern JIT rejects) pcre2_match()
      * interprets the same pattern: slower, never wrong. */
     x->jit = pcre2_jit_compile(x->code, PCRE2_JIT_COMPLETE) == 0;
-
+    rc = -ENOMEM;
     x->mctx = pcre2_match_context_create(NULL);
-    if (x->mctx == NULL) {
-        links_extractor_destroy(x);
-        return -ENOMEM;
-    }
+    if (x->mctx == NULL)
+        goto fail;
     pcre2_set_match_limit(x->mctx, MATCH_LIMIT);
     pcre2_set_depth_limit(x->mctx, DEPTH_LIMIT);
     *out = x;
     return 0;
+
+fail:
+    links_extractor_destroy(x);
+    return rc;
+}
+
+int links_extractor_create(const char *pattern, links_extractor **out, char *err, size_t errlen)
+{
+    return links_extractor_create_flags(pattern, 0, out, err, errlen);
+}
+
+int links_extractor_create_flags(const char *pattern, unsigned flags, links_extractor **out,
+                                 char *err, size_t errlen)
+{
+    return create(pattern, links_builtin_rules, links_builtin_nrules, flags, out, err, errlen);
+}
+
+int links_extractor_create_rules(const struct links_rule *rules, size_t nrules, unsigned flags,
+                                 links_extractor **out, char *err, size_t errlen)
+{
+    return create(NULL, rules, nrules, flags, out, err, errlen);
 }
 
 void links_extractor_destroy(links_extractor *x)
 {
     if (x == NULL)
         return;
+    html_tokenizer_destroy(x->tokenizer);
     pcre2_match_context_free(x->mctx);
     pcre2_code_free(x->code);
     free(x);
 }
 
-/* Maps a pcre2 match error to this module's negative errno codes. */
-static int errno_from_pcre2(int rc)
+int links_accepts_type(const char *ct)
 {
-    switch (rc) {
-    case PCRE2_ERROR_NOMEMORY:
-        return -ENOMEM;
-    case PCRE2_ERROR_MATCHLIMIT:
-    case PCRE2_ERROR_DEPTHLIMIT:
-    case PCRE2_ERROR_HEAPLIMIT:
-    case PCRE2_ERROR_JIT_STACKLIMIT:
-        return -ERANGE; /* the page made the pattern do too much work */
-    default:
-        return -EIO;
-    }
+    if (ct == NULL)
+        return 1;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    size_t n = strcspn(ct, "; \t");
+    if (n == 0)
+        return 1;
+    return (n == 9 && strncasecmp(ct, "text/html", 9) == 0) ||
+           (n == 21 && strncasecmp(ct, "application/xhtml+xml", 21) == 0);
 }
 
 /* Points *out at an attribute value with its character references decoded: the span in the
@@ -182,259 +331,76 @@ static int emit(struct scan *s, enum links_kind kind, const char *value, size_t 
     return rc != 0 ? rc : s->fn(s->ctx, kind, v, n);
 }
 
-/* ---- the built-in scan ---- */
+/* ---- the built-in scan: the rules, and a reader for each kind ---- */
 
-enum {
-    C_WS = 1,    /* HTML white space: tab, LF, FF, CR, space */
-    C_SLASH = 2,
-    C_GT = 4,
-    C_EQ = 8,
-};
-
-static const unsigned char cls[256] = {
-    ['\t'] = C_WS, ['\n'] = C_WS, ['\f'] = C_WS, ['\r'] = C_WS, [' '] = C_WS,
-    ['/'] = C_SLASH, ['>'] = C_GT, ['='] = C_EQ,
-};
-
-/* ASCII letters only: what may follow '<' (or "</") to open a tag. */
-static int is_letter(unsigned char c)
+/* The rule for attribute p[0..n) of `tag`, or NULL: a binary search for the attribute's name
+ * (folded to lower case once, n < 64), then the first of its rules whose element matches. */
+static const struct rule *find_rule(const links_extractor *x, const struct html_tag *tag,
+                                    const char *p, size_t n)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-/* Whether p[0..n) spells `lower` in any ASCII case. OR-ing 0x20 folds only the letters here,
- * since `lower` holds nothing but lower-case letters. */
-static int name_is(const unsigned char *p, size_t n, const char *lower)
-{
-    size_t i = 0;
-    for (; i < n; i++)
-        if (lower[i] == '\0' || (p[i] | 0x20) != (unsigned char)lower[i])
-            return 0;
-    return lower[i] == '\0';
-}
-
-/* The elements whose content the tokenizer reads as text up to their end tag (RAWTEXT, RCDATA
- * and script data), so markup inside them is not markup. plaintext has no end tag at all.
- * script comes first because skip_script() handles it. */
-static const char *const raw_text_names[] = {
-    "script", "style", "textarea", "title", "xmp", "iframe", "noembed", "noframes", "plaintext",
-};
-
-static const char *raw_text_name(const unsigned char *p, size_t n)
-{
-    for (size_t i = 0; i < sizeof(raw_text_names) / sizeof(raw_text_names[0]); i++)
-        if (name_is(p, n, raw_text_names[i]))
-            return raw_text_names[i];
+    char key[64];
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        key[i] = (char)((unsigned)(c - 'A') < 26u ? c | 0x20 : c);
+    }
+    size_t lo = 0, hi = x->nattrs;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const struct attr_entry *a = &x->attrs[mid];
+        int c = n < a->len ? -1 : n > a->len;
+        for (size_t i = 0; c == 0 && i < n; i++)
+            if (key[i] != a->name[i])
+                c = (unsigned char)key[i] < (unsigned char)a->name[i] ? -1 : 1;
+        if (c == 0) {
+            for (unsigned i = a->first; i < a->first + a->count; i++) {
+                const struct rule *r = &x->rules[i];
+                if (r->tag == NULL ||
+                    (r->tag_len == tag->len && html_name_is(tag->name, tag->len, r->tag)))
+                    return r;
+            }
+            return NULL;
+        }
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
     return NULL;
 }
 
-/* Whether "name" (any case) starts at `at` and ends at white space, '/' or '>', as a tag name
- * must for the raw-text states to act on it. */
-static int tag_name_at(const unsigned char *h, size_t len, size_t at, const char *name, size_t n)
+static int on_attr(void *ctx, const struct html_tag *tag, const char *name, size_t name_len,
+                   const char *value, size_t value_len)
 {
-    return len - at > n && name_is(h + at, n, name) && (cls[h[at + n]] & (C_WS | C_SLASH | C_GT));
-}
-
-/* Returns where the raw text that starts at `at` ends: the '<' of the first "</name" (any case)
- * followed by white space, '/' or '>', or the end of the page. The end tag itself is left for
- * the main loop, which reads it like any other. */
-static size_t skip_raw_text(const unsigned char *h, size_t len, size_t at, const char *name)
-{
-    size_t n = strlen(name);
-    if (strcmp(name, "plaintext") == 0)
-        return len;
-    while (at < len) {
-        const unsigned char *lt = memchr(h + at, '<', len - at);
-        if (lt == NULL)
-            break;
-        size_t i = (size_t)(lt - h);
-        if (i + 1 < len && h[i + 1] == '/' && tag_name_at(h, len, i + 2, name, n))
-            return i;
-        at = i + 1;
-    }
-    return len;
-}
-
-/* skip_raw_text() for script, whose content has escape states of its own (13.2.5.4, 15-31):
- * after "<!--", a "<script" makes the next "</script" part of the script rather than its
- * end, which is how legacy pages document.write() a script from inside a script. */
-static size_t skip_script(const unsigned char *h, size_t len, size_t at)
-{
-    enum { DATA, ESCAPED, DOUBLE_ESCAPED } state = DATA;
-    size_t i = at;
-    while (i < len) {
-        if (state == DATA) {
-            const unsigned char *lt = memchr(h + i, '<', len - i);
-            if (lt == NULL)
-                break;
-            i = (size_t)(lt - h);
-            if (i + 1 < len && h[i + 1] == '/' && tag_name_at(h, len, i + 2, "script", 6))
-                return i;
-            if (len - i >= 4 && memcmp(h + i, "<!--", 4) == 0) {
-                state = ESCAPED;
-                i += 2; /* its dashes count towards "-->", so "<!-->" opens and closes */
-            } else {
-                i++;
-            }
-            continue;
-        }
-        if (h[i] == '-' && len - i >= 3 && h[i + 1] == '-' && h[i + 2] == '>') {
-            state = DATA;
-            i += 3;
-            continue;
-        }
-        if (h[i] == '<' && i + 1 < len) {
-            if (state == ESCAPED && h[i + 1] == '/' && tag_name_at(h, len, i + 2, "script", 6))
-                return i;
-            if (state == ESCAPED && tag_name_at(h, len, i + 1, "script", 6)) {
-                state = DOUBLE_ESCAPED;
-                i += 7;
-                continue;
-            }
-            if (state == DOUBLE_ESCAPED && h[i + 1] == '/' &&
-                tag_name_at(h, len, i + 2, "script", 6)) {
-                state = ESCAPED;
-                i += 8;
-                continue;
-            }
-        }
-        i++;
-    }
-    return len;
-}
-
-/* Returns the end of the comment whose "<!--" is at `at`: after "-->" or "--!>", right after
- * "<!-->" or "<!--->" (abruptly closed empty comments), or the end of the page. */
-static size_t skip_comment(const unsigned char *h, size_t len, size_t at)
-{
-    size_t data = at + 4; /* the closing dashes may not be the opening ones, but for those two */
-    if (data < len && h[data] == '>')
-        return data + 1;
-    if (len - data >= 2 && h[data] == '-' && h[data + 1] == '>')
-        return data + 2;
-    for (size_t i = data; i < len;) {
-        const unsigned char *gt = memchr(h + i, '>', len - i);
-        if (gt == NULL)
-            break;
-        size_t j = (size_t)(gt - h);
-        if (j >= data + 2 && h[j - 1] == '-' && h[j - 2] == '-')
-            return j + 1;
-        if (j >= data + 3 && h[j - 1] == '!' && h[j - 2] == '-' && h[j - 3] == '-')
-            return j + 1;
-        i = j + 1;
-    }
-    return len;
-}
-
-/* Returns the offset after the first '>' at or after `at` (the end of a bogus comment or a
- * doctype), or the end of the page. */
-static size_t skip_past_gt(const unsigned char *h, size_t len, size_t at)
-{
-    const unsigned char *gt = at < len ? memchr(h + at, '>', len - at) : NULL;
-    return gt == NULL ? len : (size_t)(gt - h) + 1;
-}
-
-/* An attribute the scan looks for. HTML keeps the first of duplicate attributes, so once
- * `present` is set a later one of the same name changes nothing. */
-struct attr {
-    const unsigned char *value; /* NULL when the attribute has no value */
-    size_t len;
-    int present;
-};
-
-struct tag {
-    const unsigned char *name;
-    size_t name_len;
-    struct attr href;
-    struct attr meta_name, content; /* only read for <meta> when the caller asks */
-};
-
-/* Reads the tag whose name starts at `at`, as the tokenizer's tag, attribute name and value
- * states do; `meta` asks for the name and content attributes of a <meta> tag as well as href.
- * Returns the offset after its '>', or 0 when the page ends inside the tag (an unterminated
- * quote, say): then the tokenizer drops the tag and there is nothing after it. */
-static size_t read_tag(const unsigned char *h, size_t len, size_t at, struct tag *t, int meta)
-{
-    const unsigned char *p = h + at, *end = h + len;
-    t->name = p;
-    while (p < end && !(cls[*p] & (C_WS | C_SLASH | C_GT)))
-        p++;
-    t->name_len = (size_t)(p - t->name);
-    t->href = t->meta_name = t->content = (struct attr){NULL, 0, 0};
-    meta = meta && name_is(t->name, t->name_len, "meta");
-
-    for (;;) {
-        /* Before an attribute name: a '/' not followed by '>' is only a parse error. */
-        while (p < end && (cls[*p] & (C_WS | C_SLASH)))
-            p++;
-        if (p == end)
-            return 0;
-        if (*p == '>')
-            return (size_t)(p - h) + 1;
-
-        /* The name's first character may be anything left, even '=' or a quote. */
-        const unsigned char *name = p++;
-        while (p < end && !(cls[*p] & (C_WS | C_SLASH | C_GT | C_EQ)))
-            p++;
-        size_t name_len = (size_t)(p - name);
-        struct attr *want = NULL;
-        if (name_len == 4 && name_is(name, 4, "href"))
-            want = &t->href;
-        else if (meta && name_len == 4 && name_is(name, 4, "name"))
-            want = &t->meta_name;
-        else if (meta && name_len == 7 && name_is(name, 7, "content"))
-            want = &t->content;
-        if (want != NULL && want->present)
-            want = NULL;
-        else if (want != NULL)
-            want->present = 1;
-
-        while (p < end && (cls[*p] & C_WS))
-            p++;
-        if (p == end)
-            return 0;
-        if (*p != '=')
-            continue; /* no value; what follows is '/', '>' or the next name */
-        p++;
-        while (p < end && (cls[*p] & C_WS))
-            p++;
-        if (p == end)
-            return 0;
-
-        const unsigned char *value = p;
-        size_t value_len;
-        if (*p == '"' || *p == '\'') {
-            const unsigned char *q = memchr(p + 1, *p, (size_t)(end - p - 1));
-            if (q == NULL)
-                return 0;
-            value = p + 1;
-            value_len = (size_t)(q - value);
-            p = q + 1;
-        } else {
-            /* Unquoted; straight after '=', a '>' ends the tag and leaves the value empty. */
-            while (p < end && !(cls[*p] & (C_WS | C_GT)))
-                p++;
-            value_len = (size_t)(p - value);
-        }
-        if (want != NULL) {
-            want->value = value;
-            want->len = value_len;
-        }
-    }
+    struct scan *s = ctx;
+    const links_extractor *x = s->x;
+    if (name_len >= 64 || !((x->attr_lens >> name_len) & 1))
+        return 0;
+    const struct rule *r = find_rule(x, tag, name, name_len);
+    if (r == NULL || (s->present & ((uint32_t)1 << r->slot)))
+        return 0;
+    s->present |= (uint32_t)1 << r->slot;
+    s->values[r->slot] = (struct value){name, value, value_len};
+    return 0;
 }
 
 /* Whether a decoded robots content value holds "nofollow" or "none" (which means "noindex,
  * nofollow") as one of its comma or white space separated tokens, in any case. */
-static int robots_nofollow(const unsigned char *p, size_t n)
+static int is_token_separator(char c)
+{
+    return c == ',' || c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r';
+}
+
+static int robots_nofollow(const char *p, size_t n)
 {
     size_t i = 0;
     while (i < n) {
-        while (i < n && (p[i] == ',' || (cls[p[i]] & C_WS)))
+        while (i < n && is_token_separator(p[i]))
             i++;
         size_t start = i;
-        while (i < n && p[i] != ',' && !(cls[p[i]] & C_WS))
+        while (i < n && !is_token_separator(p[i]))
             i++;
-        if (name_is(p + start, i - start, "nofollow") || name_is(p + start, i - start, "none"))
+        if (html_name_is(p + start, i - start, "nofollow") ||
+            html_name_is(p + start, i - start, "none"))
             return 1;
     }
     return 0;
@@ -442,113 +408,81 @@ static int robots_nofollow(const unsigned char *p, size_t n)
 
 /* Reports a <meta> that tells robots not to follow the page's links: name "robots", or our
  * own product token "areq", compared in any case after decoding, as robots metas are. */
-static int meta_nofollow(struct scan *s, const struct tag *t)
+static int meta_nofollow(struct scan *s, const struct value *name, const struct value *content)
 {
-    if (t->meta_name.value == NULL || t->content.value == NULL)
+    if (name->value == NULL || content->value == NULL)
         return 0;
     const char *v;
     size_t n;
-    int rc = decode(s, (const char *)t->meta_name.value, t->meta_name.len, &v, &n);
+    int rc = decode(s, name->value, name->len, &v, &n);
     if (rc != 0)
         return rc;
-    const unsigned char *u = (const unsigned char *)v;
-    if (!name_is(u, n, "robots") && !name_is(u, n, "areq"))
+    if (!html_name_is(v, n, "robots") && !html_name_is(v, n, "areq"))
         return 0;
-    rc = decode(s, (const char *)t->content.value, t->content.len, &v, &n);
-    if (rc != 0 || !robots_nofollow((const unsigned char *)v, n))
+    rc = decode(s, content->value, content->len, &v, &n);
+    if (rc != 0 || !robots_nofollow(v, n))
         return rc;
     s->want_nofollow = 0; /* once per document */
     return s->fn(s->ctx, LINKS_NOFOLLOW, v, n);
 }
 
-/* Handles the start tag whose name starts at `at`: reports its href, then skips the content
- * of a raw-text element. Returns where scanning resumes; a callback's stop value or an error
- * goes to *stop (and the scan resumes at the end of the page). */
-static size_t start_tag(struct scan *s, const unsigned char *h, size_t len, size_t at, int *stop)
+/* A start tag is complete: its links in document order, then what the page asks of robots. */
+static int on_tag_end(void *ctx, const struct html_tag *tag)
 {
-    struct tag t;
-    size_t next = read_tag(h, len, at, &t, s->want_nofollow);
-    if (next == 0)
-        return len;
+    (void)tag;
+    struct scan *s = ctx;
+    const links_extractor *x = s->x;
+    uint32_t present = s->present;
+    if (present == 0)
+        return 0;
+    s->present = 0;
 
     int rc = 0;
-    if (t.href.present) {
-        if (name_is(t.name, t.name_len, "base")) {
-            /* Only the first base element with an href sets the base URL (an href without
-             * a value makes it the page's own URL, which is what the caller assumes anyway). */
-            if (!s->base_seen) {
-                s->base_seen = 1;
-                if (t.href.value != NULL)
-                    rc = emit(s, LINKS_BASE, (const char *)t.href.value, t.href.len);
+    for (uint32_t links = present & x->link_slots; links != 0 && rc == 0;) {
+        unsigned first = 0;
+        const char *at = NULL;
+        for (uint32_t m = links; m != 0; m &= m - 1) {
+            unsigned slot = (unsigned)__builtin_ctz(m);
+            if (at == NULL || s->values[slot].name < at) {
+                at = s->values[slot].name;
+                first = slot;
             }
-        } else if (t.href.value != NULL) {
-            rc = emit(s, LINKS_HREF, (const char *)t.href.value, t.href.len);
         }
-    }
-    if (rc == 0 && t.meta_name.present)
-        rc = meta_nofollow(s, &t);
-    if (rc != 0) {
-        *stop = rc;
-        return len;
-    }
-
-    if (t.name_len >= 3 && t.name_len <= 9) {
-        const char *raw = raw_text_name(t.name, t.name_len);
-        if (raw == raw_text_names[0])
-            next = skip_script(h, len, next);
-        else if (raw != NULL)
-            next = skip_raw_text(h, len, next, raw);
-    }
-    return next;
-}
-
-/* The built-in scan: pcre2 finds each construct that could change the tokenizer's state, and
- * the code here reads it and moves past it. Returns 0, the callback's value, or an error. */
-static int scan_builtin(struct scan *s, const char *html, size_t len)
-{
-    const links_extractor *x = s->x;
-    const unsigned char *h = (const unsigned char *)html;
-    pcre2_match_data *md = pcre2_match_data_create_from_pattern(x->code, NULL);
-    if (md == NULL)
-        return -ENOMEM;
-    PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
-    int result = 0;
-    size_t pos = 0;
-
-    while (pos < len && result == 0) {
-        int rc = x->jit ? pcre2_jit_match(x->code, (PCRE2_SPTR)html, len, pos, 0, md, x->mctx)
-                        : pcre2_match(x->code, (PCRE2_SPTR)html, len, pos, 0, md, x->mctx);
-        if (rc == PCRE2_ERROR_NOMATCH)
-            break;
-        if (rc < 0) {
-            result = errno_from_pcre2(rc);
-            break;
+        links &= ~((uint32_t)1 << first);
+        const struct value *v = &s->values[first];
+        if (x->kind[first] == LINKS_BASE) {
+            /* Only the first base element with an href sets the base URL (an href without a
+             * value makes it the page's own URL, which is what the caller assumes anyway). */
+            if (s->base_seen)
+                continue;
+            s->base_seen = 1;
         }
-        size_t at = ov[0];
-        unsigned char c = h[at + 1]; /* the pattern matched two bytes */
-        if (is_letter(c)) {
-            pos = start_tag(s, h, len, at + 1, &result);
-        } else if (c == '!') {
-            if (len - at >= 4 && h[at + 2] == '-' && h[at + 3] == '-')
-                pos = skip_comment(h, len, at);
-            else
-                pos = skip_past_gt(h, len, at + 2); /* doctype, CDATA, bogus comment */
-        } else if (c == '/' && at + 2 < len && is_letter(h[at + 2])) {
-            struct tag t; /* an end tag: attributes are tokenized, then dropped */
-            pos = read_tag(h, len, at + 2, &t, 0);
-            if (pos == 0)
-                pos = len;
-        } else if (c == '/' && at + 2 == len) {
-            pos = len; /* "</" at the very end is text */
-        } else {
-            pos = skip_past_gt(h, len, at + 2); /* "<?...>", "</>", "</ ...>" */
-        }
+        if (v->value != NULL)
+            rc = emit(s, x->kind[first], v->value, v->len);
     }
-    pcre2_match_data_free(md);
-    return result;
+    if (rc == 0 && s->want_nofollow && x->meta_name >= 0 &&
+        (present & ((uint32_t)1 << x->meta_name)) && (present & ((uint32_t)1 << x->meta_content)))
+        rc = meta_nofollow(s, &s->values[x->meta_name], &s->values[x->meta_content]);
+    return rc;
 }
 
 /* ---- a caller's pattern ---- */
+
+/* Maps a pcre2 match error to this module's negative errno codes. */
+static int errno_from_pcre2(int rc)
+{
+    switch (rc) {
+    case PCRE2_ERROR_NOMEMORY:
+        return -ENOMEM;
+    case PCRE2_ERROR_MATCHLIMIT:
+    case PCRE2_ERROR_DEPTHLIMIT:
+    case PCRE2_ERROR_HEAPLIMIT:
+    case PCRE2_ERROR_JIT_STACKLIMIT:
+        return -ERANGE; /* the page made the pattern do too much work */
+    default:
+        return -EIO;
+    }
+}
 
 /* Reports group 1 of every match of the caller's pattern, in order, each match found after the
  * previous one ends. Returns 0, the callback's value, or an error (-ERANGE when the page makes
@@ -623,93 +557,13 @@ int links_scan(const links_extractor *x, const char *html, size_t len, links_fn 
         .want_nofollow = !x->user && (x->flags & LINKS_REPORT_NOFOLLOW),
     };
     buf_init(&s.scratch);
-    int rc = x->user ? scan_user(&s, html, len) : scan_builtin(&s, html, len);
+    int rc;
+    if (x->user) {
+        rc = scan_user(&s, html, len);
+    } else {
+        struct html_handler h = {.attr = on_attr, .tag_end = on_tag_end, .ctx = &s};
+        rc = html_scan(x->tokenizer, html, len, &h);
+    }
     buf_finish(&s.scratch);
     return rc;
-}
-
-/* ---- URL filters ---- */
-
-struct links_filter {
-    pcre2_code *code;
-    pcre2_match_context *mctx; /* limits only; never changed after create, so shareable */
-    /* Match data for one call at a time, which takes it by setting `busy`. One pair is all a
-     * yes/no answer needs, and pcre2 (10.41 on) keeps the interpreter's frames in it between
-     * calls, so a reused one allocates nothing. */
-    pcre2_match_data *md;
-    atomic_bool busy;
-};
-
-int links_filter_create(const char *pattern, links_filter **out, char *err, size_t errlen)
-{
-    if (out == NULL || pattern == NULL || (err == NULL && errlen > 0))
-        return -EINVAL;
-    *out = NULL;
-    if (errlen > 0)
-        err[0] = '\0';
-
-    links_filter *f = calloc(1, sizeof(*f));
-    if (f == NULL)
-        return -ENOMEM;
-    atomic_init(&f->busy, false);
-    int rc = compile(pattern, "", &f->code, err, errlen);
-    if (rc != 0)
-        goto fail;
-    /* No JIT here: a filter sees one short URL at a time, where the interpreter costs well
-     * under a microsecond, and JIT code loads whole aligned words past the end of the
-     * subject, which for a URL in a larger buffer means bytes nobody wrote (harmless, but
-     * valgrind rightly cannot tell). */
-
-    rc = -ENOMEM;
-    f->mctx = pcre2_match_context_create(NULL);
-    f->md = pcre2_match_data_create(1, NULL);
-    if (f->mctx == NULL || f->md == NULL)
-        goto fail;
-    pcre2_set_match_limit(f->mctx, FILTER_MATCH_LIMIT);
-    pcre2_set_depth_limit(f->mctx, FILTER_DEPTH_LIMIT);
-    pcre2_set_heap_limit(f->mctx, FILTER_HEAP_LIMIT);
-    *out = f;
-    return 0;
-
-fail:
-    links_filter_destroy(f);
-    return rc;
-}
-
-void links_filter_destroy(links_filter *f)
-{
-    if (f == NULL)
-        return;
-    pcre2_match_data_free(f->md);
-    pcre2_match_context_free(f->mctx);
-    pcre2_code_free(f->code);
-    free(f);
-}
-
-int links_filter_match(const links_filter *f, const char *s, size_t len)
-{
-    if (f == NULL || (s == NULL && len > 0))
-        return -EINVAL;
-    /* `busy` is the one thing a match changes in the filter; the filter came from calloc, so
-     * writing it through a pointer that had const cast away is defined. */
-    atomic_bool *busy = (atomic_bool *)&f->busy;
-    int borrowed = !atomic_exchange_explicit(busy, true, memory_order_acquire);
-    pcre2_match_data *md = borrowed ? f->md : pcre2_match_data_create(1, NULL);
-    if (md == NULL)
-        return -ENOMEM;
-
-    PCRE2_SPTR subject = (PCRE2_SPTR)(s != NULL ? s : "");
-    /* The JIT code runs on 32 KiB of the calling thread's stack, allocating nothing; a pattern
-     * that needs more is retried by the interpreter, whose frames the heap limit bounds. */
-    int rc = pcre2_match(f->code, subject, len, 0, 0, md, f->mctx);
-    if (rc == PCRE2_ERROR_JIT_STACKLIMIT)
-        rc = pcre2_match(f->code, subject, len, 0, PCRE2_NO_JIT, md, f->mctx);
-
-    if (borrowed)
-        atomic_store_explicit(busy, false, memory_order_release);
-    else
-        pcre2_match_data_free(md);
-    if (rc >= 0) /* 0 is a match whose offsets did not all fit the one pair */
-        return 1;
-    return rc == PCRE2_ERROR_NOMATCH ? 0 : errno_from_pcre2(rc);
 }

@@ -1,11 +1,13 @@
-/* links.h: finds the href attribute values of an HTML document, without copying it, and
- * tests URLs against the user's --include/--exclude patterns.
+/* links.h: finds the links of an HTML document, without copying it: a table of rules says
+ * which attributes of which elements hold what kind of link, and html.h's tokenizer finds the
+ * attributes. (The --include/--exclude filters are filter.h.)
  *
- * Ownership: a links_extractor or links_filter is created and destroyed by its caller. An
- * extractor is read-only once created, so many scans may use it at once, from any thread:
- * each scan allocates and frees its own match data. The spans handed to the callback point
- * into the caller's document (or, for values that held character references, into a scratch
- * buffer of the scan) and are valid only until the callback returns. */
+ * Ownership: a links_extractor is created and destroyed by its caller; it copies the rows of a
+ * table of rules, not the names they point to. An extractor is read-only once created, so many
+ * scans may use it at once, from any thread: each scan allocates and frees its own match data.
+ * The spans handed to the callback point into the caller's document (or, for values that held
+ * character references, into a scratch buffer of the scan) and are valid only until the
+ * callback returns. */
 #ifndef AREQ_LINKS_H
 #define AREQ_LINKS_H
 
@@ -13,14 +15,32 @@
 
 typedef struct links_extractor links_extractor;
 
+/* What a value is, which also says how it is read. */
 enum links_kind {
-    LINKS_HREF = 0, /* an href attribute of any element */
-    LINKS_BASE = 1, /* the href of the document's first <base> element */
+    LINKS_HREF = 0, /* a URL to a link's target (an href attribute of any element) */
+    LINKS_BASE = 1, /* the URL of the document's first <base> element with an href */
     /* The content of the first <meta name="robots"> (or name="areq") whose content holds the
      * token "nofollow" or "none": the page asks crawlers not to follow its links. Only with
-     * LINKS_REPORT_NOFOLLOW, and never for a user's pattern. */
+     * LINKS_REPORT_NOFOLLOW, and never for a user's pattern. Its rules come in a pair, the
+     * element's name attribute and its content attribute. */
     LINKS_NOFOLLOW = 2,
 };
+
+/* One row of the table: the `attr` attribute of a `tag` element holds a value of `kind`. Both
+ * names are lower case, letters, digits, '-' and ':' only; tag "*" is any element for which no
+ * row names that element and attribute. Adding a kind of link (img src, say) is adding a row. */
+struct links_rule {
+    const char *tag;
+    const char *attr;
+    enum links_kind kind;
+};
+
+/* At most this many rules in a table. */
+#define LINKS_RULES_MAX 32
+
+/* The rules the built-in scan uses: every href, the <base> href, and <meta> robots. */
+extern const struct links_rule links_builtin_rules[];
+extern const size_t links_builtin_nrules;
 
 /* Flags for links_extractor_create_flags(). Kinds beyond HREF and BASE are opt-in, so a
  * caller that treats every other kind as a link keeps working. */
@@ -41,30 +61,23 @@ int links_extractor_create(const char *pattern, links_extractor **out, char *err
  * only concern the built-in scan are ignored with a pattern. Unknown flags are -EINVAL. */
 int links_extractor_create_flags(const char *pattern, unsigned flags, links_extractor **out,
                                  char *err, size_t errlen);
+/* The built-in scan with a table of its own instead of links_builtin_rules. The rows are
+ * copied; the names they point to are borrowed and must outlive the extractor (string
+ * literals, as a rule). When one tag has several links, they come in document order. -EINVAL
+ * for a bad table (a name with other characters, an unknown kind, more than LINKS_RULES_MAX
+ * rules, a LINKS_NOFOLLOW rule without its pair, two rules for one element and attribute),
+ * with the reason in err. */
+int links_extractor_create_rules(const struct links_rule *rules, size_t nrules, unsigned flags,
+                                 links_extractor **out, char *err, size_t errlen);
 void links_extractor_destroy(links_extractor *x); /* accepts NULL */
+
+/* Whether a body of this Content-Type (NULL or empty: none) is one the extractor reads: text/html,
+ * application/xhtml+xml, or no type at all, what a browser would render as HTML. Letter case
+ * and parameters (";charset=...") do not matter. Fits http_request's accept. */
+int links_accepts_type(const char *content_type);
 
 /* Scans `html` (not NUL-terminated; may contain NUL bytes and invalid UTF-8, which never
  * stop the scan). Returns 0, the callback's non-zero value, or a negative error. */
 int links_scan(const links_extractor *x, const char *html, size_t len, links_fn fn, void *ctx);
-
-/* ---- URL filters (--include / --exclude) ---- */
-
-/* A compiled pattern to test normalised URLs with. A filter may be used from many threads at
- * once: one call at a time borrows match data kept in the filter (no allocation), and a call
- * that finds it borrowed allocates its own for that call. */
-typedef struct links_filter links_filter;
-
-/* Compiles a user's pcre2 pattern (JIT when available) in byte mode: "(*UTF)" is refused and
- * URLs need not be valid UTF-8; "(?i)" and the other inline options work as in pcre2.
- * Returns 0, -ENOMEM, or -EINVAL with pcre2's message and the offset in err (for example
- * "missing closing parenthesis at offset 4"; the caller names the option). */
-int links_filter_create(const char *pattern, links_filter **out, char *err, size_t errlen);
-
-/* Returns 1 when the pattern matches somewhere in [s, s+len) (unanchored, like grep), 0 when
- * not, or a negative error: -ERANGE when the URL makes the pattern exceed pcre2's limits,
- * -ENOMEM, -EINVAL for bad arguments. s need not be NUL-terminated. */
-int links_filter_match(const links_filter *f, const char *s, size_t len);
-
-void links_filter_destroy(links_filter *f); /* accepts NULL */
 
 #endif

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "links.h"
 #include "log.h"
 #include "url.h"
 
@@ -171,9 +172,10 @@ static int report_unscanned(struct page *p)
     crawl *c = p->c;
     http_request *r = &p->req;
     char why[128];
-    if (r->outcome == HTTP_NOT_HTML) {
+    if (r->outcome == HTTP_TYPE_REFUSED) {
         c->stats.skipped++;
-        log_verbose("%s: skipped: %s", p->it->url, http_describe(r, why, sizeof why));
+        log_verbose("%s: skipped: not HTML (%s)", p->it->url,
+                    r->content_type[0] ? r->content_type : "no type");
         return 1;
     }
     if (r->outcome != HTTP_OK) {
@@ -310,10 +312,7 @@ static enum task_step page_step(task *t)
         if (task_cancelled(t))
             return task_finish(t, task_cancelled(t));
         t->state = PAGE_FETCHED;
-        /* Until a transfer to this origin has ended, all its connections are busy: none can
-         * be reused, so looking for one is wasted. (Not on https, where a busy HTTP/2
-         * connection may still carry another stream.) */
-        p->req.fresh = p->it->host->finished == 0 && strncmp(p->it->url, "http:", 5) == 0;
+        p->req.accept = links_accepts_type; /* a page is worth its body only if we can scan it */
         return http_fetch(c->opt.http, &p->req, t);
     case PAGE_FETCHED:
         if (p->req.outcome == HTTP_CANCELLED)

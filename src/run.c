@@ -192,14 +192,14 @@ static void free_patterns(struct run_patterns *p)
 {
     links_extractor_destroy(p->extractor);
     for (size_t i = 0; i < p->ninclude; i++)
-        links_filter_destroy(p->include[i]);
+        filter_destroy(p->include[i]);
     for (size_t i = 0; i < p->nexclude; i++)
-        links_filter_destroy(p->exclude[i]);
+        filter_destroy(p->exclude[i]);
     free(p->include);
     free(p->exclude);
 }
 
-static int compile_filters(const char *option, const char **src, size_t n, links_filter ***out,
+static int compile_filters(const char *option, const char **src, size_t n, filter ***out,
                            size_t *nout)
 {
     char err[256];
@@ -209,7 +209,7 @@ static int compile_filters(const char *option, const char **src, size_t n, links
         return -1;
     }
     for (size_t i = 0; i < n; i++) {
-        if (links_filter_create(src[i], &(*out)[i], err, sizeof err) != 0) {
+        if (filter_create(src[i], &(*out)[i], err, sizeof err) != 0) {
             log_fatal("invalid --%s '%s': %s", option, src[i], err);
             return -1;
         }
@@ -500,9 +500,9 @@ int run_init(struct areq_run *r, const struct options *o, const struct run_hooks
         .depth = (unsigned)o->depth,
         .scope = (enum crawl_scope)o->scope,
         .psl = r->psl,
-        .include = (const links_filter *const *)r->pat.include,
+        .include = (const filter *const *)r->pat.include,
         .ninclude = r->pat.ninclude,
-        .exclude = (const links_filter *const *)r->pat.exclude,
+        .exclude = (const filter *const *)r->pat.exclude,
         .nexclude = r->pat.nexclude,
         .max_pages = (size_t)o->max_pages,
         .robots = o->robots,

@@ -13,6 +13,7 @@
 
 #include "crawl.h"
 #include "http.h"
+#include "filter.h"
 #include "links.h"
 #include "options.h"
 #include "progress.h"
@@ -56,7 +57,7 @@ struct areq_run {
     int *input_fds;        /* the lists, opened once; the crawl's once crawl_init is done */
     struct run_patterns {
         links_extractor *extractor;
-        links_filter **include, **exclude;
+        filter **include, **exclude;
         size_t ninclude, nexclude;
     } pat;
     struct run_cookies {

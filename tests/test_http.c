@@ -19,6 +19,7 @@
 
 #include "fixture_server.h"
 #include "http.h"
+#include "links.h"
 #include "task.h"
 #include "test_loop.h"
 
@@ -108,6 +109,7 @@ struct fetch {
     task t;
     http_client *client;
     char url[512];
+    http_accept_fn accept; /* what the request accepts: HTML, as a page does, unless a case says */
     http_request req;
     int resumed_rc;
 };
@@ -118,6 +120,7 @@ static enum task_step fetch_step(task *t)
     if (t->state == 0) {
         t->state = 1;
         http_request_init(&f->req, f->url);
+        f->req.accept = f->accept;
         return http_fetch(f->client, &f->req, t);
     }
     f->resumed_rc = task_wait_rc(t);
@@ -128,6 +131,7 @@ static void start_fetch(struct env *e, struct fetch *f, const char *fmt, ...)
 {
     memset(f, 0, sizeof *f);
     f->client = e->client;
+    f->accept = links_accepts_type;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(f->url, sizeof f->url, fmt, ap);
@@ -226,24 +230,85 @@ static void test_content_types(void **state)
         const char *path;
         enum http_outcome want;
     } rows[] = {
-        {"/binary", HTTP_NOT_HTML},
-        {"/text", HTTP_NOT_HTML},
+        {"/binary", HTTP_TYPE_REFUSED},
+        {"/text", HTTP_TYPE_REFUSED},
         {"/no-content-type", HTTP_OK},
         {"/xhtml", HTTP_OK},
         {"/html?body=%3Ca%20href%3Dx%3E&ctype=TEXT/HTML;%20charset=utf-8", HTTP_OK},
-        {"/html?body=x&ctype=text/htmlx", HTTP_NOT_HTML},
-        {"/html?body=x&ctype=application/json", HTTP_NOT_HTML},
-        {"/html?body=&ctype=image/png", HTTP_NOT_HTML}, /* empty body: decided at the end */
+        {"/html?body=x&ctype=text/htmlx", HTTP_TYPE_REFUSED},
+        {"/html?body=x&ctype=application/json", HTTP_TYPE_REFUSED},
+        {"/html?body=&ctype=image/png", HTTP_TYPE_REFUSED}, /* empty body: decided at the end */
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         struct fetch f;
         fetch_path(e, &f, rows[i].path);
         if (f.req.outcome != rows[i].want)
             fail_msg("%s: outcome %d, want %d", rows[i].path, f.req.outcome, rows[i].want);
-        if (rows[i].want == HTTP_NOT_HTML)
+        if (rows[i].want == HTTP_TYPE_REFUSED)
             assert_int_equal(f.req.body.len, 0);
         http_request_finish(&f.req);
     }
+}
+
+/* What a request accepts is the caller's to say: asked once with the final response's type
+ * as sent (NULL without one); NULL accepts anything, as robots.txt does. */
+static char asked_type[128];
+static int asked_count;
+
+static int accept_text_plain(const char *ct)
+{
+    asked_count++;
+    snprintf(asked_type, sizeof asked_type, "%s", ct != NULL ? ct : "(none)");
+    return ct != NULL && strncmp(ct, "text/plain", 10) == 0;
+}
+
+static void fetch_accepting(struct env *e, struct fetch *f, const char *path, http_accept_fn fn)
+{
+    start_fetch(e, f, "http://127.0.0.1:%d%s", port, path);
+    f->accept = fn; /* read when the task first runs, in uv_run */
+    uv_run(&e->loop, UV_RUN_DEFAULT);
+    assert_true(task_is_done(&f->t));
+    assert_int_equal(f->resumed_rc, 0);
+}
+
+static void test_request_says_what_it_accepts(void **state)
+{
+    struct env *e = *state;
+    struct fetch f;
+    fetch_accepting(e, &f, "/binary", NULL);
+    assert_int_equal(f.req.outcome, HTTP_OK);
+    assert_true(f.req.body.len > 256);
+    http_request_finish(&f.req);
+
+    asked_count = 0;
+    fetch_accepting(e, &f, "/text", accept_text_plain);
+    assert_int_equal(f.req.outcome, HTTP_OK);
+    assert_non_null(strstr(f.req.body.data, "from-text"));
+    assert_true(asked_count >= 1);
+    assert_non_null(strstr(asked_type, "text/plain"));
+    http_request_finish(&f.req);
+
+    fetch_accepting(e, &f, "/binary", accept_text_plain);
+    assert_int_equal(f.req.outcome, HTTP_TYPE_REFUSED);
+    assert_int_equal(f.req.body.len, 0);
+    assert_string_equal(asked_type, "application/octet-stream");
+    char why[128];
+    assert_string_equal(http_describe(&f.req, why, sizeof why),
+                        "type not accepted (application/octet-stream)");
+    assert_false(http_is_transient(&f.req));
+    http_request_finish(&f.req);
+
+    fetch_accepting(e, &f, "/no-content-type", accept_text_plain);
+    assert_int_equal(f.req.outcome, HTTP_TYPE_REFUSED);
+    assert_string_equal(asked_type, "(none)");
+    http_request_finish(&f.req);
+
+    /* Not asked about a response that is not 2xx. */
+    asked_count = 0;
+    fetch_accepting(e, &f, "/status/404", accept_text_plain);
+    assert_int_equal(f.req.outcome, HTTP_STATUS);
+    assert_int_equal(asked_count, 0);
+    http_request_finish(&f.req);
 }
 
 static void test_slow_response_times_out(void **state)
@@ -389,6 +454,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_redirect_gives_final_url, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redirect_loop_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redirect_to_file_scheme_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_request_says_what_it_accepts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_content_types, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slow_response_times_out, setup_short_timeout, teardown),
         cmocka_unit_test_setup_teardown(test_close_mid_body_fails, setup, teardown),

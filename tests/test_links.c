@@ -1,7 +1,6 @@
 /* test_links.c: the link extractor against a table of pages, plus user patterns and big inputs;
- * URL filters against a table of patterns and URLs. */
+ * the URL filters are tested in test_filter.c. */
 #include <errno.h>
-#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -728,214 +727,119 @@ static void test_adversarial(void **state)
     links_extractor_destroy(x);
 }
 
-/* ---- URL filters ---- */
+/* ---- the table of rules ---- */
 
-static const struct filter_row {
-    const char *pattern;
-    const char *url;
-    int want;
-} filter_rows[] = {
-    /* unanchored: any part of the URL */
-    {"example", "https://example.com/", 1},
-    {"/blog/", "https://example.com/blog/post-1", 1},
-    {"/blog/", "https://example.com/blogs", 0},
-    {"", "https://example.com/", 1},
-    {"", "", 1},
-    {"x", "", 0},
-    /* anchors */
-    {"^https://", "https://example.com/", 1},
-    {"^https://", "http://example.com/https://", 0},
-    {"\\.pdf$", "https://example.com/a.pdf", 1},
-    {"\\.pdf$", "https://example.com/a.pdf?x=1", 0},
-    {"^https://example\\.com/$", "https://example.com/", 1},
-    {"^https://example\\.com/$", "https://example.com/a", 0},
-    {"\\Ahttps:", "https://a/", 1},
-    {"a\\z", "https://x/a", 1},
-    /* alternation */
-    {"\\.(jpe?g|png|gif)$", "https://x/a.jpeg", 1},
-    {"\\.(jpe?g|png|gif)$", "https://x/a.png", 1},
-    {"\\.(jpe?g|png|gif)$", "https://x/a.svg", 0},
-    {"^https?://(www\\.)?example\\.(com|org)/", "http://www.example.org/x", 1},
-    {"^https?://(www\\.)?example\\.(com|org)/", "https://example.net/x", 0},
-    /* case: sensitive unless (?i) */
-    {"PDF", "https://x/a.pdf", 0},
-    {"(?i)PDF", "https://x/a.pdf", 1},
-    {"(?i)^HTTPS://EXAMPLE", "https://example.com/", 1},
-    {"(?i:/Admin)/x", "https://h/ADMIN/x", 1},
-    {"(?i:/Admin)/x", "https://h/ADMIN/X", 0},
-    /* character classes */
-    {"/page/[0-9]+$", "https://x/page/42", 1},
-    {"/page/[0-9]+$", "https://x/page/4a", 0},
-    {"\\d{4}/\\d{2}/", "https://x/2024/05/post", 1},
-    {"[?&]sessionid=", "https://x/a?b=1&sessionid=2", 1},
-    {"[?&]sessionid=", "https://x/a?xsessionid=2", 0},
-    {"[^a-z0-9/:.]", "https://x.com/abc", 0},
-    {"[^a-z0-9/:.]", "https://x.com/a_b", 1},
-    {"^[[:alpha:]]+:", "https://x/", 1},
-    /* dots: any byte but newline unless escaped */
-    {"example.com", "https://exampleXcom/", 1},
-    {"example\\.com", "https://exampleXcom/", 0},
-    {"a.c", "https://x/a\xff" "c", 1},
-    {"^.*$", "https://x/a\xff\xfe", 1},
-    /* repetition and the like */
-    {"/(a|b)*c$", "https://x/ababc", 1},
-    {"^[^?]*\\?", "https://x/a", 0},
-    {"%2[Ff]", "https://x/a%2fb", 1},
-};
-
-static void test_filter_table(void **state)
+/* Adding a kind of link is adding a row: the built-in rules plus img src find the images,
+ * while the built-in extractor (what areq uses) still finds only the hrefs. */
+static void test_rules_one_more_row(void **state)
 {
     (void)state;
-    int failures = 0;
-    for (size_t i = 0; i < sizeof(filter_rows) / sizeof(filter_rows[0]); i++) {
-        const struct filter_row *r = &filter_rows[i];
-        links_filter *f;
-        char err[256];
-        int rc = links_filter_create(r->pattern, &f, err, sizeof(err));
-        if (rc != 0) {
-            failures++;
-            fprintf(stderr, "filter row %zu: /%s/ does not compile: %s\n", i, r->pattern, err);
-            continue;
-        }
-        /* Exactly the URL's bytes, so the sanitizer catches a read past it. */
-        size_t len = strlen(r->url);
-        char *copy = malloc(len > 0 ? len : 1);
-        assert_non_null(copy);
-        memcpy(copy, r->url, len);
-        int got = links_filter_match(f, copy, len);
-        int again = links_filter_match(f, copy, len); /* the reused match data */
-        if (got != r->want || again != r->want) {
-            failures++;
-            fprintf(stderr, "filter row %zu: /%s/ on \"", i, r->pattern);
-            print_escaped(r->url, len);
-            fprintf(stderr, "\": want %d, got %d then %d\n", r->want, got, again);
-        }
-        free(copy);
-        links_filter_destroy(f);
-    }
-    fprintf(stderr, "%zu filter rows, %d failed\n", sizeof(filter_rows) / sizeof(filter_rows[0]),
-            failures);
-    assert_int_equal(failures, 0);
-}
+    struct links_rule rules[LINKS_RULES_MAX];
+    assert_true(links_builtin_nrules < LINKS_RULES_MAX);
+    memcpy(rules, links_builtin_rules, links_builtin_nrules * sizeof(rules[0]));
+    size_t n = links_builtin_nrules;
+    rules[n++] = (struct links_rule){"img", "src", LINKS_HREF};
 
-static void test_filter_span(void **state)
-{
-    (void)state;
-    links_filter *f;
+    links_extractor *x;
     char err[256];
-    /* Only [s, s+len) counts: a NUL inside is a byte, what follows is not the URL. */
-    assert_int_equal(links_filter_create("b$", &f, err, sizeof(err)), 0);
-    assert_int_equal(links_filter_match(f, "a/b/c", 3), 1);
-    assert_int_equal(links_filter_match(f, "a/b/c", 5), 0);
-    assert_int_equal(links_filter_match(f, "a\0b", 3), 1);
-    assert_int_equal(links_filter_match(f, NULL, 0), 0);
-    assert_int_equal(links_filter_match(f, NULL, 1), -EINVAL);
-    assert_int_equal(links_filter_match(NULL, "b", 1), -EINVAL);
-    links_filter_destroy(f);
+    assert_int_equal(links_extractor_create_rules(rules, n, LINKS_REPORT_NOFOLLOW, &x, err,
+                                                  sizeof(err)),
+                     0);
+    const char page[] = "<base href=/b/><img src=a.png><a href=b><IMG SRC='c&amp;d' src=e>"
+                        "<script src=s.js></script><img href=h src=i><img src=j href=k>"
+                        "<meta name=robots content=nofollow><img src>";
+    expect_links(x, page, sizeof(page) - 1,
+                 "BASE /b/\na.png\nb\nc&d\nh\ni\nj\nk\nNOFOLLOW nofollow", 9);
+    links_extractor_destroy(x);
+
+    assert_int_equal(links_extractor_create_flags(NULL, LINKS_REPORT_NOFOLLOW, &x, err,
+                                                  sizeof(err)),
+                     0);
+    expect_links(x, page, sizeof(page) - 1, "BASE /b/\nb\nh\nk\nNOFOLLOW nofollow", 5);
+    links_extractor_destroy(x);
 }
 
-static void test_filter_limits(void **state)
+/* A rule for an element overrides the "*" rule of its attribute; without a "*" rule, other
+ * elements' attributes of that name are nothing. */
+static void test_rules_elements(void **state)
 {
     (void)state;
-    links_filter *f;
+    links_extractor *x;
     char err[256];
-    /* Catastrophic backtracking ends with an error, not a hang. */
-    assert_int_equal(links_filter_create("^(a+)+$", &f, err, sizeof(err)), 0);
-    char url[64];
-    memset(url, 'a', sizeof(url) - 1);
-    url[sizeof(url) - 1] = 'b';
-    assert_int_equal(links_filter_match(f, url, sizeof(url)), -ERANGE);
-    assert_int_equal(links_filter_match(f, url, sizeof(url) - 1), 1);
-    links_filter_destroy(f);
+    const struct links_rule only_a[] = {{"a", "href", LINKS_HREF}, {"area", "href", LINKS_HREF}};
+    assert_int_equal(links_extractor_create_rules(only_a, 2, 0, &x, err, sizeof(err)), 0);
+    const char page[] = "<a href=x><link href=y><AREA HREF=z><base href=b><abbr href=w>";
+    expect_links(x, page, sizeof(page) - 1, "x\nz", 2);
+    links_extractor_destroy(x);
 
-    /* More JIT stack than the default: retried by the interpreter, which still answers. */
-    assert_int_equal(links_filter_create("^(?:(a)|b)*$", &f, err, sizeof(err)), 0);
-    size_t n = 4000;
-    char *long_url = malloc(n);
-    assert_non_null(long_url);
-    for (size_t i = 0; i < n; i++)
-        long_url[i] = i % 2 ? 'a' : 'b';
-    assert_int_equal(links_filter_match(f, long_url, n), 1);
-    long_url[n - 1] = 'c';
-    assert_int_equal(links_filter_match(f, long_url, n), 0);
-    free(long_url);
-    links_filter_destroy(f);
+    /* The rows' order does not matter: base's own rule wins over "*" either way. */
+    const struct links_rule reversed[] = {{"base", "href", LINKS_BASE}, {"*", "href", LINKS_HREF}};
+    assert_int_equal(links_extractor_create_rules(reversed, 2, 0, &x, err, sizeof(err)), 0);
+    expect_links(x, page, sizeof(page) - 1, "x\ny\nz\nBASE b\nw", 5);
+    links_extractor_destroy(x);
+
+    /* No rules: a scan that finds nothing. */
+    assert_int_equal(links_extractor_create_rules(NULL, 0, 0, &x, err, sizeof(err)), 0);
+    expect_links(x, page, sizeof(page) - 1, "", 0);
+    links_extractor_destroy(x);
+
+    /* The built-in table is what links_extractor_create uses. */
+    assert_int_equal(links_builtin_nrules, 4);
+    assert_string_equal(links_builtin_rules[0].tag, "*");
+    assert_string_equal(links_builtin_rules[0].attr, "href");
 }
 
-struct filter_thread {
-    const links_filter *f;
-    int bad;
-};
-
-static void *filter_thread_main(void *arg)
-{
-    struct filter_thread *t = arg;
-    for (int i = 0; i < 20000; i++) {
-        char url[64];
-        int n = snprintf(url, sizeof(url), "https://x/%d/%s", i, i % 3 ? "a.png" : "b.html");
-        if (links_filter_match(t->f, url, (size_t)n) != (i % 3 != 0))
-            t->bad++;
-    }
-    return NULL;
-}
-
-/* One filter, several threads at once: whoever finds the filter's match data taken uses
- * match data of its own, and every answer is still right. */
-static void test_filter_threads(void **state)
+static void test_rules_errors(void **state)
 {
     (void)state;
-    links_filter *f;
+    links_extractor *x;
     char err[256];
-    assert_int_equal(links_filter_create("(?i)\\.(png|jpe?g)$", &f, err, sizeof(err)), 0);
-    struct filter_thread t[4];
-    pthread_t id[4];
-    for (int i = 0; i < 4; i++) {
-        t[i] = (struct filter_thread){f, 0};
-        assert_int_equal(pthread_create(&id[i], NULL, filter_thread_main, &t[i]), 0);
+    static const struct {
+        struct links_rule rules[2];
+        size_t n;
+        const char *why;
+    } bad[] = {
+        {{{"a", "HREF", LINKS_HREF}}, 1, "lower-case name"},
+        {{{"A", "href", LINKS_HREF}}, 1, "lower-case name"},
+        {{{"a", "", LINKS_HREF}}, 1, "lower-case name"},
+        {{{"a", NULL, LINKS_HREF}}, 1, "lower-case name"},
+        {{{NULL, "href", LINKS_HREF}}, 1, "lower-case name"},
+        {{{"a", "hr ef", LINKS_HREF}}, 1, "lower-case name"},
+        {{{"a", "href", (enum links_kind)9}}, 1, "unknown kind"},
+        {{{"a", "href", LINKS_HREF}, {"a", "href", LINKS_BASE}}, 2, "two rules"},
+        {{{"*", "href", LINKS_HREF}, {"*", "href", LINKS_HREF}}, 2, "two rules"},
+        {{{"meta", "content", LINKS_NOFOLLOW}}, 1, "pair"},
+        {{{"meta", "name", LINKS_NOFOLLOW}, {"link", "content", LINKS_NOFOLLOW}}, 2, "pair"},
+        {{{"meta", "name", LINKS_NOFOLLOW}, {"meta", "href", LINKS_NOFOLLOW}}, 2, "pair"},
+        {{{"*", "name", LINKS_NOFOLLOW}, {"*", "content", LINKS_NOFOLLOW}}, 2, "pair"},
+        {{{"a", "x123456789012345678901234567890123456789012345678901234567890123",
+           LINKS_HREF}},
+         1, "64 bytes"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        x = (links_extractor *)&x;
+        assert_int_equal(links_extractor_create_rules(bad[i].rules, bad[i].n, 0, &x, err,
+                                                      sizeof(err)),
+                         -EINVAL);
+        assert_null(x);
+        if (strstr(err, bad[i].why) == NULL)
+            fail_msg("bad rule %zu: \"%s\" does not say \"%s\"", i, err, bad[i].why);
     }
-    for (int i = 0; i < 4; i++) {
-        assert_int_equal(pthread_join(id[i], NULL), 0);
-        assert_int_equal(t[i].bad, 0);
+    struct links_rule many[LINKS_RULES_MAX + 1];
+    char names[LINKS_RULES_MAX + 1][8];
+    for (size_t i = 0; i < LINKS_RULES_MAX + 1; i++) {
+        snprintf(names[i], sizeof(names[i]), "a%zu", i);
+        many[i] = (struct links_rule){"*", names[i], LINKS_HREF};
     }
-    links_filter_destroy(f);
-}
-
-static void test_filter_errors(void **state)
-{
-    (void)state;
-    links_filter *f = (links_filter *)&f;
-    char err[256];
-    assert_int_equal(links_filter_create("(abc", &f, err, sizeof(err)), -EINVAL);
-    assert_null(f);
-    assert_non_null(strstr(err, "missing closing parenthesis"));
-    assert_non_null(strstr(err, "offset 4"));
-
-    assert_int_equal(links_filter_create("a[b", &f, err, sizeof(err)), -EINVAL);
-    assert_non_null(strstr(err, "missing terminating ]"));
-    assert_non_null(strstr(err, "offset 3"));
-
-    assert_int_equal(links_filter_create("*a", &f, err, sizeof(err)), -EINVAL);
-    assert_non_null(strstr(err, "quantifier does not follow a repeatable item"));
-    assert_non_null(strstr(err, "offset 0"));
-
-    assert_int_equal(links_filter_create("a\\", &f, err, sizeof(err)), -EINVAL);
-    assert_non_null(strstr(err, "\\ at end of pattern"));
-
-    /* Byte mode only. */
-    assert_int_equal(links_filter_create("(*UTF)a", &f, err, sizeof(err)), -EINVAL);
-    assert_null(f);
-    assert_true(strlen(err) > 0);
-
-    /* A short error buffer is truncated, not overrun; no buffer at all is fine. */
-    char small[8];
-    assert_int_equal(links_filter_create("(", &f, small, sizeof(small)), -EINVAL);
-    assert_int_equal(strlen(small), sizeof(small) - 1);
-    assert_int_equal(links_filter_create("(", &f, NULL, 0), -EINVAL);
-
-    assert_int_equal(links_filter_create(NULL, &f, err, sizeof(err)), -EINVAL);
-    assert_int_equal(links_filter_create("a", NULL, err, sizeof(err)), -EINVAL);
-    assert_int_equal(links_filter_create("a", &f, NULL, 1), -EINVAL);
-    links_filter_destroy(NULL);
+    assert_int_equal(links_extractor_create_rules(many, LINKS_RULES_MAX, 0, &x, err, sizeof(err)),
+                     0);
+    const char page[] = "<p a0=x A31=y a32=z>";
+    expect_links(x, page, sizeof(page) - 1, "x\ny", 2);
+    links_extractor_destroy(x);
+    assert_int_equal(
+        links_extractor_create_rules(many, LINKS_RULES_MAX + 1, 0, &x, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "too many"));
+    assert_int_equal(links_extractor_create_rules(NULL, 1, 0, &x, err, sizeof(err)), -EINVAL);
 }
 
 int main(void)
@@ -951,11 +855,9 @@ int main(void)
         cmocka_unit_test(test_huge_value),
         cmocka_unit_test(test_many_links),
         cmocka_unit_test(test_adversarial),
-        cmocka_unit_test(test_filter_table),
-        cmocka_unit_test(test_filter_span),
-        cmocka_unit_test(test_filter_limits),
-        cmocka_unit_test(test_filter_threads),
-        cmocka_unit_test(test_filter_errors),
+        cmocka_unit_test(test_rules_one_more_row),
+        cmocka_unit_test(test_rules_elements),
+        cmocka_unit_test(test_rules_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

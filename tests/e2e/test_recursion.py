@@ -375,6 +375,18 @@ class DepthTest(RecursionTest):
             self.assertGreater(first_req[d], last_end[d - 1] - 0.05,
                                "level %d began before level %d ended" % (d, d - 1))
 
+    # issue 13 point 7 (links13): http.c itself remembers that a transfer to the origin has
+    # ended, robots.txt's included, so the first page looks for (and takes) that connection
+    # instead of opening another.
+    def test_first_page_reuses_the_robots_txt_connection(self):
+        srv = self.srv
+        r, runs, _ = self.crawl(srv, [srv.url("/graph/f/n0.html")], ["-d", "1"])
+        reqs = runs[srv].reqs()
+        self.assertEqual([e[3] for e in reqs[:2]], ["/robots.txt", "/graph/f/n0.html"], reqs)
+        self.assertEqual(reqs[1][1], reqs[0][1],
+                         "the first page opened connection %d; robots.txt's %d was idle"
+                         % (reqs[1][1], reqs[0][1]))
+        self.assertEqual(r.rc, 0, r)
 
 # --- traps and --max-pages ------------------------------------------------------------------
 
