@@ -12,35 +12,43 @@ enum { TICK_MS = 250 };
 struct progress {
     uv_timer_t timer;
     const crawl *c;
+    FILE *to;       /* the caller's */
     int ansi;
     size_t shown;   /* characters of the line now on screen, 0 when none */
     uint64_t started;
 };
 
-static void draw(progress *p)
+size_t progress_format(char *line, size_t size, const struct crawl_stats *s, int lists_read,
+                       double elapsed_s)
 {
-    const struct crawl_stats *s = &p->c->stats;
-    double elapsed = (double)(uv_hrtime() - p->started) / 1e9;
     size_t done = s->ok + s->failed + s->skipped;
     size_t in_flight = s->started > s->finished ? s->started - s->finished : 0;
     char total[32] = "";
-    if (p->c->lists_read)
+    if (lists_read)
         snprintf(total, sizeof total, "/%zu", s->started + s->bad_lines);
-    char line[160];
-    int n = snprintf(line, sizeof line,
+    int n = snprintf(line, size,
                      "areq: %zu%s done, %zu in flight, %zu failed, %.1f pages/s, %.1f s", done,
-                     total, in_flight, s->failed, elapsed > 0 ? (double)s->ok / elapsed : 0.0,
-                     elapsed);
-    if (n < 0)
-        return;
-    size_t len = (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
+                     total, in_flight, s->failed, elapsed_s > 0 ? (double)s->ok / elapsed_s : 0.0,
+                     elapsed_s);
+    if (n < 0) {
+        line[0] = '\0';
+        return 0;
+    }
+    return (size_t)n < size ? (size_t)n : size - 1;
+}
+
+static void draw(progress *p)
+{
+    double elapsed = (double)(uv_hrtime() - p->started) / 1e9;
+    char line[160];
+    size_t len = progress_format(line, sizeof line, &p->c->stats, p->c->lists_read, elapsed);
     /* On a terminal the rest of an older, longer line is cleared with EL; elsewhere
      * (--progress into a file or pipe) with spaces, which any reader copes with. */
     if (p->ansi)
-        fprintf(stderr, "\r%s\033[K", line);
+        fprintf(p->to, "\r%s\033[K", line);
     else
-        fprintf(stderr, "\r%s%*s", line, p->shown > len ? (int)(p->shown - len) : 0, "");
-    fflush(stderr);
+        fprintf(p->to, "\r%s%*s", line, p->shown > len ? (int)(p->shown - len) : 0, "");
+    fflush(p->to);
     p->shown = len;
 }
 
@@ -49,10 +57,10 @@ void progress_clear(progress *p)
     if (p == NULL || p->shown == 0)
         return;
     if (p->ansi)
-        fputs("\r\033[K", stderr);
+        fputs("\r\033[K", p->to);
     else
-        fprintf(stderr, "\r%*s\r", (int)p->shown, "");
-    fflush(stderr);
+        fprintf(p->to, "\r%*s\r", (int)p->shown, "");
+    fflush(p->to);
     p->shown = 0;
 }
 
@@ -68,12 +76,13 @@ static void on_tick(uv_timer_t *h)
     draw(h->data);
 }
 
-int progress_start(uv_loop_t *loop, const crawl *c, int ansi, progress **out)
+int progress_start(uv_loop_t *loop, const crawl *c, FILE *to, int ansi, progress **out)
 {
     progress *p = calloc(1, sizeof *p);
     if (p == NULL)
         return -ENOMEM;
     p->c = c;
+    p->to = to;
     p->ansi = ansi;
     p->started = uv_hrtime();
     int rc = uv_timer_init(loop, &p->timer);

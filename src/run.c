@@ -531,7 +531,7 @@ int run_init(struct areq_run *r, const struct options *o, const struct run_hooks
     /* The status line is for people: on a terminal, unless quiet or told otherwise. */
     int tty = isatty(STDERR_FILENO);
     if (o->progress == 1 || (o->progress == -1 && tty && o->verbosity >= 0)) {
-        if (progress_start(&r->loop, &r->crawl, tty, &r->progress) != 0)
+        if (progress_start(&r->loop, &r->crawl, stderr, tty, &r->progress) != 0)
             r->progress = NULL; /* a missing status line is no reason to stop */
     }
     crawl_start(&r->crawl, &r->sched);
