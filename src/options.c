@@ -248,14 +248,27 @@ static int choice_index(const struct option_def *d, const char *val)
     return -1;
 }
 
-/* One of `words`; the field gets its index. */
-static int set_choice(struct parse *p, const struct option_def *d, const char *val)
+/* --scope: each word of the row paired with its value by name, so that the row's words may
+ * come in any order. A word of the row missing here is refused (test_options tries each). */
+static int set_scope(struct parse *p, const struct option_def *d, const char *val)
 {
-    int i = choice_index(d, val);
-    if (i < 0)
-        return bad_value(p, d, val);
-    FIELD(int, p->o, d) = i;
-    return 0;
+    static const struct {
+        const char *word;
+        enum options_scope scope;
+    } scopes[] = {
+        {"host", OPTIONS_SCOPE_HOST},
+        {"domain", OPTIONS_SCOPE_DOMAIN},
+        {"any", OPTIONS_SCOPE_ANY},
+    };
+    if (choice_index(d, val) >= 0) {
+        for (size_t i = 0; i < sizeof scopes / sizeof scopes[0]; i++) {
+            if (strcmp(val, scopes[i].word) == 0) {
+                p->o->scope = scopes[i].scope;
+                return 0;
+            }
+        }
+    }
+    return bad_value(p, d, val);
 }
 
 static int set_format(struct parse *p, const struct option_def *d, const char *val)
@@ -488,7 +501,7 @@ static const struct option_def table[] = {
     HEADING("Recursion"),
     {"depth", 'd', VALUE_TEXT, "N", NULL, set_long, AT(depth), 0, 1000,
      "a whole number from 0 to 1000", "follow links N hops from the listed URLs (default 0)"},
-    {"scope", 0, VALUE_WORDS, "SCOPE", "host domain any", set_choice, AT(scope), 0, 0,
+    {"scope", 0, VALUE_WORDS, "SCOPE", "host domain any", set_scope, 0, 0, 0,
      "host, domain or any",
      "which links are followed: host (default: the host the chain started from), domain "
      "(its registrable domain; an IP address is its own) or any"},
@@ -920,6 +933,7 @@ void options_init(struct options *o)
         .output = "foundurls.txt",
         .header = 1,
         .progress = -1,
+        .scope = OPTIONS_SCOPE_HOST,
         .robots = 1,
         .per_host = -1,
         .max_queue = 128ULL << 20,

@@ -15,6 +15,15 @@
 
 #include "format.h"
 
+/* --scope. The options keep an enum of their own so that options.h needs no crawl.h; run.c
+ * maps each value to crawl's enum crawl_scope with a switch, and options.c each word to a
+ * value by name, so that no order is relied on. */
+enum options_scope {
+    OPTIONS_SCOPE_HOST,   /* the host the chain of links started from (the default) */
+    OPTIONS_SCOPE_DOMAIN, /* its registrable domain */
+    OPTIONS_SCOPE_ANY,
+};
+
 struct options {
     size_t concurrency;
     long max_redirs;
@@ -50,7 +59,7 @@ struct options {
     const char *netrc_file;
     int progress;             /* -1: when stderr is a terminal; 0 never; 1 always */
     long depth;               /* hops followed from the listed URLs; 0 = none */
-    int scope;                /* enum crawl_scope: 0 host, 1 domain, 2 any */
+    enum options_scope scope;
     const char **include;     /* --include patterns, in order */
     size_t ninclude;
     const char **exclude;     /* --exclude patterns */

@@ -383,6 +383,21 @@ static int give_up(struct areq_run *r, int status, int end)
     return status;
 }
 
+/* The options' --scope in crawl's terms. A switch without a default, so that a value added
+ * to either enum and not mapped here draws a -Wswitch warning (an error in CI). */
+static enum crawl_scope crawl_scope_of(enum options_scope scope)
+{
+    switch (scope) {
+    case OPTIONS_SCOPE_HOST:
+        return SCOPE_HOST;
+    case OPTIONS_SCOPE_DOMAIN:
+        return SCOPE_DOMAIN;
+    case OPTIONS_SCOPE_ANY:
+        return SCOPE_ANY;
+    }
+    return SCOPE_HOST; /* not reached: options.c stores only the values above */
+}
+
 int run_init(struct areq_run *r, const struct options *o, const struct run_hooks *hooks)
 {
     *r = (struct areq_run){
@@ -402,7 +417,7 @@ int run_init(struct areq_run *r, const struct options *o, const struct run_hooks
     int bad = pick_ca(o, &cacert, &capath) != 0 || check_netrc(o) != 0;
     if (split_cookies(o, &r->cookies) != 0 || bad || compile_patterns(o, &r->pat) != 0)
         return give_up_early(r, EXIT_USAGE);
-    if (o->scope == SCOPE_DOMAIN) {
+    if (o->scope == OPTIONS_SCOPE_DOMAIN) {
         r->psl = hooks != NULL && hooks->load_psl != NULL ? hooks->load_psl()
                                                           : psl_latest(NULL);
         /* Without it every host would be a domain of its own: host scope, silently. */
@@ -498,7 +513,7 @@ int run_init(struct areq_run *r, const struct options *o, const struct run_hooks
         .url_flags = (o->all_schemes ? URL_ALL_SCHEMES : 0u) |
                      (o->keep_fragments ? URL_KEEP_FRAGMENT : 0u),
         .depth = (unsigned)o->depth,
-        .scope = (enum crawl_scope)o->scope,
+        .scope = crawl_scope_of(o->scope),
         .psl = r->psl,
         .include = (const filter *const *)r->pat.include,
         .ninclude = r->pat.ninclude,

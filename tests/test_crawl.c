@@ -633,7 +633,7 @@ static void test_domain_scope_without_psl_is_a_usage_error(void **state)
     write_list(e, at("/page/nopsl/a?links=1"), NULL);
     set_options(e, e->out_path, 2);
     e->opt.depth = 1;
-    e->opt.scope = SCOPE_DOMAIN;
+    e->opt.scope = OPTIONS_SCOPE_DOMAIN;
     struct run_hooks hooks = {.load_psl = no_psl};
     assert_int_equal(run_init(&e->run, &e->opt, &hooks), EXIT_USAGE);
     assert_int_equal(access(e->out_path, F_OK), -1);

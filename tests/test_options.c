@@ -615,12 +615,53 @@ static void test_url_hint(void **state)
     }
 }
 
+/* Issue 13: --scope is an enum options_scope of its own, each word mapped by name; every
+ * word the row offers must land on its value, and nothing else is taken. */
+static void test_scope_words(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *word;
+        int rc;
+        enum options_scope scope;
+    } cases[] = {
+        {NULL, OPTIONS_RUN, OPTIONS_SCOPE_HOST}, /* the default */
+        {"host", OPTIONS_RUN, OPTIONS_SCOPE_HOST},
+        {"domain", OPTIONS_RUN, OPTIONS_SCOPE_DOMAIN},
+        {"any", OPTIONS_RUN, OPTIONS_SCOPE_ANY},
+        {"Domain", OPTIONS_USAGE, OPTIONS_SCOPE_HOST},
+        {"dom", OPTIONS_USAGE, OPTIONS_SCOPE_HOST},
+        {"", OPTIONS_USAGE, OPTIONS_SCOPE_HOST},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *argv[] = {"areq", "--scope", (char *)cases[i].word, "http://example.com/", NULL};
+        int argc = 4;
+        if (cases[i].word == NULL) {
+            argv[1] = "http://example.com/";
+            argv[2] = NULL;
+            argc = 2;
+        }
+        struct options o;
+        char err[256] = "";
+        int rc = options_parse(argc, argv, &o, err, sizeof err);
+        if (rc != cases[i].rc)
+            fail_msg("--scope '%s': %d (%s), expected %d", cases[i].word ? cases[i].word : "-",
+                     rc, err, cases[i].rc);
+        if (rc == OPTIONS_RUN)
+            assert_int_equal(o.scope, cases[i].scope);
+        else
+            assert_non_null(strstr(err, "--scope"));
+        options_finish(&o);
+    }
+}
+
 int main(void)
 {
     /* Rows rely on GNU getopt_long permuting file names past the options. */
     unsetenv("POSIXLY_CORRECT");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rows),
+        cmocka_unit_test(test_scope_words),
         cmocka_unit_test(test_config_file),
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_default_config_path),
