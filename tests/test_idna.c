@@ -49,6 +49,12 @@ static const struct idna_row rows[] = {
     {NAME("a\xe2\x80\x8b" "b.example"), "ab.example", 0},
     {NAME("a\xcc\x88.example"), "xn--4ca.example", 0},
     {NAME("ǅ.example"), "xn--d-toa.example", 0},
+    /* A zero-width joiner or non-joiner kept by non-transitional processing where its
+     * context rule (CONTEXTJ) refuses it: the transitional retry maps it away. After a
+     * virama it is allowed and kept. */
+    {NAME("a\xe2\x80\x8d" "b.example"), "ab.example", 0},
+    {NAME("a\xe2\x80\x8c" "b.example"), "ab.example", 0},
+    {NAME("\xe0\xa4\x95\xe0\xa5\x8d\xe2\x80\x8d.example"), "xn--11b6iy14e.example", 0},
     /* Refused: not UTF-8, a NUL inside, hyphens where IDNA2008 forbids them, punycode that
      * does not decode. */
     {NAME("\xff.example"), NULL, -EINVAL},
