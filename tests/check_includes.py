@@ -21,7 +21,8 @@ import sys
 # A module name is a file's name without extension; "store" also covers a src/store/ folder.
 HEADER_RULES = [
     (r"curl/", {"http", "main"}, "only http.c wraps libcurl (main.c only for curl_global_init)"),
-    (r"pcre2\.h$", {"html", "links", "filter"}, "only the extractor (html, links, filter) uses pcre2"),
+    (r"pcre2\.h$", {"html", "links", "filter"},
+     "only the extractor (html, links, filter) uses pcre2"),
     (r"sqlite3\.h$", {"store"}, "only the store module may use SQLite"),
     (r"openssl/", {"http"}, "only http.c touches OpenSSL (for its CA checks)"),
     (r"idn2\.h$", {"idna"}, "only idna.c includes libidn2"),
