@@ -744,8 +744,10 @@ class OutputTest(FaultTest):
             self.assertEqual(parse_output(self, f.read()), [])
 
     def test_reader_closes_stdout(self):
-        pages = [page_url("pipe-%d.html" % k, links=2000) for k in range(100)]
-        stall = SRV.url("/stall?hold=60&k=%s" % unique("pipe"))
+        # The names say nothing about pipes: the stall URL may fail (the 10 s low-speed rule
+        # under valgrind) and its line names it, which is no write error.
+        pages = [page_url("reader-%d.html" % k, links=2000) for k in range(100)]
+        stall = SRV.url("/stall?hold=60&k=%s" % unique("reader"))
         self.write_urls([stall] + pages)
         p = common.start_areq(["-o", "-", "-t", "60"], self.tmp)
         try:
@@ -765,6 +767,7 @@ class OutputTest(FaultTest):
                 p.wait()
             p.stderr.close()
         for line in err.splitlines():
+            line = re.sub(r"https?://\S+", "<url>", line)  # judge the words, not the URLs
             self.assertNotRegex(line, r"(?i)pipe|cannot write|write error|stdout|<stdout>|EPIPE",
                                 "a closed reader is not an error to report (exit %s)" % rc)
 
