@@ -2,6 +2,7 @@
 
 Environment:
   AREQ_BIN      path of the areq binary under test (required)
+  AREQ_REFERENCE  optional path of the reference program areq.py (see REFERENCE below)
   AREQ_WRAPPER  optional command prefix to run areq under, e.g.
                 "valgrind --error-exitcode=99 --leak-check=full
                  --errors-for-leak-kinds=definite,indirect -q";
@@ -28,7 +29,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 FIXTURE = os.path.join(REPO, "tests", "fixture")
 SERVER = os.path.join(FIXTURE, "server.py")
-REFERENCE = os.path.normpath(os.path.join(REPO, "..", "shared", "reference", "areq.py"))
+# The reference program: areq.py of Real Python's asyncio walk-through (repository
+# realpython/materials, folder asyncio-walkthrough). It is not part of this repository; the
+# acceptance test runs it when AREQ_REFERENCE names it (or it sits at the default path beside
+# the repository) and is skipped, saying so, when it does not.
+REFERENCE = os.path.abspath(os.environ.get("AREQ_REFERENCE") or os.path.join(
+    REPO, "..", "shared", "reference", "areq.py"))
 SYSTEM_PYTHON = "/usr/bin/python3"
 
 WRAPPER = shlex.split(os.environ.get("AREQ_WRAPPER", ""))

@@ -464,7 +464,9 @@ class AcceptanceTest(AreqTest):
 
     def reference_pairs(self, urls):
         if not os.path.isfile(common.REFERENCE):
-            self.skipTest("reference program not found at %s" % common.REFERENCE)
+            self.skipTest("reference program not found at %s (areq.py of Real Python's "
+                          "asyncio walk-through, realpython/materials asyncio-walkthrough; "
+                          "set AREQ_REFERENCE to its path)" % common.REFERENCE)
         if not os.access(common.SYSTEM_PYTHON, os.X_OK):
             self.skipTest("%s not found (the reference needs it)" % common.SYSTEM_PYTHON)
         chk = subprocess.run([common.SYSTEM_PYTHON, "-c", "import aiohttp, aiofiles"],
