@@ -838,4 +838,4 @@ class ReadmeTest(AreqTest):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    common.main()

@@ -511,4 +511,4 @@ class AcceptanceTest(AreqTest):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    common.main()

@@ -838,4 +838,4 @@ class PageTest(FaultTest):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    common.main()

@@ -691,4 +691,4 @@ class PolitenessTest(RecursionTest):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    common.main()
