@@ -73,6 +73,14 @@ def areq_env():
     return env
 
 
+# How much later than the moment areq acted the server may log it (REQ, or the END of a
+# request whose client went away): the server's thread must be scheduled first. On a busy
+# 2-core machine (load 10) that is tens of milliseconds; areq under valgrind also reacts
+# late. A bound in seconds is judged on the server's times with this margin, never on the
+# client's clock, whose readings also carry the start of areq (and of valgrind).
+SERVER_SLACK = 0.5 if not WRAPPER else 1.5
+
+
 def localhost_is_loopback():
     """Whether the name localhost resolves to 127.0.0.1 here. Tests that follow links to it
     are skipped, naming the reason, where it does not: a bare chroot made by debootstrap or
@@ -140,6 +148,23 @@ class FixtureServer:
     def requests(self, target=None):
         """The REQ events, all or those for one request target (path plus query)."""
         return [e for e in self.events() if e[0] == "REQ" and (target is None or e[3] == target)]
+
+    def held(self, target, wait=10.0):
+        """Seconds from the first REQ of target to its END, as the server logged them (the END
+        of /stall or /drip comes when the client closes). The server may log that END a
+        little after areq has exited, so this waits for it up to `wait` seconds; None if it
+        never came."""
+        deadline = time.monotonic() + wait
+        while True:
+            req = None
+            for e in self.events():
+                if e[3] == target and req is None and e[0] == "REQ":
+                    req = e[5]
+                elif e[3] == target and req is not None and e[0] == "END":
+                    return e[5] - req
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.05)
 
     def count(self, target):
         return len(self.requests(target))
