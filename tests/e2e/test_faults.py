@@ -484,7 +484,7 @@ class RetryTest(FaultTest):
         self.assertSummary(r, ok=2, failed=0)
         # Exponential backoff with full jitter from 0.5 s: waits in [0, 0.5] then [0, 1].
         t = self.times(url)
-        slack = 0.25 * common.TIME_FACTOR
+        slack = common.SERVER_SLACK  # the gaps are the server's; arrivals may come late
         self.assertLessEqual(t[1] - t[0], 0.5 + slack, "first retry waited too long")
         self.assertLessEqual(t[2] - t[1], 1.0 + slack, "second retry waited too long")
 
