@@ -794,13 +794,28 @@ class OutputTest(FaultTest):
     def test_full_disk(self):
         if not os.path.exists("/dev/full"):
             self.skipTest("no /dev/full")
-        stalls = [SRV.url("/stall?hold=60&k=%s" % unique("full")) for _ in range(3)]
-        pages = [page_url("full-%d.html" % k, links=1000) for k in range(50)]
-        self.write_urls(stalls + pages)
-        r = self.run_areq(["-o", "/dev/full", "-t", "60"], timeout=30)
+        # Drips at 2 B/s: only -t 60 would end them (the 10 s low-speed rule does not), so
+        # the server's REQ-to-END time of each tells whether the full disk ended the run.
+        drips = [SRV.url("/drip?bytes=100000&interval=0.5&k=%s" % unique("full"))
+                 for _ in range(3)]
+        # No header, and pages that answer after 1 s: the first write, which fails, comes
+        # once the drips are in flight.
+        pages = [SRV.url("/slow?delay=1&k=%s" % unique("full")) for _ in range(3)]
+        self.write_urls(drips + pages)
+        r = self.run_areq(["-o", "/dev/full", "--no-header", "-t", "60"], timeout=30)
         self.assertEqual(r.rc, 3, r)
         self.assertRegex(r.err, r"/dev/full.*\w", "no message naming the output")
-        self.assertLess(r.elapsed, common.within(0), "a full disk did not end the run")
+        self.assertTrue(any(SRV.count(target_of(u)) for u in drips),
+                        "no drip was in flight when the disk was found full")
+        for u in drips:
+            n = SRV.count(target_of(u))
+            self.assertLessEqual(n, 1, u)
+            if n == 0:
+                continue  # stopped before it was asked for: nothing held the run
+            held = SRV.held(target_of(u))
+            self.assertIsNotNone(held, "the server never saw %s end" % u)
+            self.assertLess(held, 30, "a full disk did not end the run: %s was held %.1f s, "
+                            "as if until -t 60" % (u, held))
 
 
 # --- pathological pages -----------------------------------------------------------------------
