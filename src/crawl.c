@@ -1,7 +1,9 @@
 #include "crawl.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <libpsl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +27,25 @@ static uint64_t now_ms(const crawl *c)
 
 /* ---- scope ---- */
 
+/* An IPv4 address, or an IPv6 one in brackets as URLs write it. */
+static int is_ip_literal(const char *host)
+{
+    struct in_addr a4;
+    return host[0] == '[' || inet_pton(AF_INET, host, &a4) == 1;
+}
+
+const char *crawl_domain_key(const void *psl, const char *host)
+{
+    /* The Public Suffix List knows nothing of addresses: it would give 127.0.0.1 and
+     * 10.0.0.1 the same "registrable domain", 0.1. An address is a scope of its own. A
+     * bare public suffix has no registrable domain either: the host itself is the
+     * widest scope then. */
+    if (psl == NULL || is_ip_literal(host))
+        return host;
+    const char *domain = psl_registrable_domain(psl, host);
+    return domain != NULL ? domain : host;
+}
+
 /* The key two hosts must share for a link between them to be in scope. Cached on the host
  * (it is derived from the name alone, so caching through a const pointer is sound). */
 static const char *scope_key(crawl *c, const struct frontier_host *host)
@@ -33,13 +54,8 @@ static const char *scope_key(crawl *c, const struct frontier_host *host)
     if (h->scope != NULL)
         return h->scope;
     const char *key = h->name;
-    if (c->opt.scope == SCOPE_DOMAIN && c->psl != NULL) {
-        /* An IP address or a bare public suffix has no registrable domain: the host
-         * itself is the widest scope then. */
-        const char *domain = psl_registrable_domain(c->psl, h->name);
-        if (domain != NULL)
-            key = domain;
-    }
+    if (c->opt.scope == SCOPE_DOMAIN)
+        key = crawl_domain_key(c->psl, h->name);
     h->scope = strdup(key);
     return h->scope != NULL ? h->scope : h->name;
 }
@@ -64,8 +80,22 @@ static int passes_filters(const crawl *c, const char *url, size_t len)
     return 0;
 }
 
+/* Whether queueing a URL of `len` bytes would take the frontier over its memory budget; if
+ * so, counts it, and says so once for the run. The seam for the state store: once one
+ * exists, the URL is spilled to it here instead of being dropped. */
+static int over_budget(crawl *c, size_t len)
+{
+    if (frontier_bytes(c->frontier) + frontier_item_bytes(len) <= c->opt.queue_budget)
+        return 0;
+    if (c->stats.over_budget++ == 0)
+        log_error("the queue of URLs to fetch reached its memory budget (%zu KiB): links "
+                  "found from now on are not followed (the summary counts them)",
+                  c->opt.queue_budget >> 10);
+    return 1;
+}
+
 int crawl_follow(crawl *c, const char *url, size_t len, unsigned depth,
-                 const struct frontier_host *root)
+                 const struct frontier_host *root, struct frontier_ref *found_on)
 {
     if (c->opt.max_pages > 0 && c->stats.queued >= c->opt.max_pages)
         return 0;
@@ -80,7 +110,11 @@ int crawl_follow(crawl *c, const char *url, size_t len, unsigned depth,
      * another's. */
     if (!in_scope(c, h, root) || !passes_filters(c, url, len))
         return 0;
-    if ((rc = seen_add(&c->seen, fp)) < 0 || (rc = frontier_push(c->frontier, h, url, len, depth, root)) != 0)
+    /* Before seen_add: a link turned away here may still be queued when found again after
+     * the frontier has shrunk. */
+    if (over_budget(c, len))
+        return 0;
+    if ((rc = seen_add(&c->seen, fp)) < 0 || (rc = frontier_push(c->frontier, h, url, len, depth, root, found_on)) != 0)
         return rc;
     c->stats.queued++;
     return 1;
@@ -96,13 +130,15 @@ struct robots_fetch {
     http_request req;
 };
 
-/* RFC 9309: rules from a 2xx; a 4xx means no rules; a 5xx or no answer means stay out. */
-static robots *rules_from(const http_request *r, const char **verdict)
+/* RFC 9309: rules from a 2xx; a 4xx means no rules; a 5xx or no answer means stay out.
+ * *failed says that the file could not be read. */
+static robots *rules_from(const http_request *r, const char **verdict, int *failed)
 {
     robots *rules = NULL;
+    *failed = 0;
     if (r->outcome == HTTP_OK &&
         robots_parse(r->body.data ? r->body.data : "", r->body.len, "areq", &rules) == 0) {
-        *verdict = "rules read";
+        *verdict = r->truncated ? "rules of its first 500 KiB read" : "rules read";
         return rules;
     }
     if (r->outcome == HTTP_STATUS && r->status >= 400 && r->status < 500) {
@@ -111,6 +147,7 @@ static robots *rules_from(const http_request *r, const char **verdict)
         return rules;
     }
     *verdict = "unavailable, all disallowed";
+    *failed = 1;
     robots_disallow_all(&rules);
     return rules;
 }
@@ -122,15 +159,60 @@ static int robots_step(task *t)
     if (t->state == 0) {
         t->state = 1;
         f->req.any_type = 1; /* robots.txt is text/plain */
+        /* RFC 9309 section 2.5: at least the first 500 KiB are parsed, whatever
+         * --max-size says; one byte more tells robots_parse that the file goes on, so
+         * that it drops a cut last line. */
+        f->req.keep_first = ROBOTS_MAX_BYTES + 1;
         return http_fetch(c->opt.http, &f->req, t);
     }
     const char *verdict;
-    robots *rules = rules_from(&f->req, &verdict);
+    int failed;
+    robots *rules = rules_from(&f->req, &verdict, &failed);
     char why[128];
-    log_verbose("%s: %s: %s", f->url, http_describe(&f->req, why, sizeof why), verdict);
+    const char *how = http_describe(&f->req, why, sizeof why);
+    log_verbose("%s: %s: %s", f->url, how, verdict);
+    /* Kept for the messages that name what robots.txt stopped; without memory for it
+     * they say less. */
+    if (failed && f->host->robots_failure == NULL)
+        f->host->robots_failure = strdup(how);
     /* Without memory for rules, none is the cautious answer. */
     frontier_robots_known(c->frontier, f->host, rules, now_ms(c));
     return task_finish(t, 0);
+}
+
+/* A URL robots.txt keeps us from. A listed one was asked for by name: its loss is a
+ * failure, named. One found by a link is counted in the summary; when robots.txt could
+ * not be read, its origin and the reason are named once, since every later link to that
+ * origin meets the same fate. */
+static void report_disallowed(crawl *c, const struct frontier_item *it)
+{
+    struct frontier_host *h = it->host;
+    if (it->depth == 0) {
+        char why[300];
+        if (h->robots_failure != NULL) {
+            snprintf(why, sizeof why, "not fetched: %s/robots.txt: %s", h->origin,
+                     h->robots_failure);
+            h->robots_failure_told = 1;
+        } else {
+            snprintf(why, sizeof why, "disallowed by robots.txt");
+        }
+        c->stats.failed++;
+        log_error("%s: %s", it->url, why);
+        struct format_failure f = {
+            .url = it->url,
+            .kind = "robots",
+            .error = why,
+            .depth = it->depth,
+            .found_on = it->found_on != NULL ? it->found_on->text : NULL,
+        };
+        crawl_record_failure(c, &f);
+        return;
+    }
+    if (h->robots_failure != NULL && !h->robots_failure_told) {
+        h->robots_failure_told = 1;
+        log_error("%s/robots.txt: %s: links to %s are not followed", h->origin,
+                  h->robots_failure, h->origin);
+    }
 }
 
 static void robots_done(task *t)
@@ -164,18 +246,29 @@ static int spawn_robots(crawl *c, struct frontier_host *h)
 
 /* ---- the lists ---- */
 
-/* Checks one input line and queues it. Bad lines are reported by FILE:LINE. */
-static void take_line(crawl *c)
+void crawl_record_failure(crawl *c, const struct format_failure *f)
 {
-    const struct input_line *l = &c->line;
-    const char *name = reader_name(c->in);
-    const char *why = NULL;
+    if (c->opt.failures == NULL)
+        return;
+    struct buf line;
+    buf_init(&line);
+    /* A line that cannot be had (out of memory, a failed writer) costs the file that line
+     * only; the failure is still counted and named on stderr. */
+    if (format_failure(&line, f) == 0)
+        writer_submit(c->opt.failures, line.data, line.len);
+    buf_finish(&line);
+}
+
+/* Checks one listed URL (a line of `name`, or an argument) and queues it. A bad one is
+ * reported as NAME:LINE. */
+static void admit_listed(crawl *c, const char *name, unsigned long lineno, const char *text,
+                         size_t len, const char *error)
+{
+    const char *why = error;
     int rc = 0;
-    if (l->error != NULL) {
-        why = l->error;
-    } else {
+    if (why == NULL) {
         buf_clear(&c->pending_url);
-        if (url_normalize_input(l->text, l->len, &c->pending_url, &why) != 0) {
+        if (url_normalize_input(text, len, &c->pending_url, &why) != 0) {
             if (why == NULL)
                 why = "not a valid URL";
         } else {
@@ -184,8 +277,20 @@ static void take_line(crawl *c)
             if (seen_contains(&c->seen, fp))
                 return; /* listed before: fetched once */
             rc = frontier_host_of(c->frontier, c->pending_url.data, c->pending_url.len, &h);
+            /* Where it was listed, for --failures only: a list of millions of URLs should
+             * not pay for it otherwise. */
+            struct frontier_ref *where = NULL;
+            if (rc == 0 && c->opt.failures != NULL) {
+                char at[512];
+                int n = snprintf(at, sizeof at, "%s:%lu", name, lineno);
+                where = frontier_ref_create(at, n > 0 && (size_t)n < sizeof at ? (size_t)n : 0);
+                if (where == NULL)
+                    rc = -ENOMEM;
+            }
             if (rc == 0 && (rc = seen_add(&c->seen, fp)) >= 0)
-                rc = frontier_push(c->frontier, h, c->pending_url.data, c->pending_url.len, 0, h);
+                rc = frontier_push(c->frontier, h, c->pending_url.data, c->pending_url.len, 0, h,
+                                   where);
+            frontier_ref_release(where);
             if (rc == 0) {
                 c->stats.queued++;
                 return;
@@ -193,9 +298,27 @@ static void take_line(crawl *c)
             why = rc == -ENOMEM ? "out of memory" : "URL has no host";
         }
     }
-    log_plain("%s:%lu: %s", name, l->lineno, why);
+    log_plain("%s:%lu: %s", name, lineno, why);
     c->stats.failed++;
     c->stats.bad_lines++;
+    if (c->opt.failures != NULL) {
+        char where[512];
+        snprintf(where, sizeof where, "%s:%lu", name, lineno);
+        buf_clear(&c->pending_url);
+        if (buf_append(&c->pending_url, text != NULL ? text : "", text != NULL ? len : 0) == 0) {
+            struct format_failure f = {.url = c->pending_url.data ? c->pending_url.data : "",
+                                       .kind = "input", .error = why, .found_on = where};
+            crawl_record_failure(c, &f);
+        }
+    }
+}
+
+/* Checks one input line and queues it. */
+static void take_line(crawl *c)
+{
+    const struct input_line *l = &c->line;
+    admit_listed(c, reader_name(c->in), l->lineno, l->text, l->error != NULL ? 0 : l->len,
+                 l->error);
 }
 
 static void close_input(crawl *c)
@@ -205,6 +328,9 @@ static void close_input(crawl *c)
 }
 
 /* ---- the run ---- */
+
+/* URLs dropped by robots.txt in one turn of the loop at most. */
+#define DISALLOWED_PER_TURN 64
 
 enum {
     RUN_STEP,         /* decide what to do next */
@@ -216,6 +342,7 @@ enum {
     RUN_WAITED,       /* something may have changed */
     RUN_JOIN,
     RUN_JOINED,
+    RUN_FAILURES_CLOSED, /* the output is closed; now the --failures file */
     RUN_CLOSED,
 };
 
@@ -277,6 +404,17 @@ static int run_step(task *t)
             struct frontier_item *it = NULL;
             uint64_t wake_at = UINT64_MAX;
             enum frontier_next what = frontier_next(c->frontier, now_ms(c), &it, &wake_at);
+            if (what == FRONTIER_DISALLOWED) {
+                report_disallowed(c, it);
+                frontier_drop(c->frontier, it);
+                /* Every check costs a match against the rules: let the loop breathe
+                 * between batches of them. */
+                if (++c->disallowed_seen % DISALLOWED_PER_TURN == 0) {
+                    t->state = RUN_WAITED;
+                    return task_yield(t);
+                }
+                break;
+            }
             if (what == FRONTIER_ITEM) {
                 if (c->opt.max_pages > 0 && c->stats.started >= c->opt.max_pages) {
                     frontier_done(c->frontier, it, now_ms(c));
@@ -294,6 +432,12 @@ static int run_step(task *t)
             break;
         }
         case RUN_OPEN: {
+            if (c->next_url < c->opt.nurls) {
+                const char *u = c->opt.urls[c->next_url++];
+                admit_listed(c, "argument", c->next_url, u, strlen(u), NULL);
+                t->state = RUN_STEP;
+                break;
+            }
             if (c->next_input == c->opt.ninputs) {
                 c->lists_read = 1;
                 frontier_set_input_open(c->frontier, 0);
@@ -379,8 +523,13 @@ static int run_step(task *t)
                 frontier_get_stats(c->frontier, &fs);
                 c->stats.disallowed = fs.disallowed;
             }
-            t->state = RUN_CLOSED;
+            t->state = RUN_FAILURES_CLOSED;
             return writer_close(c->opt.out, t);
+        case RUN_FAILURES_CLOSED:
+            t->state = RUN_CLOSED;
+            if (c->opt.failures != NULL)
+                return writer_close(c->opt.failures, t);
+            break;
         case RUN_CLOSED:
             return task_finish(t, task_cancelled(t));
         default:
@@ -392,6 +541,8 @@ static int run_step(task *t)
 int crawl_init(crawl *c, const struct crawl_options *o)
 {
     *c = (crawl){.opt = *o};
+    if (c->opt.queue_budget == 0)
+        c->opt.queue_budget = CRAWL_QUEUE_BUDGET_DEFAULT;
     task_init(&c->t, run_step, NULL);
     task_sem_init(&c->slots, o->concurrency);
     seen_init(&c->seen);

@@ -28,6 +28,11 @@ enum crawl_scope {
     SCOPE_ANY,
 };
 
+/* The memory the frontier's URLs may hold before links stop being admitted (frontier_bytes):
+ * at about 130 bytes a URL, a million URLs, which keeps a crawl of link-dense pages well
+ * under 200 MB instead of growing by gigabytes. */
+#define CRAWL_QUEUE_BUDGET_DEFAULT ((size_t)128 << 20)
+
 struct crawl_options {
     size_t concurrency;
     unsigned retries;          /* extra attempts after a transient failure */
@@ -43,11 +48,15 @@ struct crawl_options {
     int robots;                /* obey robots.txt when recursing */
     size_t per_host;           /* transfers to one origin at once; 0 = no cap */
     uint64_t delay_ms;         /* between requests to one origin */
+    size_t queue_budget;       /* bytes for queued URLs; 0 = CRAWL_QUEUE_BUDGET_DEFAULT */
     http_client *http;
     writer *out;
     const links_extractor *extractor;
+    const char *const *urls;   /* URLs given as arguments, queued before the lists */
+    size_t nurls;
     char *const *inputs;       /* list paths, "-" for standard input */
     size_t ninputs;
+    writer *failures;          /* --failures: a JSON line per failed URL, or NULL */
 };
 
 struct crawl_stats {
@@ -63,6 +72,7 @@ struct crawl_stats {
     size_t queued;    /* URLs put in the frontier, listed and found */
     size_t disallowed; /* dropped by robots.txt */
     size_t unfetched; /* left in the frontier by --max-pages */
+    size_t over_budget; /* links to follow not queued: the frontier was at its budget */
 };
 
 typedef struct crawl {
@@ -80,12 +90,14 @@ typedef struct crawl {
     uint64_t rng;              /* for backoff jitter */
 
     /* Private to crawl.c. */
+    size_t next_url;
     size_t next_input;
     struct reader *in;
     struct input_line line;
     struct buf pending_url;    /* a normalised input URL */
     struct frontier_item *admitting; /* waiting for a permit */
     struct frontier_host *robots_host; /* waiting for a permit */
+    size_t disallowed_seen;    /* URLs robots.txt dropped, for pacing the checks */
     void *psl;                 /* the Public Suffix List, for SCOPE_DOMAIN */
 } crawl;
 
@@ -100,9 +112,18 @@ void crawl_start(crawl *c, task_sched *s);
 /* Stops the run: no new URLs, transfers in flight cancelled, complete blocks kept. */
 void crawl_stop(crawl *c, int reason);
 
-/* For page.c: whether `url` (normalised, found on a page whose chain began at `root`)
- * may be followed, and if so queues it at `depth`. 1 queued, 0 not, -ENOMEM. */
+/* For page.c: notes a failed URL in the --failures file, if there is one. The caller
+ * counts it and names it on stderr. */
+void crawl_record_failure(crawl *c, const struct format_failure *f);
+
+/* For page.c: whether `url` (normalised, found on the page `found_on` names, whose chain
+ * began at `root`) may be followed, and if so queues it at `depth`. 1 queued, 0 not, -ENOMEM. */
 int crawl_follow(crawl *c, const char *url, size_t len, unsigned depth,
-                 const struct frontier_host *root);
+                 const struct frontier_host *root, struct frontier_ref *found_on);
+
+/* What two hosts must share to be in one --scope domain: the registrable domain of `host`
+ * (a normalised host name) by `psl` (a psl_ctx_t, or NULL), or the whole host for an IP
+ * address, for a bare public suffix and without a list. Points into `host`. */
+const char *crawl_domain_key(const void *psl, const char *host);
 
 #endif

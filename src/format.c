@@ -143,3 +143,36 @@ int format_pair(enum format f, struct buf *out, const char *source, size_t sourc
         buf_truncate(out, mark);
     return rc;
 }
+
+/* A string member, or null. */
+static int json_member(struct buf *out, const char *name, const char *value)
+{
+    int rc = buf_append_str(out, name);
+    if (rc == 0)
+        rc = value != NULL ? json_string(out, value, strlen(value)) : buf_append_str(out, "null");
+    return rc;
+}
+
+int format_failure(struct buf *out, const struct format_failure *f)
+{
+    size_t mark = out->len;
+    char num[96];
+    int rc = json_member(out, "{\"url\":", f->url);
+    if (rc == 0)
+        rc = json_member(out, ",\"kind\":", f->kind);
+    snprintf(num, sizeof num, ",\"status\":%ld,\"curl_code\":%d", f->status, f->curl_code);
+    if (rc == 0)
+        rc = buf_append_str(out, num);
+    if (rc == 0)
+        rc = json_member(out, ",\"error\":", f->error);
+    snprintf(num, sizeof num, ",\"attempts\":%u,\"depth\":%u", f->attempts, f->depth);
+    if (rc == 0)
+        rc = buf_append_str(out, num);
+    if (rc == 0)
+        rc = json_member(out, ",\"found_on\":", f->found_on);
+    if (rc == 0)
+        rc = buf_append_str(out, "}\n");
+    if (rc != 0)
+        buf_truncate(out, mark);
+    return rc;
+}

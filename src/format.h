@@ -32,4 +32,20 @@ struct format_origin {
 int format_pair(enum format f, struct buf *out, const char *source, size_t source_len,
                 const char *target, size_t target_len, const struct format_origin *origin);
 
+/* A URL that failed, for --failures: one JSON object a line. */
+struct format_failure {
+    const char *url;
+    const char *kind;     /* "http", "transport", "too-big", "input", "robots", "scan" */
+    long status;          /* HTTP status of the last response, 0 if none */
+    int curl_code;        /* libcurl's error code, 0 if none */
+    const char *error;    /* what went wrong, in words */
+    unsigned attempts;    /* requests made, retries included; 0 if none was */
+    unsigned depth;
+    const char *found_on; /* the page that linked to it, "FILE:LINE" for a list, or NULL */
+};
+
+/* {"url":...,"kind":...,"status":...,"curl_code":...,"error":...,"attempts":...,
+ * "depth":...,"found_on":...}\n. 0 or -ENOMEM (out keeps its old length). */
+int format_failure(struct buf *out, const struct format_failure *f);
+
 #endif

@@ -34,7 +34,33 @@ static struct frontier_item *item_of(struct out_link *l)
 
 static void item_free(struct frontier_item *it)
 {
+    frontier_ref_release(it->found_on);
     free(link_of(it));
+}
+
+struct frontier_ref *frontier_ref_create(const char *text, size_t len)
+{
+    struct frontier_ref *r = malloc(sizeof *r + len + 1);
+    if (r == NULL)
+        return NULL;
+    r->refs = 1;
+    memcpy(r->text, text, len);
+    r->text[len] = '\0';
+    return r;
+}
+
+void frontier_ref_release(struct frontier_ref *r)
+{
+    if (r != NULL && --r->refs == 0)
+        free(r);
+}
+
+/* What one item costs the heap: its block, plus malloc's header and rounding (glibc: 8
+ * bytes of header, 16-byte steps). An estimate that errs high, for the memory budget. */
+static size_t item_bytes(size_t len)
+{
+    size_t n = sizeof(struct out_link) + sizeof(struct frontier_item) + len + 1 + 8;
+    return (n + 15) & ~(size_t)15;
 }
 
 struct frontier {
@@ -60,6 +86,7 @@ struct frontier {
     size_t held_total;
     int input_open;
     size_t disallowed;
+    size_t bytes;            /* item_bytes() of every item queued, held or handed out */
     struct out_link out;     /* items handed out, not yet given back (circular) */
 };
 
@@ -308,7 +335,8 @@ static void enqueue(frontier *f, struct frontier_item *it, uint64_t now)
 }
 
 int frontier_push(frontier *f, struct frontier_host *host, const char *url, size_t len,
-                  unsigned depth, const struct frontier_host *root)
+                  unsigned depth, const struct frontier_host *root,
+                  struct frontier_ref *found_on)
 {
     struct out_link *l = malloc(sizeof *l + sizeof(struct frontier_item) + len + 1);
     if (l == NULL)
@@ -325,10 +353,15 @@ int frontier_push(frontier *f, struct frontier_host *host, const char *url, size
     }
     it->host = host;
     it->root = root;
+    it->found_on = found_on;
+    if (found_on != NULL)
+        found_on->refs++;
     it->depth = depth;
     it->len = len;
     memcpy(it->url, url, len);
     it->url[len] = '\0';
+    /* Nothing below fails but the growth of `held`, which takes the count back. */
+    f->bytes += item_bytes(len);
     if (depth <= f->level) {
         /* Depth 0 while level 0 is open, the only way to come in at the current level;
          * anything shallower can no longer happen. Time 0: a new URL never waits for a
@@ -340,6 +373,7 @@ int frontier_push(frontier *f, struct frontier_host *host, const char *url, size
         size_t n = depth + 1;
         struct item_list *held = realloc(f->held, n * sizeof *held);
         if (held == NULL) {
+            f->bytes -= item_bytes(len);
             item_free(it);
             return -ENOMEM;
         }
@@ -423,9 +457,10 @@ enum frontier_next frontier_next(frontier *f, uint64_t now, struct frontier_item
         /* An error deciding (out of memory) counts as no: robots.txt errs on staying out. */
         if (h->rules != NULL && robots_allowed(h->rules, path, plen) != 1) {
             f->disallowed++;
-            item_free(it);
             schedule(f, h, now);
-            continue;
+            it->next = NULL;
+            *out = it;
+            return FRONTIER_DISALLOWED;
         }
         h->in_flight++;
         f->level_in_flight++;
@@ -456,6 +491,13 @@ void frontier_done(frontier *f, struct frontier_item *it, uint64_t now)
     struct out_link *l = link_of(it);
     l->prev->next = l->next;
     l->next->prev = l->prev;
+    f->bytes -= item_bytes(it->len);
+    item_free(it);
+}
+
+void frontier_drop(frontier *f, struct frontier_item *it)
+{
+    f->bytes -= item_bytes(it->len);
     item_free(it);
 }
 
@@ -530,6 +572,7 @@ void frontier_destroy(frontier *f)
         free(h->origin);
         free(h->name);
         free(h->scope);
+        free(h->robots_failure);
         free(h);
     }
     for (size_t d = 0; d < f->nheld; d++)
@@ -537,7 +580,7 @@ void frontier_destroy(frontier *f)
     while (f->out.next != &f->out) {
         struct out_link *l = f->out.next;
         f->out.next = l->next;
-        free(l);
+        item_free(item_of(l));
     }
     free(f->held);
     free(f->hosts);
@@ -552,5 +595,16 @@ void frontier_get_stats(const frontier *f, struct frontier_stats *out)
         .in_flight = f->level_in_flight,
         .disallowed = f->disallowed,
         .level = f->level,
+        .bytes = f->bytes,
     };
+}
+
+size_t frontier_bytes(const frontier *f)
+{
+    return f->bytes;
+}
+
+size_t frontier_item_bytes(size_t len)
+{
+    return item_bytes(len);
 }

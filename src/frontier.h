@@ -49,6 +49,9 @@ struct frontier_host {
     char *name;            /* "example.com" */
     char *scope;           /* the caller's scope key (e.g. registrable domain), or NULL */
     size_t finished;       /* transfers of this origin given back so far */
+    char *robots_failure;  /* the caller's: why its robots.txt could not be read, or NULL;
+                              freed with the host */
+    int robots_failure_told; /* the caller's: the failure has been reported */
 
     /* Private to frontier.c. */
     struct frontier_item *head, *tail;
@@ -62,10 +65,18 @@ struct frontier_host {
     size_t heap_slot;
 };
 
+/* Where URLs were found: the page (or "FILE:LINE"), shared by every item pushed with it and
+ * freed with the last of them. */
+struct frontier_ref {
+    size_t refs;
+    char text[];
+};
+
 struct frontier_item {
     struct frontier_item *next;
     struct frontier_host *host;
     const struct frontier_host *root; /* the host the chain of links started from */
+    struct frontier_ref *found_on;    /* where it was found, or NULL */
     unsigned depth;
     size_t len;
     char url[];                       /* normalised, NUL-terminated */
@@ -82,6 +93,7 @@ struct frontier_stats {
     size_t in_flight;     /* handed out, not yet given back */
     size_t disallowed;    /* dropped by robots.txt */
     unsigned level;       /* the depth being released */
+    size_t bytes;         /* frontier_bytes() */
 };
 
 int frontier_create(const struct frontier_limits *l, frontier **out);
@@ -92,9 +104,15 @@ void frontier_destroy(frontier *f); /* accepts NULL; frees items not given back,
 int frontier_host_of(frontier *f, const char *url, size_t len, struct frontier_host **out);
 
 /* Queues `url` at `depth` for `host` (from frontier_host_of), remembering the chain's root
- * host. The caller has already decided it is new and in scope. 0 or -ENOMEM. */
+ * host and, when `found_on` is not NULL, where it was found (the item takes a reference).
+ * The caller has already decided it is new and in scope. 0 or -ENOMEM. */
 int frontier_push(frontier *f, struct frontier_host *host, const char *url, size_t len,
-                  unsigned depth, const struct frontier_host *root);
+                  unsigned depth, const struct frontier_host *root,
+                  struct frontier_ref *found_on);
+
+/* A place to name as found_on, holding one reference for the caller. NULL: no memory. */
+struct frontier_ref *frontier_ref_create(const char *text, size_t len);
+void frontier_ref_release(struct frontier_ref *r); /* accepts NULL */
 
 /* While the input is open, more depth-0 URLs may come, so depth 1 is held back. */
 void frontier_set_input_open(frontier *f, int open);
@@ -103,17 +121,23 @@ enum frontier_next {
     FRONTIER_ITEM,  /* *out is the URL to fetch now */
     FRONTIER_WAIT,  /* URLs are queued or in flight, but none may start now */
     FRONTIER_EMPTY, /* nothing queued, held or in flight: with the input closed, the end */
+    FRONTIER_DISALLOWED, /* *out is a URL its robots.txt disallows, already counted: the
+                            caller reports it and hands it back with frontier_drop() */
 };
 
 /* The next URL that may be fetched at `now` (ms). With FRONTIER_WAIT, *wake_at is the
  * earliest time at which one may, or UINT64_MAX when only frontier_done() or
- * frontier_robots_known() can change that. URLs that robots.txt disallows are dropped
- * here and counted. */
+ * frontier_robots_known() can change that. Each URL that robots.txt disallows comes out
+ * on its own as FRONTIER_DISALLOWED, so that a caller can tell why and pace the checks
+ * (only the URL about to be released is ever matched against the rules). */
 enum frontier_next frontier_next(frontier *f, uint64_t now, struct frontier_item **out,
                                  uint64_t *wake_at);
 
 /* Gives back an item: its transfer has ended (at `now`). Frees it. */
 void frontier_done(frontier *f, struct frontier_item *it, uint64_t now);
+
+/* Gives back an item that came out as FRONTIER_DISALLOWED. Frees it. */
+void frontier_drop(frontier *f, struct frontier_item *it);
 
 /* An origin whose robots.txt must be fetched before any of its pages, or NULL. An origin
  * is wanted from its first queued URL (one only looked up, for a scope check say, costs
@@ -126,5 +150,11 @@ struct frontier_host *frontier_robots_wanted(frontier *f);
 void frontier_robots_known(frontier *f, struct frontier_host *h, robots *rules, uint64_t now);
 
 void frontier_get_stats(const frontier *f, struct frontier_stats *out);
+
+/* Heap bytes held by the URLs queued, held back and in flight (an estimate that errs high),
+ * which is what grows with a crawl: callers keep it under a budget. */
+size_t frontier_bytes(const frontier *f);
+/* What frontier_push() of a URL of `len` bytes adds to frontier_bytes(). */
+size_t frontier_item_bytes(size_t len);
 
 #endif

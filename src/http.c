@@ -4,6 +4,8 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +34,12 @@ struct http_client {
     size_t npolls;
 
     struct curl_slist *headers; /* the same list for every transfer */
+    struct curl_slist *resolve; /* --resolve entries, likewise */
     char *proxy;
+    /* The strings of c->opt that the caller need not keep: ours, copied. */
+    char *cacert, *capath, *cookie_data, *user, *netrc_file;
+    CURLSH *share;              /* the cookie jar every transfer uses, or NULL */
+    X509_STORE *trust;          /* the CA certificates, parsed once; NULL: libcurl's way */
 
     CURL **spare;      /* easy handles ready for reuse */
     size_t nspare, spare_cap;
@@ -235,12 +242,24 @@ static size_t on_curl_write(char *data, size_t size, size_t nmemb, void *userp)
          * 7% of all instructions in callgrind). */
         curl_off_t declared = -1;
         curl_easy_getinfo(r->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &declared);
-        size_t cap = r->client->opt.max_body;
+        size_t cap = r->keep_first > 0 ? r->keep_first : r->client->opt.max_body;
         if (declared > 0 && (cap == 0 || (size_t)declared <= cap))
             (void)buf_reserve_exact(&r->body, (size_t)declared + BODY_SLACK);
     }
+    if (r->keep_first > 0 && r->bytes + n > r->keep_first) {
+        /* Enough read: keep the head, stop the transfer, and record_results() calls it
+         * complete. */
+        size_t room = r->keep_first - r->bytes;
+        r->bytes = r->keep_first;
+        r->truncated = 1;
+        if (is_2xx(status) && buf_append(&r->body, data, room) != 0) {
+            snprintf(r->error, sizeof r->error, "out of memory for the body");
+            r->aborted_as = HTTP_TRANSPORT;
+        }
+        return 0;
+    }
     r->bytes += n;
-    if (r->client->opt.max_body > 0 && r->bytes > r->client->opt.max_body) {
+    if (r->keep_first == 0 && r->client->opt.max_body > 0 && r->bytes > r->client->opt.max_body) {
         /* The cap is on decoded bytes, which MAXFILESIZE cannot see. */
         r->aborted_as = HTTP_TOO_BIG;
         return 0;
@@ -248,9 +267,26 @@ static size_t on_curl_write(char *data, size_t size, size_t nmemb, void *userp)
     if (!is_2xx(status))
         return n; /* an error page: read it to keep the connection, but keep nothing */
     if (buf_append(&r->body, data, n) != 0) {
-        snprintf(r->error, sizeof r->error, "out of memory for the body");
+        r->abort_why = "out of memory for the body";
         r->aborted_as = HTTP_TRANSPORT;
         return 0;
+    }
+    return n;
+}
+
+/* CURLOPT_HEADERFUNCTION: sees every header line, of every response of a redirect chain
+ * and every trailer line, which is where HTTP_HEADER_BYTES_MAX is enforced. */
+static size_t on_curl_header(char *data, size_t size, size_t nitems, void *userp)
+{
+    (void)data;
+    http_request *r = userp;
+    size_t n = size * nitems;
+    r->header_bytes += n;
+    if (r->header_bytes > HTTP_HEADER_BYTES_MAX) {
+        r->aborted_as = HTTP_TRANSPORT;
+        r->abort_why = "response headers too large (over 256 KiB, trailers and redirects "
+                       "included)";
+        return 0; /* a short count makes libcurl stop the transfer */
     }
     return n;
 }
@@ -259,6 +295,11 @@ static CURL *take_easy(http_client *c)
 {
     if (c->nspare > 0) {
         CURL *e = c->spare[--c->nspare];
+        /* curl_easy_reset drops the list of cookie files without freeing it (libcurl 7.88;
+         * valgrind: 17 bytes lost a reuse); a NULL name frees it, and leaves a shared jar
+         * alone. */
+        if (c->share != NULL)
+            curl_easy_setopt(e, CURLOPT_COOKIEFILE, NULL);
         curl_easy_reset(e);
         return e;
     }
@@ -283,12 +324,17 @@ static void give_back_easy(http_client *c, CURL *e)
 /* See configure(). */
 #define KEEP_OPEN_MAX 1024
 
+/* CURLOPT_SSL_CTX_FUNCTION: every TLS connection verifies against the one store. */
+static CURLcode on_ssl_ctx(CURL *e, void *ssl_ctx, void *store)
+{
+    (void)e;
+    SSL_CTX_set1_cert_store(ssl_ctx, store); /* takes a reference: the store is shared */
+    return CURLE_OK;
+}
+
 static int configure(http_client *c, http_request *r, CURL *e)
 {
     const struct http_options *o = &c->opt;
-    long low_speed_time = 10;
-    if (o->timeout_ms > 0 && o->timeout_ms < 10000)
-        low_speed_time = o->timeout_ms / 1000 > 0 ? o->timeout_ms / 1000 : 1;
     CURLcode rc = CURLE_OK;
 #define SET(opt, val) \
     if (rc == CURLE_OK) \
@@ -297,6 +343,8 @@ static int configure(http_client *c, http_request *r, CURL *e)
     SET(CURLOPT_PRIVATE, r);
     SET(CURLOPT_WRITEFUNCTION, on_curl_write);
     SET(CURLOPT_WRITEDATA, r);
+    SET(CURLOPT_HEADERFUNCTION, on_curl_header);
+    SET(CURLOPT_HEADERDATA, r);
     SET(CURLOPT_ERRORBUFFER, r->error);
     SET(CURLOPT_NOSIGNAL, 1L);
     SET(CURLOPT_FOLLOWLOCATION, 1L);
@@ -306,9 +354,12 @@ static int configure(http_client *c, http_request *r, CURL *e)
     SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     SET(CURLOPT_TIMEOUT_MS, o->timeout_ms);
     SET(CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
-    /* A server that drips stops mattering long before a generous --timeout. */
-    SET(CURLOPT_LOW_SPEED_LIMIT, 1L);
-    SET(CURLOPT_LOW_SPEED_TIME, low_speed_time);
+    /* Only when asked for: a rule of its own would fail a server that is merely slow to
+     * start, which --timeout allows. */
+    if (o->speed_time > 0) {
+        SET(CURLOPT_LOW_SPEED_LIMIT, o->speed_limit);
+        SET(CURLOPT_LOW_SPEED_TIME, o->speed_time);
+    }
     SET(CURLOPT_ACCEPT_ENCODING, "");
     /* Waiting to multiplex on a connection in progress pays only where ALPN settles it at
      * the handshake: on plain http, curl learns a connection cannot multiplex only from
@@ -343,12 +394,67 @@ static int configure(http_client *c, http_request *r, CURL *e)
         SET(CURLOPT_SSL_VERIFYPEER, 0L);
         SET(CURLOPT_SSL_VERIFYHOST, 0L);
     }
+    if (c->trust != NULL) {
+        /* No file for libcurl to read: on_ssl_ctx hands every connection the store. */
+        SET(CURLOPT_CAINFO, NULL);
+        SET(CURLOPT_CAPATH, NULL);
+        SET(CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx);
+        SET(CURLOPT_SSL_CTX_DATA, c->trust);
+    } else {
+        if (c->cacert != NULL)
+            SET(CURLOPT_CAINFO, c->cacert);
+        if (c->capath != NULL)
+            SET(CURLOPT_CAPATH, c->capath);
+    }
+    if (c->resolve != NULL)
+        SET(CURLOPT_RESOLVE, c->resolve);
+    if (o->ip_version != 0) {
+        SET(CURLOPT_IPRESOLVE,
+            o->ip_version == 4 ? (long)CURL_IPRESOLVE_V4 : (long)CURL_IPRESOLVE_V6);
+    }
+    if (c->share != NULL) {
+        SET(CURLOPT_SHARE, c->share);
+        /* An empty name turns the cookie engine on without reading a file: the files
+         * were read into the shared jar once, when the client was created. */
+        SET(CURLOPT_COOKIEFILE, "");
+    }
+    if (c->cookie_data != NULL)
+        SET(CURLOPT_COOKIE, c->cookie_data);
+    if (c->user != NULL)
+        SET(CURLOPT_USERPWD, c->user);
+    if (o->netrc) {
+        SET(CURLOPT_NETRC, (long)CURL_NETRC_REQUIRED);
+        if (c->netrc_file != NULL)
+            SET(CURLOPT_NETRC_FILE, c->netrc_file);
+    }
     SET(CURLOPT_CLOSESOCKETFUNCTION, on_curl_close_socket);
     SET(CURLOPT_CLOSESOCKETDATA, c);
-    if (o->max_body > 0)
+    if (o->max_body > 0 && r->keep_first == 0)
         SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_body);
 #undef SET
     return rc == CURLE_OK ? 0 : (int)rc;
+}
+
+/* What happened, in our words, where libcurl's would mislead: its header cap reports "Out
+ * of memory", and a body its decoder rejects "Failed writing received data to disk" or a
+ * decoder's internals. NULL where libcurl's text says it well enough. */
+static const char *own_words(const http_request *r, CURLcode result)
+{
+    switch (result) {
+    case CURLE_OUT_OF_MEMORY:
+        /* Before the first body byte, that is libcurl refusing a header line longer than its
+         * limit (100 KiB) rather than running out of memory. */
+        return r->bytes == 0 ? "response headers too large (a header line over 100 KiB)"
+                             : "out of memory";
+    case CURLE_BAD_CONTENT_ENCODING:
+        return "body could not be decoded (corrupt data for its Content-Encoding)";
+    case CURLE_WRITE_ERROR:
+        /* Our write and header callbacks say why they stop (aborted_as): a write error
+         * without that comes from libcurl's decoders. */
+        return "body could not be decoded (corrupt data for its Content-Encoding)";
+    default:
+        return NULL;
+    }
 }
 
 static void record_results(http_request *r, CURLcode result)
@@ -367,13 +473,21 @@ static void record_results(http_request *r, CURLcode result)
     if (curl_easy_getinfo(e, CURLINFO_CONTENT_TYPE, &s) == CURLE_OK && s != NULL)
         snprintf(r->content_type, sizeof r->content_type, "%s", s);
 
+    if (r->truncated && r->aborted_as == HTTP_OK && result == CURLE_WRITE_ERROR)
+        result = CURLE_OK; /* stopped at keep_first on purpose */
     if (r->aborted_as != HTTP_OK && (result == CURLE_WRITE_ERROR || result == CURLE_OK)) {
         r->outcome = r->aborted_as;
+        /* Ours, not what libcurl wrote about the callback's short count. */
+        if (r->abort_why != NULL)
+            snprintf(r->error, sizeof r->error, "%s", r->abort_why);
     } else if (result == CURLE_FILESIZE_EXCEEDED) {
         r->outcome = HTTP_TOO_BIG;
     } else if (result != CURLE_OK) {
         r->outcome = HTTP_TRANSPORT;
-        if (r->error[0] == '\0')
+        const char *ours = own_words(r, result);
+        if (ours != NULL)
+            snprintf(r->error, sizeof r->error, "%s", ours);
+        else if (r->error[0] == '\0')
             snprintf(r->error, sizeof r->error, "%s", curl_easy_strerror(result));
     } else if (!is_2xx(r->status)) {
         r->outcome = HTTP_STATUS;
@@ -436,6 +550,8 @@ int http_fetch(http_client *c, http_request *r, task *t)
     r->client = c;
     r->waiter = t;
     r->aborted_as = HTTP_OK;
+    r->abort_why = NULL;
+    r->header_bytes = 0;
     CURL *e = take_easy(c);
     if (e == NULL) {
         snprintf(r->error, sizeof r->error, "out of memory");
@@ -548,12 +664,112 @@ static long recv_buffer_size(size_t max_transfers)
     return size < RECV_BUFFER_MIN ? RECV_BUFFER_MIN : size;
 }
 
+/* What http_client_create copied from its options. */
+static void free_copies(http_client *c)
+{
+    curl_slist_free_all(c->headers);
+    curl_slist_free_all(c->resolve);
+    free(c->proxy);
+    free(c->cacert);
+    free(c->capath);
+    free(c->cookie_data);
+    free(c->user);
+    free(c->netrc_file);
+    if (c->share != NULL)
+        curl_share_cleanup(c->share);
+    X509_STORE_free(c->trust);
+}
+
+
+
+static int copy_string(const char *s, char **out)
+{
+    *out = NULL;
+    return s != NULL && (*out = strdup(s)) == NULL ? -ENOMEM : 0;
+}
+
+/* libcurl 7.88 reads and parses the CA bundle anew for every TLS connection: strace showed
+ * 21 opens of the bundle for 20 connections (its CA cache did not take), each a parse of
+ * the whole file, the system's 140 KB of PEM included. So the client parses the CA file
+ * once, with libcurl's own default when none is named, into a store that every
+ * connection's SSL_CTX shares (on_ssl_ctx). Only with libcurl on OpenSSL, where that
+ * callback exists; elsewhere libcurl is given the names as usual. 0, or -EBADMSG when
+ * the file holds no certificate OpenSSL can read. */
+static int load_trust(http_client *c, const struct http_options *o)
+{
+    const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+    if (o->insecure || v->ssl_version == NULL || strncmp(v->ssl_version, "OpenSSL/", 8) != 0)
+        return 0;
+    char *file = NULL, *dir = NULL;
+    if (c->cacert == NULL && c->capath == NULL) {
+        CURL *e = curl_easy_init();
+        if (e == NULL)
+            return -ENOMEM;
+        curl_easy_getinfo(e, CURLINFO_CAINFO, &file);
+        curl_easy_getinfo(e, CURLINFO_CAPATH, &dir);
+        int rc = copy_string(file, &c->cacert) == 0 && copy_string(dir, &c->capath) == 0
+                     ? 0 : -ENOMEM;
+        curl_easy_cleanup(e);
+        if (rc != 0)
+            return rc;
+    }
+    c->trust = X509_STORE_new();
+    if (c->trust == NULL)
+        return -ENOMEM;
+    if ((c->cacert != NULL && X509_STORE_load_file(c->trust, c->cacert) != 1) ||
+        (c->capath != NULL && X509_STORE_load_path(c->trust, c->capath) != 1))
+        return -EBADMSG;
+    return 0;
+}
+
+/* One jar for the whole run, filled from the cookie files now: a file named on every
+ * transfer would be read again by each. */
+static int start_cookie_jar(http_client *c, const struct http_options *o)
+{
+    c->share = curl_share_init();
+    if (c->share == NULL ||
+        curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_COOKIE) != CURLSHE_OK)
+        return -ENOMEM;
+    if (o->ncookie_files == 0)
+        return 0;
+    CURL *e = curl_easy_init();
+    if (e == NULL)
+        return -ENOMEM;
+    CURLcode rc = curl_easy_setopt(e, CURLOPT_SHARE, c->share);
+    for (size_t i = 0; i < o->ncookie_files && rc == CURLE_OK; i++)
+        rc = curl_easy_setopt(e, CURLOPT_COOKIEFILE, o->cookie_files[i]);
+    if (rc == CURLE_OK)
+        rc = curl_easy_setopt(e, CURLOPT_COOKIELIST, "RELOAD");
+    curl_easy_cleanup(e);
+    return rc == CURLE_OK ? 0 : -EIO;
+}
+
+int http_client_save_cookies(http_client *c, const char *path)
+{
+    if (c == NULL || c->share == NULL)
+        return 0;
+    /* libcurl says nothing when it cannot write the jar: find out first. */
+    FILE *f = fopen(path, "a");
+    if (f == NULL)
+        return -errno;
+    fclose(f);
+    CURL *e = curl_easy_init();
+    if (e == NULL)
+        return -ENOMEM;
+    CURLcode rc = curl_easy_setopt(e, CURLOPT_SHARE, c->share);
+    if (rc == CURLE_OK)
+        rc = curl_easy_setopt(e, CURLOPT_COOKIEJAR, path);
+    if (rc == CURLE_OK)
+        rc = curl_easy_setopt(e, CURLOPT_COOKIELIST, "FLUSH");
+    curl_easy_cleanup(e);
+    return rc == CURLE_OK ? 0 : -EIO;
+}
+
 static void on_client_handle_closed(uv_handle_t *h)
 {
     http_client *c = h->data;
     if (--c->open_handles == 0) {
-        curl_slist_free_all(c->headers);
-        free(c->proxy);
+        free_copies(c);
         free(c->polls);
         free(c);
     }
@@ -573,12 +789,30 @@ int http_client_create(uv_loop_t *loop, const struct http_options *o, http_clien
             goto fail_alloc;
         c->headers = l;
     }
-    if (o->proxy != NULL && (c->proxy = strdup(o->proxy)) == NULL)
+    for (size_t i = 0; i < o->nresolve; i++) {
+        struct curl_slist *l = curl_slist_append(c->resolve, o->resolve[i]);
+        if (l == NULL)
+            goto fail_alloc;
+        c->resolve = l;
+    }
+    c->opt.resolve = NULL;
+    c->opt.cookie_files = NULL;
+    if (copy_string(o->proxy, &c->proxy) != 0 || copy_string(o->cacert, &c->cacert) != 0 ||
+        copy_string(o->capath, &c->capath) != 0 ||
+        copy_string(o->cookie_data, &c->cookie_data) != 0 ||
+        copy_string(o->user, &c->user) != 0 || copy_string(o->netrc_file, &c->netrc_file) != 0)
         goto fail_alloc;
+    int early = o->cookies ? start_cookie_jar(c, o) : 0;
+    if (early == 0)
+        early = load_trust(c, o);
+    if (early != 0) {
+        free_copies(c);
+        free(c);
+        return early;
+    }
     c->multi = curl_multi_init();
     if (c->multi == NULL) {
-        curl_slist_free_all(c->headers);
-        free(c->proxy);
+        free_copies(c);
         free(c);
         return -EIO;
     }
@@ -612,12 +846,11 @@ fail_timer:
     return rc; /* the close callback frees c */
 fail_multi:
     curl_multi_cleanup(c->multi);
-    curl_slist_free_all(c->headers);
-    free(c->proxy);
+    free_copies(c);
     free(c);
     return rc;
 fail_alloc:
-    curl_slist_free_all(c->headers);
+    free_copies(c);
     free(c);
     return -ENOMEM;
 }

@@ -31,7 +31,27 @@ struct http_options {
     size_t nheaders;
     const char *proxy;       /* NULL: libcurl's proxy variables (http_proxy, ...) apply */
     int insecure;            /* skip TLS certificate and host name checks */
+    const char *cacert;      /* CA bundle to trust instead of the system's, or NULL */
+    const char *capath;      /* directory of CA certificates, or NULL */
+    long speed_limit;        /* bytes a second: a slower transfer ... */
+    long speed_time;         /* ... for this many seconds fails; 0: no such rule */
+    const char *const *resolve; /* "HOST:PORT:ADDR" entries that replace DNS; copied */
+    size_t nresolve;
+    int ip_version;          /* 0 any, 4 or 6 */
+    int cookies;             /* keep one cookie jar for every transfer of the client */
+    const char *const *cookie_files; /* read into the jar at the start; copied */
+    size_t ncookie_files;
+    const char *cookie_data; /* "NAME=VALUE; ..." sent with every request, or NULL */
+    const char *user;        /* "USER:PASSWORD" for basic authentication, or NULL */
+    int netrc;               /* credentials from ~/.netrc, or netrc_file */
+    const char *netrc_file;
 };
+
+/* Header and trailer bytes one transfer may receive, over all its redirects. libcurl 7.88
+ * bounds a header line and (as patched by Debian) the headers of one response, but not
+ * chunked trailers: an endless trailer grew past 1 GB in seconds. 256 KiB is far beyond
+ * any real response and small enough that 10,000 transfers cannot exhaust memory. */
+#define HTTP_HEADER_BYTES_MAX (256u << 10)
 
 enum http_outcome {
     HTTP_OK = 0,      /* 2xx with an HTML content type (or none): body holds it */
@@ -48,6 +68,9 @@ typedef struct http_request {
     const char *url;          /* borrowed; must outlive the transfer */
     int any_type;             /* read a 2xx body whatever its type (robots.txt) */
     int fresh;                /* no idle connection can exist: skip looking for one */
+    size_t keep_first;        /* > 0: keep only this many body bytes, whatever max_body
+                                 says, and end a longer transfer there as complete, with
+                                 `truncated` set (robots.txt: its first 500 KiB count) */
 
     /* Results, set when the transfer ends. */
     enum http_outcome outcome;
@@ -59,18 +82,25 @@ typedef struct http_request {
     size_t bytes;             /* body bytes received, decoded */
     long retry_after_s;       /* the final response's Retry-After, in seconds; -1 if none */
     int curl_code;            /* libcurl's result (a CURLcode), 0 when it had none */
+    int truncated;            /* the body was cut at keep_first */
 
     /* Private to http.c. */
     void *easy;
     http_client *client;
     task *waiter;
     int aborted_as;           /* outcome decided by a callback that stopped the transfer */
+    const char *abort_why;    /* and its message for `error`, a static string, or NULL */
+    size_t header_bytes;      /* header and trailer bytes received, redirects included */
 } http_request;
 
 /* 0 or a negative error (libuv's, or -ENOMEM, or -EIO when libcurl refuses). */
 int http_client_create(uv_loop_t *loop, const struct http_options *o, http_client **out);
 /* Every transfer must have ended. Accepts NULL. */
 void http_client_destroy(http_client *c);
+
+/* Writes the client's cookies to `path` (Netscape format, as curl's --cookie-jar does).
+ * Every transfer must have ended. 0 or a negative errno. */
+int http_client_save_cookies(http_client *c, const char *path);
 
 void http_request_init(http_request *r, const char *url);
 void http_request_finish(http_request *r);

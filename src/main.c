@@ -1,5 +1,6 @@
 /* main.c: wires the modules together for one run and owns the exit status. */
 #include <curl/curl.h>
+#include <dirent.h>
 #include <errno.h>
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -42,8 +43,10 @@ struct run {
     crawl crawl;
     http_client *http;
     writer *out;
+    writer *failures;      /* --failures, or NULL */
     progress *progress;
     const char *output_name;
+    const char *cookie_jar;
 };
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -72,6 +75,13 @@ static void on_crawl_done(task *t)
     uv_close((uv_handle_t *)&r->sigterm, NULL);
     progress_destroy(r->progress);
     r->progress = NULL;
+    if (r->cookie_jar != NULL) {
+        int rc = http_client_save_cookies(r->http, r->cookie_jar);
+        if (rc != 0) {
+            log_fatal("cannot write the cookie jar %s: %s", r->cookie_jar, uv_strerror(rc));
+            r->write_error = rc;
+        }
+    }
     http_client_destroy(r->http);
     r->http = NULL;
     task_sched_close(&r->sched);
@@ -111,7 +121,10 @@ static int check_inputs(const struct options *o)
             continue;
         FILE *f = fopen(o->inputs[i], "r");
         if (f == NULL) {
-            log_fatal("cannot read %s: %s", o->inputs[i], strerror(errno));
+            int err = errno;
+            char hint[300];
+            options_url_hint(o->inputs[i], hint, sizeof hint);
+            log_fatal("cannot read %s: %s%s", o->inputs[i], strerror(err), hint);
             return -1;
         }
         fclose(f);
@@ -174,15 +187,135 @@ static int compile_patterns(const struct options *o, struct patterns *p)
     return 0;
 }
 
+/* Where TLS trust comes from: the options, else the variables the curl tool reads. A
+ * file or directory that cannot be read is a usage error now rather than a failed
+ * handshake for every https URL later. */
+static int pick_ca(const struct options *o, const char **cacert, const char **capath)
+{
+    const char *file_from = "--cacert", *dir_from = "--capath";
+    *cacert = o->cacert;
+    *capath = o->capath;
+    if (*cacert == NULL && *capath == NULL) {
+        const char *v;
+        if ((v = getenv("CURL_CA_BUNDLE")) != NULL && v[0] != '\0') {
+            *cacert = v;
+            file_from = "$CURL_CA_BUNDLE";
+        } else {
+            if ((v = getenv("SSL_CERT_DIR")) != NULL && v[0] != '\0') {
+                *capath = v;
+                dir_from = "$SSL_CERT_DIR";
+            }
+            if ((v = getenv("SSL_CERT_FILE")) != NULL && v[0] != '\0') {
+                *cacert = v;
+                file_from = "$SSL_CERT_FILE";
+            }
+        }
+    }
+    if (*cacert != NULL) {
+        FILE *f = fopen(*cacert, "r");
+        if (f == NULL) {
+            log_fatal("cannot read the CA certificates %s (%s): %s", *cacert, file_from,
+                      strerror(errno));
+            return -1;
+        }
+        fclose(f);
+    }
+    if (*capath != NULL) {
+        DIR *d = opendir(*capath);
+        if (d == NULL) {
+            log_fatal("cannot read the CA directory %s (%s): %s", *capath, dir_from,
+                      strerror(errno));
+            return -1;
+        }
+        closedir(d);
+    }
+    return 0;
+}
+
+/* -b values: those with an '=' are cookies to send, joined as curl joins them; the others
+ * are files to read, of which one that does not exist yet is an empty jar (the usual
+ * first run of `-b jar -c jar`), but one that exists and cannot be read is an error. */
+struct cookie_args {
+    const char **files;
+    size_t nfiles;
+    char *data;
+};
+
+static int split_cookies(const struct options *o, struct cookie_args *out)
+{
+    *out = (struct cookie_args){0};
+    if (o->ncookies == 0)
+        return 0;
+    out->files = calloc(o->ncookies, sizeof *out->files);
+    size_t data_len = 1;
+    for (size_t i = 0; i < o->ncookies; i++)
+        data_len += strlen(o->cookies[i]) + 2;
+    out->data = calloc(1, data_len);
+    if (out->files == NULL || out->data == NULL) {
+        log_fatal("out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < o->ncookies; i++) {
+        const char *v = o->cookies[i];
+        if (strchr(v, '=') != NULL) {
+            if (out->data[0] != '\0')
+                strcat(out->data, "; ");
+            strcat(out->data, v);
+            continue;
+        }
+        FILE *f = fopen(v, "r");
+        if (f == NULL && errno != ENOENT) {
+            log_fatal("cannot read the cookie file %s: %s", v, strerror(errno));
+            return -1;
+        }
+        if (f != NULL)
+            fclose(f);
+        out->files[out->nfiles++] = v;
+    }
+    if (out->data[0] == '\0') {
+        free(out->data);
+        out->data = NULL;
+    }
+    return 0;
+}
+
+static void free_cookies(struct cookie_args *c)
+{
+    free(c->files);
+    free(c->data);
+}
+
+static int check_netrc(const struct options *o)
+{
+    if (o->netrc_file == NULL)
+        return 0;
+    FILE *f = fopen(o->netrc_file, "r");
+    if (f == NULL) {
+        log_fatal("cannot read the netrc file %s: %s", o->netrc_file, strerror(errno));
+        return -1;
+    }
+    fclose(f);
+    return 0;
+}
+
 static int run(const struct options *o)
 {
-    struct run r = {.output_name = strcmp(o->output, "-") == 0 ? "standard output" : o->output};
+    struct run r = {.output_name = strcmp(o->output, "-") == 0 ? "standard output" : o->output,
+                    .cookie_jar = o->cookie_jar};
     int status = EXIT_ALL_DONE;
     size_t concurrency = fit_open_files(o->concurrency);
 
+    const char *cacert, *capath;
+    struct cookie_args cookies;
+    int bad = pick_ca(o, &cacert, &capath) != 0 || check_netrc(o) != 0;
+    if (split_cookies(o, &cookies) != 0 || bad) {
+        free_cookies(&cookies);
+        return EXIT_USAGE;
+    }
     struct patterns pat = {0};
     if (compile_patterns(o, &pat) != 0) {
         free_patterns(&pat);
+        free_cookies(&cookies);
         return EXIT_USAGE;
     }
     int rc;
@@ -191,26 +324,6 @@ static int run(const struct options *o)
         free_patterns(&pat);
         return EXIT_USAGE;
     }
-    rc = writer_open(&r.loop, o->output, o->append, &r.out);
-    if (rc != 0) {
-        log_fatal("cannot write %s: %s", r.output_name, uv_strerror(rc));
-        status = EXIT_OUTPUT;
-        goto out_loop;
-    }
-    writer_on_error(r.out, on_write_error, &r);
-    if (o->header && writer_at_start(r.out)) {
-        struct buf header;
-        buf_init(&header);
-        rc = format_header(o->format, &header);
-        if (rc == 0 && header.len > 0)
-            rc = writer_submit(r.out, header.data, header.len);
-        buf_finish(&header);
-        if (rc != 0) {
-            status = EXIT_OUTPUT;
-            goto out_writer;
-        }
-    }
-
     struct http_options ho = {
         .timeout_ms = (long)(o->timeout_s * 1000),
         .connect_timeout_ms = (long)(o->connect_timeout_s * 1000),
@@ -222,10 +335,31 @@ static int run(const struct options *o)
         .nheaders = o->nheaders,
         .proxy = o->proxy,
         .insecure = o->insecure,
+        .cacert = cacert,
+        .capath = capath,
+        .speed_limit = o->speed_limit,
+        .speed_time = o->speed_time,
+        .resolve = o->resolve,
+        .nresolve = o->nresolve,
+        .ip_version = o->ip_version,
+        .cookies = o->ncookies > 0 || o->cookie_jar != NULL,
+        .cookie_files = cookies.files,
+        .ncookie_files = cookies.nfiles,
+        .cookie_data = cookies.data,
+        .user = o->user,
+        .netrc = o->netrc,
+        .netrc_file = o->netrc_file,
     };
     rc = http_client_create(&r.loop, &ho, &r.http);
     if (rc == 0)
         rc = task_sched_init(&r.sched, &r.loop);
+    /* Before the output is opened: a usage error leaves no output file behind. */
+    if (rc == -EBADMSG) {
+        log_fatal("no CA certificate could be read from %s%s%s", cacert ? cacert : "",
+                  cacert && capath ? " or " : "", capath ? capath : "");
+        status = EXIT_USAGE;
+        goto out_writer;
+    }
     if (rc != 0) {
         log_fatal("cannot start: %s", uv_strerror(rc));
         http_client_destroy(r.http);
@@ -237,6 +371,36 @@ static int run(const struct options *o)
     r.sigint.data = r.sigterm.data = &r;
     uv_signal_start(&r.sigint, on_signal, SIGINT);
     uv_signal_start(&r.sigterm, on_signal, SIGTERM);
+
+    rc = writer_open(&r.loop, o->output, o->append, &r.out);
+    if (rc != 0) {
+        log_fatal("cannot write %s: %s", r.output_name, uv_strerror(rc));
+        status = EXIT_OUTPUT;
+        goto out_http;
+    }
+    writer_on_error(r.out, on_write_error, &r);
+    if (o->failures != NULL) {
+        rc = writer_open(&r.loop, o->failures, 0, &r.failures);
+        if (rc != 0) {
+            log_fatal("cannot write %s: %s", o->failures, uv_strerror(rc));
+            status = EXIT_OUTPUT;
+            goto out_http;
+        }
+        writer_on_error(r.failures, on_write_error, &r);
+    }
+    if (o->header && writer_at_start(r.out)) {
+        struct buf header;
+        buf_init(&header);
+        rc = format_header(o->format, &header);
+        if (rc == 0 && header.len > 0)
+            rc = writer_submit(r.out, header.data, header.len);
+        buf_finish(&header);
+        if (rc != 0) {
+            status = EXIT_OUTPUT;
+            goto out_http;
+        }
+    }
+
 
     struct crawl_options co = {
         .concurrency = concurrency,
@@ -259,15 +423,17 @@ static int run(const struct options *o)
         .http = r.http,
         .out = r.out,
         .extractor = pat.extractor,
+        .urls = o->urls,
+        .nurls = o->nurls,
         .inputs = o->inputs,
         .ninputs = o->ninputs,
+        .failures = r.failures,
+        .queue_budget = (size_t)o->max_queue,
     };
     if (crawl_init(&r.crawl, &co) != 0) {
         log_fatal("out of memory");
         status = EXIT_USAGE;
-        /* Nothing has run: let the handles go as the end of a run would. */
-        on_crawl_done(&r.crawl.t);
-        goto out_writer;
+        goto out_http;
     }
     r.crawl.t.on_done = on_crawl_done;
     uint64_t started = uv_hrtime();
@@ -289,11 +455,18 @@ static int run(const struct options *o)
         if (s->disallowed > 0 || s->unfetched > 0)
             snprintf(extra, sizeof extra, " (%zu disallowed by robots.txt, %zu left by --max-pages)",
                      s->disallowed, s->unfetched);
+        /* Links turned away by the frontier's memory budget (--max-queue). */
+        if (s->over_budget > 0) {
+            size_t used = strlen(extra);
+            snprintf(extra + used, sizeof extra - used, " (%zu links not followed: memory budget)",
+                     s->over_budget);
+        }
         log_error("%zu ok, %zu failed, %zu skipped, %zu pairs written, %.2f s%s", s->ok,
                   s->failed, s->skipped, s->pairs, seconds, extra);
     }
 
-    if (r.write_error != 0 || writer_error(r.out) != 0)
+    if (r.write_error != 0 || writer_error(r.out) != 0 ||
+        (r.failures != NULL && writer_error(r.failures) != 0))
         status = EXIT_OUTPUT;
     else if (r.signal == SIGINT)
         status = EXIT_INTERRUPTED;
@@ -304,14 +477,19 @@ static int run(const struct options *o)
     else if (s->failed > 0 || !task_is_done(&r.crawl.t))
         status = EXIT_SOME_FAILED;
     crawl_finish(&r.crawl);
+    goto out_writer;
 
+out_http:
+    /* Nothing has run: let the handles go as the end of a run would. */
+    on_crawl_done(&r.crawl.t);
 out_writer:
     writer_destroy(r.out);
-out_loop:
+    writer_destroy(r.failures);
     uv_run(&r.loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&r.loop) != 0)
         log_fatal("internal error: handles left open at exit");
     free_patterns(&pat);
+    free_cookies(&cookies);
     return status;
 }
 
@@ -349,17 +527,41 @@ static void size_thread_pool(void)
     setenv("UV_THREADPOOL_SIZE", n, 0);
 }
 
+/* The default configuration file (unless --no-config comes first), then the arguments. */
+static int parse_command_line(int argc, char **argv, struct options *o, char *err, size_t len)
+{
+    options_init(o);
+    int rc = OPTIONS_RUN;
+    char path[4096];
+    if (!(argc > 1 && strcmp(argv[1], "--no-config") == 0) &&
+        options_default_config(path, sizeof path) == 0)
+        rc = options_apply_file(o, path, 1, err, len);
+    if (rc == OPTIONS_RUN)
+        rc = options_apply_argv(o, argc, argv, err, len);
+    if (rc == OPTIONS_RUN)
+        rc = options_finish_parse(o, err, len);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     struct options o;
-    char err[256];
+    char err[1024];
     tune_malloc();
     size_thread_pool();
-    switch (options_parse(argc, argv, &o, err, sizeof err)) {
+    switch (parse_command_line(argc, argv, &o, err, sizeof err)) {
     case OPTIONS_HELP:
-        options_print_help();
+        options_print_help(stdout);
         options_finish(&o);
         return EXIT_ALL_DONE;
+    case OPTIONS_COMPLETION:
+        options_print_completion(stdout, o.completion);
+        options_finish(&o);
+        return EXIT_ALL_DONE;
+    case OPTIONS_NO_MEMORY:
+        log_fatal("%s", err);
+        options_finish(&o);
+        return EXIT_USAGE;
     case OPTIONS_VERSION:
         printf("areq %s\n", AREQ_VERSION);
         options_finish(&o);

@@ -124,13 +124,44 @@ static void follow_links(struct page *p, const struct scan *s)
 {
     const char *u = s->follow.data;
     const char *end = u + s->follow.len;
-    while (u < end) {
+    if (u == end)
+        return;
+    /* One copy of this page's URL, shared by the links it queues, for --failures. */
+    struct frontier_ref *from = frontier_ref_create(p->it->url, p->it->len);
+    while (from != NULL && u < end) {
         size_t len = strlen(u);
-        if (crawl_follow(p->c, u, len, p->it->depth + 1, p->it->root) < 0) {
-            log_error("%s: out of memory for the links to follow", p->it->url);
-            return;
-        }
+        if (crawl_follow(p->c, u, len, p->it->depth + 1, p->it->root, from) < 0)
+            break;
         u += len + 1;
+    }
+    if (u < end)
+        log_error("%s: out of memory for the links to follow", p->it->url);
+    frontier_ref_release(from);
+}
+
+/* Notes the page's failure in the --failures file. */
+static void record_failure(struct page *p, const char *kind, const char *error)
+{
+    const http_request *r = &p->req;
+    struct format_failure f = {
+        .url = p->it->url,
+        .kind = kind,
+        .status = r->status,
+        .curl_code = r->curl_code,
+        .error = error,
+        .attempts = p->attempt + 1,
+        .depth = p->it->depth,
+        .found_on = p->it->found_on != NULL ? p->it->found_on->text : NULL,
+    };
+    crawl_record_failure(p->c, &f);
+}
+
+static const char *failure_kind(const http_request *r)
+{
+    switch (r->outcome) {
+    case HTTP_STATUS: return "http";
+    case HTTP_TOO_BIG: return "too-big";
+    default: return "transport";
     }
 }
 
@@ -147,7 +178,9 @@ static int report_unscanned(struct page *p)
     }
     if (r->outcome != HTTP_OK) {
         c->stats.failed++;
-        log_error("%s: %s", p->it->url, http_describe(r, why, sizeof why));
+        const char *what = http_describe(r, why, sizeof why);
+        log_error("%s: %s", p->it->url, what);
+        record_failure(p, failure_kind(r), what);
         return 1;
     }
     return 0;
@@ -187,6 +220,10 @@ static void scan_work(uv_work_t *w)
 {
     struct page *p = w->data;
     p->scan_rc = scan_body(&p->req, &p->scan);
+    /* What only the scan needed goes now, before the page waits for the loop: the set of
+     * targets is 16 bytes or more a link. */
+    seen_finish(&p->scan.targets);
+    buf_finish(&p->scan.target);
 }
 
 static void scan_after(uv_work_t *w, int status)
@@ -204,8 +241,10 @@ static void publish(struct page *p)
     struct scan *s = &p->scan;
     const http_request *r = &p->req;
     int rc = p->scan_rc;
+    /* The writer takes the block itself rather than a copy: a link-dense page's lines are
+     * four times its size, and were held twice (issue 16 item 10). */
     if (rc == 0 && s->block.len > 0)
-        rc = writer_submit(c->opt.out, s->block.data, s->block.len);
+        rc = writer_submit_buf(c->opt.out, &s->block);
     if (rc == 0) {
         c->stats.ok++;
         c->stats.pairs += s->pairs;
@@ -217,7 +256,9 @@ static void publish(struct page *p)
     } else if (writer_error(c->opt.out) == 0) {
         /* A writer error is reported once, for the run, by whoever owns the writer. */
         c->stats.failed++;
-        log_error("%s: %s", p->it->url, rc == -ENOMEM ? "out of memory" : "cannot scan the page");
+        const char *what = rc == -ENOMEM ? "out of memory" : "cannot scan the page";
+        log_error("%s: %s", p->it->url, what);
+        record_failure(p, "scan", what);
     }
     scan_finish(s);
 }

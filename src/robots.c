@@ -42,12 +42,36 @@ struct rule {
     bool anchored; /* the pattern ended in '$': it must reach the end of the path */
 };
 
+/* Bytes of the pieces of literal segments a rule may be filed under; see build_index(). */
+#define KEY_MAX 4
+/* Keys a path of n canonical bytes looks up: its pieces, its prefixes and its suffixes. */
+#define KEYS_PER_BYTE (KEY_MAX + 2)
+
+/* One bucket of the index: the rules filed under `key`, by_key[first .. first + n). */
+struct bucket {
+    uint64_t key; /* from key_end(); 0 for an empty slot */
+    uint32_t first;
+    uint32_t n;
+};
+
 struct robots {
     enum mode mode;
     char *patterns;     /* every rule's canonical pattern, back to back */
     struct rule *rules; /* most specific first; see rule_order() */
     size_t nrules;
     double crawl_delay; /* -1 for none */
+
+    /* The index, so that a path is compared with a handful of rules, not all of them.
+     * Each rule is filed under one key, something every path it matches must hold: a
+     * piece of at most KEY_MAX bytes of one of its literal segments, its literal head
+     * as the path's start, or, when anchored, its literal tail as the path's end. */
+    struct bucket *buckets; /* open addressing, a power of two of them */
+    size_t bucket_mask;
+    uint32_t *by_key;       /* rule numbers, grouped by key, ascending in each group */
+    uint32_t *always;       /* rules without a literal byte ("*"): tried for every path */
+    size_t nalways;
+    size_t longest_head;    /* of the heads and tails rules are filed under: longer */
+    size_t longest_tail;    /* prefixes and suffixes of a path need no lookup */
 };
 
 enum line_kind {
@@ -456,6 +480,257 @@ static int scan_body(struct scan *sc, const char *body, size_t len)
     return 0;
 }
 
+/* ---- the index ----
+ *
+ * A rule can only match a path that starts with its literal head (what comes before its
+ * first '*'), contains each of its literal segments, and, when anchored, ends with its
+ * literal tail. So filing each rule under one of those, and looking up every piece,
+ * prefix and suffix of the path, finds every rule that may match. Of a rule's keys the
+ * one fewest rules share is chosen, so that 23,000 rules such as "*&id=1234$" or
+ * "/shop/1234/" spread over thousands of buckets, and a path meets the few rules filed
+ * under what it holds. A path costs KEYS_PER_BYTE lookups a byte, plus one comparison for
+ * each rule of the buckets it hits. Rules whose every key is shared with many others
+ * (single-letter segments, say, between a head of "/" and no anchor) still share buckets;
+ * the comparisons are then as many as a plain scan makes, never more.
+ *
+ * Keys are 64-bit hashes. Two keys that collide only merge two buckets: a rule met by
+ * mistake is compared and does not match. */
+
+enum key_kind {
+    KEY_PIECE = 1,
+    KEY_HEAD,
+    KEY_TAIL, /* hashed from its last byte backwards, so that suffixes extend leftwards */
+};
+
+static uint64_t key_start(enum key_kind kind)
+{
+    return 0xcbf29ce484222325ULL ^ (uint64_t)kind; /* FNV-1a's basis, one per kind */
+}
+
+static uint64_t key_add(uint64_t h, unsigned char c)
+{
+    return (h ^ c) * 0x100000001b3ULL;
+}
+
+/* The key of a hash in progress: mixed, and never 0, which marks an empty slot. */
+static uint64_t key_end(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    return h != 0 ? h : 1;
+}
+
+static uint64_t key_of(enum key_kind kind, const char *p, size_t n)
+{
+    uint64_t h = key_start(kind);
+    for (size_t i = 0; i < n; i++)
+        h = key_add(h, (unsigned char)(kind == KEY_TAIL ? p[n - 1 - i] : p[i]));
+    return key_end(h);
+}
+
+struct counts;
+
+/* What a rule is filed under, for build_index(). */
+struct rarest {
+    const struct counts *c;
+    uint64_t key; /* 0 while none */
+    uint32_t n;
+    size_t len;
+    enum key_kind kind;
+};
+
+static size_t key_hash(uint64_t k)
+{
+    return (size_t)k; /* already mixed */
+}
+
+/* Counts of pieces while the index is built: key -> how many times pieces of rules are it. */
+struct counts {
+    uint64_t *keys;
+    uint32_t *n;
+    size_t mask, used;
+};
+
+static size_t counts_slot(const struct counts *c, uint64_t k)
+{
+    size_t i = key_hash(k) & c->mask;
+    while (c->keys[i] != 0 && c->keys[i] != k)
+        i = (i + 1) & c->mask;
+    return i;
+}
+
+static int counts_grow(struct counts *c)
+{
+    size_t cap = c->keys ? (c->mask + 1) * 2 : 256;
+    struct counts g = {.keys = calloc(cap, sizeof *g.keys), .n = calloc(cap, sizeof *g.n),
+                       .mask = cap - 1, .used = c->used};
+    if (g.keys == NULL || g.n == NULL) {
+        free(g.keys);
+        free(g.n);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; c->keys && i <= c->mask; i++) {
+        if (c->keys[i] == 0)
+            continue;
+        size_t j = counts_slot(&g, c->keys[i]);
+        g.keys[j] = c->keys[i];
+        g.n[j] = c->n[i];
+    }
+    free(c->keys);
+    free(c->n);
+    *c = g;
+    return 0;
+}
+
+/* Calls fn for each key rule ru may be filed under: its head, its tail when anchored, and
+ * each run of KEY_MAX bytes of a literal segment, or the whole segment when it is
+ * shorter. Stops at and returns fn's first nonzero result. */
+static int each_key(const struct rule *ru, const char *patterns,
+                    int (*fn)(void *ctx, uint64_t key, enum key_kind kind, size_t len),
+                    void *ctx)
+{
+    const char *p = patterns + ru->off;
+    size_t plen = ru->len;
+    const char *first = memchr(p, '*', plen);
+    size_t head = first ? (size_t)(first - p) : plen;
+    int rc = 0;
+    if (head > 0 && (rc = fn(ctx, key_of(KEY_HEAD, p, head), KEY_HEAD, head)) != 0)
+        return rc;
+    if (ru->anchored) {
+        size_t tail = 0;
+        while (tail < plen && p[plen - 1 - tail] != '*')
+            tail++;
+        if (tail > 0 && (rc = fn(ctx, key_of(KEY_TAIL, p + plen - tail, tail), KEY_TAIL, tail)) != 0)
+            return rc;
+    }
+    size_t i = 0;
+    while (i < plen) {
+        const char *star = memchr(p + i, '*', plen - i);
+        size_t end = star ? (size_t)(star - p) : plen;
+        size_t seg = end - i;
+        if (seg > 0 && seg < KEY_MAX && (rc = fn(ctx, key_of(KEY_PIECE, p + i, seg), KEY_PIECE, seg)) != 0)
+            return rc;
+        for (size_t j = i; seg >= KEY_MAX && j + KEY_MAX <= end; j++)
+            if ((rc = fn(ctx, key_of(KEY_PIECE, p + j, KEY_MAX), KEY_PIECE, KEY_MAX)) != 0)
+                return rc;
+        i = end + 1;
+    }
+    return 0;
+}
+
+static int count_piece(void *ctx, uint64_t key, enum key_kind kind, size_t len)
+{
+    (void)kind;
+    (void)len;
+    struct counts *c = ctx;
+    if ((c->used + 1) * 4 > (c->mask + 1) * 3 && counts_grow(c) != 0)
+        return -ENOMEM;
+    size_t i = counts_slot(c, key);
+    if (c->keys[i] == 0) {
+        c->keys[i] = key;
+        c->used++;
+    }
+    if (c->n[i] < UINT32_MAX)
+        c->n[i]++;
+    return 0;
+}
+
+static int pick_rarest(void *ctx, uint64_t key, enum key_kind kind, size_t len)
+{
+    struct rarest *r = ctx;
+    uint32_t n = r->c->n[counts_slot(r->c, key)];
+    if (r->key == 0 || n < r->n) {
+        r->key = key;
+        r->n = n;
+        r->kind = kind;
+        r->len = len;
+    }
+    return 0;
+}
+
+static size_t bucket_slot(const robots *r, uint64_t k)
+{
+    size_t i = key_hash(k) & r->bucket_mask;
+    while (r->buckets[i].key != 0 && r->buckets[i].key != k)
+        i = (i + 1) & r->bucket_mask;
+    return i;
+}
+
+/* Files every rule of r under its rarest piece. 0 or -ENOMEM (r unchanged then). */
+static int build_index(robots *r)
+{
+    int rc = -ENOMEM;
+    struct counts c = {0};
+    uint64_t *chosen = malloc(r->nrules * sizeof *chosen);
+    if (chosen == NULL || counts_grow(&c) != 0)
+        goto out;
+    for (size_t i = 0; i < r->nrules; i++)
+        if (each_key(&r->rules[i], r->patterns, count_piece, &c) != 0)
+            goto out;
+
+    size_t nkeys = 0, nalways = 0;
+    for (size_t i = 0; i < r->nrules; i++) {
+        struct rarest pick = {.c = &c};
+        each_key(&r->rules[i], r->patterns, pick_rarest, &pick);
+        chosen[i] = pick.key;
+        nalways += pick.key == 0;
+        if (pick.key != 0 && pick.kind == KEY_HEAD && pick.len > r->longest_head)
+            r->longest_head = pick.len;
+        if (pick.key != 0 && pick.kind == KEY_TAIL && pick.len > r->longest_tail)
+            r->longest_tail = pick.len;
+    }
+    /* Reuse the counts as "rules filed under this key", now that every pick is made. */
+    memset(c.n, 0, (c.mask + 1) * sizeof *c.n);
+    for (size_t i = 0; i < r->nrules; i++) {
+        if (chosen[i] == 0)
+            continue;
+        uint32_t *n = &c.n[counts_slot(&c, chosen[i])];
+        nkeys += *n == 0;
+        (*n)++;
+    }
+
+    size_t cap = 16;
+    while (cap < nkeys * 2)
+        cap *= 2;
+    r->buckets = calloc(cap, sizeof *r->buckets);
+    r->by_key = malloc((r->nrules - nalways + 1) * sizeof *r->by_key);
+    r->always = malloc((nalways + 1) * sizeof *r->always);
+    if (r->buckets == NULL || r->by_key == NULL || r->always == NULL)
+        goto fail;
+    r->bucket_mask = cap - 1;
+    uint32_t next = 0;
+    for (size_t i = 0; i <= c.mask; i++) {
+        if (c.keys[i] == 0 || c.n[i] == 0)
+            continue;
+        struct bucket *b = &r->buckets[bucket_slot(r, c.keys[i])];
+        *b = (struct bucket){.key = c.keys[i], .first = next};
+        next += c.n[i];
+    }
+    for (size_t i = 0; i < r->nrules; i++) {
+        if (chosen[i] == 0) {
+            r->always[r->nalways++] = (uint32_t)i;
+            continue;
+        }
+        struct bucket *b = &r->buckets[bucket_slot(r, chosen[i])];
+        r->by_key[b->first + b->n++] = (uint32_t)i;
+    }
+    rc = 0;
+    goto out;
+fail:
+    free(r->buckets);
+    free(r->by_key);
+    free(r->always);
+    r->buckets = NULL;
+    r->by_key = r->always = NULL;
+    r->nalways = r->longest_head = r->longest_tail = 0;
+out:
+    free(c.keys);
+    free(c.n);
+    free(chosen);
+    return rc;
+}
+
 static int make(enum mode mode, robots **out)
 {
     robots *r = calloc(1, sizeof *r);
@@ -513,6 +788,10 @@ int robots_parse(const char *body, size_t len, const char *product, robots **out
     r->rules = b.rules;
     r->nrules = b.nrules;
     r->crawl_delay = b.crawl_delay;
+    if (r->nrules > 0 && build_index(r) != 0) {
+        robots_destroy(r);
+        return -ENOMEM;
+    }
     *out = r;
     return 0;
 
@@ -543,11 +822,101 @@ void robots_destroy(robots *r)
         return;
     free(r->patterns);
     free(r->rules);
+    free(r->buckets);
+    free(r->by_key);
+    free(r->always);
     free(r);
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Above this many bucket hits for one path, repeats are found with a bitmap. */
+#define SORT_HITS_MAX 256
+
+static size_t hit(const robots *r, uint64_t key, uint32_t *hits, size_t nhits)
+{
+    size_t slot = bucket_slot(r, key);
+    if (r->buckets[slot].key != 0)
+        hits[nhits++] = (uint32_t)slot;
+    return nhits;
+}
+
+/* The first rule (in rule_order) of those in the buckets hit by s[0..n) and in r->always
+ * that matches, or r->nrules for none. `hits` has room for KEYS_PER_BYTE * n slots. */
+static size_t first_match(const robots *r, const char *s, size_t n, uint32_t *hits,
+                          size_t *tried)
+{
+    size_t nhits = 0;
+    uint64_t head = key_start(KEY_HEAD), tail = key_start(KEY_TAIL);
+    for (size_t i = 0; i < n; i++) {
+        if (i < r->longest_head) {
+            head = key_add(head, (unsigned char)s[i]);
+            nhits = hit(r, key_end(head), hits, nhits);
+        }
+        if (i < r->longest_tail) {
+            tail = key_add(tail, (unsigned char)s[n - 1 - i]);
+            nhits = hit(r, key_end(tail), hits, nhits);
+        }
+        for (size_t len = 1; len <= KEY_MAX && i + len <= n; len++)
+            nhits = hit(r, key_of(KEY_PIECE, s + i, len), hits, nhits);
+    }
+    /* A piece may occur many times in a path: each bucket is searched once. Sorting finds
+     * the repeats among a few hits; among many (a long path of one repeated letter hits
+     * the same few buckets at every byte) a bitmap of the buckets does it in one pass. */
+    unsigned char *seen = nhits > SORT_HITS_MAX ? calloc(r->bucket_mask / 8 + 1, 1) : NULL;
+    if (seen != NULL) {
+        size_t kept = 0;
+        for (size_t i = 0; i < nhits; i++) {
+            uint32_t slot = hits[i];
+            if (!(seen[slot / 8] & (1u << (slot % 8)))) {
+                seen[slot / 8] |= (unsigned char)(1u << (slot % 8));
+                hits[kept++] = slot;
+            }
+        }
+        nhits = kept;
+        free(seen);
+    } else {
+        qsort(hits, nhits, sizeof *hits, cmp_u32); /* also without memory for the bitmap */
+    }
+
+    size_t best = r->nrules;
+    for (size_t i = 0; i <= nhits; i++) {
+        const uint32_t *list;
+        size_t count;
+        if (i == nhits) {
+            list = r->always;
+            count = r->nalways;
+        } else {
+            if (i > 0 && hits[i] == hits[i - 1])
+                continue; /* sorted: a repeat */
+            const struct bucket *b = &r->buckets[hits[i]];
+            list = r->by_key + b->first;
+            count = b->n;
+        }
+        /* Ascending: once one rule matches, the rest of its bucket comes after it. */
+        for (size_t j = 0; j < count && list[j] < best; j++) {
+            const struct rule *ru = &r->rules[list[j]];
+            (*tried)++;
+            if (pattern_matches(r->patterns + ru->off, ru->len, ru->anchored, s, n))
+                best = list[j];
+        }
+    }
+    return best;
 }
 
 int robots_allowed(const robots *r, const char *path, size_t len)
 {
+    size_t tried;
+    return robots_allowed_counted(r, path, len, &tried);
+}
+
+int robots_allowed_counted(const robots *r, const char *path, size_t len, size_t *tried)
+{
+    *tried = 0;
     if (r == NULL || path == NULL || len == 0 || path[0] != '/')
         return -EINVAL;
     if (len == 11 && memcmp(path, "/robots.txt", 11) == 0)
@@ -557,25 +926,23 @@ int robots_allowed(const robots *r, const char *path, size_t len)
     if (r->mode == MODE_ALLOW_ALL || r->nrules == 0)
         return 1;
 
-    char small[3 * 1024];
+    /* The canonical path (at most 3 bytes a byte), then room for the buckets it hits. */
+    char small[256 * (3 + 3 * KEYS_PER_BYTE * sizeof(uint32_t))];
     char *s = small;
-    if (len > sizeof small / 3) {
-        if (len > SIZE_MAX / 3)
+    if (len > 256) {
+        if (len > SIZE_MAX / (3 + 3 * KEYS_PER_BYTE * sizeof(uint32_t)))
             return -ENOMEM;
-        s = malloc(3 * len);
+        s = malloc(len * (3 + 3 * KEYS_PER_BYTE * sizeof(uint32_t)));
         if (s == NULL)
             return -ENOMEM;
     }
     size_t n = (size_t)(canonicalize(s, path, len, false) - s);
+    /* Aligned for uint32_t past the largest canonical form of `len` bytes. */
+    size_t at = (3 * len + sizeof(uint32_t) - 1) / sizeof(uint32_t) * sizeof(uint32_t);
+    uint32_t *hits = (uint32_t *)(void *)(s + at);
 
-    int verdict = 1; /* no rule matches: allowed */
-    for (size_t i = 0; i < r->nrules; i++) {
-        const struct rule *ru = &r->rules[i];
-        if (pattern_matches(r->patterns + ru->off, ru->len, ru->anchored, s, n)) {
-            verdict = ru->allow;
-            break;
-        }
-    }
+    size_t best = first_match(r, s, n, hits, tried);
+    int verdict = best == r->nrules ? 1 : r->rules[best].allow; /* no rule: allowed */
     if (s != small)
         free(s);
     return verdict;

@@ -40,10 +40,15 @@ void robots_destroy(robots *r); /* accepts NULL */
 
 /* Whether `path` (`len` bytes: the path and query of a normalised URL, starting with '/',
  * without fragment) may be fetched: 1 allowed, 0 disallowed, -EINVAL for a NULL robots or
- * a path not starting with '/', -ENOMEM (only paths of more than about 1 KiB allocate).
+ * a path not starting with '/', -ENOMEM (only paths of more than 256 bytes allocate).
  * The longest matching pattern decides, allow winning a tie; "/robots.txt" is always
  * allowed, even by robots_disallow_all. */
 int robots_allowed(const robots *r, const char *path, size_t len);
+
+/* robots_allowed, also telling in *tried how many rules the path was compared with: an
+ * index keeps that to the few rules that share a piece with the path, however many rules
+ * there are. */
+int robots_allowed_counted(const robots *r, const char *path, size_t len, size_t *tried);
 
 /* Seconds from the first valid Crawl-delay line of the applicable groups (a decimal number
  * such as "2" or "0.5", at most ROBOTS_MAX_CRAWL_DELAY), or -1 when there is none. */

@@ -172,6 +172,26 @@ int writer_submit(writer *w, const char *data, size_t len)
     return 0;
 }
 
+int writer_submit_buf(writer *w, struct buf *b)
+{
+    int rc = 0;
+    if (w->error != 0)
+        rc = w->error;
+    else if (w->closing)
+        rc = -EPIPE;
+    else if (w->pending.len == 0) {
+        buf_finish(&w->pending);
+        w->pending = *b;
+        buf_init(b);
+        start_next(w);
+        return 0;
+    } else if ((rc = buf_append(&w->pending, b->data, b->len)) == 0) {
+        start_next(w);
+    }
+    buf_finish(b);
+    return rc;
+}
+
 static void writer_unwait(task *t)
 {
     writer *w = t->wait_on;

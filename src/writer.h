@@ -5,7 +5,7 @@
  * opened for appending gets each batch in a single write(2) on an O_APPEND descriptor.
  * The first error is sticky: later submissions are refused with it.
  *
- * Ownership: the writer copies what it is given. It is created by writer_open() and freed
+ * Ownership: the writer copies what it is given (writer_submit_buf takes it). It is created by writer_open() and freed
  * by writer_destroy(), which must come after writer_close() has completed and the loop has
  * run its requests out. */
 #ifndef AREQ_WRITER_H
@@ -29,6 +29,12 @@ void writer_on_error(writer *w, writer_error_fn fn, void *ctx);
 
 /* Queues a block. 0, or the sticky error (negative errno): the block was not taken. */
 int writer_submit(writer *w, const char *data, size_t len);
+
+/* Issue 16 item 10: the same, taking the block itself: when nothing else is waiting, `b`'s
+ * memory becomes the writer's without a copy, so that a large block is not held twice.
+ * `b` is left empty (initialised) whatever the result. */
+struct buf;
+int writer_submit_buf(writer *w, struct buf *b);
 
 /* Inside a step: writes out everything queued and closes the file. TASK_PENDING; on
  * resume task_wait_rc() is 0 or the first error. Cancelling the waiting task does not

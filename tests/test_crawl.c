@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 #include <curl/curl.h>
+#include <libpsl.h>
 
 #include "crawl.h"
 #include "fixture_server.h"
@@ -644,9 +645,82 @@ static void test_write_error_stops_the_run(void **state)
     assert_int_equal(e->c.t.result, UV_ENOSPC);
 }
 
+/* Issue 16 item 10: once the frontier's URLs would exceed the budget, links are turned
+ * away and counted, and the frontier stays within it; a link is never marked seen when it
+ * was turned away. Needs no loop: crawl_follow() only queues. */
+static void test_queue_budget_stops_admission(void **state)
+{
+    (void)state;
+    enum { BUDGET = 8192, LINKS = 1000 };
+    crawl c;
+    struct crawl_options co = {.concurrency = 1, .depth = 3, .scope = SCOPE_ANY,
+                               .queue_budget = BUDGET};
+    assert_int_equal(crawl_init(&c, &co), 0);
+    size_t admitted = 0;
+    char url[64];
+    for (int i = 0; i < LINKS; i++) {
+        int n = snprintf(url, sizeof url, "http://127.0.0.1:9/budget/%04d.html", i);
+        int rc = crawl_follow(&c, url, (size_t)n, 1, NULL, NULL);
+        assert_true(rc == 0 || rc == 1);
+        admitted += (size_t)rc;
+    }
+    size_t one = frontier_item_bytes(strlen(url));
+    assert_true(admitted > 0);
+    assert_int_equal(admitted, BUDGET / one);
+    assert_int_equal(c.stats.queued, admitted);
+    assert_int_equal(c.stats.over_budget, LINKS - admitted);
+    assert_true(frontier_bytes(c.frontier) <= BUDGET);
+    struct frontier_stats fs;
+    frontier_get_stats(c.frontier, &fs);
+    assert_int_equal(fs.queued, admitted);
+    /* Turned away, not forgotten: with room again it is queued. */
+    c.opt.queue_budget = (size_t)BUDGET + one;
+    int n = snprintf(url, sizeof url, "http://127.0.0.1:9/budget/%04d.html", LINKS - 1);
+    assert_int_equal(crawl_follow(&c, url, (size_t)n, 1, NULL, NULL), 1);
+    crawl_finish(&c);
+}
+
+/* The default applies when the caller leaves the budget at 0. */
+static void test_queue_budget_default(void **state)
+{
+    (void)state;
+    crawl c;
+    struct crawl_options co = {.concurrency = 1, .depth = 1, .scope = SCOPE_ANY};
+    assert_int_equal(crawl_init(&c, &co), 0);
+    assert_int_equal(c.opt.queue_budget, CRAWL_QUEUE_BUDGET_DEFAULT);
+    crawl_finish(&c);
+}
+
+/* Issue 16 item 2: the Public Suffix List gives every IPv4 address ending in ".0.1" the
+ * registrable domain "0.1"; --scope domain must keep each address to itself. */
+static void test_domain_key_of_addresses(void **state)
+{
+    (void)state;
+    psl_ctx_t *psl = psl_latest(NULL);
+    assert_non_null(psl);
+    static const struct {
+        const char *host, *key;
+    } cases[] = {
+        {"127.0.0.1", "127.0.0.1"},
+        {"10.0.0.1", "10.0.0.1"},
+        {"192.168.0.1", "192.168.0.1"},
+        {"[::1]", "[::1]"},
+        {"[2001:db8::1]", "[2001:db8::1]"},
+        {"www.example.co.uk", "example.co.uk"},
+        {"a.b.example.com", "example.com"},
+        {"localhost", "localhost"},
+        {"co.uk", "co.uk"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        assert_string_equal(crawl_domain_key(psl, cases[i].host), cases[i].key);
+    assert_string_equal(crawl_domain_key(NULL, "www.example.com"), "www.example.com");
+    psl_free(psl);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_domain_key_of_addresses),
         cmocka_unit_test_setup_teardown(test_mixed_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_html_is_skipped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrency_bounds_transfers, setup, teardown),
@@ -655,6 +729,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_late_base_applies_to_earlier_links, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_write_error_stops_the_run, setup, teardown),
+        cmocka_unit_test(test_queue_budget_stops_admission),
+        cmocka_unit_test(test_queue_budget_default),
     };
     return cmocka_run_group_tests_name("crawl", tests, start_server, stop_server);
 }

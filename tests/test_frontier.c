@@ -37,15 +37,25 @@ static struct frontier_host *host(frontier *f, const char *url)
 static struct frontier_host *push(frontier *f, const char *url, unsigned depth)
 {
     struct frontier_host *h = host(f, url);
-    assert_int_equal(frontier_push(f, h, url, strlen(url), depth, h), 0);
+    assert_int_equal(frontier_push(f, h, url, strlen(url), depth, h, NULL), 0);
     return h;
+}
+
+/* frontier_next, dropping what robots.txt disallows as the crawl does. */
+static enum frontier_next next_allowed(frontier *f, uint64_t now, struct frontier_item **it,
+                                       uint64_t *wake)
+{
+    enum frontier_next r;
+    while ((r = frontier_next(f, now, it, wake)) == FRONTIER_DISALLOWED)
+        frontier_drop(f, *it);
+    return r;
 }
 
 static struct frontier_item *expect_item(frontier *f, uint64_t now, const char *url)
 {
     struct frontier_item *it = NULL;
     uint64_t wake = 12345;
-    enum frontier_next r = frontier_next(f, now, &it, &wake);
+    enum frontier_next r = next_allowed(f, now, &it, &wake);
     if (r != FRONTIER_ITEM)
         fail_msg("at %llu: expected %s, got %s", (unsigned long long)now, url,
                  r == FRONTIER_WAIT ? "FRONTIER_WAIT" : "FRONTIER_EMPTY");
@@ -59,7 +69,7 @@ static void expect_wait(frontier *f, uint64_t now, uint64_t wake_at)
 {
     struct frontier_item *it = NULL;
     uint64_t wake = 12345;
-    enum frontier_next r = frontier_next(f, now, &it, &wake);
+    enum frontier_next r = next_allowed(f, now, &it, &wake);
     if (r == FRONTIER_ITEM)
         fail_msg("at %llu: expected FRONTIER_WAIT, got %s", (unsigned long long)now, it->url);
     assert_int_equal(r, FRONTIER_WAIT);
@@ -72,7 +82,7 @@ static void expect_empty(frontier *f, uint64_t now)
 {
     struct frontier_item *it = NULL;
     uint64_t wake = 12345;
-    enum frontier_next r = frontier_next(f, now, &it, &wake);
+    enum frontier_next r = next_allowed(f, now, &it, &wake);
     if (r == FRONTIER_ITEM)
         fail_msg("at %llu: expected FRONTIER_EMPTY, got %s", (unsigned long long)now, it->url);
     assert_int_equal(r, FRONTIER_EMPTY);
@@ -224,7 +234,7 @@ static void test_many_origins_keep_pointers(void **state)
             assert_ptr_not_equal(seen[i], seen[j]);
         /* Every other origin also gets a URL, so queues survive the table's growth. */
         if (i % 2 == 0)
-            assert_int_equal(frontier_push(f, seen[i], url, strlen(url), 0, seen[i]), 0);
+            assert_int_equal(frontier_push(f, seen[i], url, strlen(url), 0, seen[i], NULL), 0);
     }
     for (int i = 0; i < MANY; i++) {
         char name[32];
@@ -255,7 +265,7 @@ static void test_item_fields(void **state)
     struct frontier_host *h = host(f, "http://example.com/");
     const char *url = "http://example.com/page?x=1#not-this";
     size_t len = strlen("http://example.com/page?x=1");
-    assert_int_equal(frontier_push(f, h, url, len, 0, root), 0);
+    assert_int_equal(frontier_push(f, h, url, len, 0, root, NULL), 0);
     struct frontier_item *it = expect_item(f, 0, "http://example.com/page?x=1");
     assert_ptr_equal(it->host, h);
     assert_ptr_equal(it->root, root);
@@ -1066,6 +1076,33 @@ static void test_destroy_fresh(void **state)
     frontier_destroy(f);
 }
 
+/* An item keeps where it was found for as long as it lives, and lets go of it when given
+ * back, or when the frontier is destroyed with it outstanding (ASan and valgrind see leaks). */
+static void test_found_on_is_shared_and_released(void **state)
+{
+    (void)state;
+    frontier *f = make(0, 0, 0);
+    struct frontier_ref *page = frontier_ref_create("http://a.example/page", 21);
+    assert_non_null(page);
+    struct frontier_host *h;
+    const char *u1 = "http://a.example/1", *u2 = "http://a.example/2";
+    assert_int_equal(frontier_host_of(f, u1, strlen(u1), &h), 0);
+    assert_int_equal(frontier_push(f, h, u1, strlen(u1), 0, h, page), 0);
+    assert_int_equal(frontier_push(f, h, u2, strlen(u2), 0, h, page), 0);
+    assert_int_equal(page->refs, 3);
+    frontier_ref_release(page); /* the items keep it */
+    assert_string_equal(page->text, "http://a.example/page");
+    struct frontier_item *it = NULL;
+    uint64_t wake;
+    assert_int_equal(frontier_next(f, 0, &it, &wake), FRONTIER_ITEM);
+    assert_ptr_equal(it->found_on, page);
+    assert_string_equal(it->found_on->text, "http://a.example/page");
+    frontier_done(f, it, 0);
+    assert_int_equal(page->refs, 1);
+    assert_int_equal(frontier_next(f, 0, &it, &wake), FRONTIER_ITEM);
+    frontier_destroy(f); /* frees the one handed out, and the reference with it */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1106,6 +1143,7 @@ int main(void)
         cmocka_unit_test(test_destroy_null),
         cmocka_unit_test(test_destroy_with_everything_outstanding),
         cmocka_unit_test(test_destroy_fresh),
+        cmocka_unit_test(test_found_on_is_shared_and_released),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

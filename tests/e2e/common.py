@@ -12,6 +12,7 @@ Everything talks to 127.0.0.1 only: the fixture server (tests/fixture/server.py)
 nothing listens on (refused_port) and a listener that never completes a handshake
 (Blackhole). Proxy variables are removed from areq's environment.
 """
+import atexit
 import importlib.util
 import os
 import shlex
@@ -67,9 +68,17 @@ def areq_bin():
     return b
 
 
+NO_CONFIG_DIR = tempfile.mkdtemp(prefix="areq-no-config-")
+atexit.register(shutil.rmtree, NO_CONFIG_DIR, True)
+
+
 def areq_env():
     env = {k: v for k, v in os.environ.items() if k not in PROXY_VARS}
     env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
+    # No configuration file or CA variable of the machine's may change what a test sees.
+    for k in ("CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR"):
+        env.pop(k, None)
+    env["XDG_CONFIG_HOME"] = NO_CONFIG_DIR
     return env
 
 

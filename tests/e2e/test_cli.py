@@ -554,7 +554,7 @@ def man_options():
             tag_next = True
         elif tag_next:
             tag_next = False
-            for name in re.findall(r"\\-\\-([a-z][a-z\\-]*)", line):
+            for name in re.findall(r"\\-\\-([a-z][a-z0-9\\-]*)", line):
                 out[name.replace("\\-", "-")] = group
     return out
 
@@ -566,7 +566,8 @@ def help_entries(text):
         if re.match(r"^[A-Z][A-Za-z ]*:$", line):
             group = line[:-1]
             continue
-        m = re.match(r"^  (?:(-[A-Za-z]), )?\s*(--[a-z][a-z-]*)(.*)$", line)
+        # An option starts at column 2 (with a short form) or 6; a wrapped description at 29.
+        m = re.match(r"^  (?:(-[A-Za-z0-9]), |    )(--[a-z][a-z0-9-]*)(.*)$", line)
         if m:
             out.append([group, m.group(1), m.group(2)[2:], m.group(3)])
         elif out and line.startswith("    ") and line.strip():
@@ -603,7 +604,7 @@ class HelpTest(AreqTest):
                              % (name, by_long[name][0], group))
         groups = [e[0] for e in entries]
         self.assertEqual([g for k, g in enumerate(groups) if g not in groups[:k]],
-                         ["Fetching", "Recursion", "HTTP", "Links", "Output", "Messages"])
+                         ["Input", "Fetching", "Recursion", "HTTP", "Links", "Output", "Messages"])
 
     def test_help_shows_defaults(self):
         entries = {e[2]: e[3] for e in help_entries(self.help())}

@@ -448,12 +448,12 @@ class SlowTest(FaultTest):
         self.assertHeldAtMost(drip, 3)  # -t 3, well before the 10 s low-speed rule
 
     def test_slower_than_1_byte_per_second_for_10s(self):
-        # Under 1 B/s: given up after 10 s although -t allows 30. At 2.2 B/s a transfer of 12 s
-        # is slow but not that slow, so it completes.
+        # Under 1 B/s with -Y 1 -y 10: given up after 10 s although -t allows 30. At 2.2 B/s
+        # a transfer of 12 s is slow but not that slow, so it completes.
         crawl = SRV.url("/drip?interval=2&k=%s" % unique("bps10"))
         steady = SRV.url("/drip?bytes=26&interval=0.45&k=%s" % unique("bps10"))
         self.write_urls([crawl, steady])
-        r = self.run_areq(["-t", "30", "--retries", "0"])
+        r = self.run_areq(["-t", "30", "--retries", "0", "-Y", "1", "-y", "10"])
         self.assertEqual(r.rc, 1, r)
         self.assertFailedWith(r, crawl, TIMEOUT_WORDS + r"|slow|speed|rate")
         self.assertNotReported(r, steady)
@@ -760,8 +760,8 @@ class OutputTest(FaultTest):
             self.assertEqual(parse_output(self, f.read()), [])
 
     def test_reader_closes_stdout(self):
-        # The names say nothing about pipes: the stall URL may fail (the 10 s low-speed rule
-        # under valgrind) and its line names it, which is no write error.
+        # The names say nothing about pipes: should the stall URL fail (it met the old 10 s
+        # low-speed rule under valgrind), its line names it, which is no write error.
         pages = [page_url("reader-%d.html" % k, links=2000) for k in range(100)]
         stall = SRV.url("/stall?hold=60&k=%s" % unique("reader"))
         self.write_urls([stall] + pages)
@@ -794,7 +794,7 @@ class OutputTest(FaultTest):
     def test_full_disk(self):
         if not os.path.exists("/dev/full"):
             self.skipTest("no /dev/full")
-        # Drips at 2 B/s: only -t 60 would end them (the 10 s low-speed rule does not), so
+        # Drips at 2 B/s: only -t 60 would end them (they pass any low-speed rule), so
         # the server's REQ-to-END time of each tells whether the full disk ended the run.
         drips = [SRV.url("/drip?bytes=100000&interval=0.5&k=%s" % unique("full"))
                  for _ in range(3)]

@@ -18,6 +18,7 @@ Run by hand from the repository root:
     AREQ_BIN=build/src/areq python3 tests/e2e/test_recursion.py -v
 """
 import html.parser
+import json
 import os
 import re
 import sys
@@ -570,6 +571,106 @@ class RobotsTest(RecursionTest):
         self.assertIn("/xhost/leaf.html", runs[a].pages())
         self.assertIn(b.url("/xhost/leaf.html"), pairs[b.url("/xhost/port.html")])
 
+    # Issue 16 item 9: a robots.txt that cannot be read stops what it guards, and says so.
+    def test_robots_5xx_names_the_listed_url(self):
+        srv = self.robots_server("500")
+        self.addCleanup(srv.stop)
+        start = srv.url("/graph/v/n0.html")
+        r, runs, pairs = self.crawl(srv, [start], ["-d", "1", "--retries", "0",
+                                                   "--failures", "failed.jsonl"])
+        self.assertEqual(runs[srv].targets(), ["/robots.txt"])
+        self.assertEqual(r.rc, 1, r)
+        self.assertFailureReported(r, start, srv.origin + "/robots.txt", "500")
+        self.assertSummary(r, ok=0, failed=1)
+        with open(os.path.join(self.tmp, "failed.jsonl")) as f:
+            rows = [json.loads(line) for line in f]
+        self.assertEqual([(row["url"], row["kind"], row["depth"]) for row in rows],
+                         [(start, "robots", 0)])
+        self.assertIn("500", rows[0]["error"])
+
+    def test_robots_timeout_names_the_listed_url(self):
+        with common.Blackhole() as bh:
+            start = "http://127.0.0.1:%d/a.html" % bh.port
+            self.write_urls([start])
+            r = self.run_areq(["-d", "1", "--retries", "0", "--connect-timeout", "1", "-t", "2",
+                               "urls.txt"], timeout=30)
+        self.assertEqual(r.rc, 1, r)
+        self.assertFailureReported(r, start, "robots.txt")
+        self.assertSummary(r, ok=0, failed=1)
+
+    def test_robots_disallowed_listed_url_is_a_failure(self):
+        text = "User-agent: *\nDisallow: /graph/t/n0.html\n"
+        srv = self.robots_server(text)
+        self.addCleanup(srv.stop)
+        start = srv.url("/graph/t/n0.html")
+        r, runs, pairs = self.crawl(srv, [start], ["-d", "1"])
+        self.assertEqual(runs[srv].targets(), ["/robots.txt"])
+        self.assertEqual(r.rc, 1, r)
+        self.assertFailureReported(r, start, "disallowed by robots.txt")
+
+    def test_robots_5xx_of_a_found_origin_named_once(self):
+        """Links to an origin whose robots.txt answers 500 are counted, not failures, and
+        the origin and the reason are named once."""
+        a = self.robots_server("404")
+        b = self.robots_server("500")
+        self.addCleanup(a.stop)
+        self.addCleanup(b.stop)
+        hrefs = "&".join("href=%s" % quote(b.url("/xhost/%d.html" % i), safe="") for i in range(3))
+        start = a.url("/page/two.html?" + hrefs)
+        r, runs, pairs = self.crawl([a, b], [start], ["-d", "1", "--retries", "0"])
+        self.assertEqual(runs[b].targets(), ["/robots.txt"])
+        self.assertEqual(r.rc, 0, r)
+        named = [l for l in r.err_lines() if b.origin + "/robots.txt" in l]
+        self.assertEqual(len(named), 1, r.err)
+        self.assertIn("500", named[0])
+        self.assertIn("3 disallowed by robots.txt", r.err)
+
+    def test_robots_larger_than_max_size_applies_its_first_500_kib(self):
+        """Issue 16 item 11: a robots.txt over --max-size is not a failure; its first
+        500 KiB count (RFC 9309 section 2.5), and a line cut by that limit does not."""
+        head = "User-agent: *\nDisallow: /graph/y/n2.html\n"
+        limit = 500 * 1024
+        pad = "# " + "x" * 98 + "\n"
+        body = head
+        while len(body) + len(pad) <= limit - 200:
+            body += pad
+        cut = "Disallow: /graph/y/n"
+        body += "#" + "x" * (limit - 2 - len(cut) - len(body) - 2) + "\n"
+        # This line straddles the limit: "Disallow: /graph/y/n" alone would stop everything.
+        body += "Disallow: /graph/y/n3.html\n"
+        body += "Disallow: /graph/y/n4.html\n" + pad * 200
+        self.assertLess(body.index("n3.html"), limit)
+        self.assertGreater(body.index("n3.html") + len("n3.html"), limit)
+        srv = self.robots_server(body)
+        self.addCleanup(srv.stop)
+        start = srv.url("/graph/y/n0.html")
+        oracle = Oracle(3, robots={srv.origin: Robots(head)})
+        want = oracle.run([start])
+        r, runs, pairs = self.crawl(srv, [start], ["-d", "3", "--max-size", "20000"])
+        self.assertEqual(r.rc, 0, r)
+        got = self.urls_of(srv, runs[srv].pages())
+        self.assertEqual(got, set(want))
+        self.assertNotIn("/graph/y/n2.html", runs[srv].pages())
+        self.assertIn(srv.url("/graph/y/n4.html"), want, "the test needs n4 reachable")
+
+    def test_many_wildcard_rules_many_links(self):
+        """Issue 16 item 7: 23,000 wildcard rules and 1,000 links (which took the loop
+        4-20 s when each link was compared with every rule) end with the right pages
+        fetched and the rest counted, well within the e2e timeouts, under valgrind too."""
+        rules = "".join("Disallow: /*&k=%d$\n" % k for k in range(23000) if k % 100 != 0)
+        srv = self.robots_server("User-agent: *\n" + rules)
+        self.addCleanup(srv.stop)
+        start = srv.url("/fan.html?n=1000&delay=0")
+        r, runs, pairs = self.crawl(srv, [start], ["-d", "1"], timeout=60)
+        self.assertEqual(r.rc, 0, r)
+        allowed = {"/slow?delay=0&k=%d" % k for k in range(0, 1000, 100)}
+        self.assertEqual(set(runs[srv].pages()), {target_of(start)} | allowed)
+        self.assertOnce(runs[srv])
+        self.assertEqual(len(pairs[start]), 1000)
+        self.assertIn("990 disallowed by robots.txt", r.err)
+        for t in allowed:
+            self.assertEqual(pairs[srv.url(t)], {srv.url("/slow-done.html")})
+
     # An origin that is only looked at (its links are out of scope) costs its server
     # nothing: its robots.txt is fetched only once a URL of it is queued.
     def test_no_robots_for_out_of_scope_origin(self):
@@ -613,6 +714,23 @@ class ScopeTest(RecursionTest):
     def test_scope_domain_is_host_for_ip_and_localhost(self):
         want = self.check([self.srv.url("/xhost.html")], 2, ["--scope", "domain"], scope="domain")
         self.assertNotIn("localhost", " ".join(want))
+
+    def test_scope_domain_does_not_join_addresses(self):
+        """Issue 16 item 2: the Public Suffix List gives 127.0.0.1 and 127.1.0.1 one
+        "registrable domain" (0.1); an address is its own scope, so the link from one to
+        the other is not followed with --scope domain (and is with --scope any)."""
+        other = FixtureServer("--host", "127.1.0.1")  # loopback, and ends in .0.1 too
+        self.addCleanup(other.stop)
+        far = "http://127.1.0.1:%d/page/far.html" % other.port
+        start = self.srv.url("/page/two.html?href=%s&links=1" % quote(far, safe=""))
+        r, runs, pairs = self.crawl([self.srv, other], [start],
+                                    ["-d", "1", "--no-robots", "--scope", "domain"])
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn(far, pairs[start])  # the link was seen
+        self.assertEqual(runs[other].targets(), [], "followed a link to another address")
+        r, runs, pairs = self.crawl([self.srv, other], [start],
+                                    ["-d", "1", "--no-robots", "--scope", "any"])
+        self.assertEqual(runs[other].targets(), ["/page/far.html"])
 
     def test_scope_any_follows_other_host_name(self):
         if not common.localhost_is_loopback():
