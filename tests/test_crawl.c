@@ -512,7 +512,7 @@ static void test_stop_cancels_stalled_transfers(void **state)
     double since_stop = (double)(uv_hrtime() - e->stopped_at) / 1e9;
 
     assert_true(e->stopped_at != 0);
-    assert_true(since_stop < 2.0);
+    assert_true(since_stop < 10.0); /* the stalls hold 30 s; 10 s spares a busy machine */
     assert_int_equal(e->run.crawl.t.result, -ECANCELED);
     assert_int_equal(e->run.crawl.stats.ok, 3);
     assert_int_equal(e->run.crawl.stats.failed, 0); /* a cancelled transfer is not a failed URL */
@@ -550,7 +550,7 @@ static void test_stop_while_waiting_for_a_permit(void **state)
     run_crawl(e);
 
     assert_true(e->stopped_at != 0);
-    assert_true((double)(uv_hrtime() - e->stopped_at) / 1e9 < 2.0);
+    assert_true((double)(uv_hrtime() - e->stopped_at) / 1e9 < 10.0); /* as above */
     assert_int_equal(e->run.crawl.t.result, -ECANCELED);
     assert_int_equal(e->run.crawl.stats.ok, 0);
     assert_int_equal(e->run.crawl.stats.failed, 0);
@@ -614,7 +614,7 @@ static void test_write_error_stops_the_run(void **state)
     start_crawl(e, "/dev/full", 4);
     run_crawl(e);
 
-    assert_true(now_s() - t0 < 5.0);
+    assert_true(now_s() - t0 < 10.0); /* the stall holds 30 s; 10 s spares a busy machine */
     assert_int_equal(e->run.write_error, UV_ENOSPC);
     assert_int_equal(writer_error(e->run.out), UV_ENOSPC);
     assert_int_equal(e->run.crawl.t.result, UV_ENOSPC);

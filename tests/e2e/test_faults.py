@@ -81,7 +81,7 @@ if pid == 0:
         os._exit(127)
 _, st, ru = os.wait4(pid, 0)
 with open(sys.argv[1], "w") as f:
-    f.write("%d\n" % ru.ru_maxrss)
+    f.write("%d %.3f\n" % (ru.ru_maxrss, ru.ru_utime + ru.ru_stime))
 code = os.waitstatus_to_exitcode(st)
 sys.exit(code if code >= 0 else 128 - code)
 """
@@ -89,9 +89,13 @@ sys.exit(code if code >= 0 else 128 - code)
 
 def measure_areq(args, cwd, timeout=60):
     """Runs areq like common.run_areq and returns (Result, peak RSS in KiB or None). None
-    under AREQ_WRAPPER, where the figure would be the wrapper's."""
+    under AREQ_WRAPPER, where the figure would be the wrapper's. The Result's cpu is the
+    processor seconds areq used (None under AREQ_WRAPPER): a bound on the work that a busy
+    machine does not stretch, as it does the elapsed time."""
     if common.WRAPPER:
-        return common.run_areq(args, cwd, timeout=timeout), None
+        res = common.run_areq(args, cwd, timeout=timeout)
+        res.cpu = None
+        return res, None
     rss_file = os.path.join(cwd, ".areq-maxrss")
     argv = [sys.executable, "-S", "-c", LAUNCHER, rss_file] + common.areq_argv(args)
     t0 = time.monotonic()
@@ -107,7 +111,9 @@ def measure_areq(args, cwd, timeout=60):
     res = common.Result(p.returncode, out.decode("utf-8", "replace"),
                         err.decode("utf-8", "replace"), time.monotonic() - t0, cwd)
     with open(rss_file) as f:
-        rss = int(f.read())
+        rss, cpu = f.read().split()
+    rss = int(rss)
+    res.cpu = float(cpu)
     os.unlink(rss_file)
     return res, rss
 
@@ -274,7 +280,7 @@ class MaxSizeTest(FaultTest):
         self.assertSummary(r, ok=1, failed=2)
         self.assertLess(sent, SOCKET_SLACK, "areq read %d bytes of a body declared 4 GiB "
                         "with --max-size 1M" % sent)
-        self.assertLess(r.elapsed, scaled(3))
+        self.assertLess(r.elapsed, common.within(1))
         self.assertRssBelow(rss)
 
     def test_growing_too_big_is_abandoned(self):
@@ -293,7 +299,7 @@ class MaxSizeTest(FaultTest):
         self.assertSummary(r, ok=1, failed=2)
         self.assertLess(sent, MB + SOCKET_SLACK, "areq read %d bytes of a chunked body "
                         "with --max-size 1M" % sent)
-        self.assertLess(r.elapsed, scaled(3))
+        self.assertLess(r.elapsed, common.within(1))
         self.assertRssBelow(rss)
 
     def test_gzip_bomb_stops_at_the_cap(self):
@@ -304,7 +310,7 @@ class MaxSizeTest(FaultTest):
         self.assertEqual(r.rc, 1, r)
         self.assertFailedWith(r, bomb, r"max-size")
         self.assertEqual(self.output(r), {good: page_expected(good, ["a.html"])})
-        self.assertLess(r.elapsed, scaled(3), "the gzip bomb was not stopped quickly")
+        self.assertLess(r.elapsed, common.within(1), "the gzip bomb was not stopped")
         self.assertRssBelow(rss)
 
     def test_peak_rss_with_1M_cap(self):
@@ -317,7 +323,7 @@ class MaxSizeTest(FaultTest):
         for u in urls:
             self.assertFailedWith(r, u, r"max-size")
         self.assertEqual(self.output(r), {})
-        self.assertLess(r.elapsed, scaled(3))
+        self.assertLess(r.elapsed, common.within(1))
         self.assertRssBelow(rss)
 
     def test_cap_applies_to_the_decoded_body(self):
@@ -398,7 +404,7 @@ class NonHtmlTest(FaultTest):
         for n in sent:
             self.assertLess(n, SOCKET_SLACK, "a 1 GiB body that is not HTML was read (%d bytes "
                             "sent): it must be stopped at the headers" % n)
-        self.assertLess(r.elapsed, scaled(3))
+        self.assertLess(r.elapsed, common.within(1))
         self.assertRssBelow(rss)
 
 
@@ -408,6 +414,15 @@ TIMEOUT_WORDS = r"timed? ?out|timeout|too slow"
 
 
 class SlowTest(FaultTest):
+    def assertHeldAtMost(self, url, seconds):
+        """The server saw areq close url's connection within seconds of the request (plus
+        common.SERVER_SLACK for its own lateness): judged on the server's clock, which
+        neither areq's start nor valgrind's delays."""
+        held = SRV.held(target_of(url))
+        self.assertIsNotNone(held, "the server never saw %s end" % url)
+        self.assertLess(held, seconds + common.SERVER_SLACK,
+                        "%s held %.2f s by areq, limit %s s" % (url, held, seconds))
+
     def test_stall_and_drip_end_at_timeout(self):
         good = page_url("slow-good.html", ["a.html"])
         stall = SRV.url("/stall?hold=60&k=%s" % unique("st"))
@@ -420,7 +435,8 @@ class SlowTest(FaultTest):
         self.assertEqual(self.output(r), {good: page_expected(good, ["a.html"])})
         self.assertSummary(r, ok=1, failed=2)
         self.assertGreaterEqual(r.elapsed, 1.9, "gave up before -t 2")
-        self.assertLess(r.elapsed, scaled(3))
+        self.assertHeldAtMost(stall, 2)
+        self.assertHeldAtMost(drip, 2)
 
     def test_slower_than_1_byte_per_second_within_short_timeout(self):
         drip = SRV.url("/drip?interval=2&k=%s" % unique("bps"))
@@ -429,7 +445,7 @@ class SlowTest(FaultTest):
         self.assertEqual(r.rc, 1, r)
         self.assertFailedWith(r, drip, TIMEOUT_WORDS)
         self.assertGreaterEqual(r.elapsed, 2.9)
-        self.assertLess(r.elapsed, scaled(3.5))
+        self.assertHeldAtMost(drip, 3)  # -t 3, well before the 10 s low-speed rule
 
     def test_slower_than_1_byte_per_second_for_10s(self):
         # Under 1 B/s with -Y 1 -y 10: given up after 10 s although -t allows 30. At 2.2 B/s
@@ -444,7 +460,7 @@ class SlowTest(FaultTest):
         self.assertEqual(self.output(r), {steady: {SRV.url("/drip.html")}})
         self.assertEqual(SRV.count(target_of(crawl)), 1)
         self.assertGreaterEqual(r.elapsed, 11.0, "the 2.2 B/s transfer takes about 11.7 s")
-        self.assertLess(r.elapsed, scaled(14))
+        self.assertHeldAtMost(crawl, 10)  # the low-speed rule's 10 s, not -t 30
 
 
 # --- retries ----------------------------------------------------------------------------------
@@ -468,7 +484,7 @@ class RetryTest(FaultTest):
         self.assertSummary(r, ok=2, failed=0)
         # Exponential backoff with full jitter from 0.5 s: waits in [0, 0.5] then [0, 1].
         t = self.times(url)
-        slack = 0.25 * common.TIME_FACTOR
+        slack = common.SERVER_SLACK  # the gaps are the server's; arrivals may come late
         self.assertLessEqual(t[1] - t[0], 0.5 + slack, "first retry waited too long")
         self.assertLessEqual(t[2] - t[1], 1.0 + slack, "second retry waited too long")
 
@@ -511,7 +527,7 @@ class RetryTest(FaultTest):
                              "HTTP %d requested %d times with the default --retries 2" % (code, n))
             self.assertFailedWith(r, u, str(code))
         self.assertSummary(r, ok=0, failed=len(urls))
-        self.assertLess(r.elapsed, scaled(4))
+        self.assertLess(r.elapsed, common.within(1.5))  # backoff: at most 0.5 + 1 s
 
     def test_transport_failures_are_retried(self):
         reset = SRV.url("/reset?k=%s" % unique("rst"))
@@ -542,7 +558,7 @@ class RetryTest(FaultTest):
             self.assertEqual(SRV.count(target_of(u)), 1, u)
             self.assertReportedWithReason(r, u)
         self.assertSummary(r, ok=0, failed=len(urls))
-        self.assertLess(r.elapsed, scaled(1.5))
+        self.assertLess(r.elapsed, common.within(0))
 
 
 # --- redirects --------------------------------------------------------------------------------
@@ -587,7 +603,7 @@ class RedirectTest(FaultTest):
         self.assertNotIn("leaked", r.err + r.out + r.read())
         self.assertFalse(opened, "areq opened a local FIFO a redirect pointed at")
         self.assertSummary(r, ok=1, failed=len(urls))
-        self.assertLess(r.elapsed, scaled(2))
+        self.assertLess(r.elapsed, common.within(0))
 
     def test_redirect_loops_fail(self):
         good = page_url("rl-good.html", ["a.html"])
@@ -599,7 +615,7 @@ class RedirectTest(FaultTest):
             self.assertFailedWith(r, u, r"redirect")
         self.assertEqual(self.output(r), {good: page_expected(good, ["a.html"])})
         self.assertSummary(r, ok=1, failed=2)
-        self.assertLess(r.elapsed, scaled(2))
+        self.assertLess(r.elapsed, common.within(0))
 
 
 # --- malformed HTTP ---------------------------------------------------------------------------
@@ -618,7 +634,7 @@ class MalformedTest(FaultTest):
             self.assertNotReported(r, u)
         self.assertEqual(self.output(r), {u: page_expected(u, links=30) for u in goods})
         self.assertSummary(r, ok=len(goods), failed=len(bad))
-        self.assertLess(r.elapsed, scaled(2))
+        self.assertLess(r.elapsed, common.within(0))
 
 
 # --- bad input lines --------------------------------------------------------------------------
@@ -669,7 +685,7 @@ class InputTest(FaultTest):
                          "lines reported as FILE:LINE: reason (expected: %s)" % bad)
         self.assertEqual(self.output(r), {u: page_expected(u, ["a.html"]) for u in goods.values()})
         self.assertSummary(r, ok=len(goods), failed=len(bad))
-        self.assertLess(r.elapsed, scaled(3))
+        self.assertLess(r.elapsed, common.within(0))
         self.assertLess(len(r.err), 20000, "a bad line should not be echoed whole")
 
     def test_bad_lines_on_stdin(self):
@@ -729,11 +745,11 @@ class OutputTest(FaultTest):
             t0 = time.monotonic()
             p.send_signal(signal.SIGTERM)
             try:
-                rc = p.wait(scaled(2))
+                rc = p.wait(common.within(0))
             except subprocess.TimeoutExpired:
-                self.fail("areq still waiting 2 s after SIGTERM")
+                self.fail("areq still waiting %s s after SIGTERM" % common.within(0))
             self.assertEqual(rc, 143)
-            self.assertLess(time.monotonic() - t0, scaled(2))
+            self.assertLess(time.monotonic() - t0, common.within(0))
         finally:
             if p.poll() is None:
                 p.kill()
@@ -744,20 +760,26 @@ class OutputTest(FaultTest):
             self.assertEqual(parse_output(self, f.read()), [])
 
     def test_reader_closes_stdout(self):
-        pages = [page_url("pipe-%d.html" % k, links=2000) for k in range(100)]
-        stall = SRV.url("/stall?hold=60&k=%s" % unique("pipe"))
+        # The names say nothing about pipes: should the stall URL fail (it met the old 10 s
+        # low-speed rule under valgrind), its line names it, which is no write error.
+        pages = [page_url("reader-%d.html" % k, links=2000) for k in range(100)]
+        stall = SRV.url("/stall?hold=60&k=%s" % unique("reader"))
         self.write_urls([stall] + pages)
         p = common.start_areq(["-o", "-", "-t", "60"], self.tmp)
         try:
             first = p.stdout.readline()
             self.assertEqual(first, (common.HEADER + "\n").encode())
+            # Close once areq is writing pairs (the header comes before any fetch): its next
+            # write then meets the closed pipe at once, however slow the machine made the
+            # pages before it (15 s to 56 s under valgrind on a busy machine).
+            self.assertIn(b"\t", p.stdout.readline())
             t0 = time.monotonic()
-            p.stdout.close()  # like `areq -o - | head -1`
+            p.stdout.close()  # like `areq -o - | head -2`
             try:
-                rc = p.wait(scaled(2))
+                rc = p.wait(common.within(0))
             except subprocess.TimeoutExpired:
-                self.fail("areq still running 2 s after its reader went away")
-            self.assertLess(time.monotonic() - t0, scaled(2))
+                self.fail("areq still running %s s after its reader went away" % common.within(0))
+            self.assertLess(time.monotonic() - t0, common.within(0))
             err = p.stderr.read().decode("utf-8", "replace")
         finally:
             if p.poll() is None:
@@ -765,19 +787,35 @@ class OutputTest(FaultTest):
                 p.wait()
             p.stderr.close()
         for line in err.splitlines():
+            line = re.sub(r"https?://\S+", "<url>", line)  # judge the words, not the URLs
             self.assertNotRegex(line, r"(?i)pipe|cannot write|write error|stdout|<stdout>|EPIPE",
                                 "a closed reader is not an error to report (exit %s)" % rc)
 
     def test_full_disk(self):
         if not os.path.exists("/dev/full"):
             self.skipTest("no /dev/full")
-        stalls = [SRV.url("/stall?hold=60&k=%s" % unique("full")) for _ in range(3)]
-        pages = [page_url("full-%d.html" % k, links=1000) for k in range(50)]
-        self.write_urls(stalls + pages)
-        r = self.run_areq(["-o", "/dev/full", "-t", "60"], timeout=30)
+        # Drips at 2 B/s: only -t 60 would end them (they pass any low-speed rule), so
+        # the server's REQ-to-END time of each tells whether the full disk ended the run.
+        drips = [SRV.url("/drip?bytes=100000&interval=0.5&k=%s" % unique("full"))
+                 for _ in range(3)]
+        # No header, and pages that answer after 1 s: the first write, which fails, comes
+        # once the drips are in flight.
+        pages = [SRV.url("/slow?delay=1&k=%s" % unique("full")) for _ in range(3)]
+        self.write_urls(drips + pages)
+        r = self.run_areq(["-o", "/dev/full", "--no-header", "-t", "60"], timeout=30)
         self.assertEqual(r.rc, 3, r)
         self.assertRegex(r.err, r"/dev/full.*\w", "no message naming the output")
-        self.assertLess(r.elapsed, scaled(3), "a full disk did not end the run")
+        self.assertTrue(any(SRV.count(target_of(u)) for u in drips),
+                        "no drip was in flight when the disk was found full")
+        for u in drips:
+            n = SRV.count(target_of(u))
+            self.assertLessEqual(n, 1, u)
+            if n == 0:
+                continue  # stopped before it was asked for: nothing held the run
+            held = SRV.held(target_of(u))
+            self.assertIsNotNone(held, "the server never saw %s end" % u)
+            self.assertLess(held, 30, "a full disk did not end the run: %s was held %.1f s, "
+                            "as if until -t 60" % (u, held))
 
 
 # --- pathological pages -----------------------------------------------------------------------
@@ -791,7 +829,10 @@ class PageTest(FaultTest):
         pairs = parse_output(self, r.read("out.tsv"))
         self.assertEqual(len(pairs), 200000)
         self.assertEqual(by_source(pairs), {url: page_expected(url, links=200000)})
-        self.assertLess(r.elapsed, scaled(10))
+        if r.cpu is not None:
+            self.assertLess(r.cpu, 10, "%.1f s of CPU for a page of 200,000 links" % r.cpu)
+        else:
+            self.assertLess(r.elapsed, scaled(10))  # under valgrind: that it ends at all
         self.assertRssBelow(rss, 200 * 1024, "a page of 200,000 links")
 
     def test_1mib_href(self):
@@ -835,4 +876,4 @@ class PageTest(FaultTest):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    common.main()

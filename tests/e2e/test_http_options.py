@@ -486,4 +486,4 @@ def quote_sh(w):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    common.main()

@@ -124,4 +124,4 @@ class LinksTest(AreqTest):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    common.main()

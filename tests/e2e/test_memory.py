@@ -114,4 +114,4 @@ class QueueBudgetTest(MemoryTest):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    common.main()
