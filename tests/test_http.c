@@ -79,6 +79,17 @@ static int setup(void **state)
     return setup_with(state, default_options());
 }
 
+/* Limits far beyond anything the test waits for, so that only the cancellation can end the
+ * transfer: under ASan on a loaded machine, the 5 s connect and 10 s transfer limits of
+ * default_options() once ended it first. */
+static int setup_patient(void **state)
+{
+    struct http_options o = default_options();
+    o.timeout_ms = 120000;
+    o.connect_timeout_ms = 120000;
+    return setup_with(state, o);
+}
+
 static int setup_capped(void **state)
 {
     struct http_options o = default_options();
@@ -464,7 +475,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_garbage_reply_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_port_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_body_over_cap_is_abandoned, setup_capped, teardown),
-        cmocka_unit_test_setup_teardown(test_cancel_stops_a_stalled_transfer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cancel_stops_a_stalled_transfer, setup_patient,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_many_concurrent_transfers, setup, teardown),
     };
     return cmocka_run_group_tests_name("http", tests, start_server, stop_server);
