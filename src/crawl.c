@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "admit.h"
 #include "log.h"
 #include "page.h"
 #include "reader.h"
@@ -97,30 +98,38 @@ static int over_budget(crawl *c, size_t len)
     return 1;
 }
 
+/* The policy for a link: in scope, through the filters, within the budget. Only what is
+ * followed is marked seen: a URL out of one start host's scope may be in another's, and a
+ * link turned away by the budget may still be queued when found again after the frontier
+ * has shrunk. */
+static int follow_policy(void *arg, const struct frontier_host *h,
+                         const struct frontier_host *root, const char *url, size_t len)
+{
+    crawl *c = arg;
+    if (!in_scope(c, h, root) || !passes_filters(c, url, len))
+        return 0;
+    return !over_budget(c, len);
+}
+
 int crawl_follow(crawl *c, const char *url, size_t len, unsigned depth,
                  const struct frontier_host *root, struct frontier_ref *found_on)
 {
     if (c->opt.max_pages > 0 && c->stats.queued >= c->opt.max_pages)
         return 0;
-    uint64_t fp = seen_hash(url, len);
-    if (seen_contains(&c->seen, fp))
-        return 0;
-    struct frontier_host *h;
-    int rc = frontier_host_of(c->frontier, url, len, &h);
-    if (rc != 0)
-        return rc == -ENOMEM ? rc : 0;
-    /* Only what is followed is marked seen: a URL out of one start host's scope may be in
-     * another's. */
-    if (!in_scope(c, h, root) || !passes_filters(c, url, len))
-        return 0;
-    /* Before seen_add: a link turned away here may still be queued when found again after
-     * the frontier has shrunk. */
-    if (over_budget(c, len))
-        return 0;
-    if ((rc = seen_add(&c->seen, fp)) < 0 || (rc = frontier_push(c->frontier, h, url, len, depth, root, found_on)) != 0)
-        return rc;
-    c->stats.queued++;
-    return 1;
+    struct admit_url u = {
+        .url = url,
+        .len = len,
+        .depth = depth,
+        .root = root,
+        .found_on = found_on,
+        .policy = follow_policy,
+        .policy_arg = c,
+    };
+    int rc = admit(&c->seen, c->frontier, &u);
+    if (rc == 1)
+        c->stats.queued++;
+    /* A link without a host is no link to follow; only memory is worth an error. */
+    return rc < 0 && rc != -ENOMEM ? 0 : rc;
 }
 
 /* ---- robots.txt ---- */
@@ -277,28 +286,24 @@ static void admit_listed(crawl *c, const char *name, unsigned long lineno, const
             if (why == NULL)
                 why = "not a valid URL";
         } else {
-            struct frontier_host *h;
-            uint64_t fp = seen_hash(c->pending_url.data, c->pending_url.len);
-            if (seen_contains(&c->seen, fp))
-                return; /* listed before: fetched once */
-            rc = frontier_host_of(c->frontier, c->pending_url.data, c->pending_url.len, &h);
             /* Where it was listed, for --failures only: a list of millions of URLs should
              * not pay for it otherwise. */
-            struct frontier_ref *where = NULL;
-            if (rc == 0 && c->opt.failures != NULL) {
-                char at[512];
+            char at[512];
+            if (c->opt.failures != NULL) {
                 int n = snprintf(at, sizeof at, "%s:%lu", name, lineno);
-                where = frontier_ref_create(at, n > 0 && (size_t)n < sizeof at ? (size_t)n : 0);
-                if (where == NULL)
-                    rc = -ENOMEM;
+                if (n <= 0 || (size_t)n >= sizeof at)
+                    at[0] = '\0';
             }
-            if (rc == 0 && (rc = seen_add(&c->seen, fp)) >= 0)
-                rc = frontier_push(c->frontier, h, c->pending_url.data, c->pending_url.len, 0, h,
-                                   where);
-            frontier_ref_release(where);
-            if (rc == 0) {
-                c->stats.queued++;
-                return;
+            struct admit_url u = {
+                .url = c->pending_url.data,
+                .len = c->pending_url.len,
+                .listed_at = c->opt.failures != NULL ? at : NULL,
+            };
+            rc = admit(&c->seen, c->frontier, &u);
+            if (rc >= 0) {
+                if (rc == 1)
+                    c->stats.queued++;
+                return; /* queued, or listed before: fetched once */
             }
             why = rc == -ENOMEM ? "out of memory" : "URL has no host";
         }
