@@ -10,7 +10,6 @@
 
 #include "admit.h"
 #include "log.h"
-#include "page.h"
 #include "reader.h"
 #include "robots.h"
 #include "url.h"
@@ -26,6 +25,8 @@ static uint64_t now_ms(const crawl *c)
 {
     return uv_now(c->t.sched->loop);
 }
+
+static void record_failure(crawl *c, const struct format_failure *f);
 
 /* ---- scope ---- */
 
@@ -219,7 +220,7 @@ static void report_disallowed(crawl *c, const struct frontier_item *it)
             .depth = it->depth,
             .found_on = it->found_on != NULL ? it->found_on->text : NULL,
         };
-        crawl_record_failure(c, &f);
+        record_failure(c, &f);
         return;
     }
     if (h->robots_failure != NULL && !h->robots_failure_told) {
@@ -258,9 +259,82 @@ static int spawn_robots(crawl *c, struct frontier_host *h)
     return 0;
 }
 
+/* ---- pages ---- */
+
+static void follow_links(crawl *c, const struct frontier_item *it, const struct buf *follow)
+{
+    const char *u = follow->data;
+    const char *end = u + follow->len;
+    if (u == end)
+        return;
+    /* One copy of this page's URL, shared by the links it queues, for --failures. */
+    struct frontier_ref *from = frontier_ref_create(it->url, it->len);
+    while (from != NULL && u < end) {
+        size_t len = strlen(u);
+        if (crawl_follow(c, u, len, it->depth + 1, it->root, from) < 0)
+            break;
+        u += len + 1;
+    }
+    if (u < end)
+        log_error("%s: out of memory for the links to follow", it->url);
+    frontier_ref_release(from);
+}
+
+/* A page's completion: all of its bookkeeping happens here. */
+static void page_completed(void *arg, const struct page_target *target,
+                           const struct page_result *r)
+{
+    crawl *c = arg;
+    struct frontier_item *it = target->tag;
+    c->stats.retries += r->retries;
+    switch (r->outcome) {
+    case PAGE_OK:
+        c->stats.ok++;
+        c->stats.pairs += r->pairs;
+        c->stats.links_bad += r->bad;
+        if (!r->nofollow)
+            follow_links(c, it, &r->follow);
+        break;
+    case PAGE_SKIPPED:
+        c->stats.skipped++;
+        break;
+    case PAGE_FAILED:
+        c->stats.failed++;
+        record_failure(c, &r->failure);
+        break;
+    case PAGE_CANCELLED:
+    case PAGE_UNWRITTEN: /* the writer's owner reports its error, once */
+        break;
+    }
+    frontier_done(c->frontier, it, now_ms(c));
+    c->stats.finished++;
+    task_sem_release(&c->slots);
+    task_event_signal(&c->changed);
+}
+
+/* Takes the item and one permit of the caller's. 0, or -ENOMEM with both still the
+ * caller's. */
+static int spawn_page(crawl *c, struct frontier_item *it)
+{
+    struct page_target target = {
+        .url = it->url,
+        .len = it->len,
+        .depth = it->depth,
+        .found_on = it->found_on != NULL ? it->found_on->text : NULL,
+        .follow = it->depth < c->opt.depth,
+        .tag = it,
+    };
+    int rc = page_spawn(c->t.sched, &c->t, &c->pages, &target, page_completed, c);
+    if (rc == 0)
+        c->stats.started++;
+    return rc;
+}
+
 /* ---- the lists ---- */
 
-void crawl_record_failure(crawl *c, const struct format_failure *f)
+/* Notes a failed URL in the --failures file, if there is one. The caller counts it and
+ * names it on stderr. */
+static void record_failure(crawl *c, const struct format_failure *f)
 {
     if (c->opt.failures == NULL)
         return;
@@ -318,7 +392,7 @@ static void admit_listed(crawl *c, const char *name, unsigned long lineno, const
         if (buf_append(&c->pending_url, text != NULL ? text : "", text != NULL ? len : 0) == 0) {
             struct format_failure f = {.url = c->pending_url.data ? c->pending_url.data : "",
                                        .kind = "input", .error = why, .found_on = where};
-            crawl_record_failure(c, &f);
+            record_failure(c, &f);
         }
     }
 }
@@ -522,7 +596,7 @@ static enum task_step run_step(task *t)
                 t->state = RUN_JOIN;
                 break;
             }
-            int rc = robots_fetch ? spawn_robots(c, c->robots_host) : page_spawn(c, c->admitting);
+            int rc = robots_fetch ? spawn_robots(c, c->robots_host) : spawn_page(c, c->admitting);
             if (rc != 0) {
                 task_sem_release(&c->slots);
                 log_error("out of memory");
@@ -580,6 +654,15 @@ int crawl_init(crawl *c, const struct crawl_options *o)
     seen_init(&c->seen);
     buf_init(&c->pending_url);
     c->rng = uv_hrtime() | 1; /* never 0: xorshift would stay there */
+    c->pages = (struct page_config){
+        .http = o->http,
+        .out = o->out,
+        .extractor = o->extractor,
+        .url_flags = o->url_flags,
+        .format = o->format,
+        .retries = o->retries,
+        .rng = &c->rng,
+    };
     struct frontier_limits limits = {
         .per_host = o->per_host,
         .delay_ms = o->delay_ms,
