@@ -165,14 +165,23 @@ static robots *rules_from(const http_request *r, const char **verdict, int *fail
     return rules;
 }
 
-enum { ROBOTS_FETCH = 0 /* where task_init starts a task */, ROBOTS_FETCHED };
+enum robots_state { ROBOTS_FETCH = 0 /* where task_init starts a task */, ROBOTS_FETCHED };
+
+/* Every state change of a robots.txt fetch goes through here (see run_set_state). */
+static void robots_set_state(struct robots_fetch *f, enum robots_state next)
+{
+#ifdef AREQ_TRACE_STATES
+    log_plain("robots %s: %d -> %d", f->url, f->t.state, (int)next);
+#endif
+    f->t.state = (int)next;
+}
 
 static enum task_step robots_step(task *t)
 {
     struct robots_fetch *f = (struct robots_fetch *)t;
     crawl *c = f->c;
     if (t->state == ROBOTS_FETCH) {
-        t->state = ROBOTS_FETCHED;
+        robots_set_state(f, ROBOTS_FETCHED);
         f->req.accept = NULL; /* any type: robots.txt is text/plain, and not always labelled */
         /* RFC 9309 section 2.5: at least the first 500 KiB are parsed, whatever
          * --max-size says; one byte more tells robots_parse that the file goes on, so
@@ -416,19 +425,65 @@ static void close_input(crawl *c)
 /* URLs dropped by robots.txt in one turn of the loop at most. */
 #define DISALLOWED_PER_TURN 64
 
-enum {
-    RUN_STEP,         /* decide what to do next */
-    RUN_OPEN,         /* open the next list */
-    RUN_READ,         /* ask for a line */
-    RUN_LINE,         /* a line (or the end of a list) is in */
-    RUN_ADMIT_PAGE,   /* a permit for c->admitting */
-    RUN_ADMIT_ROBOTS, /* a permit for c->robots_host */
-    RUN_WAITED,       /* something may have changed */
-    RUN_JOIN,
+/* The run task's states, by job: reading the lists, admitting from the frontier, waiting
+ * for a change, and shutting down. */
+enum run_state {
+    RUN_STEP,         /* admission: decide what to do next */
+    RUN_OPEN,         /* lists: open the next one */
+    RUN_READ,         /* lists: ask for a line */
+    RUN_LINE,         /* lists: a line (or the end of a list) is in */
+    RUN_ADMIT_PAGE,   /* admission: a permit for c->admitting */
+    RUN_ADMIT_ROBOTS, /* admission: a permit for c->robots_host */
+    RUN_WAITED,       /* waiting: something may have changed */
+    RUN_JOIN,         /* shutdown: wait for the pages */
     RUN_JOINED,
-    RUN_FAILURES_CLOSED, /* the output is closed; now the --failures file */
+    RUN_FAILURES_CLOSED, /* shutdown: the output is closed; now the --failures file */
     RUN_CLOSED,
 };
+
+#ifdef AREQ_TRACE_STATES
+static const char *run_state_name(int state)
+{
+    static const char *const names[] = {
+        "STEP", "OPEN", "READ", "LINE", "ADMIT_PAGE", "ADMIT_ROBOTS", "WAITED", "JOIN",
+        "JOINED", "FAILURES_CLOSED", "CLOSED",
+    };
+    return state >= 0 && (size_t)state < sizeof names / sizeof names[0] ? names[state] : "?";
+}
+#endif
+
+/* Every state change of the run task goes through here, as curl's mstate() does, so that
+ * a trace of the run (a build with -DAREQ_TRACE_STATES) is this one line. */
+static void run_set_state(crawl *c, enum run_state next)
+{
+#ifdef AREQ_TRACE_STATES
+    log_plain("run: %s -> %s", run_state_name(c->t.state), run_state_name((int)next));
+#endif
+    c->t.state = (int)next;
+}
+
+/* Whether a cancellation seen at the top of the loop can go straight to the shutdown: not
+ * while a permit is being waited for (its answer says whether one is held), and not once
+ * the shutdown has begun. */
+static int stops_at_once(int state)
+{
+    switch ((enum run_state)state) {
+    case RUN_STEP:
+    case RUN_OPEN:
+    case RUN_READ:
+    case RUN_LINE:
+        return 1;
+    case RUN_ADMIT_PAGE:
+    case RUN_ADMIT_ROBOTS:
+    case RUN_WAITED:
+    case RUN_JOIN:
+    case RUN_JOINED:
+    case RUN_FAILURES_CLOSED:
+    case RUN_CLOSED:
+        return 0;
+    }
+    return 0;
+}
 
 /* Gives up what the run holds when it stops early. */
 static void drop_pending(crawl *c)
@@ -445,202 +500,258 @@ static void drop_pending(crawl *c)
     }
 }
 
-/* What idle() decided: the run task goes round again at once (t->state says where), or it
- * is suspended and returns TASK_PENDING. */
-enum idle_next {
-    IDLE_GO_ROUND,
-    IDLE_WAITING,
+/* What one job of the run decided: go round the loop again at once (the state says
+ * where), or return to the scheduler (suspended, or finished). */
+enum run_next {
+    RUN_GO_ROUND,
+    RUN_RETURN_PENDING,
+    RUN_RETURN_FINISHED,
 };
 
-/* With nothing to start now: read on, finish, or wait for a change. */
-static enum idle_next idle(crawl *c, task *t, enum frontier_next what, uint64_t wake_at)
+static enum run_next from_step(enum task_step s)
 {
+    return s == TASK_PENDING ? RUN_RETURN_PENDING : RUN_RETURN_FINISHED;
+}
+
+static enum run_next from_wait(enum task_wait w)
+{
+    return w == TASK_SUSPENDED ? RUN_RETURN_PENDING : RUN_GO_ROUND;
+}
+
+/* ---- waiting ---- */
+
+/* With nothing to start now: read on, finish, or wait for a change. */
+static enum run_next idle(crawl *c, enum frontier_next what, uint64_t wake_at)
+{
+    task *t = &c->t;
     struct frontier_stats fs;
     frontier_get_stats(c->frontier, &fs);
     if (!c->lists_read && fs.queued < read_ahead(c)) {
-        t->state = c->in != NULL ? RUN_READ : RUN_OPEN;
-        return IDLE_GO_ROUND;
+        run_set_state(c, c->in != NULL ? RUN_READ : RUN_OPEN);
+        return RUN_GO_ROUND;
     }
     if (what == FRONTIER_EMPTY && c->lists_read) {
-        t->state = RUN_JOIN;
-        return IDLE_GO_ROUND;
+        run_set_state(c, RUN_JOIN);
+        return RUN_GO_ROUND;
     }
     uint64_t now = now_ms(c);
     uint64_t timeout = wake_at == UINT64_MAX ? UINT64_MAX : wake_at > now ? wake_at - now : 0;
-    t->state = RUN_WAITED;
-    if (timeout == 0) {
-        task_yield(t);
-        return IDLE_WAITING;
-    }
-    if (task_event_wait(&c->changed, t, timeout) == TASK_SUSPENDED)
-        return IDLE_WAITING;
-    return IDLE_GO_ROUND; /* a change was signalled meanwhile: RUN_WAITED looks again */
+    run_set_state(c, RUN_WAITED);
+    if (timeout == 0)
+        return from_step(task_yield(t));
+    /* A change signalled meanwhile goes round at once: RUN_WAITED looks again. */
+    return from_wait(task_event_wait(&c->changed, t, timeout));
 }
+
+/* ---- reading the lists ---- */
+
+static enum run_next read_lists(crawl *c)
+{
+    task *t = &c->t;
+    switch ((enum run_state)t->state) {
+    case RUN_OPEN: {
+        if (c->next_url < c->opt.nurls) {
+            const char *u = c->opt.urls[c->next_url++];
+            admit_listed(c, "argument", c->next_url, u, strlen(u), NULL);
+            run_set_state(c, RUN_STEP);
+            return RUN_GO_ROUND;
+        }
+        if (c->next_input == c->opt.ninputs) {
+            c->lists_read = 1;
+            frontier_set_input_open(c->frontier, 0);
+            run_set_state(c, RUN_STEP);
+            return RUN_GO_ROUND;
+        }
+        size_t i = c->next_input++;
+        const char *path = c->opt.inputs[i];
+        int fd = c->opt.input_fds[i];
+        c->opt.input_fds[i] = -1; /* the reader's now */
+        int rc = reader_open(c->t.sched->loop, fd, strcmp(path, "-") == 0 ? "<stdin>" : path,
+                             &c->in);
+        if (rc != 0) {
+            log_fatal("cannot read %s: %s", path, uv_strerror(rc));
+            c->input_error = rc;
+            return RUN_GO_ROUND; /* the next list */
+        }
+        run_set_state(c, RUN_READ);
+        return RUN_GO_ROUND;
+    }
+    case RUN_READ:
+        run_set_state(c, RUN_LINE);
+        return from_wait(reader_next(c->in, t, &c->line));
+    case RUN_LINE: {
+        int rc = task_wait_rc(t);
+        if (rc <= 0) {
+            if (rc < 0) {
+                log_fatal("cannot read %s: %s", reader_name(c->in), uv_strerror(rc));
+                c->input_error = rc;
+            }
+            close_input(c);
+            run_set_state(c, RUN_OPEN);
+            return RUN_GO_ROUND;
+        }
+        take_line(c);
+        run_set_state(c, RUN_STEP);
+        return RUN_GO_ROUND;
+    }
+    default:
+        return from_step(task_finish(t, -EINVAL));
+    }
+}
+
+/* ---- admission ---- */
+
+/* Decides what to start next: a robots.txt, a page, or nothing (then idle() decides). */
+static enum run_next dispatch(crawl *c)
+{
+    task *t = &c->t;
+    /* A reader slower than the crawl (a stalled `-o -`) must not make the writer hold the
+     * whole output: start nothing new until it has taken some. */
+    if (writer_backlog(c->opt.out) >= WRITER_BACKLOG_MAX) {
+        run_set_state(c, RUN_WAITED);
+        return from_wait(writer_wait_room(c->opt.out, t));
+    }
+    struct frontier_host *h = frontier_robots_wanted(c->frontier);
+    if (h != NULL) {
+        c->robots_host = h;
+        run_set_state(c, RUN_ADMIT_ROBOTS);
+        return from_wait(task_sem_acquire(&c->slots, t));
+    }
+    struct frontier_item *it = NULL;
+    uint64_t wake_at = UINT64_MAX;
+    enum frontier_next what = frontier_next(c->frontier, now_ms(c), &it, &wake_at);
+    if (what == FRONTIER_DISALLOWED) {
+        report_disallowed(c, it);
+        frontier_drop(c->frontier, it);
+        /* Every check costs a match against the rules: let the loop breathe between
+         * batches of them. */
+        if (++c->disallowed_seen % DISALLOWED_PER_TURN == 0) {
+            run_set_state(c, RUN_WAITED);
+            return from_step(task_yield(t));
+        }
+        return RUN_GO_ROUND;
+    }
+    if (what == FRONTIER_ITEM) {
+        if (c->opt.max_pages > 0 && c->stats.started >= c->opt.max_pages) {
+            frontier_done(c->frontier, it, now_ms(c));
+            c->stats.unfetched++;
+            return RUN_GO_ROUND;
+        }
+        c->admitting = it;
+        run_set_state(c, RUN_ADMIT_PAGE);
+        return from_wait(task_sem_acquire(&c->slots, t));
+    }
+    return idle(c, what, wake_at);
+}
+
+/* A permit came (or the wait for it was cancelled): start what it was for. */
+static enum run_next admitted(crawl *c)
+{
+    task *t = &c->t;
+    int robots_fetch = t->state == RUN_ADMIT_ROBOTS;
+    run_set_state(c, RUN_STEP);
+    if (task_wait_rc(t) != 0) {
+        /* Cancelled while waiting: no permit came. */
+        drop_pending(c);
+        run_set_state(c, RUN_JOIN);
+        return RUN_GO_ROUND;
+    }
+    if (task_cancelled(t)) {
+        task_sem_release(&c->slots);
+        drop_pending(c);
+        run_set_state(c, RUN_JOIN);
+        return RUN_GO_ROUND;
+    }
+    int rc = robots_fetch ? spawn_robots(c, c->robots_host) : spawn_page(c, c->admitting);
+    if (rc != 0) {
+        task_sem_release(&c->slots);
+        log_error("out of memory");
+        c->stats.failed++;
+        drop_pending(c);
+        return RUN_GO_ROUND;
+    }
+    c->admitting = NULL;
+    c->robots_host = NULL;
+    return RUN_GO_ROUND;
+}
+
+/* ---- shutdown ---- */
+
+static enum run_next shut_down(crawl *c)
+{
+    task *t = &c->t;
+    switch ((enum run_state)t->state) {
+    case RUN_JOIN:
+        if (c->in != NULL)
+            close_input(c);
+        run_set_state(c, RUN_JOINED);
+        return from_wait(task_join(t));
+    case RUN_JOINED:
+        /* A cancellation wakes a join early; the cancelled pages finish promptly. */
+        if (t->live_children > 0) {
+            run_set_state(c, RUN_JOIN);
+            return RUN_GO_ROUND;
+        }
+        {
+            struct frontier_stats fs;
+            frontier_get_stats(c->frontier, &fs);
+            c->stats.disallowed = fs.disallowed;
+        }
+        run_set_state(c, RUN_FAILURES_CLOSED);
+        return from_step(writer_close(c->opt.out, t));
+    case RUN_FAILURES_CLOSED:
+        run_set_state(c, RUN_CLOSED);
+        if (c->opt.failures != NULL)
+            return from_step(writer_close(c->opt.failures, t));
+        return RUN_GO_ROUND;
+    case RUN_CLOSED:
+        return from_step(task_finish(t, task_cancelled(t)));
+    default:
+        return from_step(task_finish(t, -EINVAL));
+    }
+}
+
+/* ---- the run ---- */
 
 static enum task_step run_step(task *t)
 {
     crawl *c = (crawl *)t;
     for (;;) {
-        if (task_cancelled(t) && t->state < RUN_ADMIT_PAGE) {
+        if (task_cancelled(t) && stops_at_once(t->state)) {
             drop_pending(c);
-            t->state = RUN_JOIN;
+            run_set_state(c, RUN_JOIN);
         }
-        switch (t->state) {
-        case RUN_STEP: {
-            /* A reader slower than the crawl (a stalled `-o -`) must not make the writer
-             * hold the whole output: start nothing new until it has taken some. */
-            if (writer_backlog(c->opt.out) >= WRITER_BACKLOG_MAX) {
-                t->state = RUN_WAITED;
-                if (writer_wait_room(c->opt.out, t) == TASK_SUSPENDED)
-                    return TASK_PENDING;
-                break;
-            }
-            struct frontier_host *h = frontier_robots_wanted(c->frontier);
-            if (h != NULL) {
-                c->robots_host = h;
-                t->state = RUN_ADMIT_ROBOTS;
-                if (task_sem_acquire(&c->slots, t) == TASK_SUSPENDED)
-                    return TASK_PENDING;
-                break;
-            }
-            struct frontier_item *it = NULL;
-            uint64_t wake_at = UINT64_MAX;
-            enum frontier_next what = frontier_next(c->frontier, now_ms(c), &it, &wake_at);
-            if (what == FRONTIER_DISALLOWED) {
-                report_disallowed(c, it);
-                frontier_drop(c->frontier, it);
-                /* Every check costs a match against the rules: let the loop breathe
-                 * between batches of them. */
-                if (++c->disallowed_seen % DISALLOWED_PER_TURN == 0) {
-                    t->state = RUN_WAITED;
-                    return task_yield(t);
-                }
-                break;
-            }
-            if (what == FRONTIER_ITEM) {
-                if (c->opt.max_pages > 0 && c->stats.started >= c->opt.max_pages) {
-                    frontier_done(c->frontier, it, now_ms(c));
-                    c->stats.unfetched++;
-                    break;
-                }
-                c->admitting = it;
-                t->state = RUN_ADMIT_PAGE;
-                if (task_sem_acquire(&c->slots, t) == TASK_SUSPENDED)
-                    return TASK_PENDING;
-                break;
-            }
-            if (idle(c, t, what, wake_at) == IDLE_WAITING)
-                return TASK_PENDING;
+        enum run_next next;
+        switch ((enum run_state)t->state) {
+        case RUN_STEP:
+            next = dispatch(c);
             break;
-        }
-        case RUN_OPEN: {
-            if (c->next_url < c->opt.nurls) {
-                const char *u = c->opt.urls[c->next_url++];
-                admit_listed(c, "argument", c->next_url, u, strlen(u), NULL);
-                t->state = RUN_STEP;
-                break;
-            }
-            if (c->next_input == c->opt.ninputs) {
-                c->lists_read = 1;
-                frontier_set_input_open(c->frontier, 0);
-                t->state = RUN_STEP;
-                break;
-            }
-            size_t i = c->next_input++;
-            const char *path = c->opt.inputs[i];
-            int fd = c->opt.input_fds[i];
-            c->opt.input_fds[i] = -1; /* the reader's now */
-            int rc = reader_open(c->t.sched->loop, fd, strcmp(path, "-") == 0 ? "<stdin>" : path,
-                                 &c->in);
-            if (rc != 0) {
-                log_fatal("cannot read %s: %s", path, uv_strerror(rc));
-                c->input_error = rc;
-                break;
-            }
-            t->state = RUN_READ;
-            break;
-        }
+        case RUN_OPEN:
         case RUN_READ:
-            t->state = RUN_LINE;
-            if (reader_next(c->in, t, &c->line) == TASK_SUSPENDED)
-                return TASK_PENDING;
+        case RUN_LINE:
+            next = read_lists(c);
             break;
-        case RUN_LINE: {
-            int rc = task_wait_rc(t);
-            if (rc <= 0) {
-                if (rc < 0) {
-                    log_fatal("cannot read %s: %s", reader_name(c->in), uv_strerror(rc));
-                    c->input_error = rc;
-                }
-                close_input(c);
-                t->state = RUN_OPEN;
-                break;
-            }
-            take_line(c);
-            t->state = RUN_STEP;
-            break;
-        }
         case RUN_ADMIT_PAGE:
-        case RUN_ADMIT_ROBOTS: {
-            int robots_fetch = t->state == RUN_ADMIT_ROBOTS;
-            t->state = RUN_STEP;
-            if (task_wait_rc(t) != 0) {
-                /* Cancelled while waiting: no permit came. */
-                drop_pending(c);
-                t->state = RUN_JOIN;
-                break;
-            }
-            if (task_cancelled(t)) {
-                task_sem_release(&c->slots);
-                drop_pending(c);
-                t->state = RUN_JOIN;
-                break;
-            }
-            int rc = robots_fetch ? spawn_robots(c, c->robots_host) : spawn_page(c, c->admitting);
-            if (rc != 0) {
-                task_sem_release(&c->slots);
-                log_error("out of memory");
-                c->stats.failed++;
-                drop_pending(c);
-                break;
-            }
-            c->admitting = NULL;
-            c->robots_host = NULL;
+        case RUN_ADMIT_ROBOTS:
+            next = admitted(c);
             break;
-        }
         case RUN_WAITED:
-            t->state = RUN_STEP;
+            run_set_state(c, RUN_STEP);
+            next = RUN_GO_ROUND;
             break;
         case RUN_JOIN:
-            if (c->in != NULL)
-                close_input(c);
-            t->state = RUN_JOINED;
-            if (task_join(t) == TASK_SUSPENDED)
-                return TASK_PENDING;
-            break;
         case RUN_JOINED:
-            /* A cancellation wakes a join early; the cancelled pages finish promptly. */
-            if (t->live_children > 0) {
-                t->state = RUN_JOIN;
-                break;
-            }
-            {
-                struct frontier_stats fs;
-                frontier_get_stats(c->frontier, &fs);
-                c->stats.disallowed = fs.disallowed;
-            }
-            t->state = RUN_FAILURES_CLOSED;
-            return writer_close(c->opt.out, t);
         case RUN_FAILURES_CLOSED:
-            t->state = RUN_CLOSED;
-            if (c->opt.failures != NULL)
-                return writer_close(c->opt.failures, t);
-            break;
         case RUN_CLOSED:
-            return task_finish(t, task_cancelled(t));
+            next = shut_down(c);
+            break;
         default:
             return task_finish(t, -EINVAL);
         }
+        if (next == RUN_RETURN_PENDING)
+            return TASK_PENDING;
+        if (next == RUN_RETURN_FINISHED)
+            return TASK_FINISHED;
     }
 }
 

@@ -285,7 +285,18 @@ static uint64_t backoff_ms(uint64_t *rng, const http_request *r, unsigned attemp
 
 /* ---- the task ---- */
 
-enum { PAGE_FETCH, PAGE_FETCHED, PAGE_BACKED_OFF, PAGE_SCANNED };
+enum page_state { PAGE_FETCH, PAGE_FETCHED, PAGE_BACKED_OFF, PAGE_SCANNED };
+
+/* Every state change of a page goes through here, so that a trace of it (a build with
+ * -DAREQ_TRACE_STATES) is this one line. */
+static void page_set_state(struct page *p, enum page_state next)
+{
+#ifdef AREQ_TRACE_STATES
+    static const char *const names[] = {"FETCH", "FETCHED", "BACKED_OFF", "SCANNED"};
+    log_plain("page %s: %s -> %s", p->target.url, names[p->t.state], names[next]);
+#endif
+    p->t.state = (int)next;
+}
 
 static enum task_step page_step(task *t)
 {
@@ -299,7 +310,7 @@ static enum task_step page_step(task *t)
     case PAGE_FETCH:
         if (task_cancelled(t))
             return task_finish(t, task_cancelled(t));
-        t->state = PAGE_FETCHED;
+        page_set_state(p, PAGE_FETCHED);
         p->req.accept = links_accepts_type; /* a page is worth its body only if we can scan it */
         return http_fetch(cfg->http, &p->req, t);
     case PAGE_FETCHED:
@@ -313,14 +324,14 @@ static enum task_step page_step(task *t)
             log_verbose("%s: %s; trying again in %.1f s (retry %u of %u)", p->target.url,
                         http_describe(&p->req, why, sizeof why), (double)ms / 1000, p->attempt,
                         cfg->retries);
-            t->state = PAGE_BACKED_OFF;
+            page_set_state(p, PAGE_BACKED_OFF);
             return task_sleep(t, ms);
         }
         /* A transfer that ended before the cancellation still counts: its block is whole. */
         if (report_unscanned(p))
             return task_finish(t, task_cancelled(t));
         scan_init(p);
-        t->state = PAGE_SCANNED;
+        page_set_state(p, PAGE_SCANNED);
         p->work.data = p;
         /* Scanning runs on the pool so that the loop keeps moving bytes meanwhile. The
          * wait is shielded: a running work item cannot be called back, and the page must
