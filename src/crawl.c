@@ -26,7 +26,20 @@ static uint64_t now_ms(const crawl *c)
     return uv_now(c->t.sched->loop);
 }
 
-static void record_failure(crawl *c, const struct format_failure *f);
+/* Notes a failed URL in the --failures file, if there is one. The caller counts it and
+ * names it on stderr. */
+static void record_failure(crawl *c, const struct format_failure *f)
+{
+    if (c->opt.failures == NULL)
+        return;
+    struct buf line;
+    buf_init(&line);
+    /* A line that cannot be had (out of memory, a failed writer) costs the file that line
+     * only; the failure is still counted and named on stderr. */
+    if (format_failure(&line, f) == 0)
+        writer_submit(c->opt.failures, line.data, line.len);
+    buf_finish(&line);
+}
 
 /* ---- scope ---- */
 
@@ -340,21 +353,6 @@ static int spawn_page(crawl *c, struct frontier_item *it)
 }
 
 /* ---- the lists ---- */
-
-/* Notes a failed URL in the --failures file, if there is one. The caller counts it and
- * names it on stderr. */
-static void record_failure(crawl *c, const struct format_failure *f)
-{
-    if (c->opt.failures == NULL)
-        return;
-    struct buf line;
-    buf_init(&line);
-    /* A line that cannot be had (out of memory, a failed writer) costs the file that line
-     * only; the failure is still counted and named on stderr. */
-    if (format_failure(&line, f) == 0)
-        writer_submit(c->opt.failures, line.data, line.len);
-    buf_finish(&line);
-}
 
 /* Checks one listed URL (a line of `name`, or an argument) and queues it. A bad one is
  * reported as NAME:LINE. */
