@@ -418,7 +418,7 @@ static void close_input(crawl *c)
     c->in = NULL;
 }
 
-/* ---- the run ---- */
+/* ---- the run's states ---- */
 
 /* URLs dropped by robots.txt in one turn of the loop at most. */
 #define DISALLOWED_PER_TURN 64
