@@ -8,8 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "admit.h"
 #include "log.h"
-#include "page.h"
 #include "reader.h"
 #include "robots.h"
 #include "url.h"
@@ -24,6 +24,21 @@ static size_t read_ahead(const crawl *c)
 static uint64_t now_ms(const crawl *c)
 {
     return uv_now(c->t.sched->loop);
+}
+
+/* Notes a failed URL in the --failures file, if there is one. The caller counts it and
+ * names it on stderr. */
+static void record_failure(crawl *c, const struct format_failure *f)
+{
+    if (c->opt.failures == NULL)
+        return;
+    struct buf line;
+    buf_init(&line);
+    /* A line that cannot be had (out of memory, a failed writer) costs the file that line
+     * only; the failure is still counted and named on stderr. */
+    if (format_failure(&line, f) == 0)
+        writer_submit(c->opt.failures, line.data, line.len);
+    buf_finish(&line);
 }
 
 /* ---- scope ---- */
@@ -97,30 +112,38 @@ static int over_budget(crawl *c, size_t len)
     return 1;
 }
 
+/* The policy for a link: in scope, through the filters, within the budget. Only what is
+ * followed is marked seen: a URL out of one start host's scope may be in another's, and a
+ * link turned away by the budget may still be queued when found again after the frontier
+ * has shrunk. */
+static int follow_policy(void *arg, const struct frontier_host *h,
+                         const struct frontier_host *root, const char *url, size_t len)
+{
+    crawl *c = arg;
+    if (!in_scope(c, h, root) || !passes_filters(c, url, len))
+        return 0;
+    return !over_budget(c, len);
+}
+
 int crawl_follow(crawl *c, const char *url, size_t len, unsigned depth,
                  const struct frontier_host *root, struct frontier_ref *found_on)
 {
     if (c->opt.max_pages > 0 && c->stats.queued >= c->opt.max_pages)
         return 0;
-    uint64_t fp = seen_hash(url, len);
-    if (seen_contains(&c->seen, fp))
-        return 0;
-    struct frontier_host *h;
-    int rc = frontier_host_of(c->frontier, url, len, &h);
-    if (rc != 0)
-        return rc == -ENOMEM ? rc : 0;
-    /* Only what is followed is marked seen: a URL out of one start host's scope may be in
-     * another's. */
-    if (!in_scope(c, h, root) || !passes_filters(c, url, len))
-        return 0;
-    /* Before seen_add: a link turned away here may still be queued when found again after
-     * the frontier has shrunk. */
-    if (over_budget(c, len))
-        return 0;
-    if ((rc = seen_add(&c->seen, fp)) < 0 || (rc = frontier_push(c->frontier, h, url, len, depth, root, found_on)) != 0)
-        return rc;
-    c->stats.queued++;
-    return 1;
+    struct admit_url u = {
+        .url = url,
+        .len = len,
+        .depth = depth,
+        .root = root,
+        .found_on = found_on,
+        .policy = follow_policy,
+        .policy_arg = c,
+    };
+    int rc = admit(&c->seen, c->frontier, &u);
+    if (rc == 1)
+        c->stats.queued++;
+    /* A link without a host is no link to follow; only memory is worth an error. */
+    return rc < 0 && rc != -ENOMEM ? 0 : rc;
 }
 
 /* ---- robots.txt ---- */
@@ -155,14 +178,23 @@ static robots *rules_from(const http_request *r, const char **verdict, int *fail
     return rules;
 }
 
-enum { ROBOTS_FETCH = 0 /* where task_init starts a task */, ROBOTS_FETCHED };
+enum robots_state { ROBOTS_FETCH = 0 /* where task_init starts a task */, ROBOTS_FETCHED };
+
+/* Every state change of a robots.txt fetch goes through here (see run_set_state). */
+static void robots_set_state(struct robots_fetch *f, enum robots_state next)
+{
+#ifdef AREQ_TRACE_STATES
+    log_plain("robots %s: %d -> %d", f->url, f->t.state, (int)next);
+#endif
+    f->t.state = (int)next;
+}
 
 static enum task_step robots_step(task *t)
 {
     struct robots_fetch *f = (struct robots_fetch *)t;
     crawl *c = f->c;
     if (t->state == ROBOTS_FETCH) {
-        t->state = ROBOTS_FETCHED;
+        robots_set_state(f, ROBOTS_FETCHED);
         f->req.accept = NULL; /* any type: robots.txt is text/plain, and not always labelled */
         /* RFC 9309 section 2.5: at least the first 500 KiB are parsed, whatever
          * --max-size says; one byte more tells robots_parse that the file goes on, so
@@ -210,7 +242,7 @@ static void report_disallowed(crawl *c, const struct frontier_item *it)
             .depth = it->depth,
             .found_on = it->found_on != NULL ? it->found_on->text : NULL,
         };
-        crawl_record_failure(c, &f);
+        record_failure(c, &f);
         return;
     }
     if (h->robots_failure != NULL && !h->robots_failure_told) {
@@ -249,20 +281,78 @@ static int spawn_robots(crawl *c, struct frontier_host *h)
     return 0;
 }
 
-/* ---- the lists ---- */
+/* ---- pages ---- */
 
-void crawl_record_failure(crawl *c, const struct format_failure *f)
+static void follow_links(crawl *c, const struct frontier_item *it, const struct buf *follow)
 {
-    if (c->opt.failures == NULL)
+    const char *u = follow->data;
+    const char *end = u + follow->len;
+    if (u == end)
         return;
-    struct buf line;
-    buf_init(&line);
-    /* A line that cannot be had (out of memory, a failed writer) costs the file that line
-     * only; the failure is still counted and named on stderr. */
-    if (format_failure(&line, f) == 0)
-        writer_submit(c->opt.failures, line.data, line.len);
-    buf_finish(&line);
+    /* One copy of this page's URL, shared by the links it queues, for --failures. */
+    struct frontier_ref *from = frontier_ref_create(it->url, it->len);
+    while (from != NULL && u < end) {
+        size_t len = strlen(u);
+        if (crawl_follow(c, u, len, it->depth + 1, it->root, from) < 0)
+            break;
+        u += len + 1;
+    }
+    if (u < end)
+        log_error("%s: out of memory for the links to follow", it->url);
+    frontier_ref_release(from);
 }
+
+/* A page's completion: all of its bookkeeping happens here. */
+static void page_completed(void *arg, const struct page_target *target,
+                           const struct page_result *r)
+{
+    crawl *c = arg;
+    struct frontier_item *it = target->tag;
+    c->stats.retries += r->retries;
+    switch (r->outcome) {
+    case PAGE_OK:
+        c->stats.ok++;
+        c->stats.pairs += r->pairs;
+        c->stats.links_bad += r->bad;
+        if (!r->nofollow)
+            follow_links(c, it, &r->follow);
+        break;
+    case PAGE_SKIPPED:
+        c->stats.skipped++;
+        break;
+    case PAGE_FAILED:
+        c->stats.failed++;
+        record_failure(c, &r->failure);
+        break;
+    case PAGE_CANCELLED:
+    case PAGE_UNWRITTEN: /* the writer's owner reports its error, once */
+        break;
+    }
+    frontier_done(c->frontier, it, now_ms(c));
+    c->stats.finished++;
+    task_sem_release(&c->slots);
+    task_event_signal(&c->changed);
+}
+
+/* Takes the item and one permit of the caller's. 0, or -ENOMEM with both still the
+ * caller's. */
+static int spawn_page(crawl *c, struct frontier_item *it)
+{
+    struct page_target target = {
+        .url = it->url,
+        .len = it->len,
+        .depth = it->depth,
+        .found_on = it->found_on != NULL ? it->found_on->text : NULL,
+        .follow = it->depth < c->opt.depth,
+        .tag = it,
+    };
+    int rc = page_spawn(c->t.sched, &c->t, &c->pages, &target, page_completed, c);
+    if (rc == 0)
+        c->stats.started++;
+    return rc;
+}
+
+/* ---- the lists ---- */
 
 /* Checks one listed URL (a line of `name`, or an argument) and queues it. A bad one is
  * reported as NAME:LINE. */
@@ -277,28 +367,24 @@ static void admit_listed(crawl *c, const char *name, unsigned long lineno, const
             if (why == NULL)
                 why = "not a valid URL";
         } else {
-            struct frontier_host *h;
-            uint64_t fp = seen_hash(c->pending_url.data, c->pending_url.len);
-            if (seen_contains(&c->seen, fp))
-                return; /* listed before: fetched once */
-            rc = frontier_host_of(c->frontier, c->pending_url.data, c->pending_url.len, &h);
             /* Where it was listed, for --failures only: a list of millions of URLs should
              * not pay for it otherwise. */
-            struct frontier_ref *where = NULL;
-            if (rc == 0 && c->opt.failures != NULL) {
-                char at[512];
+            char at[512];
+            if (c->opt.failures != NULL) {
                 int n = snprintf(at, sizeof at, "%s:%lu", name, lineno);
-                where = frontier_ref_create(at, n > 0 && (size_t)n < sizeof at ? (size_t)n : 0);
-                if (where == NULL)
-                    rc = -ENOMEM;
+                if (n <= 0 || (size_t)n >= sizeof at)
+                    at[0] = '\0';
             }
-            if (rc == 0 && (rc = seen_add(&c->seen, fp)) >= 0)
-                rc = frontier_push(c->frontier, h, c->pending_url.data, c->pending_url.len, 0, h,
-                                   where);
-            frontier_ref_release(where);
-            if (rc == 0) {
-                c->stats.queued++;
-                return;
+            struct admit_url u = {
+                .url = c->pending_url.data,
+                .len = c->pending_url.len,
+                .listed_at = c->opt.failures != NULL ? at : NULL,
+            };
+            rc = admit(&c->seen, c->frontier, &u);
+            if (rc >= 0) {
+                if (rc == 1)
+                    c->stats.queued++;
+                return; /* queued, or listed before: fetched once */
             }
             why = rc == -ENOMEM ? "out of memory" : "URL has no host";
         }
@@ -313,7 +399,7 @@ static void admit_listed(crawl *c, const char *name, unsigned long lineno, const
         if (buf_append(&c->pending_url, text != NULL ? text : "", text != NULL ? len : 0) == 0) {
             struct format_failure f = {.url = c->pending_url.data ? c->pending_url.data : "",
                                        .kind = "input", .error = why, .found_on = where};
-            crawl_record_failure(c, &f);
+            record_failure(c, &f);
         }
     }
 }
@@ -332,24 +418,70 @@ static void close_input(crawl *c)
     c->in = NULL;
 }
 
-/* ---- the run ---- */
+/* ---- the run's states ---- */
 
 /* URLs dropped by robots.txt in one turn of the loop at most. */
 #define DISALLOWED_PER_TURN 64
 
-enum {
-    RUN_STEP,         /* decide what to do next */
-    RUN_OPEN,         /* open the next list */
-    RUN_READ,         /* ask for a line */
-    RUN_LINE,         /* a line (or the end of a list) is in */
-    RUN_ADMIT_PAGE,   /* a permit for c->admitting */
-    RUN_ADMIT_ROBOTS, /* a permit for c->robots_host */
-    RUN_WAITED,       /* something may have changed */
-    RUN_JOIN,
+/* The run task's states, by job: reading the lists, admitting from the frontier, waiting
+ * for a change, and shutting down. */
+enum run_state {
+    RUN_STEP,         /* admission: decide what to do next */
+    RUN_OPEN,         /* lists: open the next one */
+    RUN_READ,         /* lists: ask for a line */
+    RUN_LINE,         /* lists: a line (or the end of a list) is in */
+    RUN_ADMIT_PAGE,   /* admission: a permit for c->admitting */
+    RUN_ADMIT_ROBOTS, /* admission: a permit for c->robots_host */
+    RUN_WAITED,       /* waiting: something may have changed */
+    RUN_JOIN,         /* shutdown: wait for the pages */
     RUN_JOINED,
-    RUN_FAILURES_CLOSED, /* the output is closed; now the --failures file */
+    RUN_FAILURES_CLOSED, /* shutdown: the output is closed; now the --failures file */
     RUN_CLOSED,
 };
+
+#ifdef AREQ_TRACE_STATES
+static const char *run_state_name(int state)
+{
+    static const char *const names[] = {
+        "STEP", "OPEN", "READ", "LINE", "ADMIT_PAGE", "ADMIT_ROBOTS", "WAITED", "JOIN",
+        "JOINED", "FAILURES_CLOSED", "CLOSED",
+    };
+    return state >= 0 && (size_t)state < sizeof names / sizeof names[0] ? names[state] : "?";
+}
+#endif
+
+/* Every state change of the run task goes through here, as curl's mstate() does, so that
+ * a trace of the run (a build with -DAREQ_TRACE_STATES) is this one line. */
+static void run_set_state(crawl *c, enum run_state next)
+{
+#ifdef AREQ_TRACE_STATES
+    log_plain("run: %s -> %s", run_state_name(c->t.state), run_state_name((int)next));
+#endif
+    c->t.state = (int)next;
+}
+
+/* Whether a cancellation seen at the top of the loop can go straight to the shutdown: not
+ * while a permit is being waited for (its answer says whether one is held), and not once
+ * the shutdown has begun. */
+static int stops_at_once(int state)
+{
+    switch ((enum run_state)state) {
+    case RUN_STEP:
+    case RUN_OPEN:
+    case RUN_READ:
+    case RUN_LINE:
+        return 1;
+    case RUN_ADMIT_PAGE:
+    case RUN_ADMIT_ROBOTS:
+    case RUN_WAITED:
+    case RUN_JOIN:
+    case RUN_JOINED:
+    case RUN_FAILURES_CLOSED:
+    case RUN_CLOSED:
+        return 0;
+    }
+    return 0;
+}
 
 /* Gives up what the run holds when it stops early. */
 static void drop_pending(crawl *c)
@@ -366,202 +498,258 @@ static void drop_pending(crawl *c)
     }
 }
 
-/* What idle() decided: the run task goes round again at once (t->state says where), or it
- * is suspended and returns TASK_PENDING. */
-enum idle_next {
-    IDLE_GO_ROUND,
-    IDLE_WAITING,
+/* What one job of the run decided: go round the loop again at once (the state says
+ * where), or return to the scheduler (suspended, or finished). */
+enum run_next {
+    RUN_GO_ROUND,
+    RUN_RETURN_PENDING,
+    RUN_RETURN_FINISHED,
 };
 
-/* With nothing to start now: read on, finish, or wait for a change. */
-static enum idle_next idle(crawl *c, task *t, enum frontier_next what, uint64_t wake_at)
+static enum run_next from_step(enum task_step s)
 {
+    return s == TASK_PENDING ? RUN_RETURN_PENDING : RUN_RETURN_FINISHED;
+}
+
+static enum run_next from_wait(enum task_wait w)
+{
+    return w == TASK_SUSPENDED ? RUN_RETURN_PENDING : RUN_GO_ROUND;
+}
+
+/* ---- waiting ---- */
+
+/* With nothing to start now: read on, finish, or wait for a change. */
+static enum run_next idle(crawl *c, enum frontier_next what, uint64_t wake_at)
+{
+    task *t = &c->t;
     struct frontier_stats fs;
     frontier_get_stats(c->frontier, &fs);
     if (!c->lists_read && fs.queued < read_ahead(c)) {
-        t->state = c->in != NULL ? RUN_READ : RUN_OPEN;
-        return IDLE_GO_ROUND;
+        run_set_state(c, c->in != NULL ? RUN_READ : RUN_OPEN);
+        return RUN_GO_ROUND;
     }
     if (what == FRONTIER_EMPTY && c->lists_read) {
-        t->state = RUN_JOIN;
-        return IDLE_GO_ROUND;
+        run_set_state(c, RUN_JOIN);
+        return RUN_GO_ROUND;
     }
     uint64_t now = now_ms(c);
     uint64_t timeout = wake_at == UINT64_MAX ? UINT64_MAX : wake_at > now ? wake_at - now : 0;
-    t->state = RUN_WAITED;
-    if (timeout == 0) {
-        task_yield(t);
-        return IDLE_WAITING;
-    }
-    if (task_event_wait(&c->changed, t, timeout) == TASK_SUSPENDED)
-        return IDLE_WAITING;
-    return IDLE_GO_ROUND; /* a change was signalled meanwhile: RUN_WAITED looks again */
+    run_set_state(c, RUN_WAITED);
+    if (timeout == 0)
+        return from_step(task_yield(t));
+    /* A change signalled meanwhile goes round at once: RUN_WAITED looks again. */
+    return from_wait(task_event_wait(&c->changed, t, timeout));
 }
+
+/* ---- reading the lists ---- */
+
+static enum run_next read_lists(crawl *c)
+{
+    task *t = &c->t;
+    switch ((enum run_state)t->state) {
+    case RUN_OPEN: {
+        if (c->next_url < c->opt.nurls) {
+            const char *u = c->opt.urls[c->next_url++];
+            admit_listed(c, "argument", c->next_url, u, strlen(u), NULL);
+            run_set_state(c, RUN_STEP);
+            return RUN_GO_ROUND;
+        }
+        if (c->next_input == c->opt.ninputs) {
+            c->lists_read = 1;
+            frontier_set_input_open(c->frontier, 0);
+            run_set_state(c, RUN_STEP);
+            return RUN_GO_ROUND;
+        }
+        size_t i = c->next_input++;
+        const char *path = c->opt.inputs[i];
+        int fd = c->opt.input_fds[i];
+        c->opt.input_fds[i] = -1; /* the reader's now */
+        int rc = reader_open(c->t.sched->loop, fd, strcmp(path, "-") == 0 ? "<stdin>" : path,
+                             &c->in);
+        if (rc != 0) {
+            log_fatal("cannot read %s: %s", path, uv_strerror(rc));
+            c->input_error = rc;
+            return RUN_GO_ROUND; /* the next list */
+        }
+        run_set_state(c, RUN_READ);
+        return RUN_GO_ROUND;
+    }
+    case RUN_READ:
+        run_set_state(c, RUN_LINE);
+        return from_wait(reader_next(c->in, t, &c->line));
+    case RUN_LINE: {
+        int rc = task_wait_rc(t);
+        if (rc <= 0) {
+            if (rc < 0) {
+                log_fatal("cannot read %s: %s", reader_name(c->in), uv_strerror(rc));
+                c->input_error = rc;
+            }
+            close_input(c);
+            run_set_state(c, RUN_OPEN);
+            return RUN_GO_ROUND;
+        }
+        take_line(c);
+        run_set_state(c, RUN_STEP);
+        return RUN_GO_ROUND;
+    }
+    default:
+        return from_step(task_finish(t, -EINVAL));
+    }
+}
+
+/* ---- admission ---- */
+
+/* Decides what to start next: a robots.txt, a page, or nothing (then idle() decides). */
+static enum run_next dispatch(crawl *c)
+{
+    task *t = &c->t;
+    /* A reader slower than the crawl (a stalled `-o -`) must not make the writer hold the
+     * whole output: start nothing new until it has taken some. */
+    if (writer_backlog(c->opt.out) >= WRITER_BACKLOG_MAX) {
+        run_set_state(c, RUN_WAITED);
+        return from_wait(writer_wait_room(c->opt.out, t));
+    }
+    struct frontier_host *h = frontier_robots_wanted(c->frontier);
+    if (h != NULL) {
+        c->robots_host = h;
+        run_set_state(c, RUN_ADMIT_ROBOTS);
+        return from_wait(task_sem_acquire(&c->slots, t));
+    }
+    struct frontier_item *it = NULL;
+    uint64_t wake_at = UINT64_MAX;
+    enum frontier_next what = frontier_next(c->frontier, now_ms(c), &it, &wake_at);
+    if (what == FRONTIER_DISALLOWED) {
+        report_disallowed(c, it);
+        frontier_drop(c->frontier, it);
+        /* Every check costs a match against the rules: let the loop breathe between
+         * batches of them. */
+        if (++c->disallowed_seen % DISALLOWED_PER_TURN == 0) {
+            run_set_state(c, RUN_WAITED);
+            return from_step(task_yield(t));
+        }
+        return RUN_GO_ROUND;
+    }
+    if (what == FRONTIER_ITEM) {
+        if (c->opt.max_pages > 0 && c->stats.started >= c->opt.max_pages) {
+            frontier_done(c->frontier, it, now_ms(c));
+            c->stats.unfetched++;
+            return RUN_GO_ROUND;
+        }
+        c->admitting = it;
+        run_set_state(c, RUN_ADMIT_PAGE);
+        return from_wait(task_sem_acquire(&c->slots, t));
+    }
+    return idle(c, what, wake_at);
+}
+
+/* A permit came (or the wait for it was cancelled): start what it was for. */
+static enum run_next admitted(crawl *c)
+{
+    task *t = &c->t;
+    int robots_fetch = t->state == RUN_ADMIT_ROBOTS;
+    run_set_state(c, RUN_STEP);
+    if (task_wait_rc(t) != 0) {
+        /* Cancelled while waiting: no permit came. */
+        drop_pending(c);
+        run_set_state(c, RUN_JOIN);
+        return RUN_GO_ROUND;
+    }
+    if (task_cancelled(t)) {
+        task_sem_release(&c->slots);
+        drop_pending(c);
+        run_set_state(c, RUN_JOIN);
+        return RUN_GO_ROUND;
+    }
+    int rc = robots_fetch ? spawn_robots(c, c->robots_host) : spawn_page(c, c->admitting);
+    if (rc != 0) {
+        task_sem_release(&c->slots);
+        log_error("out of memory");
+        c->stats.failed++;
+        drop_pending(c);
+        return RUN_GO_ROUND;
+    }
+    c->admitting = NULL;
+    c->robots_host = NULL;
+    return RUN_GO_ROUND;
+}
+
+/* ---- shutdown ---- */
+
+static enum run_next shut_down(crawl *c)
+{
+    task *t = &c->t;
+    switch ((enum run_state)t->state) {
+    case RUN_JOIN:
+        if (c->in != NULL)
+            close_input(c);
+        run_set_state(c, RUN_JOINED);
+        return from_wait(task_join(t));
+    case RUN_JOINED:
+        /* A cancellation wakes a join early; the cancelled pages finish promptly. */
+        if (t->live_children > 0) {
+            run_set_state(c, RUN_JOIN);
+            return RUN_GO_ROUND;
+        }
+        {
+            struct frontier_stats fs;
+            frontier_get_stats(c->frontier, &fs);
+            c->stats.disallowed = fs.disallowed;
+        }
+        run_set_state(c, RUN_FAILURES_CLOSED);
+        return from_step(writer_close(c->opt.out, t));
+    case RUN_FAILURES_CLOSED:
+        run_set_state(c, RUN_CLOSED);
+        if (c->opt.failures != NULL)
+            return from_step(writer_close(c->opt.failures, t));
+        return RUN_GO_ROUND;
+    case RUN_CLOSED:
+        return from_step(task_finish(t, task_cancelled(t)));
+    default:
+        return from_step(task_finish(t, -EINVAL));
+    }
+}
+
+/* ---- the run ---- */
 
 static enum task_step run_step(task *t)
 {
     crawl *c = (crawl *)t;
     for (;;) {
-        if (task_cancelled(t) && t->state < RUN_ADMIT_PAGE) {
+        if (task_cancelled(t) && stops_at_once(t->state)) {
             drop_pending(c);
-            t->state = RUN_JOIN;
+            run_set_state(c, RUN_JOIN);
         }
-        switch (t->state) {
-        case RUN_STEP: {
-            /* A reader slower than the crawl (a stalled `-o -`) must not make the writer
-             * hold the whole output: start nothing new until it has taken some. */
-            if (writer_backlog(c->opt.out) >= WRITER_BACKLOG_MAX) {
-                t->state = RUN_WAITED;
-                if (writer_wait_room(c->opt.out, t) == TASK_SUSPENDED)
-                    return TASK_PENDING;
-                break;
-            }
-            struct frontier_host *h = frontier_robots_wanted(c->frontier);
-            if (h != NULL) {
-                c->robots_host = h;
-                t->state = RUN_ADMIT_ROBOTS;
-                if (task_sem_acquire(&c->slots, t) == TASK_SUSPENDED)
-                    return TASK_PENDING;
-                break;
-            }
-            struct frontier_item *it = NULL;
-            uint64_t wake_at = UINT64_MAX;
-            enum frontier_next what = frontier_next(c->frontier, now_ms(c), &it, &wake_at);
-            if (what == FRONTIER_DISALLOWED) {
-                report_disallowed(c, it);
-                frontier_drop(c->frontier, it);
-                /* Every check costs a match against the rules: let the loop breathe
-                 * between batches of them. */
-                if (++c->disallowed_seen % DISALLOWED_PER_TURN == 0) {
-                    t->state = RUN_WAITED;
-                    return task_yield(t);
-                }
-                break;
-            }
-            if (what == FRONTIER_ITEM) {
-                if (c->opt.max_pages > 0 && c->stats.started >= c->opt.max_pages) {
-                    frontier_done(c->frontier, it, now_ms(c));
-                    c->stats.unfetched++;
-                    break;
-                }
-                c->admitting = it;
-                t->state = RUN_ADMIT_PAGE;
-                if (task_sem_acquire(&c->slots, t) == TASK_SUSPENDED)
-                    return TASK_PENDING;
-                break;
-            }
-            if (idle(c, t, what, wake_at) == IDLE_WAITING)
-                return TASK_PENDING;
+        enum run_next next;
+        switch ((enum run_state)t->state) {
+        case RUN_STEP:
+            next = dispatch(c);
             break;
-        }
-        case RUN_OPEN: {
-            if (c->next_url < c->opt.nurls) {
-                const char *u = c->opt.urls[c->next_url++];
-                admit_listed(c, "argument", c->next_url, u, strlen(u), NULL);
-                t->state = RUN_STEP;
-                break;
-            }
-            if (c->next_input == c->opt.ninputs) {
-                c->lists_read = 1;
-                frontier_set_input_open(c->frontier, 0);
-                t->state = RUN_STEP;
-                break;
-            }
-            size_t i = c->next_input++;
-            const char *path = c->opt.inputs[i];
-            int fd = c->opt.input_fds[i];
-            c->opt.input_fds[i] = -1; /* the reader's now */
-            int rc = reader_open(c->t.sched->loop, fd, strcmp(path, "-") == 0 ? "<stdin>" : path,
-                                 &c->in);
-            if (rc != 0) {
-                log_fatal("cannot read %s: %s", path, uv_strerror(rc));
-                c->input_error = rc;
-                break;
-            }
-            t->state = RUN_READ;
-            break;
-        }
+        case RUN_OPEN:
         case RUN_READ:
-            t->state = RUN_LINE;
-            if (reader_next(c->in, t, &c->line) == TASK_SUSPENDED)
-                return TASK_PENDING;
+        case RUN_LINE:
+            next = read_lists(c);
             break;
-        case RUN_LINE: {
-            int rc = task_wait_rc(t);
-            if (rc <= 0) {
-                if (rc < 0) {
-                    log_fatal("cannot read %s: %s", reader_name(c->in), uv_strerror(rc));
-                    c->input_error = rc;
-                }
-                close_input(c);
-                t->state = RUN_OPEN;
-                break;
-            }
-            take_line(c);
-            t->state = RUN_STEP;
-            break;
-        }
         case RUN_ADMIT_PAGE:
-        case RUN_ADMIT_ROBOTS: {
-            int robots_fetch = t->state == RUN_ADMIT_ROBOTS;
-            t->state = RUN_STEP;
-            if (task_wait_rc(t) != 0) {
-                /* Cancelled while waiting: no permit came. */
-                drop_pending(c);
-                t->state = RUN_JOIN;
-                break;
-            }
-            if (task_cancelled(t)) {
-                task_sem_release(&c->slots);
-                drop_pending(c);
-                t->state = RUN_JOIN;
-                break;
-            }
-            int rc = robots_fetch ? spawn_robots(c, c->robots_host) : page_spawn(c, c->admitting);
-            if (rc != 0) {
-                task_sem_release(&c->slots);
-                log_error("out of memory");
-                c->stats.failed++;
-                drop_pending(c);
-                break;
-            }
-            c->admitting = NULL;
-            c->robots_host = NULL;
+        case RUN_ADMIT_ROBOTS:
+            next = admitted(c);
             break;
-        }
         case RUN_WAITED:
-            t->state = RUN_STEP;
+            run_set_state(c, RUN_STEP);
+            next = RUN_GO_ROUND;
             break;
         case RUN_JOIN:
-            if (c->in != NULL)
-                close_input(c);
-            t->state = RUN_JOINED;
-            if (task_join(t) == TASK_SUSPENDED)
-                return TASK_PENDING;
-            break;
         case RUN_JOINED:
-            /* A cancellation wakes a join early; the cancelled pages finish promptly. */
-            if (t->live_children > 0) {
-                t->state = RUN_JOIN;
-                break;
-            }
-            {
-                struct frontier_stats fs;
-                frontier_get_stats(c->frontier, &fs);
-                c->stats.disallowed = fs.disallowed;
-            }
-            t->state = RUN_FAILURES_CLOSED;
-            return writer_close(c->opt.out, t);
         case RUN_FAILURES_CLOSED:
-            t->state = RUN_CLOSED;
-            if (c->opt.failures != NULL)
-                return writer_close(c->opt.failures, t);
-            break;
         case RUN_CLOSED:
-            return task_finish(t, task_cancelled(t));
+            next = shut_down(c);
+            break;
         default:
             return task_finish(t, -EINVAL);
         }
+        if (next == RUN_RETURN_PENDING)
+            return TASK_PENDING;
+        if (next == RUN_RETURN_FINISHED)
+            return TASK_FINISHED;
     }
 }
 
@@ -575,6 +763,15 @@ int crawl_init(crawl *c, const struct crawl_options *o)
     seen_init(&c->seen);
     buf_init(&c->pending_url);
     c->rng = uv_hrtime() | 1; /* never 0: xorshift would stay there */
+    c->pages = (struct page_config){
+        .http = o->http,
+        .out = o->out,
+        .extractor = o->extractor,
+        .url_flags = o->url_flags,
+        .format = o->format,
+        .retries = o->retries,
+        .rng = &c->rng,
+    };
     struct frontier_limits limits = {
         .per_host = o->per_host,
         .delay_ms = o->delay_ms,

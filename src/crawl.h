@@ -1,7 +1,7 @@
 /* crawl.h: the run. A run task streams the input lists into the frontier, takes from it
  * the URLs that may be fetched now, admits each through a semaphore of --concurrency
- * permits, and spawns a page task for it (page.h); with --depth, a page's links come back
- * into the frontier. Before the first page of an origin, when recursing, a robots task
+ * permits, and spawns a page task for it (page.h), whose completion callback keeps the
+ * books; with --depth, a page's links come back into the frontier (admit.h). Before the first page of an origin, when recursing, a robots task
  * fetches its robots.txt.
  *
  * Ownership: the caller owns the crawl struct and everything its options point to (the
@@ -19,6 +19,7 @@
 #include "input.h"
 #include "filter.h"
 #include "links.h"
+#include "page.h"
 #include "seen.h"
 #include "task.h"
 #include "writer.h"
@@ -87,14 +88,13 @@ typedef struct crawl {
     int input_error;           /* a list could not be read to its end */
     int lists_read;            /* every list has been read: the total is known */
 
-    /* Shared with page.c. */
     task_sem slots;
     seen_set seen;             /* every URL queued, by fingerprint */
     frontier *frontier;
     task_event changed;        /* a page or robots.txt ended: the frontier may move */
     uint64_t rng;              /* for backoff jitter */
-
-    /* Private to crawl.c. */
+    struct page_config pages;  /* what every page shares; points at rng, so the crawl
+                                  stays where crawl_init put it */
     size_t next_url;
     size_t next_input;
     struct reader *in;
@@ -116,11 +116,7 @@ void crawl_start(crawl *c, task_sched *s);
 /* Stops the run: no new URLs, transfers in flight cancelled, complete blocks kept. */
 void crawl_stop(crawl *c, int reason);
 
-/* For page.c: notes a failed URL in the --failures file, if there is one. The caller
- * counts it and names it on stderr. */
-void crawl_record_failure(crawl *c, const struct format_failure *f);
-
-/* For page.c: whether `url` (normalised, found on the page `found_on` names, whose chain
+/* Whether `url` (normalised, found on the page `found_on` names, whose chain
  * began at `root`) may be followed, and if so queues it at `depth`. 1 queued, 0 not, -ENOMEM. */
 int crawl_follow(crawl *c, const char *url, size_t len, unsigned depth,
                  const struct frontier_host *root, struct frontier_ref *found_on);

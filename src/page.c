@@ -1,19 +1,21 @@
 #include "page.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "links.h"
 #include "log.h"
+#include "seen.h"
 #include "url.h"
 
 /* ---- scanning a body ---- */
 
 /* What one scan of a body needs. Filled on a thread of libuv's pool: it touches nothing
- * but itself, the page's body and the crawl's options, which do not change during a run. */
+ * but itself, the page's body and the page's config, which does not change during a run. */
 struct scan {
-    crawl *c;
+    const struct page_config *cfg;
     const char *source;
     size_t source_len;
     url_base *base;
@@ -32,8 +34,11 @@ struct scan {
 
 struct page {
     task t;
-    crawl *c;
-    struct frontier_item *it; /* it->url is the normalised source */
+    const struct page_config *cfg;
+    struct page_target target;
+    page_done_fn *done;
+    void *done_arg;
+    struct page_result result;
     http_request req;
     unsigned attempt;         /* 0 for the first */
     uv_work_t work;           /* the scan, off the loop */
@@ -81,7 +86,7 @@ static int on_link(void *ctx, enum links_kind kind, const char *value, size_t le
         return 0;
     s->links++;
     buf_clear(&s->target);
-    int rc = url_resolve(s->base, value, len, s->c->opt.url_flags, &s->target);
+    int rc = url_resolve(s->base, value, len, s->cfg->url_flags, &s->target);
     if (rc != URL_OK) {
         if (rc == -ENOMEM)
             return rc;
@@ -92,7 +97,7 @@ static int on_link(void *ctx, enum links_kind kind, const char *value, size_t le
     int added = seen_add(&s->targets, seen_hash(s->target.data, s->target.len));
     if (added <= 0)
         return added;
-    rc = format_pair(s->c->opt.format, &s->block, s->source, s->source_len, s->target.data,
+    rc = format_pair(s->cfg->format, &s->block, s->source, s->source_len, s->target.data,
                      s->target.len, &s->origin);
     if (rc == 0)
         rc = keep_to_follow(s);
@@ -109,7 +114,7 @@ static int scan_body(const http_request *r, struct scan *s)
     if (rc != 0)
         return rc;
     for (;;) {
-        rc = links_scan(s->c->opt.extractor, r->body.data ? r->body.data : "", r->body.len,
+        rc = links_scan(s->cfg->extractor, r->body.data ? r->body.data : "", r->body.len,
                         on_link, s);
         if (rc != SCAN_RESCAN)
             break;
@@ -121,40 +126,23 @@ static int scan_body(const http_request *r, struct scan *s)
     return rc;
 }
 
-static void follow_links(struct page *p, const struct scan *s)
-{
-    const char *u = s->follow.data;
-    const char *end = u + s->follow.len;
-    if (u == end)
-        return;
-    /* One copy of this page's URL, shared by the links it queues, for --failures. */
-    struct frontier_ref *from = frontier_ref_create(p->it->url, p->it->len);
-    while (from != NULL && u < end) {
-        size_t len = strlen(u);
-        if (crawl_follow(p->c, u, len, p->it->depth + 1, p->it->root, from) < 0)
-            break;
-        u += len + 1;
-    }
-    if (u < end)
-        log_error("%s: out of memory for the links to follow", p->it->url);
-    frontier_ref_release(from);
-}
-
-/* Notes the page's failure in the --failures file. */
-static void record_failure(struct page *p, const char *kind, const char *error)
+/* Fills the result's failure record, for the caller's --failures file. */
+static void set_failure(struct page *p, const char *kind, const char *error)
 {
     const http_request *r = &p->req;
-    struct format_failure f = {
-        .url = p->it->url,
+    struct page_result *res = &p->result;
+    res->outcome = PAGE_FAILED;
+    snprintf(res->error, sizeof res->error, "%s", error);
+    res->failure = (struct format_failure){
+        .url = p->target.url,
         .kind = kind,
         .status = r->status,
         .curl_code = r->curl_code,
-        .error = error,
+        .error = res->error,
         .attempts = p->attempt + 1,
-        .depth = p->it->depth,
-        .found_on = p->it->found_on != NULL ? p->it->found_on->text : NULL,
+        .depth = p->target.depth,
+        .found_on = p->target.found_on,
     };
-    crawl_record_failure(p->c, &f);
 }
 
 static const char *failure_kind(const http_request *r)
@@ -169,20 +157,18 @@ static const char *failure_kind(const http_request *r)
 /* Reports a response that has no links to give. 1 when it was one, else 0. */
 static int report_unscanned(struct page *p)
 {
-    crawl *c = p->c;
     http_request *r = &p->req;
     char why[128];
     if (r->outcome == HTTP_TYPE_REFUSED) {
-        c->stats.skipped++;
-        log_verbose("%s: skipped: not HTML (%s)", p->it->url,
+        p->result.outcome = PAGE_SKIPPED;
+        log_verbose("%s: skipped: not HTML (%s)", p->target.url,
                     r->content_type[0] ? r->content_type : "no type");
         return 1;
     }
     if (r->outcome != HTTP_OK) {
-        c->stats.failed++;
         const char *what = http_describe(r, why, sizeof why);
-        log_error("%s: %s", p->it->url, what);
-        record_failure(p, failure_kind(r), what);
+        log_error("%s: %s", p->target.url, what);
+        set_failure(p, failure_kind(r), what);
         return 1;
     }
     return 0;
@@ -193,13 +179,12 @@ static int report_unscanned(struct page *p)
 
 static void scan_init(struct page *p)
 {
-    crawl *c = p->c;
     p->scan = (struct scan){
-        .c = c,
-        .source = p->it->url,
-        .source_len = p->it->len,
-        .origin = {.status = p->req.status, .depth = p->it->depth},
-        .following = p->it->depth < c->opt.depth,
+        .cfg = p->cfg,
+        .source = p->target.url,
+        .source_len = p->target.len,
+        .origin = {.status = p->req.status, .depth = p->target.depth},
+        .following = p->target.follow,
     };
     buf_init(&p->scan.target);
     buf_init(&p->scan.block);
@@ -236,31 +221,34 @@ static void scan_after(uv_work_t *w, int status)
     task_wake(&p->t, 0);
 }
 
-/* Back on the loop: the page's block goes to the writer and its links to the frontier. */
+/* Back on the loop: the page's block goes to the writer, and its links to the result. */
 static void publish(struct page *p)
 {
-    crawl *c = p->c;
     struct scan *s = &p->scan;
+    struct page_result *res = &p->result;
     const http_request *r = &p->req;
     int rc = p->scan_rc;
     /* The writer takes the block itself rather than a copy: a link-dense page's lines are
      * four times its size, and were held twice (issue 16 item 10). */
     if (rc == 0 && s->block.len > 0)
-        rc = writer_submit_buf(c->opt.out, &s->block, s->pairs);
+        rc = writer_submit_buf(p->cfg->out, &s->block, s->pairs);
     if (rc == 0) {
-        c->stats.ok++;
-        c->stats.pairs += s->pairs;
-        c->stats.links_bad += s->bad;
-        log_verbose("%s: HTTP %ld, %zu bytes, %zu links, %zu unparsable%s", p->it->url,
+        res->outcome = PAGE_OK;
+        res->pairs = s->pairs;
+        res->bad = s->bad;
+        res->nofollow = s->nofollow;
+        log_verbose("%s: HTTP %ld, %zu bytes, %zu links, %zu unparsable%s", p->target.url,
                     r->status, r->bytes, s->pairs, s->bad, s->nofollow ? ", nofollow" : "");
-        if (!s->nofollow)
-            follow_links(p, s);
-    } else if (writer_error(c->opt.out) == 0) {
-        /* A writer error is reported once, for the run, by whoever owns the writer. */
-        c->stats.failed++;
+        /* The links change hands rather than being copied. */
+        res->follow = s->follow;
+        buf_init(&s->follow);
+    } else if (writer_error(p->cfg->out) == 0) {
         const char *what = rc == -ENOMEM ? "out of memory" : "cannot scan the page";
-        log_error("%s: %s", p->it->url, what);
-        record_failure(p, "scan", what);
+        log_error("%s: %s", p->target.url, what);
+        set_failure(p, "scan", what);
+    } else {
+        /* A writer error is reported once, for the run, by whoever owns the writer. */
+        res->outcome = PAGE_UNWRITTEN;
     }
     scan_finish(s);
 }
@@ -268,12 +256,12 @@ static void publish(struct page *p)
 /* ---- retries ---- */
 
 /* A uniform 64-bit random number (xorshift64*): jitter needs spread, not secrecy. */
-static uint64_t next_random(crawl *c)
+static uint64_t next_random(uint64_t *rng)
 {
-    c->rng ^= c->rng >> 12;
-    c->rng ^= c->rng << 25;
-    c->rng ^= c->rng >> 27;
-    return c->rng * 0x2545F4914F6CDD1DULL;
+    *rng ^= *rng >> 12;
+    *rng ^= *rng << 25;
+    *rng ^= *rng >> 27;
+    return *rng * 0x2545F4914F6CDD1DULL;
 }
 
 enum { BACKOFF_BASE_MS = 500, BACKOFF_CAP_MS = 60000 };
@@ -281,7 +269,7 @@ enum { BACKOFF_BASE_MS = 500, BACKOFF_CAP_MS = 60000 };
 /* How long to wait before attempt `attempt` (1-based) again: Retry-After when the server
  * gave one (up to a minute), else exponential backoff from 0.5 s with full jitter, so that
  * many URLs failing together do not come back together. */
-static uint64_t backoff_ms(crawl *c, const http_request *r, unsigned attempt)
+static uint64_t backoff_ms(uint64_t *rng, const http_request *r, unsigned attempt)
 {
     if (r->retry_after_s >= 0) {
         uint64_t ms = (uint64_t)r->retry_after_s * 1000;
@@ -292,47 +280,58 @@ static uint64_t backoff_ms(crawl *c, const http_request *r, unsigned attempt)
         ceiling *= 2;
     if (ceiling > BACKOFF_CAP_MS)
         ceiling = BACKOFF_CAP_MS;
-    return next_random(c) % (ceiling + 1);
+    return next_random(rng) % (ceiling + 1);
 }
 
 /* ---- the task ---- */
 
-enum { PAGE_FETCH, PAGE_FETCHED, PAGE_BACKED_OFF, PAGE_SCANNED };
+enum page_state { PAGE_FETCH, PAGE_FETCHED, PAGE_BACKED_OFF, PAGE_SCANNED };
+
+/* Every state change of a page goes through here, so that a trace of it (a build with
+ * -DAREQ_TRACE_STATES) is this one line. */
+static void page_set_state(struct page *p, enum page_state next)
+{
+#ifdef AREQ_TRACE_STATES
+    static const char *const names[] = {"FETCH", "FETCHED", "BACKED_OFF", "SCANNED"};
+    log_plain("page %s: %s -> %s", p->target.url, names[p->t.state], names[next]);
+#endif
+    p->t.state = (int)next;
+}
 
 static enum task_step page_step(task *t)
 {
     struct page *p = (struct page *)t;
-    crawl *c = p->c;
+    const struct page_config *cfg = p->cfg;
     switch (t->state) {
     case PAGE_BACKED_OFF:
         http_request_finish(&p->req);
-        http_request_init(&p->req, p->it->url);
+        http_request_init(&p->req, p->target.url);
         /* fall through */
     case PAGE_FETCH:
         if (task_cancelled(t))
             return task_finish(t, task_cancelled(t));
-        t->state = PAGE_FETCHED;
+        page_set_state(p, PAGE_FETCHED);
         p->req.accept = links_accepts_type; /* a page is worth its body only if we can scan it */
-        return http_fetch(c->opt.http, &p->req, t);
+        return http_fetch(cfg->http, &p->req, t);
     case PAGE_FETCHED:
         if (p->req.outcome == HTTP_CANCELLED)
             return task_finish(t, task_cancelled(t));
-        if (!task_cancelled(t) && p->attempt < c->opt.retries && http_is_transient(&p->req)) {
+        if (!task_cancelled(t) && p->attempt < cfg->retries && http_is_transient(&p->req)) {
             p->attempt++;
-            c->stats.retries++;
-            uint64_t ms = backoff_ms(c, &p->req, p->attempt);
+            p->result.retries++;
+            uint64_t ms = backoff_ms(cfg->rng, &p->req, p->attempt);
             char why[128];
-            log_verbose("%s: %s; trying again in %.1f s (retry %u of %u)", p->it->url,
+            log_verbose("%s: %s; trying again in %.1f s (retry %u of %u)", p->target.url,
                         http_describe(&p->req, why, sizeof why), (double)ms / 1000, p->attempt,
-                        c->opt.retries);
-            t->state = PAGE_BACKED_OFF;
+                        cfg->retries);
+            page_set_state(p, PAGE_BACKED_OFF);
             return task_sleep(t, ms);
         }
         /* A transfer that ended before the cancellation still counts: its block is whole. */
         if (report_unscanned(p))
             return task_finish(t, task_cancelled(t));
         scan_init(p);
-        t->state = PAGE_SCANNED;
+        page_set_state(p, PAGE_SCANNED);
         p->work.data = p;
         /* Scanning runs on the pool so that the loop keeps moving bytes meanwhile. The
          * wait is shielded: a running work item cannot be called back, and the page must
@@ -357,25 +356,26 @@ static enum task_step page_step(task *t)
 static void page_done(task *t)
 {
     struct page *p = (struct page *)t;
-    crawl *c = p->c;
     http_request_finish(&p->req);
-    frontier_done(c->frontier, p->it, uv_now(t->sched->loop));
+    p->done(p->done_arg, &p->target, &p->result);
+    buf_finish(&p->result.follow);
     free(p);
-    c->stats.finished++;
-    task_sem_release(&c->slots);
-    task_event_signal(&c->changed);
 }
 
-int page_spawn(crawl *c, struct frontier_item *it)
+int page_spawn(task_sched *s, task *parent, const struct page_config *cfg,
+               const struct page_target *target, page_done_fn *done, void *arg)
 {
     struct page *p = calloc(1, sizeof *p);
     if (p == NULL)
         return -ENOMEM;
-    p->c = c;
-    p->it = it;
+    p->cfg = cfg;
+    p->target = *target;
+    p->done = done;
+    p->done_arg = arg;
+    p->result.outcome = PAGE_CANCELLED;
+    buf_init(&p->result.follow);
     task_init(&p->t, page_step, page_done);
-    http_request_init(&p->req, it->url);
-    task_spawn(c->t.sched, &p->t, &c->t);
-    c->stats.started++;
+    http_request_init(&p->req, target->url);
+    task_spawn(s, &p->t, parent);
     return 0;
 }

@@ -1,16 +1,74 @@
-/* page.h: one page of a crawl: fetch it (again, after transient failures), find its
- * links, write its pairs to the output as one block, and offer the links worth following
- * to the frontier.
+/* page.h: one page of a crawl, as a request with a result: the page task fetches the URL
+ * (again, after transient failures), scans it for links, writes its pairs to the output as
+ * one block, and hands back what happened (struct page_result) to the callback it was given,
+ * as libuv pairs a request with its callback. The page keeps no books: counting, the
+ * --failures file, following links and giving back the URL are the caller's, in the callback.
  *
- * Ownership: page_spawn() takes the frontier item and one permit of the crawl's
- * semaphore; the page gives both back when it ends. */
+ * Ownership: the caller owns everything the config and the target point to, which must
+ * outlive the page (until its callback has returned). The page allocates itself and frees
+ * itself after its callback; the result and what it points to are the page's, valid only
+ * during the callback. */
 #ifndef AREQ_PAGE_H
 #define AREQ_PAGE_H
 
-#include "crawl.h"
+#include <stddef.h>
+#include <stdint.h>
 
-/* Spawns the page task as a child of the run task. 0, or -ENOMEM with the item and the
- * permit still the caller's. */
-int page_spawn(crawl *c, struct frontier_item *it);
+#include "buf.h"
+#include "format.h"
+#include "http.h"
+#include "links.h"
+#include "task.h"
+#include "writer.h"
+
+/* What every page of a run shares, borrowed. */
+struct page_config {
+    http_client *http;
+    writer *out;
+    const links_extractor *extractor;
+    unsigned url_flags;  /* enum url_flags, for resolving links */
+    enum format format;
+    unsigned retries;    /* extra attempts after a transient failure */
+    uint64_t *rng;       /* xorshift64* state for backoff jitter (never 0), the caller's */
+};
+
+/* The URL to fetch, borrowed. */
+struct page_target {
+    const char *url;      /* normalised; the source of the pairs */
+    size_t len;
+    unsigned depth;
+    const char *found_on; /* for the failure record, or NULL */
+    int follow;           /* keep the links worth following */
+    void *tag;            /* the caller's, handed back to the callback */
+};
+
+enum page_outcome {
+    PAGE_CANCELLED, /* stopped before it had a result: nothing to count */
+    PAGE_OK,        /* fetched, scanned, its block handed to the writer */
+    PAGE_SKIPPED,   /* fetched, but not HTML */
+    PAGE_FAILED,    /* an HTTP or transport failure, or the scan failed: see failure */
+    PAGE_UNWRITTEN, /* the writer refused the block: the writer's owner reports that */
+};
+
+struct page_result {
+    enum page_outcome outcome;
+    size_t pairs;    /* lines written (PAGE_OK) */
+    size_t bad;      /* hrefs that could not be parsed (PAGE_OK) */
+    size_t retries;  /* attempts made again */
+    int nofollow;    /* <meta name="robots" content="nofollow"> */
+    struct buf follow; /* links to follow, each NUL-terminated, fragments cut (PAGE_OK) */
+    struct format_failure failure; /* PAGE_FAILED: what to note in a --failures file */
+    char error[128]; /* failure.error's words */
+};
+
+/* Called once, from the loop, when the page has finished; `arg` is page_spawn's, and
+ * `target` a copy of its target. */
+typedef void page_done_fn(void *arg, const struct page_target *target,
+                          const struct page_result *r);
+
+/* Spawns a page task on `s`, a child of `parent` (or NULL). 0, or -ENOMEM with nothing
+ * started. */
+int page_spawn(task_sched *s, task *parent, const struct page_config *cfg,
+               const struct page_target *target, page_done_fn *done, void *arg);
 
 #endif

@@ -253,6 +253,14 @@ int seen_add(seen_set *s, uint64_t fp)
     return 1;
 }
 
+int seen_reserve(seen_set *s, uint64_t fp)
+{
+    if (fp == 0)
+        return 0; /* kept in a flag, not a slot */
+    uint64_t h = mix(fp);
+    return needs_room(table_of(s, h)) ? make_room(s, h) : 0;
+}
+
 int seen_contains(const seen_set *s, uint64_t fp)
 {
     if (fp == 0)

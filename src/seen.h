@@ -41,6 +41,10 @@ void seen_finish(seen_set *s);
 int seen_add(seen_set *s, uint64_t fp);
 int seen_contains(const seen_set *s, uint64_t fp);
 
+/* Makes room for fp, so that the next seen_add(s, fp) cannot fail (a caller that must not
+ * fail after some irreversible step reserves before it). 0 or -ENOMEM. */
+int seen_reserve(seen_set *s, uint64_t fp);
+
 /* Empties the set but keeps its tables for reuse. */
 void seen_clear(seen_set *s);
 

@@ -441,12 +441,34 @@ static void test_million_urls(void **state)
     seen_finish(&s);
 }
 
+/* A reservation adds nothing, and leaves the table with room: the add that follows it
+ * never grows a table (it could fail then), across doublings and the split into shards. */
+static void test_reserve(void **state)
+{
+    (void)state;
+    seen_set s;
+    seen_init(&s);
+    assert_int_equal(seen_reserve(&s, 0), 0);
+    assert_false(seen_contains(&s, 0));
+    for (uint64_t i = 1; i <= 200000; i++) {
+        assert_int_equal(seen_reserve(&s, i), 0);
+        assert_false(seen_contains(&s, i));
+        assert_int_equal(s.count, i - 1);
+        size_t cap = total_cap(&s);
+        assert_int_equal(seen_add(&s, i), 1);
+        assert_int_equal(total_cap(&s), cap);
+    }
+    check_tables(&s);
+    seen_finish(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_empty),
         cmocka_unit_test(test_add_contains_duplicates),
         cmocka_unit_test(test_zero_fingerprint),
+        cmocka_unit_test(test_reserve),
         cmocka_unit_test(test_growth),
         cmocka_unit_test(test_clear_keeps_table),
         cmocka_unit_test(test_many_keys),

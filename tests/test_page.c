@@ -1,0 +1,330 @@
+/* Tests of one page (page.h) against the loopback fixture server (tests/fixture/server.py,
+ * started once for the group): the page fetches, scans and writes, and its callback gets
+ * what happened. Each case runs on a fresh loop, client, writer and output file, and must
+ * leave nothing behind: uv_loop_close() returns 0 at teardown. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <curl/curl.h>
+
+#include "fixture_server.h"
+#include "http.h"
+#include "links.h"
+#include "log.h"
+#include "page.h"
+#include "task.h"
+#include "test_loop.h"
+#include "url.h"
+#include "writer.h"
+
+static struct fixture_server server;
+static int port;
+
+static int start_server(void **state)
+{
+    (void)state;
+    if (fixture_server_start(&server, NULL) != 0)
+        return -1;
+    port = server.port;
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    log_set_level(LOG_QUIET); /* pages name their failures on stderr; keep cmocka's own */
+    return 0;
+}
+
+static int stop_server(void **state)
+{
+    (void)state;
+    fixture_server_stop(&server);
+    curl_global_cleanup();
+    return 0;
+}
+
+/* What the callback saw, copied out of the page's result. */
+struct seen_result {
+    int called;
+    enum page_outcome outcome;
+    size_t pairs, bad, retries;
+    int nofollow;
+    char follow[1024];  /* the links to follow, NUL-separated */
+    size_t follow_len;
+    char kind[32], error[128], found_on[64];
+    long status;
+    unsigned attempts;
+    void *tag;
+};
+
+struct env {
+    uv_loop_t loop;
+    task_sched sched;
+    http_client *client;
+    struct http_options http_opt;
+    links_extractor *extractor;
+    writer *out;
+    char dir[64];
+    char out_path[96];
+    uint64_t rng;
+    struct page_config cfg;
+    struct seen_result got;
+};
+
+static int setup(void **state)
+{
+    struct env *e = calloc(1, sizeof *e);
+    assert_non_null(e);
+    test_loop_open(&e->loop, &e->sched);
+    e->http_opt = (struct http_options){
+        .timeout_ms = 10000,
+        .connect_timeout_ms = 5000,
+        .max_redirs = 5,
+        .max_connects = 100,
+        .user_agent = "areq-test",
+    };
+    assert_int_equal(http_client_create(&e->loop, &e->http_opt, &e->client), 0);
+    char err[256];
+    assert_int_equal(links_extractor_create_flags(NULL, LINKS_REPORT_NOFOLLOW, &e->extractor, err,
+                                                  sizeof err), 0);
+    snprintf(e->dir, sizeof e->dir, "/tmp/areq-test-page-XXXXXX");
+    assert_non_null(mkdtemp(e->dir));
+    snprintf(e->out_path, sizeof e->out_path, "%s/out.tsv", e->dir);
+    assert_int_equal(writer_open(&e->loop, e->out_path, 0, &e->out), 0);
+    e->rng = 88172645463325252u;
+    e->cfg = (struct page_config){
+        .http = e->client,
+        .out = e->out,
+        .extractor = e->extractor,
+        .format = FORMAT_TSV,
+        .retries = 0,
+        .rng = &e->rng,
+    };
+    *state = e;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct env *e = *state;
+    writer_destroy(e->out);
+    links_extractor_destroy(e->extractor);
+    http_client_destroy(e->client);
+    task_sched_close(&e->sched);
+    test_loop_drain_and_close(&e->loop);
+    unlink(e->out_path);
+    rmdir(e->dir);
+    free(e);
+    return 0;
+}
+
+static void on_page_done(void *arg, const struct page_target *target,
+                         const struct page_result *r)
+{
+    struct seen_result *g = arg;
+    g->called++;
+    g->outcome = r->outcome;
+    g->pairs = r->pairs;
+    g->bad = r->bad;
+    g->retries = r->retries;
+    g->nofollow = r->nofollow;
+    g->tag = target->tag;
+    assert_true(r->follow.len <= sizeof g->follow);
+    if (r->follow.len > 0)
+        memcpy(g->follow, r->follow.data, r->follow.len);
+    g->follow_len = r->follow.len;
+    if (r->outcome == PAGE_FAILED) {
+        snprintf(g->kind, sizeof g->kind, "%s", r->failure.kind);
+        snprintf(g->error, sizeof g->error, "%s", r->failure.error);
+        snprintf(g->found_on, sizeof g->found_on, "%s",
+                 r->failure.found_on != NULL ? r->failure.found_on : "(null)");
+        g->status = r->failure.status;
+        g->attempts = r->failure.attempts;
+    }
+}
+
+/* ---- a parent that runs one page, then closes the output ---- */
+
+struct parent {
+    task t;
+    struct env *e;
+    struct page_target target;
+    int spawn_rc;
+    int close_rc;
+};
+
+static enum task_step parent_step(task *t)
+{
+    struct parent *p = (struct parent *)t;
+    switch (t->state) {
+    case 0:
+        p->spawn_rc = page_spawn(t->sched, t, &p->e->cfg, &p->target, on_page_done, &p->e->got);
+        t->state = 1;
+        if (task_join(t) == TASK_SUSPENDED)
+            return TASK_PENDING;
+        /* fall through */
+    case 1:
+        /* A cancellation wakes a join early; the page ends promptly. */
+        if (t->live_children > 0) {
+            if (task_join(t) == TASK_SUSPENDED)
+                return TASK_PENDING;
+        }
+        t->state = 2;
+        return writer_close(p->e->out, t);
+    case 2:
+        p->close_rc = task_wait_rc(t);
+        return task_finish(t, 0);
+    }
+    return task_finish(t, -EINVAL);
+}
+
+static void cancel_parent(uv_timer_t *timer)
+{
+    struct parent *p = timer->data;
+    task_cancel(&p->t, -ECANCELED);
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
+/* Runs a page for `path` on the fixture server, cancelling it after `cancel_ms` (0:
+ * never). The URL goes into `url`. */
+static void run_page(struct env *e, const char *path, int follow, uint64_t cancel_ms,
+                     char *url, size_t url_size)
+{
+    snprintf(url, url_size, "http://127.0.0.1:%d%s", port, path);
+    static int tag;
+    struct parent p = {
+        .e = e,
+        .target = {.url = url, .len = strlen(url), .depth = 1, .found_on = "list.txt:7",
+                   .follow = follow, .tag = &tag},
+    };
+    task_init(&p.t, parent_step, NULL);
+    task_spawn(&e->sched, &p.t, NULL);
+    uv_timer_t timer;
+    if (cancel_ms > 0) {
+        uv_timer_init(&e->loop, &timer);
+        timer.data = &p;
+        uv_timer_start(&timer, cancel_parent, cancel_ms, 0);
+    }
+    uv_run(&e->loop, UV_RUN_DEFAULT);
+    if (cancel_ms > 0) {
+        uv_close((uv_handle_t *)&timer, on_timer_closed);
+        uv_run(&e->loop, UV_RUN_DEFAULT);
+    }
+    assert_true(task_is_done(&p.t));
+    assert_int_equal(p.spawn_rc, 0);
+    assert_int_equal(p.close_rc, 0);
+    assert_int_equal(e->got.called, 1);
+    assert_ptr_equal(e->got.tag, &tag);
+}
+
+static void assert_output_is(const struct env *e, const char *want)
+{
+    FILE *f = fopen(e->out_path, "rb");
+    assert_non_null(f);
+    char got[4096];
+    size_t n = fread(got, 1, sizeof got - 1, f);
+    fclose(f);
+    got[n] = '\0';
+    assert_string_equal(got, want);
+}
+
+/* ---- cases ---- */
+
+static void test_page_writes_its_pairs_and_hands_back_links(void **state)
+{
+    struct env *e = *state;
+    e->cfg.url_flags = URL_KEEP_FRAGMENT; /* written with its fragment, followed without */
+    char url[256];
+    run_page(e, "/page?href=a.html&href=/b.html%23part&href=a.html", 1, 0, url, sizeof url);
+    assert_int_equal(e->got.outcome, PAGE_OK);
+    assert_int_equal(e->got.pairs, 2); /* a.html once */
+    assert_int_equal(e->got.retries, 0);
+    assert_false(e->got.nofollow);
+    char want[1024];
+    int n = snprintf(want, sizeof want, "%s\thttp://127.0.0.1:%d/a.html\n%s\thttp://127.0.0.1:%d/b.html#part\n",
+                     url, port, url, port);
+    assert_true(n > 0);
+    assert_output_is(e, want);
+    /* To follow: without the fragment, which names a part of the same page. */
+    n = snprintf(want, sizeof want, "http://127.0.0.1:%d/a.html%chttp://127.0.0.1:%d/b.html%c",
+                 port, '\0', port, '\0');
+    assert_int_equal(e->got.follow_len, (size_t)n);
+    assert_memory_equal(e->got.follow, want, (size_t)n);
+}
+
+static void test_page_not_following_keeps_no_links(void **state)
+{
+    struct env *e = *state;
+    char url[256];
+    run_page(e, "/page?href=a.html", 0, 0, url, sizeof url);
+    assert_int_equal(e->got.outcome, PAGE_OK);
+    assert_int_equal(e->got.pairs, 1);
+    assert_int_equal(e->got.follow_len, 0);
+}
+
+static void test_404_is_a_failure_with_its_record(void **state)
+{
+    struct env *e = *state;
+    char url[256];
+    run_page(e, "/status/404", 1, 0, url, sizeof url);
+    assert_int_equal(e->got.outcome, PAGE_FAILED);
+    assert_string_equal(e->got.kind, "http");
+    assert_string_equal(e->got.error, "HTTP 404");
+    assert_string_equal(e->got.found_on, "list.txt:7");
+    assert_int_equal(e->got.status, 404);
+    assert_int_equal(e->got.attempts, 1);
+    assert_int_equal(e->got.follow_len, 0);
+    assert_output_is(e, "");
+}
+
+static void test_retry_then_success(void **state)
+{
+    struct env *e = *state;
+    e->cfg.retries = 2;
+    char path[96], url[256];
+    snprintf(path, sizeof path, "/flaky?key=page-%d-%ld&fails=1", (int)getpid(), (long)uv_hrtime());
+    run_page(e, path, 1, 0, url, sizeof url);
+    assert_int_equal(e->got.outcome, PAGE_OK);
+    assert_int_equal(e->got.retries, 1);
+    assert_int_equal(e->got.pairs, 1);
+}
+
+static void test_nofollow_is_handed_back(void **state)
+{
+    struct env *e = *state;
+    char url[256];
+    run_page(e, "/nofollow.html", 1, 0, url, sizeof url);
+    assert_int_equal(e->got.outcome, PAGE_OK);
+    assert_true(e->got.nofollow);
+    assert_true(e->got.pairs > 0); /* its pairs are still written */
+}
+
+static void test_cancelled_page_has_no_result(void **state)
+{
+    struct env *e = *state;
+    char url[256];
+    run_page(e, "/stall?hold=30", 1, 200, url, sizeof url);
+    assert_int_equal(e->got.outcome, PAGE_CANCELLED);
+    assert_int_equal(e->got.pairs, 0);
+    assert_output_is(e, "");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_page_writes_its_pairs_and_hands_back_links, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_page_not_following_keeps_no_links, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_404_is_a_failure_with_its_record, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retry_then_success, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nofollow_is_handed_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cancelled_page_has_no_result, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, start_server, stop_server);
+}
