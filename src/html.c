@@ -322,7 +322,7 @@ static size_t start_tag(const unsigned char *h, size_t len, size_t at,
     return next;
 }
 
-static int errno_from_pcre2(int rc)
+int html_errno_from_pcre2(int rc)
 {
     switch (rc) {
     case PCRE2_ERROR_NOMEMORY:
@@ -331,7 +331,7 @@ static int errno_from_pcre2(int rc)
     case PCRE2_ERROR_DEPTHLIMIT:
     case PCRE2_ERROR_HEAPLIMIT:
     case PCRE2_ERROR_JIT_STACKLIMIT:
-        return -ERANGE;
+        return -ERANGE; /* the page made the pattern do too much work */
     default:
         return -EIO;
     }
@@ -358,7 +358,7 @@ int html_scan(const html_tokenizer *tk, const char *html, size_t len, const stru
         if (rc == PCRE2_ERROR_NOMATCH)
             break;
         if (rc < 0) {
-            result = errno_from_pcre2(rc);
+            result = html_errno_from_pcre2(rc);
             break;
         }
         size_t at = ov[0];

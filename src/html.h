@@ -47,4 +47,8 @@ int html_scan(const html_tokenizer *t, const char *html, size_t len, const struc
  * as HTML compares tag and attribute names. */
 int html_name_is(const char *p, size_t n, const char *lower);
 
+/* A pcre2 match error as the extractor's negative errno: -ENOMEM, -ERANGE for a page that
+ * made a pattern do too much work, else -EIO. For links.c's -P patterns too. */
+int html_errno_from_pcre2(int rc);
+
 #endif

@@ -468,22 +468,6 @@ static int on_tag_end(void *ctx, const struct html_tag *tag)
 
 /* ---- a caller's pattern ---- */
 
-/* Maps a pcre2 match error to this module's negative errno codes. */
-static int errno_from_pcre2(int rc)
-{
-    switch (rc) {
-    case PCRE2_ERROR_NOMEMORY:
-        return -ENOMEM;
-    case PCRE2_ERROR_MATCHLIMIT:
-    case PCRE2_ERROR_DEPTHLIMIT:
-    case PCRE2_ERROR_HEAPLIMIT:
-    case PCRE2_ERROR_JIT_STACKLIMIT:
-        return -ERANGE; /* the page made the pattern do too much work */
-    default:
-        return -EIO;
-    }
-}
-
 /* Reports group 1 of every match of the caller's pattern, in order, each match found after the
  * previous one ends. Returns 0, the callback's value, or an error (-ERANGE when the page makes
  * the pattern exceed pcre2's limits). */
@@ -518,7 +502,7 @@ static int scan_user(struct scan *s, const char *html, size_t len)
             continue;
         }
         if (rc < 0) {
-            result = errno_from_pcre2(rc);
+            result = html_errno_from_pcre2(rc);
             break;
         }
         if (rc > 1 && ov[2] != PCRE2_UNSET && ov[3] >= ov[2]) {
