@@ -756,6 +756,7 @@ static enum task_step run_step(task *t)
 int crawl_init(crawl *c, const struct crawl_options *o)
 {
     *c = (crawl){.opt = *o};
+    atomic_init(&c->output_lost, 0);
     if (c->opt.queue_budget == 0)
         c->opt.queue_budget = CRAWL_QUEUE_BUDGET_DEFAULT;
     task_init(&c->t, run_step, NULL);
@@ -771,6 +772,7 @@ int crawl_init(crawl *c, const struct crawl_options *o)
         .format = o->format,
         .retries = o->retries,
         .rng = &c->rng,
+        .output_lost = &c->output_lost,
     };
     struct frontier_limits limits = {
         .per_host = o->per_host,
@@ -812,4 +814,10 @@ void crawl_start(crawl *c, task_sched *s)
 void crawl_stop(crawl *c, int reason)
 {
     task_cancel(&c->t, reason);
+}
+
+void crawl_output_lost(crawl *c, int reason)
+{
+    atomic_store(&c->output_lost, 1);
+    crawl_stop(c, reason);
 }

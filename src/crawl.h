@@ -93,6 +93,7 @@ typedef struct crawl {
     frontier *frontier;
     task_event changed;        /* a page or robots.txt ended: the frontier may move */
     uint64_t rng;              /* for backoff jitter */
+    atomic_int output_lost;    /* crawl_output_lost() was called: read by scans on the pool */
     struct page_config pages;  /* what every page shares; points at rng, so the crawl
                                   stays where crawl_init put it */
     size_t next_url;
@@ -112,6 +113,10 @@ void crawl_finish(crawl *c);
 /* Schedules the run task on `s`. When it is done (task_is_done(&c->t)) every page task has
  * finished and the writer has been closed. */
 void crawl_start(crawl *c, task_sched *s);
+
+/* Nothing more can be written (the output failed): stops the run, and pages fetched but
+ * not yet scanned are not scanned. */
+void crawl_output_lost(crawl *c, int reason);
 
 /* Stops the run: no new URLs, transfers in flight cancelled, complete blocks kept. */
 void crawl_stop(crawl *c, int reason);

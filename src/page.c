@@ -206,7 +206,13 @@ static void scan_finish(struct scan *s)
 static void scan_work(uv_work_t *w)
 {
     struct page *p = w->data;
-    p->scan_rc = scan_body(&p->req, &p->scan);
+    /* With the output gone (a reader that closed `-o -`), scans queued behind this one
+     * would only keep the run from ending: under valgrind, a hundred link-dense pages
+     * fetched before the reader left took 16 s to scan for nothing. */
+    if (p->cfg->output_lost != NULL && atomic_load(p->cfg->output_lost))
+        p->scan_rc = -ECANCELED;
+    else
+        p->scan_rc = scan_body(&p->req, &p->scan);
     /* What only the scan needed goes now, before the page waits for the loop: the set of
      * targets is 16 bytes or more a link. */
     seen_finish(&p->scan.targets);
@@ -232,7 +238,9 @@ static void publish(struct page *p)
      * four times its size, and were held twice (issue 16 item 10). */
     if (rc == 0 && s->block.len > 0)
         rc = writer_submit_buf(p->cfg->out, &s->block, s->pairs);
-    if (rc == 0) {
+    if (rc == -ECANCELED) {
+        res->outcome = PAGE_CANCELLED; /* not scanned: the output was gone */
+    } else if (rc == 0) {
         res->outcome = PAGE_OK;
         res->pairs = s->pairs;
         res->bad = s->bad;

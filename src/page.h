@@ -11,6 +11,7 @@
 #ifndef AREQ_PAGE_H
 #define AREQ_PAGE_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,6 +31,9 @@ struct page_config {
     enum format format;
     unsigned retries;    /* extra attempts after a transient failure */
     uint64_t *rng;       /* xorshift64* state for backoff jitter (never 0), the caller's */
+    /* Set (by any thread's reader, from the loop) once nothing more can reach the output:
+     * a scan not yet begun is then skipped, and its page ends as cancelled. NULL: never. */
+    const atomic_int *output_lost;
 };
 
 /* The URL to fetch, borrowed. */

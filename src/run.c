@@ -49,7 +49,10 @@ static void on_write_error(void *ctx, int err)
     /* A reader that went away (`areq -o - | head`) is an ordinary end, not worth a word. */
     if (err != UV_EPIPE)
         log_fatal("cannot write %s: %s", r->output_name, uv_strerror(err));
-    crawl_stop(&r->crawl, err);
+    if (writer_error(r->out) != 0)
+        crawl_output_lost(&r->crawl, err);
+    else
+        crawl_stop(&r->crawl, err); /* the --failures file; the pairs still go out */
 }
 
 enum { SIGINT_OPEN = 1u << 0, SIGTERM_OPEN = 1u << 1, GRACE_OPEN = 1u << 2 };
