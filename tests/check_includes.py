@@ -6,13 +6,16 @@
 Two kinds of rule:
   - a library's header only in the modules that wrap it (curl in http.c, and main.c for
     curl_global_init; curl's multi API called only from http.c; pcre2 only in the extractor;
-    sqlite3 only in a store module; openssl only in http.c; libidn2 only in idna.c);
+    sqlite3 only in a store module; openssl only in http.c and digest.c; libidn2 only in idna.c);
   - no include cycle among modules, where a module is a .c/.h pair and module a depends on b
     when a.c or a.h includes b.h. So a.c including b.h while b.c includes a.h is a cycle,
     even though no header includes itself.
 
-Modules are named by file name without folder, so the rules keep holding when src/ is split
-into folders by layer. Prints what it found; exits 1 with a message per broken rule."""
+And one rule of layers: src/ is one folder per layer, and a file may include headers of its
+own folder and of the folders LAYERS lists below it (meson gives each folder's library only
+those include directories, so the build refuses the same thing; this says why).
+
+Modules are named by file name without folder. Prints what it found; exits 1 with a message per broken rule."""
 import os
 import re
 import sys
@@ -24,9 +27,23 @@ HEADER_RULES = [
     (r"pcre2\.h$", {"html", "links", "filter"},
      "only the extractor (html, links, filter) uses pcre2"),
     (r"sqlite3\.h$", {"store"}, "only the store module may use SQLite"),
-    (r"openssl/", {"http"}, "only http.c touches OpenSSL (for its CA checks)"),
+    (r"openssl/", {"http", "digest"},
+     "only http.c (for its CA checks) and digest.c (SHA-256) touch OpenSSL"),
     (r"idn2\.h$", {"idna"}, "only idna.c includes libidn2"),
 ]
+
+# Each folder of src/ and the folders whose headers it may include, besides its own. A new
+# folder must be given its place here.
+LAYERS = {
+    "base": set(),
+    "web": {"base"},
+    "extract": {"base"},
+    "net": {"base"},
+    "io": {"base"},
+    "store": {"base"},
+    "crawl": {"base", "web", "extract", "net", "io", "store"},
+    "cli": {"base", "web", "extract", "net", "io", "store", "crawl"},
+}
 
 # Calls (a regex on code, comments removed) and the modules allowed to make them.
 CALL_RULES = [
@@ -54,6 +71,12 @@ def module_of(rel):
     if "store" in parts[:-1]:
         return "store"
     return os.path.splitext(parts[-1])[0]
+
+
+def layer_of(rel):
+    """The folder (layer) a file is in; "." for a file directly in src/."""
+    parts = rel.split(os.sep)
+    return parts[0] if len(parts) > 1 else "."
 
 
 def sources(src):
@@ -104,9 +127,11 @@ def main(argv):
         print(f"check_includes: no .c or .h files under {src}", file=sys.stderr)
         return 2
     header_of = {}  # "b.h" -> module b, for headers that are in the tree
+    folder_of = {}  # "b.h" -> the folder (layer) that holds it
     for rel, _ in files:
         if rel.endswith(".h"):
             header_of[os.path.basename(rel)] = module_of(rel)
+            folder_of[os.path.basename(rel)] = layer_of(rel)
 
     errors = []
     graph = {}     # module -> modules it includes
@@ -116,6 +141,9 @@ def main(argv):
         with open(path, encoding="utf-8", errors="replace") as f:
             text = f.read()
         mod = module_of(rel)
+        layer = layer_of(rel)
+        if layer not in LAYERS:
+            errors.append(f"{rel}: folder {layer!r} has no place in LAYERS in {os.path.basename(__file__)}")
         graph.setdefault(mod, set())
         for kind, name in INCLUDE.findall(text):
             if kind == "<":
@@ -128,6 +156,10 @@ def main(argv):
             target = header_of.get(os.path.basename(name))
             if target is None or target == mod:
                 continue  # generated (config.h) or the module's own header
+            below = folder_of[os.path.basename(name)]
+            if layer in LAYERS and below != layer and below not in LAYERS[layer]:
+                errors.append(f"{rel} includes \"{name}\" from {below}/: {layer}/ is built on "
+                              f"{', '.join(sorted(LAYERS[layer])) or 'nothing of ours'}")
             graph[mod].add(target)
             evidence.setdefault((mod, target), f"{rel} includes \"{name}\"")
         code = strip_comments(text)

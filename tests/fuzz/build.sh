@@ -3,7 +3,7 @@
 #
 # Usage: tests/fuzz/build.sh [OUTDIR]   (default: build-fuzz at the top of the tree)
 #
-# Every module in src/ but main.c goes, instrumented, into one static archive, as meson's
+# Every module in src/'s folders but main.c goes, instrumented, into one static archive, as meson's
 # areq_core does; each harness links against it, so the linker takes only the modules that
 # harness reaches and a module's new internal dependency needs no change here.
 set -euo pipefail
@@ -15,12 +15,14 @@ modules=(libcurl libuv libpcre2-8 libidn2)
 
 mkdir -p "$out/obj"
 # The same generated table and config.h the meson build makes.
-python3 "$root/src/gen_entities.py" "$out/entities_table.c"
+python3 "$root/src/extract/gen_entities.py" "$out/entities_table.c"
 printf '#define AREQ_VERSION "fuzz"\n' >"$out/config.h"
 
 common=(-std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -fno-omit-frame-pointer
         -fsanitize=address,undefined -fno-sanitize-recover=undefined
-        -I "$out" -I "$root/src")
+        -I "$out")
+# Every layer's folder, as meson's libraries give them to the code above them.
+for dir in "$root"/src/*/; do common+=(-I "$dir"); done
 # shellcheck disable=SC2207 # pkg-config prints flags separated by white space
 pkg_cflags=($(pkg-config --cflags "${modules[@]}"))
 # shellcheck disable=SC2207
@@ -28,7 +30,7 @@ pkg_libs=($(pkg-config --libs "${modules[@]}"))
 
 echo "building $out/libareq_fuzz.a"
 objs=()
-for src in "$root"/src/*.c "$out/entities_table.c"; do
+for src in "$root"/src/*/*.c "$out/entities_table.c"; do
     [ "$(basename "$src")" = main.c ] && continue
     obj=$out/obj/$(basename "$src" .c).o
     rm -f "$obj"

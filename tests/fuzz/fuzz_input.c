@@ -1,4 +1,4 @@
-/* fuzz_input.c: libFuzzer harness for the URL-list splitter (src/input.c).
+/* fuzz_input.c: libFuzzer harness for the URL-list splitter (src/io/input.c).
  *
  * Input: two control bytes, then the list.
  *   byte 0  the line limit: 0x80 and up the default (64 KiB), else (byte & 0x3F) + 1 bytes,

@@ -1,5 +1,5 @@
-/* fuzz_links.c: libFuzzer harness for the link extractor (src/links.c, src/html.c,
- * src/entities.c).
+/* fuzz_links.c: libFuzzer harness for the link extractor (src/extract/links.c, src/extract/html.c,
+ * src/extract/entities.c).
  *
  * The whole input is the page. Its first byte also picks the extractor and when the callback
  * stops the scan, so the seeds can be plain HTML ('<' = 0x3C picks the built-in scan and

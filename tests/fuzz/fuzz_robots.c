@@ -1,4 +1,4 @@
-/* fuzz_robots.c: libFuzzer harness for robots.txt parsing and matching (src/robots.c).
+/* fuzz_robots.c: libFuzzer harness for robots.txt parsing and matching (src/web/robots.c).
  *
  * Two checks per input:
  *   1. The whole input as a robots.txt body: parsing and matching never fail but for

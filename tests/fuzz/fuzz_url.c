@@ -1,4 +1,4 @@
-/* fuzz_url.c: libFuzzer harness for URL resolution and normalisation (src/url.c).
+/* fuzz_url.c: libFuzzer harness for URL resolution and normalisation (src/web/url.c).
  *
  * Input: one flags byte, then "BASE\nHREF". The flags byte's low two bits are the url_resolve
  * flags (URL_KEEP_FRAGMENT | URL_ALL_SCHEMES), so seeds start with '0'..'3'. Everything after

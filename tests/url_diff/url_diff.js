@@ -205,7 +205,7 @@ function escapeField(s) {
   return out;
 }
 
-// Node's answer with areq's deliberate differences applied (see the top of src/url.c).
+// Node's answer with areq's deliberate differences applied (see the top of src/web/url.c).
 // Returns 'FILTERED', 'ERROR' or 'OK\t' + the URL areq should print.
 function expected(base, href) {
   // WHATWG's clean-up, to see the scheme as the parser does.
