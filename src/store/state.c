@@ -1,0 +1,825 @@
+#include "state.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* "areq" in ASCII: PRAGMA application_id, at offset 68 of the file's header. */
+#define STATE_APPLICATION_ID 0x61726571
+
+static const char schema_sql[] =
+    "CREATE TABLE page ("
+    " url TEXT PRIMARY KEY," /* as queued, normalised */
+    " final_url TEXT,"
+    " outcome INTEGER NOT NULL," /* enum state_outcome */
+    " status INTEGER NOT NULL,"
+    " error TEXT,"
+    " etag TEXT,"
+    " last_modified TEXT,"
+    " body_hash BLOB,"           /* SHA-256, or NULL */
+    " targets BLOB,"             /* front-coded, in output order (see encode_targets) */
+    " ntargets INTEGER NOT NULL,"
+    " depth INTEGER NOT NULL,"
+    " nofollow INTEGER NOT NULL,"
+    " fetched_at INTEGER NOT NULL,"
+    " changed_at INTEGER NOT NULL,"
+    " options_hash BLOB NOT NULL,"
+    " run INTEGER NOT NULL);"
+    "CREATE INDEX page_run ON page(run);"
+    "CREATE TABLE robots ("
+    " origin TEXT PRIMARY KEY, status INTEGER NOT NULL, etag TEXT, last_modified TEXT,"
+    " body BLOB, fetched_at INTEGER NOT NULL);"
+    "CREATE TABLE run ("
+    " id INTEGER PRIMARY KEY, command_hash BLOB NOT NULL, options_hash BLOB NOT NULL,"
+    " started_at INTEGER NOT NULL, finished_at INTEGER,"
+    " output_bytes INTEGER NOT NULL);";
+
+#define PAGE_COLUMNS                                                                         \
+    "url, final_url, outcome, status, error, etag, last_modified, body_hash, targets, "    \
+    "ntargets, depth, nofollow, fetched_at, changed_at, options_hash, run"
+
+/* A page waiting for its commit: the record and copies of everything it points to. */
+struct pending {
+    struct pending *next;
+    struct state_page p;
+    size_t bytes;
+    char data[];
+};
+
+struct state {
+    char *path;
+    int lock_fd;              /* flock held on the file; closed after SQLite has let go */
+    sqlite3 *rd;              /* the caller's thread */
+    sqlite3 *wr;              /* commits (the pool while one is in flight) */
+    sqlite3_stmt *get_page, *each_page, *last_run;
+    sqlite3_stmt *put_page, *update_run, *finish_run;
+    int64_t run;
+    unsigned char options_hash[DIGEST_SIZE];
+
+    struct pending *head, *tail; /* queued, in output order */
+    size_t npending, pending_bytes;
+
+    /* A commit in flight: its pages, its arguments and its answer. */
+    uv_work_t work;
+    int busy;
+    struct pending *batch;
+    int sync_fd;
+    uint64_t output_bytes;
+    int finish;
+    int result;
+    state_commit_fn *cb;
+    void *cb_arg;
+    struct buf blob;          /* the worker's scratch for encoding targets */
+
+    char why[512];
+};
+
+static int say(char *why, size_t whylen, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int say(char *why, size_t whylen, int rc, const char *fmt, ...)
+{
+    if (whylen > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(why, whylen, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
+}
+
+/* SQLite's answer in our terms, with its words in s->why. */
+static int sql_fail(state *s, sqlite3 *db, int code, const char *doing)
+{
+    int rc;
+    switch (code & 0xff) {
+    case SQLITE_NOMEM:
+        rc = -ENOMEM;
+        break;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+        rc = STATE_E_CORRUPT;
+        break;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        rc = STATE_E_LOCKED;
+        break;
+    default:
+        rc = STATE_E_IO;
+        break;
+    }
+    say(s->why, sizeof s->why, rc, "state file %s: %s: %s%s", s->path, doing,
+        db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(code),
+        rc == STATE_E_CORRUPT ? " (the file is damaged; it was left as it is)" : "");
+    return rc;
+}
+
+const char *state_error(const state *s)
+{
+    return s->why;
+}
+
+/* ---- targets, front-coded ---- */
+
+static int put_varint(struct buf *b, uint64_t v)
+{
+    unsigned char tmp[10];
+    size_t n = 0;
+    do {
+        tmp[n++] = (unsigned char)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+        v >>= 7;
+    } while (v != 0);
+    return buf_append(b, tmp, n);
+}
+
+static int get_varint(const unsigned char **p, const unsigned char *end, uint64_t *out)
+{
+    uint64_t v = 0;
+    for (unsigned shift = 0; *p < end && shift < 64; shift += 7) {
+        unsigned char c = *(*p)++;
+        v |= (uint64_t)(c & 0x7f) << shift;
+        if (!(c & 0x80)) {
+            *out = v;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+/* A page's targets share most of their bytes with the one before (same site, same
+ * folders): each is stored as the length it shares with the previous one and the rest,
+ * which makes a typical page's blob about a third of its plain size. */
+static int encode_targets(const char *t, size_t len, struct buf *out)
+{
+    const char *prev = "";
+    size_t prev_len = 0;
+    const char *end = t + len;
+    while (t < end) {
+        size_t n = strlen(t);
+        size_t shared = 0;
+        while (shared < n && shared < prev_len && t[shared] == prev[shared])
+            shared++;
+        int rc = put_varint(out, shared);
+        if (rc == 0)
+            rc = put_varint(out, n - shared);
+        if (rc == 0)
+            rc = buf_append(out, t + shared, n - shared);
+        if (rc != 0)
+            return rc;
+        prev = t;
+        prev_len = n;
+        t += n + 1;
+    }
+    return 0;
+}
+
+/* Appends the targets, each NUL-terminated, to out. */
+static int decode_targets(const void *blob, size_t len, struct buf *out)
+{
+    const unsigned char *p = blob, *end = p + len;
+    size_t start = out->len, prev = out->len, prev_len = 0;
+    while (p < end) {
+        uint64_t shared, rest;
+        if (get_varint(&p, end, &shared) != 0 || get_varint(&p, end, &rest) != 0 ||
+            shared > prev_len || rest > (uint64_t)(end - p))
+            return -EINVAL;
+        size_t at = out->len;
+        int rc = buf_reserve(out, (size_t)(shared + rest) + 1);
+        if (rc != 0)
+            return rc;
+        memmove(out->data + at, out->data + prev, (size_t)shared);
+        memcpy(out->data + at + shared, p, (size_t)rest);
+        out->data[at + shared + rest] = '\0';
+        out->len = at + (size_t)(shared + rest) + 1;
+        p += rest;
+        prev = at;
+        prev_len = (size_t)(shared + rest);
+    }
+    (void)start;
+    return 0;
+}
+
+/* ---- records ---- */
+
+void state_record_init(struct state_record *r)
+{
+    memset(&r->page, 0, sizeof r->page);
+    buf_init(&r->mem);
+}
+
+void state_record_finish(struct state_record *r)
+{
+    buf_finish(&r->mem);
+    memset(&r->page, 0, sizeof r->page);
+}
+
+/* A text column copied into mem; its offset, or SIZE_MAX for NULL. */
+static int keep_text(sqlite3_stmt *st, int col, struct buf *mem, size_t *at)
+{
+    *at = SIZE_MAX;
+    if (sqlite3_column_type(st, col) == SQLITE_NULL)
+        return 0;
+    const unsigned char *t = sqlite3_column_text(st, col);
+    int n = sqlite3_column_bytes(st, col);
+    if (t == NULL)
+        return -ENOMEM;
+    *at = mem->len;
+    int rc = buf_append(mem, t, (size_t)n);
+    return rc != 0 ? rc : buf_putc(mem, '\0');
+}
+
+static void copy_hash(sqlite3_stmt *st, int col, unsigned char out[DIGEST_SIZE], int *has)
+{
+    const void *h = sqlite3_column_blob(st, col);
+    int ok = h != NULL && sqlite3_column_bytes(st, col) == DIGEST_SIZE;
+    if (ok)
+        memcpy(out, h, DIGEST_SIZE);
+    else
+        memset(out, 0, DIGEST_SIZE);
+    if (has != NULL)
+        *has = ok;
+}
+
+/* The row `st` is on, into rec (columns in PAGE_COLUMNS order). */
+static int read_row(sqlite3_stmt *st, struct state_record *rec)
+{
+    struct state_page *p = &rec->page;
+    struct buf *mem = &rec->mem;
+    buf_clear(mem);
+    memset(p, 0, sizeof *p);
+    size_t url, final_url, error, etag, lm, targets;
+    int rc = keep_text(st, 0, mem, &url);
+    if (rc == 0)
+        rc = keep_text(st, 1, mem, &final_url);
+    if (rc == 0)
+        rc = keep_text(st, 4, mem, &error);
+    if (rc == 0)
+        rc = keep_text(st, 5, mem, &etag);
+    if (rc == 0)
+        rc = keep_text(st, 6, mem, &lm);
+    targets = mem->len;
+    if (rc == 0)
+        rc = decode_targets(sqlite3_column_blob(st, 8), (size_t)sqlite3_column_bytes(st, 8),
+                            mem);
+    if (rc != 0)
+        return rc;
+    if (url == SIZE_MAX)
+        return -EINVAL;
+    /* Pointers only now: the appends above may have moved the memory. */
+    const char *base = mem->data;
+    p->url = base + url;
+    p->url_len = strlen(p->url);
+    p->final_url = final_url != SIZE_MAX ? base + final_url : NULL;
+    p->outcome = (enum state_outcome)sqlite3_column_int(st, 2);
+    p->status = (long)sqlite3_column_int64(st, 3);
+    p->error = error != SIZE_MAX ? base + error : NULL;
+    p->etag = etag != SIZE_MAX ? base + etag : NULL;
+    p->last_modified = lm != SIZE_MAX ? base + lm : NULL;
+    copy_hash(st, 7, p->body_hash, &p->has_body_hash);
+    p->targets = base + targets;
+    p->targets_len = mem->len - targets;
+    p->ntargets = (size_t)sqlite3_column_int64(st, 9);
+    p->depth = (unsigned)sqlite3_column_int(st, 10);
+    p->nofollow = sqlite3_column_int(st, 11);
+    p->fetched_at = sqlite3_column_int64(st, 12);
+    p->changed_at = sqlite3_column_int64(st, 13);
+    copy_hash(st, 14, p->options_hash, NULL);
+    p->run = sqlite3_column_int64(st, 15);
+    return 0;
+}
+
+/* ---- opening ---- */
+
+static uint32_t be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Reads the file's own header, before SQLite sees it: what is not ours is refused without
+ * SQLite ever having it open for writing. 0 (ours, or empty), or STATE_E_*. */
+static int check_header(state *s, char *why, size_t whylen, int *empty)
+{
+    struct stat st;
+    if (fstat(s->lock_fd, &st) != 0)
+        return say(why, whylen, -errno, "cannot read the state file %s: %s", s->path,
+                   strerror(errno));
+    *empty = st.st_size == 0;
+    if (*empty)
+        return 0;
+    unsigned char h[100];
+    ssize_t n = pread(s->lock_fd, h, sizeof h, 0);
+    if (n < 0)
+        return say(why, whylen, -errno, "cannot read the state file %s: %s", s->path,
+                   strerror(errno));
+    if (n < (ssize_t)sizeof h || memcmp(h, "SQLite format 3", 16) != 0)
+        return say(why, whylen, STATE_E_FOREIGN,
+                   "%s is not an areq state file (not an SQLite database); it was left as "
+                   "it is", s->path);
+    uint32_t app = be32(h + 68), version = be32(h + 60);
+    if (app != STATE_APPLICATION_ID)
+        return say(why, whylen, STATE_E_FOREIGN,
+                   "%s is not an areq state file (an SQLite database of another program); "
+                   "it was left as it is", s->path);
+    if (version > STATE_SCHEMA_VERSION)
+        return say(why, whylen, STATE_E_NEWER,
+                   "%s was written by a newer areq (state schema %u; this one knows %d); it "
+                   "was left as it is", s->path, (unsigned)version, STATE_SCHEMA_VERSION);
+    if (version < 1)
+        return say(why, whylen, STATE_E_CORRUPT,
+                   "%s is an areq state file without a schema (damaged?); it was left as it is",
+                   s->path);
+    return 0;
+}
+
+/* Takes the file: opens it (creating it only when the path does not exist) and locks it. */
+static int take_file(state *s, char *why, size_t whylen)
+{
+    int fd = open(s->path, O_RDWR | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) {
+        fd = open(s->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd < 0 && errno == EEXIST) /* created meanwhile by another run */
+            fd = open(s->path, O_RDWR | O_CLOEXEC);
+    }
+    if (fd < 0)
+        return say(why, whylen, -errno, "cannot open the state file %s: %s", s->path,
+                   strerror(errno));
+    s->lock_fd = fd;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode))
+        return say(why, whylen, STATE_E_FOREIGN, "%s is not an areq state file (not a regular "
+                   "file)", s->path);
+    /* flock and SQLite's fcntl locks are separate on Linux: this one says "a run", SQLite's
+     * say "a transaction". */
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0)
+        return say(why, whylen, errno == EWOULDBLOCK ? STATE_E_LOCKED : -errno,
+                   errno == EWOULDBLOCK ? "the state file %s is in use by another areq run"
+                                        : "cannot lock the state file %s: %s",
+                   s->path, strerror(errno));
+    return 0;
+}
+
+static int exec(state *s, sqlite3 *db, const char *sql, const char *doing)
+{
+    int code = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    return code == SQLITE_OK ? 0 : sql_fail(s, db, code, doing);
+}
+
+static int open_connection(state *s, sqlite3 **db)
+{
+    int code = sqlite3_open_v2(s->path, db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (code != SQLITE_OK)
+        return sql_fail(s, *db, code, "cannot open");
+    sqlite3_extended_result_codes(*db, 1);
+    sqlite3_busy_timeout(*db, 5000);
+    /* WAL and NORMAL: a commit is safe from a crash at once and from a power cut once the
+     * WAL is checkpointed; a power cut can cost the last commits, never consistency, and the
+     * resume protocol only trusts what a commit recorded. */
+    return exec(s, *db, "PRAGMA synchronous=NORMAL", "cannot configure");
+}
+
+static int prepare(state *s, sqlite3 *db, const char *sql, sqlite3_stmt **st)
+{
+    int code = sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL);
+    return code == SQLITE_OK ? 0 : sql_fail(s, db, code, "cannot read the schema");
+}
+
+static int create_schema(state *s)
+{
+    char pragmas[128];
+    snprintf(pragmas, sizeof pragmas, "PRAGMA application_id=%d; PRAGMA user_version=%d;",
+             STATE_APPLICATION_ID, STATE_SCHEMA_VERSION);
+    int rc = exec(s, s->wr, "BEGIN IMMEDIATE", "cannot create");
+    if (rc == 0)
+        rc = exec(s, s->wr, schema_sql, "cannot create");
+    if (rc == 0)
+        rc = exec(s, s->wr, pragmas, "cannot create");
+    if (rc == 0)
+        return exec(s, s->wr, "COMMIT", "cannot create");
+    sqlite3_exec(s->wr, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+int state_open(const char *path, state **out, char *why, size_t whylen)
+{
+    *out = NULL;
+    state *s = calloc(1, sizeof *s);
+    if (s == NULL || (s->path = strdup(path)) == NULL) {
+        free(s);
+        return say(why, whylen, -ENOMEM, "out of memory");
+    }
+    s->lock_fd = -1;
+    buf_init(&s->blob);
+    int empty = 0;
+    int rc = take_file(s, why, whylen);
+    if (rc == 0)
+        rc = check_header(s, why, whylen, &empty);
+    if (rc != 0) {
+        state_close(s);
+        return rc;
+    }
+    /* Past this point the file is ours (or empty): SQLite may write to it. */
+    rc = open_connection(s, &s->wr);
+    if (rc == 0)
+        rc = exec(s, s->wr, "PRAGMA journal_mode=WAL", "cannot switch to WAL");
+    if (rc == 0 && empty)
+        rc = create_schema(s);
+    if (rc == 0)
+        rc = open_connection(s, &s->rd);
+    if (rc == 0)
+        rc = prepare(s, s->rd, "SELECT " PAGE_COLUMNS " FROM page WHERE url = ?1", &s->get_page);
+    if (rc == 0)
+        rc = prepare(s, s->rd, "SELECT " PAGE_COLUMNS " FROM page WHERE run = ?1", &s->each_page);
+    if (rc == 0)
+        rc = prepare(s, s->rd,
+                     "SELECT id, finished_at IS NULL, output_bytes, command_hash FROM run "
+                     "ORDER BY id DESC LIMIT 1", &s->last_run);
+    if (rc == 0)
+        rc = prepare(s, s->wr,
+                     "INSERT INTO page (" PAGE_COLUMNS ") VALUES "
+                     "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) "
+                     "ON CONFLICT(url) DO UPDATE SET final_url = ?2, outcome = ?3, "
+                     "status = ?4, error = ?5, etag = ?6, last_modified = ?7, body_hash = ?8, "
+                     "targets = ?9, ntargets = ?10, depth = ?11, nofollow = ?12, "
+                     "fetched_at = ?13, changed_at = ?14, options_hash = ?15, run = ?16",
+                     &s->put_page);
+    if (rc == 0)
+        rc = prepare(s, s->wr, "UPDATE run SET output_bytes = ?2 WHERE id = ?1", &s->update_run);
+    if (rc == 0)
+        rc = prepare(s, s->wr, "UPDATE run SET finished_at = ?2 WHERE id = ?1", &s->finish_run);
+    if (rc == 0) {
+        /* A damaged file often passes the header and the schema: one real read of the
+         * run table, which every later run needs, finds more of them now. */
+        struct state_run r;
+        int found = state_last_run(s, &r);
+        rc = found < 0 ? found : 0;
+    }
+    if (rc != 0) {
+        say(why, whylen, rc, "%s", s->why);
+        state_close(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+static void drop_pending(struct pending *p)
+{
+    while (p != NULL) {
+        struct pending *next = p->next;
+        free(p);
+        p = next;
+    }
+}
+
+void state_close(state *s)
+{
+    if (s == NULL)
+        return;
+    sqlite3_finalize(s->get_page);
+    sqlite3_finalize(s->each_page);
+    sqlite3_finalize(s->last_run);
+    sqlite3_finalize(s->put_page);
+    sqlite3_finalize(s->update_run);
+    sqlite3_finalize(s->finish_run);
+    sqlite3_close(s->rd);
+    sqlite3_close(s->wr);
+    /* Only now: closing our descriptor while SQLite held its POSIX locks on the file would
+     * have dropped them. */
+    if (s->lock_fd >= 0)
+        close(s->lock_fd);
+    drop_pending(s->head);
+    drop_pending(s->batch);
+    buf_finish(&s->blob);
+    free(s->path);
+    free(s);
+}
+
+/* ---- runs ---- */
+
+int state_last_run(state *s, struct state_run *out)
+{
+    sqlite3_stmt *st = s->last_run;
+    int code = sqlite3_step(st);
+    int rc = 0;
+    if (code == SQLITE_ROW) {
+        out->id = sqlite3_column_int64(st, 0);
+        out->open = sqlite3_column_int(st, 1);
+        out->output_bytes = (uint64_t)sqlite3_column_int64(st, 2);
+        copy_hash(st, 3, out->command_hash, NULL);
+        rc = 1;
+    } else if (code != SQLITE_DONE) {
+        rc = sql_fail(s, s->rd, code, "cannot read");
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+int state_run_begin(state *s, int64_t resume_id, const unsigned char command_hash[DIGEST_SIZE],
+                    const unsigned char options_hash[DIGEST_SIZE], uint64_t output_bytes,
+                    int64_t now)
+{
+    memcpy(s->options_hash, options_hash, DIGEST_SIZE);
+    if (resume_id > 0) {
+        s->run = resume_id;
+        return 0;
+    }
+    sqlite3_stmt *st = NULL;
+    int code = sqlite3_prepare_v2(s->wr,
+                                  "INSERT INTO run (command_hash, options_hash, started_at, "
+                                  "output_bytes) VALUES (?1, ?2, ?3, ?4)", -1, &st, NULL);
+    if (code == SQLITE_OK) {
+        sqlite3_bind_blob(st, 1, command_hash, DIGEST_SIZE, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 2, options_hash, DIGEST_SIZE, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, now);
+        sqlite3_bind_int64(st, 4, (sqlite3_int64)output_bytes);
+        code = sqlite3_step(st);
+    }
+    sqlite3_finalize(st);
+    if (code != SQLITE_DONE)
+        return sql_fail(s, s->wr, code, "cannot start a run");
+    s->run = sqlite3_last_insert_rowid(s->wr);
+    return 0;
+}
+
+int64_t state_run_id(const state *s)
+{
+    return s->run;
+}
+
+/* ---- pages ---- */
+
+int state_page_get(state *s, const char *url, size_t len, struct state_record *rec)
+{
+    sqlite3_stmt *st = s->get_page;
+    sqlite3_bind_text(st, 1, url, (int)len, SQLITE_STATIC);
+    int code = sqlite3_step(st);
+    int rc = 0;
+    if (code == SQLITE_ROW)
+        rc = read_row(st, rec) == 0 ? 1 : -ENOMEM;
+    else if (code != SQLITE_DONE)
+        rc = sql_fail(s, s->rd, code, "cannot read");
+    /* Reset at once: an open read would keep the WAL from being checkpointed. */
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
+int state_each_page(state *s, int64_t run, state_page_fn *fn, void *arg)
+{
+    sqlite3_stmt *st = s->each_page;
+    struct state_record rec;
+    state_record_init(&rec);
+    sqlite3_bind_int64(st, 1, run);
+    int rc = 0, code;
+    while (rc == 0 && (code = sqlite3_step(st)) == SQLITE_ROW) {
+        rc = read_row(st, &rec);
+        if (rc == 0)
+            rc = fn(arg, &rec.page);
+    }
+    if (rc == 0 && code != SQLITE_DONE)
+        rc = sql_fail(s, s->rd, code, "cannot read");
+    sqlite3_reset(st);
+    state_record_finish(&rec);
+    return rc;
+}
+
+static size_t text_size(const char *t)
+{
+    return t != NULL ? strlen(t) + 1 : 0;
+}
+
+static const char *copy_text(char **at, const char *t)
+{
+    if (t == NULL)
+        return NULL;
+    size_t n = strlen(t) + 1;
+    memcpy(*at, t, n);
+    const char *copy = *at;
+    *at += n;
+    return copy;
+}
+
+int state_page_put(state *s, const struct state_page *p)
+{
+    size_t bytes = p->url_len + 1 + text_size(p->final_url) + text_size(p->error) +
+                   text_size(p->etag) + text_size(p->last_modified) + p->targets_len;
+    struct pending *e = malloc(sizeof *e + bytes);
+    if (e == NULL)
+        return -ENOMEM;
+    e->next = NULL;
+    e->bytes = bytes;
+    e->p = *p;
+    char *at = e->data;
+    memcpy(at, p->url, p->url_len);
+    at[p->url_len] = '\0';
+    e->p.url = at;
+    at += p->url_len + 1;
+    e->p.final_url = copy_text(&at, p->final_url);
+    e->p.error = copy_text(&at, p->error);
+    e->p.etag = copy_text(&at, p->etag);
+    e->p.last_modified = copy_text(&at, p->last_modified);
+    if (p->targets_len > 0)
+        memcpy(at, p->targets, p->targets_len);
+    e->p.targets = at;
+    memcpy(e->p.options_hash, s->options_hash, DIGEST_SIZE);
+    e->p.run = s->run;
+    if (s->tail != NULL)
+        s->tail->next = e;
+    else
+        s->head = e;
+    s->tail = e;
+    s->npending++;
+    s->pending_bytes += bytes;
+    return 0;
+}
+
+size_t state_pending(const state *s)
+{
+    return s->npending;
+}
+
+size_t state_pending_bytes(const state *s)
+{
+    return s->pending_bytes;
+}
+
+/* ---- commits ---- */
+
+static void bind_text(sqlite3_stmt *st, int col, const char *t)
+{
+    if (t != NULL)
+        sqlite3_bind_text(st, col, t, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, col);
+}
+
+static int put_one(state *s, const struct state_page *p)
+{
+    sqlite3_stmt *st = s->put_page;
+    buf_clear(&s->blob);
+    if (encode_targets(p->targets, p->targets_len, &s->blob) != 0)
+        return -ENOMEM;
+    sqlite3_bind_text(st, 1, p->url, (int)p->url_len, SQLITE_STATIC);
+    bind_text(st, 2, p->final_url);
+    sqlite3_bind_int(st, 3, (int)p->outcome);
+    sqlite3_bind_int64(st, 4, p->status);
+    bind_text(st, 5, p->error);
+    bind_text(st, 6, p->etag);
+    bind_text(st, 7, p->last_modified);
+    if (p->has_body_hash)
+        sqlite3_bind_blob(st, 8, p->body_hash, DIGEST_SIZE, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 8);
+    sqlite3_bind_blob(st, 9, s->blob.data ? s->blob.data : "", (int)s->blob.len,
+                      SQLITE_STATIC);
+    sqlite3_bind_int64(st, 10, (sqlite3_int64)p->ntargets);
+    sqlite3_bind_int(st, 11, (int)p->depth);
+    sqlite3_bind_int(st, 12, p->nofollow);
+    sqlite3_bind_int64(st, 13, p->fetched_at);
+    sqlite3_bind_int64(st, 14, p->changed_at);
+    sqlite3_bind_blob(st, 15, p->options_hash, DIGEST_SIZE, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 16, p->run);
+    int code = sqlite3_step(st);
+    sqlite3_reset(st);
+    return code == SQLITE_DONE ? 0 : sql_fail(s, s->wr, code, "cannot write");
+}
+
+static int step_run(state *s, sqlite3_stmt *st, int64_t value)
+{
+    sqlite3_bind_int64(st, 1, s->run);
+    sqlite3_bind_int64(st, 2, value);
+    int code = sqlite3_step(st);
+    sqlite3_reset(st);
+    return code == SQLITE_DONE ? 0 : sql_fail(s, s->wr, code, "cannot write");
+}
+
+/* The transaction of one commit, on whichever thread runs it. */
+static int commit_batch(state *s)
+{
+    if (s->sync_fd >= 0 && fdatasync(s->sync_fd) != 0 && errno != EINVAL && errno != EROFS)
+        return say(s->why, sizeof s->why, STATE_E_IO,
+                   "cannot make the output durable before committing to %s: %s", s->path,
+                   strerror(errno));
+    int rc = exec(s, s->wr, "BEGIN IMMEDIATE", "cannot write");
+    for (struct pending *p = s->batch; rc == 0 && p != NULL; p = p->next)
+        rc = put_one(s, &p->p);
+    if (rc == 0)
+        rc = step_run(s, s->update_run, (int64_t)s->output_bytes);
+    if (rc == 0 && s->finish)
+        rc = step_run(s, s->finish_run, (int64_t)time(NULL));
+    if (rc == 0)
+        rc = exec(s, s->wr, "COMMIT", "cannot commit");
+    if (rc != 0 && !sqlite3_get_autocommit(s->wr))
+        sqlite3_exec(s->wr, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+/* Moves the queued pages that `output_bytes` covers into the batch. */
+static int take_batch(state *s, uint64_t output_bytes, int finish)
+{
+    struct pending *last = NULL;
+    for (struct pending *p = s->head; p != NULL && p->p.output_end <= output_bytes; p = p->next)
+        last = p;
+    if (finish && (last != s->tail))
+        return -EINVAL;
+    if (last != NULL) {
+        s->batch = s->head;
+        s->head = last->next;
+        last->next = NULL;
+        if (s->head == NULL)
+            s->tail = NULL;
+        for (struct pending *p = s->batch; p != NULL; p = p->next) {
+            s->npending--;
+            s->pending_bytes -= p->bytes;
+        }
+    }
+    s->output_bytes = output_bytes;
+    s->finish = finish;
+    return 0;
+}
+
+static void end_batch(state *s)
+{
+    drop_pending(s->batch);
+    s->batch = NULL;
+    /* The scratch of a link-dense page need not stay between commits. */
+    if (s->blob.cap > ((size_t)1 << 20))
+        buf_finish(&s->blob);
+}
+
+int state_commit_now(state *s, int sync_fd, uint64_t output_bytes, int finish)
+{
+    if (s->busy)
+        return -EBUSY;
+    int rc = take_batch(s, output_bytes, finish);
+    if (rc != 0)
+        return rc;
+    s->sync_fd = sync_fd;
+    rc = commit_batch(s);
+    end_batch(s);
+    return rc;
+}
+
+static void commit_work(uv_work_t *w)
+{
+    state *s = w->data;
+    s->result = commit_batch(s);
+}
+
+static void commit_after(uv_work_t *w, int status)
+{
+    state *s = w->data;
+    s->busy = 0;
+    end_batch(s);
+    int rc = status != 0 ? status : s->result;
+    s->cb(s->cb_arg, rc);
+}
+
+int state_commit(state *s, uv_loop_t *loop, int sync_fd, uint64_t output_bytes, int finish,
+                 state_commit_fn *cb, void *arg)
+{
+    if (s->busy)
+        return -EBUSY;
+    int rc = take_batch(s, output_bytes, finish);
+    if (rc != 0)
+        return rc;
+    s->sync_fd = sync_fd;
+    s->cb = cb;
+    s->cb_arg = arg;
+    s->work.data = s;
+    rc = uv_queue_work(loop, &s->work, commit_work, commit_after);
+    if (rc != 0) {
+        /* Not started: the pages go back to the front of the queue. */
+        if (s->batch != NULL) {
+            struct pending *last = s->batch;
+            size_t n = 1, bytes = last->bytes;
+            while (last->next != NULL) {
+                last = last->next;
+                n++;
+                bytes += last->bytes;
+            }
+            last->next = s->head;
+            if (s->head == NULL)
+                s->tail = last;
+            s->head = s->batch;
+            s->batch = NULL;
+            s->npending += n;
+            s->pending_bytes += bytes;
+        }
+        return rc;
+    }
+    s->busy = 1;
+    return 0;
+}
+
+int state_commit_busy(const state *s)
+{
+    return s->busy;
+}

@@ -1,0 +1,140 @@
+/* state.h: the crawl-state store (--state FILE), an SQLite database that remembers, between
+ * runs, what each page yielded: its validators, a hash of its body, its targets in output
+ * order, and which run wrote it, so that a later run can ask conditionally, write the
+ * stored pairs on a 304, resume an interrupted run exactly once and say what changed.
+ *
+ * This is the only module that includes sqlite3.h. The file is created on first use (only
+ * when the path does not exist), in WAL mode, with an application id and a schema version
+ * checked on every open; a file that is not an areq store, is newer or is corrupt is
+ * refused with a message and never written. One run at a time: an flock(2) on the file,
+ * held from before SQLite opens it until after SQLite has closed it (a descriptor of ours
+ * on the file is therefore never closed while SQLite's POSIX locks are held; closing one
+ * would drop them).
+ *
+ * Threads: reads (state_page_get, state_each_page) run on the caller's thread on one
+ * connection; writes are collected by state_page_put on that same thread and committed in
+ * batches by state_commit, whose transaction (and an fdatasync of the output before it)
+ * runs on libuv's pool on a second connection, so that a commit never holds the loop.
+ *
+ * Ownership: state_open creates the store, state_close frees it (NULL accepted; no commit
+ * may be in flight). A record filled by state_page_get points into its own `mem`, which
+ * the caller finishes with state_record_finish. state_page_put copies what it is given. */
+#ifndef AREQ_STATE_H
+#define AREQ_STATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "buf.h"
+#include "digest.h"
+
+typedef struct state state;
+
+/* The schema this build writes; a file with a higher user_version is refused. */
+enum { STATE_SCHEMA_VERSION = 1 };
+
+/* state_open's failures beyond errno values, each with its message in `why`. */
+enum {
+    STATE_E_LOCKED = -10001,  /* another run holds the file */
+    STATE_E_FOREIGN = -10002, /* not an SQLite database, or not areq's */
+    STATE_E_NEWER = -10003,   /* written by a newer areq */
+    STATE_E_CORRUPT = -10004, /* SQLite says it is damaged */
+    STATE_E_IO = -10005,      /* SQLite could not read or write it (full disk, ...) */
+};
+
+enum state_outcome {
+    STATE_PAGE_OK = 0,     /* fetched and scanned: targets hold its pairs */
+    STATE_PAGE_SKIPPED = 1, /* not HTML */
+    STATE_PAGE_FAILED = 2, /* an HTTP or transport failure: status / error say which */
+};
+
+/* One page as the store keeps it. Strings are NUL-terminated; NULL for none. */
+struct state_page {
+    const char *url;           /* the key: the URL as queued (normalised) */
+    size_t url_len;
+    const char *final_url;
+    enum state_outcome outcome;
+    long status;               /* HTTP status, 0 for none */
+    const char *error;
+    const char *etag;
+    const char *last_modified;
+    int has_body_hash;
+    unsigned char body_hash[DIGEST_SIZE];
+    const char *targets;       /* each NUL-terminated, in output order */
+    size_t targets_len;
+    size_t ntargets;
+    unsigned depth;
+    int nofollow;
+    int64_t fetched_at;        /* Unix seconds */
+    int64_t changed_at;        /* when its targets or body last changed */
+    unsigned char options_hash[DIGEST_SIZE];
+    int64_t run;               /* the run that wrote it (get only) */
+    uint64_t output_end;       /* put only: the output offset once its lines are written */
+};
+
+/* A page read back: `page` points into `mem`. */
+struct state_record {
+    struct state_page page;
+    struct buf mem;
+};
+
+void state_record_init(struct state_record *r);
+void state_record_finish(struct state_record *r);
+
+/* Opens or creates the store at `path`. 0, or a negative errno or STATE_E_* with a
+ * sentence naming the file in `why`. */
+int state_open(const char *path, state **out, char *why, size_t whylen);
+void state_close(state *s);
+
+/* The latest run, as the store knows it. */
+struct state_run {
+    int64_t id;
+    int open;                  /* never finished: a run to resume */
+    uint64_t output_bytes;     /* the output's length its last commit made durable */
+    unsigned char command_hash[DIGEST_SIZE];
+};
+
+/* 1 with *out filled, 0 when the store has no run yet, or a negative error. */
+int state_last_run(state *s, struct state_run *out);
+
+/* Starts a run (committed at once): a new one, or `resume_id` again. Pages put from now on
+ * carry `options_hash` and the run's id. 0 or a negative error. */
+int state_run_begin(state *s, int64_t resume_id, const unsigned char command_hash[DIGEST_SIZE],
+                    const unsigned char options_hash[DIGEST_SIZE], uint64_t output_bytes,
+                    int64_t now);
+int64_t state_run_id(const state *s);
+
+/* The stored page for `url`: 1 with *rec filled, 0 when unknown, or a negative error. */
+int state_page_get(state *s, const char *url, size_t len, struct state_record *rec);
+
+/* Calls fn for every page the run `run` wrote, in no particular order; a non-zero answer
+ * stops and is returned. Records handed to fn are valid only during the call. */
+typedef int state_page_fn(void *arg, const struct state_page *p);
+int state_each_page(state *s, int64_t run, state_page_fn *fn, void *arg);
+
+/* Queues a page for the next commit that covers p->output_end. 0 or -ENOMEM. */
+int state_page_put(state *s, const struct state_page *p);
+
+/* Pages queued and not yet handed to a commit, and their bytes. */
+size_t state_pending(const state *s);
+size_t state_pending_bytes(const state *s);
+
+/* Commits, in one transaction, every queued page whose output_end is at most
+ * `output_bytes`, and records `output_bytes` as the run's durable output length; with
+ * `finish`, also marks the run finished (every queued page must be covered). First, when
+ * `sync_fd` >= 0, fdatasync(sync_fd), so that the bytes recorded are on disk before the
+ * record is. Runs on libuv's pool; `cb` is called on the loop with 0 or a negative error
+ * (STATE_E_IO for a full disk or an I/O error: the store keeps its previous commit).
+ * 0 when started, -EBUSY while another commit is in flight. */
+typedef void state_commit_fn(void *arg, int status);
+int state_commit(state *s, uv_loop_t *loop, int sync_fd, uint64_t output_bytes, int finish,
+                 state_commit_fn *cb, void *arg);
+/* The same, on the calling thread, for the end of a run and for tests. */
+int state_commit_now(state *s, int sync_fd, uint64_t output_bytes, int finish);
+int state_commit_busy(const state *s);
+
+/* The message of the last failure, naming the file. */
+const char *state_error(const state *s);
+
+#endif

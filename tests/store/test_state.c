@@ -1,0 +1,436 @@
+/* Tests of the crawl-state store, each on a fresh temporary database: pages round-trip
+ * (targets, validators, hashes); a commit takes only the pages its output length covers;
+ * files that are not ours, newer or damaged are refused and left byte for byte as they
+ * were; a second opener, in this process or another, is turned away by the lock. */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "buf.h"
+#include "state.h"
+#include "task.h"
+#include "test_loop.h"
+
+struct env {
+    char dir[64];
+    char path[128];
+};
+
+static int setup(void **st)
+{
+    struct env *e = calloc(1, sizeof *e);
+    assert_non_null(e);
+    strcpy(e->dir, "/tmp/areq-test-state-XXXXXX");
+    assert_non_null(mkdtemp(e->dir));
+    snprintf(e->path, sizeof e->path, "%s/state.db", e->dir);
+    *st = e;
+    return 0;
+}
+
+static int teardown(void **st)
+{
+    struct env *e = *st;
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", e->dir);
+    assert_int_equal(system(cmd), 0);
+    free(e);
+    return 0;
+}
+
+static const unsigned char cmd_hash[DIGEST_SIZE] = {1, 2, 3};
+static const unsigned char opt_hash[DIGEST_SIZE] = {9, 8, 7};
+
+static state *open_ok(const char *path)
+{
+    state *s = NULL;
+    char why[512] = "";
+    int rc = state_open(path, &s, why, sizeof why);
+    if (rc != 0)
+        fail_msg("state_open: %d: %s", rc, why);
+    return s;
+}
+
+static struct state_page page(const char *url, const char *targets, size_t targets_len,
+                              uint64_t end)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < targets_len; i++)
+        n += targets[i] == '\0';
+    return (struct state_page){
+        .url = url,
+        .url_len = strlen(url),
+        .final_url = url,
+        .outcome = STATE_PAGE_OK,
+        .status = 200,
+        .etag = "\"v1\"",
+        .last_modified = "Sun, 06 Dec 2026 01:00:00 GMT",
+        .has_body_hash = 1,
+        .body_hash = {0xaa, 0xbb},
+        .targets = targets,
+        .targets_len = targets_len,
+        .ntargets = n,
+        .depth = 1,
+        .fetched_at = 1000,
+        .changed_at = 900,
+        .output_end = end,
+    };
+}
+
+/* What is put comes back: every field, the targets in their order. */
+static void test_round_trip(void **st)
+{
+    struct env *e = *st;
+    state *s = open_ok(e->path);
+    struct state_run run;
+    assert_int_equal(state_last_run(s, &run), 0);
+    assert_int_equal(state_run_begin(s, 0, cmd_hash, opt_hash, 0, 100), 0);
+    static const char t[] = "http://a.test/x/1\0http://a.test/x/12\0http://b.test/\0"
+                            "http://a.test/x/1#f\0";
+    struct state_page p = page("http://a.test/", t, sizeof t - 1, 50);
+    assert_int_equal(state_page_put(s, &p), 0);
+    struct state_page q = page("http://a.test/none", "", 0, 50);
+    q.outcome = STATE_PAGE_FAILED;
+    q.status = 404;
+    q.error = "HTTP 404";
+    q.etag = q.last_modified = NULL;
+    q.has_body_hash = 0;
+    assert_int_equal(state_page_put(s, &q), 0);
+    assert_int_equal(state_pending(s), 2);
+    assert_int_equal(state_commit_now(s, -1, 50, 1), 0);
+    assert_int_equal(state_pending(s), 0);
+    state_close(s);
+
+    s = open_ok(e->path);
+    assert_int_equal(state_last_run(s, &run), 1);
+    assert_false(run.open);
+    assert_int_equal(run.output_bytes, 50);
+    assert_memory_equal(run.command_hash, cmd_hash, DIGEST_SIZE);
+    struct state_record r;
+    state_record_init(&r);
+    assert_int_equal(state_page_get(s, "http://a.test/", 14, &r), 1);
+    assert_string_equal(r.page.url, "http://a.test/");
+    assert_string_equal(r.page.final_url, "http://a.test/");
+    assert_string_equal(r.page.etag, "\"v1\"");
+    assert_string_equal(r.page.last_modified, "Sun, 06 Dec 2026 01:00:00 GMT");
+    assert_null(r.page.error);
+    assert_int_equal(r.page.outcome, STATE_PAGE_OK);
+    assert_int_equal(r.page.status, 200);
+    assert_true(r.page.has_body_hash);
+    assert_int_equal(r.page.body_hash[1], 0xbb);
+    assert_int_equal(r.page.targets_len, sizeof t - 1);
+    assert_memory_equal(r.page.targets, t, sizeof t - 1);
+    assert_int_equal(r.page.ntargets, 4);
+    assert_int_equal(r.page.depth, 1);
+    assert_int_equal(r.page.fetched_at, 1000);
+    assert_int_equal(r.page.changed_at, 900);
+    assert_memory_equal(r.page.options_hash, opt_hash, DIGEST_SIZE);
+    assert_int_equal(r.page.run, run.id);
+
+    assert_int_equal(state_page_get(s, "http://a.test/none", 18, &r), 1);
+    assert_int_equal(r.page.outcome, STATE_PAGE_FAILED);
+    assert_string_equal(r.page.error, "HTTP 404");
+    assert_null(r.page.etag);
+    assert_false(r.page.has_body_hash);
+    assert_int_equal(r.page.targets_len, 0);
+
+    assert_int_equal(state_page_get(s, "http://a.test/other", 19, &r), 0);
+    state_record_finish(&r);
+    state_close(s);
+}
+
+/* A commit takes the pages whose lines the recorded output length covers, no more; the
+ * run stays open until finished, and a page put again replaces its row. */
+static void test_commit_covers(void **st)
+{
+    struct env *e = *st;
+    state *s = open_ok(e->path);
+    assert_int_equal(state_run_begin(s, 0, cmd_hash, opt_hash, 7, 100), 0);
+    int64_t id = state_run_id(s);
+    struct state_page a = page("http://a.test/1", "", 0, 10);
+    struct state_page b = page("http://a.test/2", "", 0, 20);
+    struct state_page c = page("http://a.test/3", "", 0, 30);
+    assert_int_equal(state_page_put(s, &a), 0);
+    assert_int_equal(state_page_put(s, &b), 0);
+    assert_int_equal(state_page_put(s, &c), 0);
+    assert_int_equal(state_commit_now(s, -1, 25, 1), -EINVAL); /* c is not covered */
+    assert_int_equal(state_commit_now(s, -1, 25, 0), 0);
+    assert_int_equal(state_pending(s), 1);
+    state_close(s); /* c is lost, as in a crash */
+
+    s = open_ok(e->path);
+    struct state_run run;
+    assert_int_equal(state_last_run(s, &run), 1);
+    assert_true(run.open);
+    assert_int_equal(run.id, id);
+    assert_int_equal(run.output_bytes, 25);
+    struct state_record r;
+    state_record_init(&r);
+    assert_int_equal(state_page_get(s, "http://a.test/2", 15, &r), 1);
+    assert_int_equal(state_page_get(s, "http://a.test/3", 15, &r), 0);
+
+    /* Resumed: the same run id; c comes now, and a again with a new ETag. */
+    assert_int_equal(state_run_begin(s, id, cmd_hash, opt_hash, 25, 200), 0);
+    assert_int_equal(state_page_put(s, &c), 0);
+    a.etag = "\"v2\"";
+    assert_int_equal(state_page_put(s, &a), 0);
+    assert_int_equal(state_commit_now(s, -1, 40, 1), 0);
+    assert_int_equal(state_last_run(s, &run), 1);
+    assert_false(run.open);
+    assert_int_equal(state_page_get(s, "http://a.test/1", 15, &r), 1);
+    assert_string_equal(r.page.etag, "\"v2\"");
+    state_record_finish(&r);
+    state_close(s);
+}
+
+static int count_page(void *arg, const struct state_page *p)
+{
+    (void)p;
+    (*(int *)arg)++;
+    return 0;
+}
+
+/* state_each_page walks the pages of one run only. */
+static void test_each_page(void **st)
+{
+    struct env *e = *st;
+    state *s = open_ok(e->path);
+    assert_int_equal(state_run_begin(s, 0, cmd_hash, opt_hash, 0, 100), 0);
+    int64_t first = state_run_id(s);
+    struct state_page a = page("http://a.test/1", "", 0, 0);
+    struct state_page b = page("http://a.test/2", "", 0, 0);
+    assert_int_equal(state_page_put(s, &a), 0);
+    assert_int_equal(state_page_put(s, &b), 0);
+    assert_int_equal(state_commit_now(s, -1, 0, 1), 0);
+    assert_int_equal(state_run_begin(s, 0, cmd_hash, opt_hash, 0, 100), 0);
+    int64_t second = state_run_id(s);
+    assert_true(second > first);
+    assert_int_equal(state_page_put(s, &b), 0);
+    assert_int_equal(state_commit_now(s, -1, 0, 0), 0);
+    int n = 0;
+    assert_int_equal(state_each_page(s, first, count_page, &n), 0);
+    assert_int_equal(n, 1); /* b moved to the second run */
+    n = 0;
+    assert_int_equal(state_each_page(s, second, count_page, &n), 0);
+    assert_int_equal(n, 1);
+    state_close(s);
+}
+
+static void committed(void *arg, int status)
+{
+    *(int *)arg = status + 1000;
+}
+
+/* The asynchronous commit runs on the pool and calls back on the loop; a second one while
+ * it is in flight is refused. */
+static void test_commit_async(void **st)
+{
+    struct env *e = *st;
+    uv_loop_t loop;
+    task_sched sched;
+    test_loop_open(&loop, &sched);
+    state *s = open_ok(e->path);
+    assert_int_equal(state_run_begin(s, 0, cmd_hash, opt_hash, 0, 100), 0);
+    struct state_page a = page("http://a.test/1", "http://a.test/2\0", 16, 10);
+    assert_int_equal(state_page_put(s, &a), 0);
+    int out = open(e->dir, O_RDONLY | O_DIRECTORY); /* something to fdatasync */
+    int status = -1;
+    assert_int_equal(state_commit(s, &loop, out, 10, 1, committed, &status), 0);
+    assert_true(state_commit_busy(s));
+    assert_int_equal(state_commit(s, &loop, out, 10, 1, committed, &status), -EBUSY);
+    task_sched_close(&sched);
+    test_loop_drain_and_close(&loop);
+    assert_int_equal(status, 1000);
+    close(out);
+    struct state_record r;
+    state_record_init(&r);
+    assert_int_equal(state_page_get(s, "http://a.test/1", 15, &r), 1);
+    assert_string_equal(r.page.targets, "http://a.test/2");
+    state_record_finish(&r);
+    state_close(s);
+}
+
+static void write_file(const char *path, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+}
+
+static void read_file(const char *path, struct buf *out)
+{
+    buf_init(out);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    char tmp[4096];
+    size_t n;
+    while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
+        assert_int_equal(buf_append(out, tmp, n), 0);
+    fclose(f);
+}
+
+/* Opening `path` fails with `expect`, the message names the file, and the file is left
+ * byte for byte as it was, with no WAL beside it. */
+static void refused(const char *path, int expect, const char *words)
+{
+    struct buf before, after;
+    read_file(path, &before);
+    state *s = NULL;
+    char why[512] = "";
+    assert_int_equal(state_open(path, &s, why, sizeof why), expect);
+    assert_null(s);
+    assert_non_null(strstr(why, path));
+    if (strstr(why, words) == NULL)
+        fail_msg("'%s' does not say '%s'", why, words);
+    read_file(path, &after);
+    assert_int_equal(after.len, before.len);
+    assert_memory_equal(after.data, before.data, before.len);
+    char wal[200];
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    assert_int_equal(access(wal, F_OK), -1);
+    buf_finish(&before);
+    buf_finish(&after);
+}
+
+static void test_foreign_text(void **st)
+{
+    struct env *e = *st;
+    static const char text[] = "http://a.test/\thttp://b.test/\n";
+    write_file(e->path, text, sizeof text - 1);
+    refused(e->path, STATE_E_FOREIGN, "not an SQLite database");
+}
+
+/* An SQLite file of another program: the header says so (application_id 0). */
+static void test_foreign_sqlite(void **st)
+{
+    struct env *e = *st;
+    unsigned char h[1024] = "SQLite format 3";
+    h[16] = 0x04; /* page size 1024 */
+    h[18] = h[19] = 1;
+    write_file(e->path, h, sizeof h);
+    refused(e->path, STATE_E_FOREIGN, "another program");
+}
+
+static void patch(const char *path, long at, const void *bytes, size_t n)
+{
+    int fd = open(path, O_WRONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, bytes, n, at), (ssize_t)n);
+    close(fd);
+}
+
+static void make_store(const char *path)
+{
+    state *s = open_ok(path);
+    assert_int_equal(state_run_begin(s, 0, cmd_hash, opt_hash, 0, 100), 0);
+    struct state_page a = page("http://a.test/1", "http://a.test/2\0", 16, 0);
+    assert_int_equal(state_page_put(s, &a), 0);
+    assert_int_equal(state_commit_now(s, -1, 0, 1), 0);
+    state_close(s);
+}
+
+static void test_newer_schema(void **st)
+{
+    struct env *e = *st;
+    make_store(e->path);
+    static const unsigned char v99[4] = {0, 0, 0, 99};
+    patch(e->path, 60, v99, 4); /* user_version */
+    refused(e->path, STATE_E_NEWER, "newer areq");
+}
+
+/* Garbage over the schema (the rest of the first page): found on open, file untouched. */
+static void test_corrupt(void **st)
+{
+    struct env *e = *st;
+    make_store(e->path);
+    unsigned char junk[2000];
+    for (size_t i = 0; i < sizeof junk; i++)
+        junk[i] = (unsigned char)(i * 37 + 11);
+    patch(e->path, 100, junk, sizeof junk);
+    refused(e->path, STATE_E_CORRUPT, "damaged");
+}
+
+/* A second opener, in this process or in another one, is turned away while the first
+ * holds the store, and gets it once the first has closed it. */
+static void test_lock(void **st)
+{
+    struct env *e = *st;
+    state *s = open_ok(e->path);
+    state *t = NULL;
+    char why[512] = "";
+    assert_int_equal(state_open(e->path, &t, why, sizeof why), STATE_E_LOCKED);
+    assert_non_null(strstr(why, "in use by another areq run"));
+    /* The failed opener closed its descriptor: the first one's locks, SQLite's included,
+     * must still hold, so a commit still works and another process is still refused. */
+    assert_int_equal(state_run_begin(s, 0, cmd_hash, opt_hash, 0, 100), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        state *c = NULL;
+        char w[512];
+        _exit(state_open(e->path, &c, w, sizeof w) == STATE_E_LOCKED ? 0 : 1);
+    }
+    int ws;
+    assert_int_equal(waitpid(pid, &ws, 0), pid);
+    assert_true(WIFEXITED(ws));
+    assert_int_equal(WEXITSTATUS(ws), 0);
+    state_close(s);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        state *c = NULL;
+        char w[512];
+        int rc = state_open(e->path, &c, w, sizeof w);
+        state_close(c);
+        _exit(rc == 0 ? 0 : 1);
+    }
+    assert_int_equal(waitpid(pid, &ws, 0), pid);
+    assert_true(WIFEXITED(ws));
+    assert_int_equal(WEXITSTATUS(ws), 0);
+}
+
+/* A path that does not exist is created; a directory that does not exist is an error,
+ * and nothing is created. */
+static void test_create_only_when_missing(void **st)
+{
+    struct env *e = *st;
+    char bad[200];
+    snprintf(bad, sizeof bad, "%s/no/such/dir/state.db", e->dir);
+    state *s = NULL;
+    char why[512] = "";
+    assert_true(state_open(bad, &s, why, sizeof why) < 0);
+    assert_non_null(strstr(why, bad));
+    s = open_ok(e->path);
+    state_close(s);
+    struct stat sb;
+    assert_int_equal(stat(e->path, &sb), 0);
+    assert_true(sb.st_size > 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_commit_covers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_each_page, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_commit_async, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_foreign_text, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_foreign_sqlite, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_newer_schema, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_create_only_when_missing, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
