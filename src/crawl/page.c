@@ -227,7 +227,7 @@ static void scan_work(uv_work_t *w)
         p->scan_rc = -ECANCELED;
     else
         p->scan_rc = scan_body(&p->req, &p->scan);
-    /* Here rather than on the loop: 74 KB take about 60 us to hash (openssl speed: 1.2 GB/s). */
+    /* Here, off the loop for large bodies: 74 KB take about 60 us (1.2 GB/s here). */
     if (p->scan_rc == 0 && p->cfg->hash_bodies)
         p->result.has_body_hash = digest_sha256(p->req.body.data ? p->req.body.data : "",
                                                 p->req.body.len, p->result.body_hash) == 0;
