@@ -130,6 +130,32 @@ static int parse_seconds(const char *s, double *out)
     return 0;
 }
 
+/* A duration: a number with s, m, h, d or w (seconds without one), fractions allowed,
+ * from 1 second to 10 years. */
+static int parse_duration(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno != 0 || end == s || !isfinite(v) || v <= 0 || *s == '-' || *s == '+')
+        return -1;
+    double unit = 1;
+    switch (*end) {
+    case '\0': break;
+    case 's': unit = 1; end++; break;
+    case 'm': unit = 60; end++; break;
+    case 'h': unit = 3600; end++; break;
+    case 'd': unit = 86400; end++; break;
+    case 'w': unit = 7 * 86400; end++; break;
+    default: return -1;
+    }
+    v *= unit;
+    if (*end != '\0' || v < 1 || v > 10.0 * 366 * 86400)
+        return -1;
+    *out = v;
+    return 0;
+}
+
 static int is_web_url(const char *s)
 {
     return strncasecmp(s, "http://", 7) == 0 || strncasecmp(s, "https://", 8) == 0;
@@ -269,6 +295,13 @@ static int set_scope(struct parse *p, const struct option_def *d, const char *va
         }
     }
     return bad_value(p, d, val);
+}
+
+static int set_duration(struct parse *p, const struct option_def *d, const char *val)
+{
+    if (parse_duration(val, &FIELD(double, p->o, d)) != 0)
+        return bad_value(p, d, val);
+    return 0;
 }
 
 static int set_format(struct parse *p, const struct option_def *d, const char *val)
@@ -579,6 +612,19 @@ static const struct option_def table[] = {
     {"failures", 0, VALUE_FILE, "FILE", NULL, set_nonempty, AT(failures), 0, 0, "a file name",
      "write each failed URL to FILE as a JSON object a line: url, kind, status or error, "
      "attempts, depth, the page it was found on"},
+    /* Issue 14: memory between runs. */
+    {"state", 0, VALUE_FILE, "FILE", NULL, set_nonempty, AT(state), 0, 0, "a file name",
+     "remember pages in FILE (SQLite, created on first use): ask again conditionally, "
+     "write stored pairs for unchanged pages, resume an unfinished run"},
+    {"fresh", 0, VALUE_NONE, NULL, NULL, set_flag, AT(fresh), 1, 0, NULL,
+     "with --state, start over instead of resuming an unfinished run"},
+    {"changes", 0, VALUE_FILE, "FILE", NULL, set_nonempty, AT(changes), 0, 0, "a file name",
+     "with --state, write what changed since the pages were last seen: added and removed "
+     "pairs, new, gone, failing and recovered pages (empty: nothing changed)"},
+    {"max-age", 0, VALUE_TEXT, "DURATION", NULL, set_duration, AT(max_age_s), 0, 0,
+     "a duration such as 90m, 12h or 1d",
+     "with --state, do not request pages fetched less than DURATION ago (s, m, h, d, w); "
+     "write their stored pairs"},
 
     HEADING("Messages"),
     {"verbose", 'v', VALUE_NONE, NULL, NULL, set_verbosity, 0, 1, 0, NULL,

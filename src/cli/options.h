@@ -70,6 +70,11 @@ struct options {
     long per_host;            /* -1: 8 when recursing, else no cap */
     double delay_s;           /* between requests to one host */
     const char *failures;     /* --failures FILE: a JSON line per failed URL, or NULL */
+    /* Issue 14: memory between runs. */
+    const char *state;        /* --state FILE: the crawl-state store, or NULL */
+    int fresh;                /* --fresh: do not resume an unfinished run of the store */
+    const char *changes;      /* --changes FILE, or NULL */
+    double max_age_s;         /* --max-age: pages fetched this recently are not requested; 0 */
     const char **urls;        /* absolute http(s) URLs given as arguments, in order */
     size_t nurls;
     char **inputs;            /* list files; "urls.txt" when neither a list nor a URL is named */

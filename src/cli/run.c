@@ -11,10 +11,12 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "buf.h"
 #include "config.h"
+#include "digest.h"
 #include "format.h"
 #include "log.h"
 #include "reader.h"
@@ -343,6 +345,167 @@ static int check_netrc(const struct options *o)
     fclose(f);
     return 0;
 }
+/* ---- the state store (--state, issue 14) ---- */
+
+static void feed_text(digest *d, const char *text)
+{
+    /* Length first, so that ("ab", "c") and ("a", "bc") differ. */
+    size_t n = text != NULL ? strlen(text) : (size_t)-1;
+    digest_update(d, &n, sizeof n);
+    if (text != NULL)
+        digest_update(d, text, n);
+}
+
+static void feed_number(digest *d, long long v)
+{
+    digest_update(d, &v, sizeof v);
+}
+
+/* The options that change what a page yields, its pairs and the links worth following:
+ * a page stored under other ones is fetched plainly and its pairs are not reused. */
+static void feed_page_options(digest *d, const struct options *o)
+{
+    feed_text(d, "areq page options 1");
+    feed_text(d, o->pattern);
+    feed_number(d, o->all_schemes);
+    feed_number(d, o->keep_fragments);
+    feed_number(d, (long long)o->scope);
+    feed_number(d, (long long)o->ninclude);
+    for (size_t i = 0; i < o->ninclude; i++)
+        feed_text(d, o->include[i]);
+    feed_number(d, (long long)o->nexclude);
+    for (size_t i = 0; i < o->nexclude; i++)
+        feed_text(d, o->exclude[i]);
+    feed_number(d, o->robots);
+}
+
+/* *What* a run was asked to do, for telling whether an unfinished run is this one
+ * again: the page options, and the lists, URLs, depth, limits and output. */
+static int command_hashes(const struct options *o, unsigned char options[DIGEST_SIZE],
+                          unsigned char command[DIGEST_SIZE])
+{
+    digest *d = digest_new();
+    if (d == NULL)
+        return -ENOMEM;
+    feed_page_options(d, o);
+    int rc = digest_final(d, options);
+    if (rc == 0)
+        rc = digest_reset(d);
+    if (rc == 0) {
+        feed_text(d, "areq command 1");
+        feed_page_options(d, o);
+        feed_number(d, o->depth);
+        feed_number(d, o->max_pages);
+        feed_text(d, o->output);
+        feed_number(d, (long long)o->format);
+        feed_number(d, o->header);
+        feed_number(d, o->append);
+        for (size_t i = 0; i < o->nurls; i++)
+            feed_text(d, o->urls[i]);
+        feed_text(d, "lists");
+        for (size_t i = 0; i < o->ninputs; i++)
+            feed_text(d, o->inputs[i]);
+        rc = digest_final(d, command);
+    }
+    digest_free(d);
+    return rc;
+}
+
+/* The options that only mean something with a store. 0, or -1 after the message. */
+static int check_state_options(const struct options *o)
+{
+    if (o->state != NULL)
+        return 0;
+    const char *alone = o->fresh ? "--fresh" : o->changes ? "--changes"
+                        : o->max_age_s > 0 ? "--max-age" : NULL;
+    if (alone == NULL)
+        return 0;
+    log_fatal("%s needs --state FILE", alone);
+    return -1;
+}
+
+/* What the store says about this run: whether it resumes an unfinished one, and from
+ * which output length. */
+struct resume_plan {
+    int64_t run;           /* > 0: resume it */
+    uint64_t output_bytes; /* keep this much of the output */
+};
+
+/* Opens the store and decides whether this run resumes the last one. A file that is not
+ * a store, is newer, damaged or in use: exit 2 (the message names it). */
+static int open_state(struct areq_run *r, unsigned char options_hash[DIGEST_SIZE],
+                      unsigned char command_hash[DIGEST_SIZE], struct resume_plan *plan)
+{
+    const struct options *o = r->opt;
+    *plan = (struct resume_plan){0};
+    char why[600];
+    int rc = state_open(o->state, &r->state, why, sizeof why);
+    if (rc != 0) {
+        log_fatal("%s", why);
+        return -1;
+    }
+    if (command_hashes(o, options_hash, command_hash) != 0) {
+        log_fatal("out of memory");
+        return -1;
+    }
+    struct state_run last;
+    rc = state_last_run(r->state, &last);
+    if (rc < 0) {
+        log_fatal("%s", state_error(r->state));
+        return -1;
+    }
+    if (rc == 0 || !last.open || o->fresh)
+        return 0;
+    if (memcmp(last.command_hash, command_hash, DIGEST_SIZE) != 0) {
+        log_error("%s: the unfinished run there was another command: starting over",
+                  o->state);
+        return 0;
+    }
+    if (strcmp(o->output, "-") != 0) {
+        struct stat st;
+        if (stat(o->output, &st) != 0 || !S_ISREG(st.st_mode) ||
+            (uint64_t)st.st_size < last.output_bytes) {
+            log_error("%s: cannot resume: %s is not the output the unfinished run left "
+                      "(%llu bytes): starting over", o->state, o->output,
+                      (unsigned long long)last.output_bytes);
+            return 0;
+        }
+        /* What the unfinished run wrote past its last commit is written again. */
+        if (truncate(o->output, (off_t)last.output_bytes) != 0) {
+            log_fatal("cannot resume: cannot cut %s back to %llu bytes: %s", o->output,
+                      (unsigned long long)last.output_bytes, strerror(errno));
+            return -1;
+        }
+    }
+    plan->run = last.id;
+    plan->output_bytes = last.output_bytes;
+    log_verbose("%s: resuming the unfinished run %lld", o->state, (long long)last.id);
+    return 0;
+}
+
+/* The end of a run with a store: the last commit, which closes the run when it ended
+ * complete. 0, or -1 after the message. */
+static int close_state(struct areq_run *r, int complete)
+{
+    if (r->state == NULL || r->crawl.store_error != 0)
+        return r->state == NULL ? 0 : -1;
+    uint64_t whole = writer_offset_whole(r->out);
+    int rc = state_commit_now(r->state, r->sync_fd, whole, complete);
+    if (rc == -EINVAL) /* some pages' lines never made it whole: the run stays open */
+        rc = state_commit_now(r->state, r->sync_fd, whole, 0);
+    if (rc != 0) {
+        log_fatal("%s", rc == -ENOMEM ? "out of memory" : state_error(r->state));
+        return -1;
+    }
+    const struct crawl_stats *s = &r->crawl.stats;
+    log_verbose("state %s: %zu not modified (304), %zu unchanged (same body), %zu changed, "
+                "%zu new, %zu done before (resumed), %zu not requested (--max-age); %zu "
+                "304s without validators, %zu new ETags for the same body", r->opt->state,
+                s->not_modified, s->same_body, s->changed, s->new_pages, s->resumed, s->reused,
+                s->unsolicited_304, s->etag_churn);
+    return 0;
+}
+
 /* Lets go of what run_init() took, the loop last. */
 static void release(struct areq_run *r)
 {
@@ -362,6 +525,11 @@ static void release(struct areq_run *r)
     r->psl = NULL;
     free(r->input_fds);
     r->input_fds = NULL;
+    if (r->sync_fd >= 0)
+        close(r->sync_fd);
+    r->sync_fd = -1;
+    state_close(r->state);
+    r->state = NULL;
 }
 
 /* The same, for a failure before the loop was started. */
@@ -373,6 +541,8 @@ static int give_up_early(struct areq_run *r, int status)
     if (r->input_fds != NULL)
         close_inputs(r->opt, r->input_fds);
     free(r->input_fds);
+    state_close(r->state);
+    r->state = NULL;
     return status;
 }
 
@@ -406,7 +576,10 @@ int run_init(struct areq_run *r, const struct options *o, const struct run_hooks
     *r = (struct areq_run){
         .opt = o,
         .output_name = strcmp(o->output, "-") == 0 ? "standard output" : o->output,
+        .sync_fd = -1,
     };
+    if (check_state_options(o) != 0)
+        return EXIT_USAGE;
     r->input_fds = calloc(o->ninputs ? o->ninputs : 1, sizeof *r->input_fds);
     if (r->input_fds == NULL) {
         log_fatal("out of memory");
@@ -430,6 +603,12 @@ int run_init(struct areq_run *r, const struct options *o, const struct run_hooks
             return give_up_early(r, EXIT_USAGE);
         }
     }
+    /* Before the output is opened: a store that cannot be used is a usage error, and
+     * resuming decides how the output is opened. */
+    unsigned char options_hash[DIGEST_SIZE], command_hash[DIGEST_SIZE];
+    struct resume_plan plan = {0};
+    if (o->state != NULL && open_state(r, options_hash, command_hash, &plan) != 0)
+        return give_up_early(r, EXIT_USAGE);
     if (uv_loop_init(&r->loop) != 0) {
         log_fatal("cannot start the event loop");
         return give_up_early(r, EXIT_USAGE);
@@ -480,7 +659,8 @@ int run_init(struct areq_run *r, const struct options *o, const struct run_hooks
         return give_up(r, EXIT_USAGE, 1);
     }
 
-    rc = writer_open(&r->loop, o->output, o->append, &r->out);
+    /* A resumed run adds to what the unfinished one committed (cut back to that). */
+    rc = writer_open(&r->loop, o->output, o->append || plan.run > 0, &r->out);
     if (rc != 0) {
         log_fatal("cannot write %s: %s", r->output_name, uv_strerror(rc));
         return give_up(r, EXIT_OUTPUT, 1);
@@ -507,6 +687,15 @@ int run_init(struct areq_run *r, const struct options *o, const struct run_hooks
         }
         if (writer_cut_line(r->out))
             log_error("%s ended in a cut line: appending from a new line", r->output_name);
+    }
+    if (r->state != NULL) {
+        rc = state_run_begin(r->state, plan.run, command_hash, options_hash,
+                             writer_offset_whole(r->out), (int64_t)time(NULL));
+        if (rc != 0) {
+            log_fatal("%s", state_error(r->state));
+            return give_up(r, EXIT_OUTPUT, 1);
+        }
+        r->sync_fd = writer_dup_sync_fd(r->out);
     }
 
     struct crawl_options co = {
@@ -538,7 +727,15 @@ int run_init(struct areq_run *r, const struct options *o, const struct run_hooks
         .ninputs = o->ninputs,
         .failures = r->failures,
         .queue_budget = (size_t)o->max_queue,
+        .state = r->state,
+        .resume_run = plan.run,
+        .replay_writes = plan.run > 0 && strcmp(o->output, "-") == 0,
+        .now = (int64_t)time(NULL),
+        .max_age_s = (int64_t)o->max_age_s,
+        .sync_fd = r->sync_fd,
     };
+    if (r->state != NULL)
+        memcpy(co.options_hash, options_hash, DIGEST_SIZE);
     r->crawl_owns_inputs = 1;
     if (crawl_init(&r->crawl, &co) != 0) {
         log_fatal("out of memory");
@@ -579,7 +776,11 @@ int run_finish(struct areq_run *r)
                   s->failed, s->skipped, writer_count_written(r->out), seconds, extra);
     }
 
-    if (r->write_error != 0 || writer_error(r->out) != 0 ||
+    int complete = r->signal == 0 && r->write_error == 0 && writer_error(r->out) == 0 &&
+                   task_is_done(&r->crawl.t) && r->crawl.t.result == 0;
+    int store_failed = close_state(r, complete) != 0;
+
+    if (r->write_error != 0 || writer_error(r->out) != 0 || store_failed ||
         (r->failures != NULL && writer_error(r->failures) != 0))
         status = EXIT_OUTPUT;
     else if (r->signal == SIGINT)

@@ -17,6 +17,7 @@
 #include "links.h"
 #include "options.h"
 #include "progress.h"
+#include "state.h"
 #include "task.h"
 #include "writer.h"
 
@@ -66,6 +67,8 @@ struct areq_run {
         char *data;
     } cookies;
     void *psl;             /* for --scope domain, else NULL */
+    state *state;          /* --state, or NULL */
+    int sync_fd;           /* the output, for the store's fdatasync; -1: none */
     uint64_t started;      /* uv_hrtime() when the crawl was started */
     int leaked_handles;    /* uv_loop_close() found handles open at the end */
 };

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "admit.h"
@@ -283,23 +284,243 @@ static int spawn_robots(crawl *c, struct frontier_host *h)
 
 /* ---- pages ---- */
 
-static void follow_links(crawl *c, const struct frontier_item *it, const struct buf *follow)
+/* Offers the links of the page `url` (at `depth`, its chain begun at `root`) to the
+ * frontier. */
+static void follow_links_of(crawl *c, const char *url, size_t url_len, unsigned depth,
+                            const struct frontier_host *root, const struct buf *follow)
 {
     const char *u = follow->data;
     const char *end = u + follow->len;
     if (u == end)
         return;
     /* One copy of this page's URL, shared by the links it queues, for --failures. */
-    struct frontier_ref *from = frontier_ref_create(it->url, it->len);
+    struct frontier_ref *from = frontier_ref_create(url, url_len);
     while (from != NULL && u < end) {
         size_t len = strlen(u);
-        if (crawl_follow(c, u, len, it->depth + 1, it->root, from) < 0)
+        if (crawl_follow(c, u, len, depth + 1, root, from) < 0)
             break;
         u += len + 1;
     }
     if (u < end)
-        log_error("%s: out of memory for the links to follow", it->url);
+        log_error("%s: out of memory for the links to follow", url);
     frontier_ref_release(from);
+}
+
+static void follow_links(crawl *c, const struct frontier_item *it, const struct buf *follow)
+{
+    follow_links_of(c, it->url, it->len, it->depth, it->root, follow);
+}
+
+/* ---- the state store (--state, issue 14) ---- */
+
+/* What the store knew of a page before this run asked for it, carried from spawn_page to
+ * the page's completion. Only with --state; without it a page's tag is its item. */
+struct visit {
+    struct frontier_item *it;
+    int known;      /* the store has a row for it */
+    int comparable; /* ... written with these options: its pairs are what a fetch yields */
+    int reused;     /* --max-age: not requested; the stored pairs stand */
+    struct state_record rec;
+};
+
+static void visit_free(struct visit *v)
+{
+    if (v == NULL)
+        return;
+    state_record_finish(&v->rec);
+    free(v);
+}
+
+static int is_web_target(const char *s, size_t len)
+{
+    return (len > 7 && memcmp(s, "http://", 7) == 0) || (len > 8 && memcmp(s, "https://", 8) == 0);
+}
+
+/* Writes a page's stored pairs as its fetch wrote them: the same lines in the same order,
+ * one block. 0 or the writer's error; *pairs says how many. */
+static int write_stored(crawl *c, const char *source, size_t len, const struct state_page *p,
+                        unsigned depth, size_t *pairs)
+{
+    struct buf block;
+    buf_init(&block);
+    struct format_origin origin = {.status = p->status, .depth = depth};
+    size_t n = 0;
+    int rc = 0;
+    const char *end = p->targets + p->targets_len;
+    for (const char *t = p->targets; t < end && rc == 0; n++) {
+        size_t tl = strlen(t);
+        rc = format_pair(c->opt.format, &block, source, len, t, tl, &origin);
+        t += tl + 1;
+    }
+    if (rc == 0 && block.len > 0)
+        rc = writer_submit_buf(c->opt.out, &block, n);
+    buf_finish(&block);
+    *pairs = rc == 0 ? n : 0;
+    return rc;
+}
+
+/* Follows a page's stored targets as its scan would have offered them: web URLs only,
+ * without their fragments. */
+static void follow_stored(crawl *c, const char *url, size_t len, unsigned depth,
+                          const struct frontier_host *root, const struct state_page *p)
+{
+    struct buf follow;
+    buf_init(&follow);
+    const char *end = p->targets + p->targets_len;
+    int rc = 0;
+    for (const char *t = p->targets; t < end && rc == 0;) {
+        size_t tl = strlen(t);
+        if (is_web_target(t, tl)) {
+            const char *hash = memchr(t, '#', tl);
+            rc = buf_append(&follow, t, hash != NULL ? (size_t)(hash - t) : tl);
+            if (rc == 0)
+                rc = buf_putc(&follow, '\0');
+        }
+        t += tl + 1;
+    }
+    if (rc != 0)
+        log_error("%s: out of memory for the links to follow", url);
+    else
+        follow_links_of(c, url, len, depth, root, &follow);
+    buf_finish(&follow);
+}
+
+/* A commit failed: the store keeps its last good commit, and the run stops (exit 3). */
+static void store_failed(crawl *c, int rc)
+{
+    if (c->store_error == 0) {
+        c->store_error = rc;
+        log_fatal("%s", state_error(c->opt.state));
+    }
+    if (!task_is_done(&c->t))
+        crawl_stop(c, -EIO);
+}
+
+static void committed(void *arg, int status)
+{
+    crawl *c = arg;
+    if (status != 0)
+        store_failed(c, status);
+}
+
+/* A commit at most about every second (or sooner when much is queued), on the pool: it
+ * records the pages whose lines are whole in the output, and that length. */
+enum { COMMIT_EVERY_MS = 1000 };
+#define COMMIT_PENDING_MAX ((size_t)32 << 20)
+
+static void maybe_commit(crawl *c)
+{
+    state *st = c->opt.state;
+    if (st == NULL || c->store_error != 0 || state_commit_busy(st))
+        return;
+    uint64_t now = now_ms(c);
+    if (now - c->commit_at_ms < COMMIT_EVERY_MS && state_pending_bytes(st) < COMMIT_PENDING_MAX)
+        return;
+    c->commit_at_ms = now;
+    int rc = state_commit(st, c->t.sched->loop, c->opt.sync_fd,
+                          writer_offset_whole(c->opt.out), 0, committed, c);
+    if (rc != 0 && rc != -EBUSY)
+        store_failed(c, rc);
+}
+
+static int same_targets(const struct state_page *a, const char *targets, size_t len)
+{
+    return a->targets_len == len && (len == 0 || memcmp(a->targets, targets, len) == 0);
+}
+
+/* Records what became of a page, for the next commit that covers its lines. Its block,
+ * if any, was handed to the writer just before (publish, then this callback, in one
+ * step of the loop), so the writer's submitted offset is exactly where its lines end. */
+static void remember(crawl *c, struct visit *v, const struct page_target *t,
+                     const struct page_result *r)
+{
+    const struct state_page *old = v->known ? &v->rec.page : NULL;
+    struct state_page p = {0};
+    switch (r->outcome) {
+    case PAGE_OK: {
+        const char *targets = r->targets.data != NULL ? r->targets.data : "";
+        p = (struct state_page){
+            .outcome = STATE_PAGE_OK,
+            .final_url = r->final_url,
+            .status = r->status,
+            .etag = r->etag,
+            .last_modified = r->last_modified,
+            .has_body_hash = r->has_body_hash,
+            .targets = targets,
+            .targets_len = r->targets.len,
+            .ntargets = r->pairs,
+            .nofollow = r->nofollow,
+            .changed_at = c->opt.now,
+        };
+        memcpy(p.body_hash, r->body_hash, DIGEST_SIZE);
+        int was_ok = old != NULL && old->outcome == STATE_PAGE_OK;
+        int same_body = was_ok && old->has_body_hash && r->has_body_hash &&
+                        memcmp(old->body_hash, r->body_hash, DIGEST_SIZE) == 0;
+        if (was_ok && (same_body || same_targets(old, targets, r->targets.len)))
+            p.changed_at = old->changed_at;
+        if (!v->comparable)
+            c->stats.new_pages++;
+        else if (same_body)
+            c->stats.same_body++;
+        else
+            c->stats.changed++;
+        if (same_body && old->etag != NULL && r->etag != NULL && strcmp(old->etag, r->etag) != 0)
+            c->stats.etag_churn++;
+        break;
+    }
+    case PAGE_NOT_MODIFIED:
+        if (old == NULL)
+            return;
+        p = *old;
+        /* A 304 may bring fresher validators (RFC 9110 15.4.5); --max-age asked nothing. */
+        if (r->etag != NULL)
+            p.etag = r->etag;
+        if (r->last_modified != NULL)
+            p.last_modified = r->last_modified;
+        break;
+    case PAGE_SKIPPED:
+        p = (struct state_page){.outcome = STATE_PAGE_SKIPPED, .final_url = r->final_url,
+                                .status = r->status, .changed_at = c->opt.now};
+        break;
+    case PAGE_FAILED:
+        /* What was last seen of it stays, to compare with when it comes back. */
+        if (old != NULL)
+            p = *old;
+        else
+            p.changed_at = c->opt.now;
+        p.outcome = STATE_PAGE_FAILED;
+        p.status = r->failure.status;
+        p.error = r->error;
+        break;
+    case PAGE_CANCELLED:
+    case PAGE_UNWRITTEN:
+        return; /* not done: a resumed run fetches it */
+    }
+    p.url = t->url;
+    p.url_len = t->len;
+    p.depth = t->depth;
+    if (!v->reused)
+        p.fetched_at = c->opt.now;
+    p.output_end = writer_offset_submitted(c->opt.out);
+    if (state_page_put(c->opt.state, &p) != 0)
+        log_error("%s: out of memory for the state store", t->url);
+}
+
+/* A 304, or a page --max-age did not ask for: its stored pairs go out as a fetch would
+ * have written them, and its stored targets are followed. PAGE_OK, or PAGE_UNWRITTEN. */
+static enum page_outcome unchanged(crawl *c, struct visit *v, const struct page_target *t,
+                                   size_t *pairs)
+{
+    const struct state_page *old = &v->rec.page;
+    if (write_stored(c, t->url, t->len, old, t->depth, pairs) != 0)
+        return PAGE_UNWRITTEN;
+    if (v->reused)
+        c->stats.reused++;
+    else
+        c->stats.not_modified++;
+    if (t->follow && !old->nofollow)
+        follow_stored(c, t->url, t->len, t->depth, v->it->root, old);
+    return PAGE_OK;
 }
 
 /* A page's completion: all of its bookkeeping happens here. */
@@ -307,12 +528,17 @@ static void page_completed(void *arg, const struct page_target *target,
                            const struct page_result *r)
 {
     crawl *c = arg;
-    struct frontier_item *it = target->tag;
+    struct visit *v = c->opt.state != NULL ? target->tag : NULL;
+    struct frontier_item *it = v != NULL ? v->it : target->tag;
     c->stats.retries += r->retries;
-    switch (r->outcome) {
+    enum page_outcome outcome = r->outcome;
+    size_t pairs = r->pairs;
+    if (outcome == PAGE_NOT_MODIFIED)
+        outcome = v != NULL && v->known ? unchanged(c, v, target, &pairs) : PAGE_OK;
+    switch (outcome) {
     case PAGE_OK:
         c->stats.ok++;
-        c->stats.pairs += r->pairs;
+        c->stats.pairs += pairs;
         c->stats.links_bad += r->bad;
         if (!r->nofollow)
             follow_links(c, it, &r->follow);
@@ -320,18 +546,21 @@ static void page_completed(void *arg, const struct page_target *target,
     case PAGE_SKIPPED:
         c->stats.skipped++;
         break;
-    case PAGE_NOT_MODIFIED:
-        /* Only a page given validators gets here; until the state store writes its
-         * stored pairs, it counts as a page with none. */
-        c->stats.ok++;
-        break;
     case PAGE_FAILED:
         c->stats.failed++;
+        c->stats.unsolicited_304 += r->unsolicited_304 != 0;
         record_failure(c, &r->failure);
         break;
+    case PAGE_NOT_MODIFIED: /* made PAGE_OK above */
     case PAGE_CANCELLED:
     case PAGE_UNWRITTEN: /* the writer's owner reports its error, once */
         break;
+    }
+    if (v != NULL) {
+        if (outcome != PAGE_UNWRITTEN)
+            remember(c, v, target, r);
+        visit_free(v);
+        maybe_commit(c);
     }
     frontier_done(c->frontier, it, now_ms(c));
     c->stats.finished++;
@@ -339,22 +568,132 @@ static void page_completed(void *arg, const struct page_target *target,
     task_event_signal(&c->changed);
 }
 
+/* With --state: what the store knows of the page, and so how to ask for it. NULL and 0
+ * without a store; -ENOMEM. */
+static int look_up(crawl *c, struct frontier_item *it, struct visit **out)
+{
+    *out = NULL;
+    if (c->opt.state == NULL)
+        return 0;
+    struct visit *v = calloc(1, sizeof *v);
+    if (v == NULL)
+        return -ENOMEM;
+    v->it = it;
+    state_record_init(&v->rec);
+    int rc = state_page_get(c->opt.state, it->url, it->len, &v->rec);
+    if (rc == -ENOMEM) {
+        visit_free(v);
+        return rc;
+    }
+    /* A read that fails costs this page its validators, not the run. */
+    if (rc < 0)
+        log_error("%s", state_error(c->opt.state));
+    v->known = rc == 1;
+    v->comparable = v->known &&
+                    memcmp(v->rec.page.options_hash, c->opt.options_hash, DIGEST_SIZE) == 0;
+    *out = v;
+    return 0;
+}
+
 /* Takes the item and one permit of the caller's. 0, or -ENOMEM with both still the
  * caller's. */
 static int spawn_page(crawl *c, struct frontier_item *it)
 {
+    struct visit *v;
+    if (look_up(c, it, &v) != 0)
+        return -ENOMEM;
     struct page_target target = {
         .url = it->url,
         .len = it->len,
         .depth = it->depth,
         .found_on = it->found_on != NULL ? it->found_on->text : NULL,
         .follow = it->depth < c->opt.depth,
-        .tag = it,
+        .tag = v != NULL ? (void *)v : (void *)it,
     };
+    if (v != NULL && v->comparable && v->rec.page.outcome == STATE_PAGE_OK) {
+        const struct state_page *old = &v->rec.page;
+        if (c->opt.max_age_s > 0 && old->fetched_at <= c->opt.now &&
+            c->opt.now - old->fetched_at < c->opt.max_age_s) {
+            /* Fresh enough: not asked for at all; completed here as a 304 would be. */
+            v->reused = 1;
+            struct page_result r = {.outcome = PAGE_NOT_MODIFIED};
+            buf_init(&r.follow);
+            buf_init(&r.targets);
+            c->stats.started++;
+            page_completed(c, &target, &r);
+            return 0;
+        }
+        target.if_none_match = old->etag;
+        target.if_modified_since = old->last_modified;
+    }
     int rc = page_spawn(c->t.sched, &c->t, &c->pages, &target, page_completed, c);
     if (rc == 0)
         c->stats.started++;
+    else
+        visit_free(v);
     return rc;
+}
+
+/* ---- resuming (--state) ---- */
+
+/* The first pass over the pages the unfinished run committed: they are done. Their lines
+ * are in the output already (kept up to the length that run committed), unless the
+ * output is a stream, where they are written again. */
+static int resume_page(void *arg, const struct state_page *p)
+{
+    crawl *c = arg;
+    if (seen_add(&c->seen, seen_hash(p->url, p->url_len)) < 0)
+        return -ENOMEM;
+    c->stats.queued++;
+    c->stats.started++;
+    c->stats.finished++;
+    c->stats.resumed++;
+    switch (p->outcome) {
+    case STATE_PAGE_OK:
+        c->stats.ok++;
+        if (c->opt.replay_writes) {
+            size_t pairs;
+            if (write_stored(c, p->url, p->url_len, p, p->depth, &pairs) == 0)
+                c->stats.pairs += pairs;
+        }
+        break;
+    case STATE_PAGE_SKIPPED:
+        c->stats.skipped++;
+        break;
+    case STATE_PAGE_FAILED:
+        c->stats.failed++;
+        break;
+    }
+    return 0;
+}
+
+/* The second pass, once every done page is seen: their stored links are offered again,
+ * so that the crawl goes on where it stopped. A page's own host stands for the host its
+ * chain began at: with --scope host or domain, every page of a chain is in the root's
+ * scope, so the two answer alike. */
+static int resume_links(void *arg, const struct state_page *p)
+{
+    crawl *c = arg;
+    if (p->outcome != STATE_PAGE_OK || p->nofollow || p->depth >= c->opt.depth)
+        return 0;
+    struct frontier_host *h;
+    if (frontier_host_of(c->frontier, p->url, p->url_len, &h) != 0)
+        return 0;
+    follow_stored(c, p->url, p->url_len, p->depth, h, p);
+    return 0;
+}
+
+static void resume(crawl *c)
+{
+    if (c->opt.state == NULL || c->opt.resume_run <= 0)
+        return;
+    int rc = state_each_page(c->opt.state, c->opt.resume_run, resume_page, c);
+    if (rc == 0)
+        rc = state_each_page(c->opt.state, c->opt.resume_run, resume_links, c);
+    if (rc != 0) {
+        c->store_error = rc;
+        log_fatal("%s", rc == -ENOMEM ? "out of memory" : state_error(c->opt.state));
+    }
 }
 
 /* ---- the lists ---- */
@@ -778,6 +1117,8 @@ int crawl_init(crawl *c, const struct crawl_options *o)
         .retries = o->retries,
         .rng = &c->rng,
         .output_lost = &c->output_lost,
+        .hash_bodies = o->state != NULL,
+        .keep_targets = o->state != NULL,
     };
     struct frontier_limits limits = {
         .per_host = o->per_host,
@@ -813,7 +1154,11 @@ void crawl_finish(crawl *c)
 
 void crawl_start(crawl *c, task_sched *s)
 {
+    c->commit_at_ms = uv_now(s->loop);
+    resume(c);
     task_spawn(s, &c->t, NULL);
+    if (c->store_error != 0)
+        crawl_stop(c, -EIO);
 }
 
 void crawl_stop(crawl *c, int reason)

@@ -21,6 +21,7 @@
 #include "links.h"
 #include "page.h"
 #include "seen.h"
+#include "state.h"
 #include "task.h"
 #include "writer.h"
 
@@ -63,6 +64,16 @@ struct crawl_options {
                                   them from crawl_init on and closes every one */
     size_t ninputs;
     writer *failures;          /* --failures: a JSON line per failed URL, or NULL */
+    /* --state (issue 14): the store, opened by the caller, its run begun; or NULL. */
+    state *state;
+    unsigned char options_hash[DIGEST_SIZE]; /* of the options that change what a page
+                                                yields: a stored page counts only if equal */
+    int64_t resume_run;        /* > 0: the unfinished run being resumed: its pages are done */
+    int replay_writes;         /* write the done pages' pairs again (-o -: nothing was kept) */
+    int64_t now;               /* the run's wall clock for the store, Unix seconds */
+    int64_t max_age_s;         /* --max-age: a page fetched this recently is not requested */
+    int sync_fd;               /* the output, to fdatasync before each commit; -1: none */
+    writer *changes;           /* --changes: what changed, a line each, or NULL */
 };
 
 struct crawl_stats {
@@ -79,6 +90,15 @@ struct crawl_stats {
     size_t disallowed; /* dropped by robots.txt */
     size_t unfetched; /* left in the frontier by --max-pages */
     size_t over_budget; /* links to follow not queued: the frontier was at its budget */
+    /* --state */
+    size_t not_modified; /* answered 304: the stored pairs were written */
+    size_t same_body;    /* answered 200 with the body stored before */
+    size_t changed;      /* answered 200 with another body than the one stored */
+    size_t new_pages;    /* not in the store before (or stored with other options) */
+    size_t resumed;      /* done by the unfinished run resumed: not fetched again */
+    size_t reused;       /* --max-age: not requested, the stored pairs written */
+    size_t unsolicited_304; /* 304s to requests without validators (failures) */
+    size_t etag_churn;   /* a new ETag for the same body */
 };
 
 typedef struct crawl {
@@ -104,6 +124,8 @@ typedef struct crawl {
     struct frontier_item *admitting; /* waiting for a permit */
     struct frontier_host *robots_host; /* waiting for a permit */
     size_t disallowed_seen;    /* URLs robots.txt dropped, for pacing the checks */
+    int store_error;           /* a commit to --state failed: the run stops, exit 3 */
+    uint64_t commit_at_ms;     /* when the last commit was started */
 } crawl;
 
 /* 0, -EINVAL for SCOPE_DOMAIN without a Public Suffix List, or -ENOMEM. */

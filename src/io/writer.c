@@ -555,6 +555,23 @@ int writer_at_start(const writer *w)
     return w->at_start;
 }
 
+uint64_t writer_offset_submitted(const writer *w)
+{
+    return (uint64_t)w->start_size + w->bytes_written + writer_backlog(w);
+}
+
+uint64_t writer_offset_whole(const writer *w)
+{
+    return (uint64_t)w->start_size + w->bytes_committed;
+}
+
+int writer_dup_sync_fd(const writer *w)
+{
+    if (!w->regular || w->use_stream)
+        return -1;
+    return fcntl(w->fd, F_DUPFD_CLOEXEC, 3);
+}
+
 int writer_error(const writer *w)
 {
     return w->error;

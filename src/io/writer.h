@@ -19,6 +19,7 @@
 #define AREQ_WRITER_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 
 #include "task.h"
@@ -81,6 +82,16 @@ enum task_step writer_close(writer *w, task *t);
 /* Whether the output held nothing when it was opened (always so without `append`, and for
  * standard output): the place for a header line. */
 int writer_at_start(const writer *w);
+
+/* Where the output stands, for the crawl-state store's resume protocol (issue 14). For a
+ * regular file these are offsets in it (what an append found there counts); otherwise
+ * bytes handed over. _submitted: once every block submitted so far is written; _whole:
+ * the end of the last block written whole, which is what a crash leaves. */
+uint64_t writer_offset_submitted(const writer *w);
+uint64_t writer_offset_whole(const writer *w);
+/* A new descriptor of a regular file output, for fdatasync from another thread (the
+ * caller closes it), or -1 for anything else. */
+int writer_dup_sync_fd(const writer *w);
 
 int writer_error(const writer *w);
 /* Bytes handed over and not yet written: lets callers hold back when the disk is slow. */

@@ -1,0 +1,226 @@
+#!/usr/bin/env python3
+"""End-to-end tests of the crawl-state store, --state (issue 14): a re-run asks conditionally
+and writes the stored pairs on 304; changed pages are fetched again; other options mean plain
+requests; files that are not a store, and a store in use, are refused. The fixture server
+answers /site/ pages with ETag and Last-Modified and counts what it was asked (its COND log
+lines, /cond14/stats), which is what these tests judge.
+
+Run by hand from the repository root:
+    AREQ_BIN=build/src/areq python3 tests/e2e/test_state.py -v
+"""
+import os
+import signal
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+from common import AreqTest, scaled, wait_for  # noqa: E402
+
+SRV = None
+PAGES = 40
+
+
+def setUpModule():
+    global SRV
+    common.areq_bin()
+    SRV = common.FixtureServer("--pages", str(PAGES), "--links", "12", "--robots", "404")
+
+
+def tearDownModule():
+    if SRV:
+        SRV.stop()
+
+
+def lines_of(text):
+    """The output's lines, the header apart, as a sorted list (a multiset)."""
+    lines = text.split("\n")
+    assert lines[-1] == "", "the output ends in a cut line"
+    return sorted(lines[1:-1])
+
+
+class StateTest(AreqTest):
+    def setUp(self):
+        super().setUp()
+        SRV.cond14("reset")
+        self.start_url = SRV.url("/site/p0.html")
+
+    def crawl(self, out, *extra, state="state.db", depth=2, concurrency=None):
+        args = ["-o", out, "-d", str(depth)]
+        if state is not None:
+            args += ["--state", state]
+        if concurrency is not None:
+            args += ["-c", str(concurrency)]
+        return self.run_areq(args + list(extra) + [self.start_url], timeout=scaled(120))
+
+    def cond_since(self, mark):
+        return SRV.conditional()[mark:]
+
+    def test_unchanged_rerun_is_identical_and_conditional(self):
+        mark = len(SRV.conditional())
+        first = self.crawl("a.tsv", concurrency=1)
+        self.assertEqual(first.rc, 0, first)
+        pages = len(self.cond_since(mark))
+        self.assertGreater(pages, PAGES // 2)
+        mark = len(SRV.conditional())
+        second = self.crawl("b.tsv", "-v", concurrency=1)
+        self.assertEqual(second.rc, 0, second)
+        self.assertEqual(second.read("b.tsv"), first.read("a.tsv"))
+        asked = self.cond_since(mark)
+        self.assertEqual(len(asked), pages, asked)
+        for conn, method, target, inm, ims, status, _ in asked:
+            self.assertIsNotNone(inm, "%s asked without If-None-Match" % target)
+            self.assertIsNotNone(ims, "%s asked without If-Modified-Since" % target)
+            self.assertEqual(status, 304, target)
+        self.assertIn("%d not modified (304)" % pages, second.err)
+
+    def test_unchanged_rerun_concurrent_same_lines(self):
+        first = self.crawl("a.tsv")
+        self.assertEqual(first.rc, 0, first)
+        plain = self.crawl("plain.tsv", state=None)
+        mark = len(SRV.conditional())
+        second = self.crawl("b.tsv")
+        self.assertEqual(second.rc, 0, second)
+        self.assertEqual(lines_of(second.read("b.tsv")), lines_of(plain.read("plain.tsv")))
+        self.assertEqual(len(set(lines_of(second.read("b.tsv")))),
+                         len(lines_of(second.read("b.tsv"))), "a line came twice")
+        self.assertTrue(all(c[5] == 304 for c in self.cond_since(mark)))
+
+    def test_changed_pages_are_fetched_again(self):
+        first = self.crawl("a.tsv")
+        self.assertEqual(first.rc, 0, first)
+        changed = SRV.cond14("change", pages="3,7,11").split()
+        self.assertEqual(changed, ["3", "7", "11"])
+        mark = len(SRV.conditional())
+        second = self.crawl("b.tsv", "-v")
+        self.assertEqual(second.rc, 0, second)
+        plain = self.crawl("plain.tsv", state=None)
+        self.assertEqual(lines_of(second.read("b.tsv")), lines_of(plain.read("plain.tsv")))
+        self.assertNotEqual(lines_of(second.read("b.tsv")), lines_of(first.read("a.tsv")))
+        # Asked with validators and answered with a body: exactly the changed pages (the
+        # pages their new links lead to, not stored yet, are asked for plainly).
+        asked = self.cond_since(mark)
+        fresh = {c[2].split("?")[0] for c in asked if c[5] == 200 and c[3] is not None}
+        self.assertEqual(fresh, {"/site/p3.html", "/site/p7.html", "/site/p11.html"})
+        self.assertTrue(all(c[5] == 200 for c in asked if c[3] is None))
+        # A third run: the changed pages are stored again, so everything is a 304.
+        mark = len(SRV.conditional())
+        third = self.crawl("c.tsv")
+        self.assertEqual(third.rc, 0, third)
+        self.assertEqual(lines_of(third.read("c.tsv")), lines_of(plain.read("plain.tsv")))
+        self.assertTrue(all(c[5] == 304 for c in self.cond_since(mark)))
+
+    def test_other_options_mean_plain_requests(self):
+        mark = len(SRV.conditional())
+        first = self.crawl("a.tsv")
+        self.assertEqual(first.rc, 0, first)
+        pages = len(self.cond_since(mark))
+        mark = len(SRV.conditional())
+        second = self.crawl("b.tsv", "--keep-fragments")
+        self.assertEqual(second.rc, 0, second)
+        asked = self.cond_since(mark)
+        self.assertEqual(len(asked), pages)
+        for c in asked:
+            self.assertIsNone(c[3], "asked conditionally under other options: %r" % (c,))
+            self.assertIsNone(c[4], "asked conditionally under other options: %r" % (c,))
+            self.assertEqual(c[5], 200)
+        # Back to the first options: the pages are now stored under --keep-fragments.
+        mark = len(SRV.conditional())
+        third = self.crawl("c.tsv")
+        self.assertTrue(all(c[3] is None for c in self.cond_since(mark)))
+
+    def test_a_run_without_state_asks_plainly(self):
+        first = self.crawl("a.tsv")
+        self.assertEqual(first.rc, 0, first)
+        mark = len(SRV.conditional())
+        plain = self.crawl("b.tsv", state=None)
+        self.assertEqual(plain.rc, 0, plain)
+        self.assertTrue(all(c[3] is None and c[4] is None for c in self.cond_since(mark)))
+
+    def test_options_that_need_state(self):
+        for args in (["--fresh"], ["--changes", "ch.tsv"], ["--max-age", "1d"]):
+            r = self.run_areq(["-o", "out.tsv"] + args + [self.start_url])
+            self.assertEqual(r.rc, 2, r)
+            self.assertIn("needs --state", r.err)
+            self.assertFalse(os.path.exists(os.path.join(self.tmp, "out.tsv")))
+        for bad in ("0", "-1h", "1y", "m", ""):
+            r = self.run_areq(["--state", "s.db", "--max-age", bad, self.start_url])
+            self.assertEqual(r.rc, 2, (bad, r))
+            self.assertIn("--max-age", r.err)
+
+
+class BadStateFileTest(AreqTest):
+    def refused(self, data, words):
+        path = self.write("state.db", data)
+        r = self.run_areq(["-o", "out.tsv", "--state", "state.db", SRV.url("/site/p0.html")])
+        self.assertEqual(r.rc, 2, r)
+        self.assertIn("state.db", r.err)
+        self.assertIn(words, r.err)
+        with open(path, "rb") as f:
+            self.assertEqual(f.read(), data, "the state file was written to")
+        self.assertFalse(os.path.exists(path + "-wal"))
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "out.tsv")),
+                         "the output was opened before the store was checked")
+        self.assertEqual(len(SRV.conditional()), self.before)
+
+    def setUp(self):
+        super().setUp()
+        self.before = len(SRV.conditional())
+
+    def test_text_file(self):
+        self.refused(b"source_url\tparsed_url\nhttp://a/\thttp://b/\n", "not an SQLite database")
+
+    def test_other_sqlite_database(self):
+        if not common.shutil.which("sqlite3"):
+            self.skipTest("sqlite3 is not installed")
+        other = os.path.join(self.tmp, "other.db")
+        subprocess.run(["sqlite3", other, "CREATE TABLE t(x); INSERT INTO t VALUES (1);"],
+                       check=True)
+        with open(other, "rb") as f:
+            data = f.read()
+        os.unlink(other)
+        self.refused(data, "another program")
+
+    def stored(self):
+        r = self.run_areq(["-o", "seed.tsv", "--state", "seed.db", SRV.url("/site/p0.html")])
+        self.assertEqual(r.rc, 0, r)
+        with open(os.path.join(self.tmp, "seed.db"), "rb") as f:
+            data = bytearray(f.read())
+        self.before = len(SRV.conditional())
+        return data
+
+    def test_newer_schema(self):
+        data = self.stored()
+        data[60:64] = (99).to_bytes(4, "big")  # PRAGMA user_version
+        self.refused(bytes(data), "newer areq")
+
+    def test_damaged(self):
+        data = self.stored()
+        data[100:2100] = bytes((i * 37 + 11) % 256 for i in range(2000))
+        self.refused(bytes(data), "damaged")
+
+    def test_second_run_on_one_store(self):
+        slow = SRV.url("/slow?delay=%g" % scaled(3))
+        first = subprocess.Popen(common.areq_argv(["-q", "-o", "a.tsv", "--state", "s.db", slow]),
+                                 cwd=self.tmp, env=common.areq_env(), stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            self.assertTrue(wait_for(lambda: SRV.count("/slow?delay=%g" % scaled(3)) > 0,
+                                     scaled(20)), "the first run never asked")
+            second = self.run_areq(["-o", "b.tsv", "--state", "s.db", SRV.url("/site/p1.html")])
+            self.assertEqual(second.rc, 2, second)
+            self.assertIn("in use by another areq run", second.err)
+            self.assertIn("s.db", second.err)
+            self.assertFalse(os.path.exists(os.path.join(self.tmp, "b.tsv")))
+        finally:
+            out, err = first.communicate(timeout=scaled(60))
+        self.assertEqual(first.returncode, 0, err)
+        # Once it is over, the store is anyone's again.
+        third = self.run_areq(["-o", "c.tsv", "--state", "s.db", SRV.url("/site/p1.html")])
+        self.assertEqual(third.rc, 0, third)
+
+
+if __name__ == "__main__":
+    common.main()
