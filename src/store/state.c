@@ -322,17 +322,56 @@ static int check_header(state *s, char *why, size_t whylen, int *empty)
         return say(why, whylen, STATE_E_FOREIGN,
                    "%s is not an areq state file (not an SQLite database); it was left as "
                    "it is", s->path);
-    uint32_t app = be32(h + 68), version = be32(h + 60);
-    if (app != STATE_APPLICATION_ID)
+    /* The header may be older than the WAL beside it (a first run killed before its first
+     * checkpoint leaves application_id 0 here): only another program's id is final now;
+     * check_identity asks SQLite, which reads through the WAL. */
+    uint32_t app = be32(h + 68);
+    if (app != STATE_APPLICATION_ID && app != 0)
         return say(why, whylen, STATE_E_FOREIGN,
                    "%s is not an areq state file (an SQLite database of another program); "
                    "it was left as it is", s->path);
+    return 0;
+}
+
+static int pragma_int(state *s, const char *sql, int64_t *out)
+{
+    sqlite3_stmt *st = NULL;
+    int code = sqlite3_prepare_v2(s->wr, sql, -1, &st, NULL);
+    if (code == SQLITE_OK && (code = sqlite3_step(st)) == SQLITE_ROW) {
+        *out = sqlite3_column_int64(st, 0);
+        code = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    return code == SQLITE_OK ? 0 : sql_fail(s, s->wr, code, "cannot read");
+}
+
+/* Whether the database SQLite sees (the file and its WAL, or its rolled back journal) is
+ * ours and not newer; *empty when it has no page at all, as a first run stopped while
+ * committing its schema leaves it once SQLite has rolled that back. 0 or STATE_E_*, with the message in s->why. */
+static int check_identity(state *s, int *empty)
+{
+    int64_t app = 0, version = 0, pages = 0;
+    int rc = pragma_int(s, "PRAGMA application_id", &app);
+    if (rc == 0)
+        rc = pragma_int(s, "PRAGMA user_version", &version);
+    if (rc == 0)
+        rc = pragma_int(s, "PRAGMA page_count", &pages);
+    if (rc != 0)
+        return rc;
+    /* No page at all: a creation that was rolled back. Anything else is someone's. */
+    *empty = pages == 0;
+    if (*empty)
+        return 0;
+    if (app != STATE_APPLICATION_ID)
+        return say(s->why, sizeof s->why, STATE_E_FOREIGN,
+                   "%s is not an areq state file (an SQLite database of another program); "
+                   "it was left as it is", s->path);
     if (version > STATE_SCHEMA_VERSION)
-        return say(why, whylen, STATE_E_NEWER,
-                   "%s was written by a newer areq (state schema %u; this one knows %d); it "
-                   "was left as it is", s->path, (unsigned)version, STATE_SCHEMA_VERSION);
+        return say(s->why, sizeof s->why, STATE_E_NEWER,
+                   "%s was written by a newer areq (state schema %lld; this one knows %d); it "
+                   "was left as it is", s->path, (long long)version, STATE_SCHEMA_VERSION);
     if (version < 1)
-        return say(why, whylen, STATE_E_CORRUPT,
+        return say(s->why, sizeof s->why, STATE_E_CORRUPT,
                    "%s is an areq state file without a schema (damaged?); it was left as it is",
                    s->path);
     return 0;
@@ -424,12 +463,16 @@ int state_open(const char *path, state **out, char *why, size_t whylen)
         state_close(s);
         return rc;
     }
-    /* Past this point the file is ours (or empty): SQLite may write to it. */
     rc = open_connection(s, &s->wr);
-    if (rc == 0)
-        rc = exec(s, s->wr, "PRAGMA journal_mode=WAL", "cannot switch to WAL");
+    if (rc == 0 && !empty)
+        rc = check_identity(s, &empty);
+    /* Past this point the file is ours (or empty): SQLite may write to it. A new store
+     * gets its schema before it is switched to WAL, so that the file's own header says
+     * whose it is from the first commit on. */
     if (rc == 0 && empty)
         rc = create_schema(s);
+    if (rc == 0)
+        rc = exec(s, s->wr, "PRAGMA journal_mode=WAL", "cannot switch to WAL");
     if (rc == 0)
         rc = open_connection(s, &s->rd);
     if (rc == 0)

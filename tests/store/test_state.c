@@ -311,13 +311,15 @@ static void test_foreign_text(void **st)
     refused(e->path, STATE_E_FOREIGN, "not an SQLite database");
 }
 
-/* An SQLite file of another program: the header says so (application_id 0). */
+/* An SQLite file of another program that sets its own application_id: refused on the
+ * header alone. (One without an id is tested end to end, with the sqlite3 tool.) */
 static void test_foreign_sqlite(void **st)
 {
     struct env *e = *st;
     unsigned char h[1024] = "SQLite format 3";
     h[16] = 0x04; /* page size 1024 */
     h[18] = h[19] = 1;
+    memcpy(h + 68, "ABCD", 4);
     write_file(e->path, h, sizeof h);
     refused(e->path, STATE_E_FOREIGN, "another program");
 }
