@@ -522,6 +522,14 @@ static void test_matching_validator_gives_not_modified(void **state)
     assert_int_equal(f.req.outcome, HTTP_NOT_MODIFIED);
     http_request_finish(&f.req);
 
+    /* Through a redirect the validators go along, and the 304 is the final response's. */
+    fetch_conditional(e, &f, "/redirect?to=/cond14/fixed%3Fetag%3D%2522abc%2522&code=301",
+                      "\"abc\"", NULL);
+    assert_int_equal(f.req.outcome, HTTP_NOT_MODIFIED);
+    assert_non_null(strstr(f.req.final_url, "/cond14/fixed?etag="));
+    assert_string_equal(f.req.etag, "\"abc\"");
+    http_request_finish(&f.req);
+
     /* Changed: a 200 with the body. */
     fetch_conditional(e, &f, path, "\"old\"", LM_DATE);
     assert_int_equal(f.req.outcome, HTTP_OK);
