@@ -336,16 +336,16 @@ static char *validator_of(CURL *e, const char *name, int is_date)
     return strdup(h->value); /* out of memory: none, so the next run fetches in full */
 }
 
+static int header_is(const char *h, const char *name)
+{
+    size_t n = strlen(name);
+    return strncasecmp(h, name, n) == 0 && (h[n] == ':' || h[n] == ';' || h[n] == ' ');
+}
+
 /* Whether the caller's extra header `h` ("Name: value" or "Name;") is a validator. */
 static int is_validator_header(const char *h)
 {
-    static const char *const names[] = {"If-None-Match", "If-Modified-Since"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        size_t n = strlen(names[i]);
-        if (strncasecmp(h, names[i], n) == 0 && (h[n] == ':' || h[n] == ';' || h[n] == ' '))
-            return 1;
-    }
-    return 0;
+    return header_is(h, "If-None-Match") || header_is(h, "If-Modified-Since");
 }
 
 static int append_header(struct curl_slist **list, const char *name, const char *value)
@@ -359,24 +359,29 @@ static int append_header(struct curl_slist **list, const char *name, const char 
     return 0;
 }
 
-/* A conditional transfer's own header list: the client's, then its validators. libcurl
- * keeps only the pointer, so the list lives in the request until the transfer is detached
- * (drop_request_headers); curl_easy_reset on the next use of the handle forgets it, so no
- * later transfer sends these validators. */
+/* A conditional transfer's own header list: the client's, then its validators, which
+ * replace any of the same name among the client's (two would leave the server to pick one).
+ * libcurl keeps only the pointer, so the list lives in the request until the transfer is
+ * detached (drop_request_headers); curl_easy_reset on the next use of the handle forgets
+ * it, so no later transfer sends these validators. */
 static int build_request_headers(const http_client *c, http_request *r)
 {
     struct curl_slist *list = NULL;
     int rc = 0;
+    int inm = validator_ok(r->if_none_match), ims = validator_ok(r->if_modified_since);
     for (const struct curl_slist *h = c->headers; h != NULL && rc == 0; h = h->next) {
+        if ((inm && header_is(h->data, "If-None-Match")) ||
+            (ims && header_is(h->data, "If-Modified-Since")))
+            continue;
         struct curl_slist *l = curl_slist_append(list, h->data);
         if (l == NULL)
             rc = -ENOMEM;
         else
             list = l;
     }
-    if (rc == 0 && validator_ok(r->if_none_match))
+    if (rc == 0 && inm)
         rc = append_header(&list, "If-None-Match", r->if_none_match);
-    if (rc == 0 && validator_ok(r->if_modified_since))
+    if (rc == 0 && ims)
         rc = append_header(&list, "If-Modified-Since", r->if_modified_since);
     if (rc != 0) {
         curl_slist_free_all(list);

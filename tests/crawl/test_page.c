@@ -373,6 +373,27 @@ static void test_page_hands_back_validators_hash_and_targets(void **state)
     assert_memory_equal(e->got.targets, want, (size_t)n);
 }
 
+/* A body large enough to be scanned on libuv's pool is hashed there. */
+static void test_page_large_body_is_hashed(void **state)
+{
+    struct env *e = *state;
+    e->cfg.hash_bodies = 1;
+    char url[256];
+    run_page(e, "/huge?size=20000", 0, 0, url, sizeof url);
+    assert_int_equal(e->got.outcome, PAGE_OK);
+    assert_true(e->got.has_body_hash);
+    /* /huge repeats this line, cut at the size (server.py r_huge). */
+    static const char unit[] = "<p>filler text to make a large page <a href=\"huge.html\">h</a></p>\n";
+    char *body = malloc(20000);
+    assert_non_null(body);
+    for (size_t i = 0; i < 20000; i++)
+        body[i] = unit[i % (sizeof unit - 1)];
+    unsigned char want[DIGEST_SIZE];
+    assert_int_equal(digest_sha256(body, 20000, want), 0);
+    free(body);
+    assert_memory_equal(e->got.body_hash, want, DIGEST_SIZE);
+}
+
 static void test_page_validators_are_handed_back(void **state)
 {
     struct env *e = *state;
@@ -451,6 +472,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cancelled_page_has_no_result, setup, teardown),
         cmocka_unit_test_setup_teardown(test_page_hands_back_validators_hash_and_targets, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_page_large_body_is_hashed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_page_validators_are_handed_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_page_not_modified_writes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_page_not_modified_since, setup, teardown),

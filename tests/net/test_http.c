@@ -522,6 +522,14 @@ static void test_matching_validator_gives_not_modified(void **state)
     assert_int_equal(f.req.outcome, HTTP_NOT_MODIFIED);
     http_request_finish(&f.req);
 
+    /* Through a redirect the validators go along, and the 304 is the final response's. */
+    fetch_conditional(e, &f, "/redirect?to=/cond14/fixed%3Fetag%3D%2522abc%2522&code=301",
+                      "\"abc\"", NULL);
+    assert_int_equal(f.req.outcome, HTTP_NOT_MODIFIED);
+    assert_non_null(strstr(f.req.final_url, "/cond14/fixed?etag="));
+    assert_string_equal(f.req.etag, "\"abc\"");
+    http_request_finish(&f.req);
+
     /* Changed: a 200 with the body. */
     fetch_conditional(e, &f, path, "\"old\"", LM_DATE);
     assert_int_equal(f.req.outcome, HTTP_OK);
@@ -654,14 +662,25 @@ static int setup_caller_validator(void **state)
 }
 
 /* With -H If-None-Match the caller asked for a 304 itself: not a fault of the server, and
- * not a result of ours either (the caller has no copy we know of). */
-static void test_304_to_caller_validator_is_not_unsolicited(void **state)
+ * not a result of ours either (the caller has no copy we know of). On a transfer of ours,
+ * our validator replaces the caller's of that name. */
+static void test_caller_validators(void **state)
 {
     struct env *e = *state;
     struct fetch f;
     fetch_conditional(e, &f, "/status/304", NULL, NULL);
     assert_int_equal(f.req.outcome, HTTP_STATUS);
     assert_false(f.req.unsolicited_304);
+    http_request_finish(&f.req);
+
+    /* Ours replace the caller's of the same name on our transfer, not the others. */
+    fetch_conditional(e, &f, "/echo", "\"ours\"", NULL);
+    assert_non_null(strstr(f.req.body.data, "If-None-Match: \"ours\"\n"));
+    assert_null(strstr(f.req.body.data, "mine"));
+    http_request_finish(&f.req);
+    fetch_conditional(e, &f, "/echo", NULL, LM_DATE);
+    assert_non_null(strstr(f.req.body.data, "If-None-Match: \"mine\"\n"));
+    assert_non_null(strstr(f.req.body.data, "If-Modified-Since: " LM_DATE "\n"));
     http_request_finish(&f.req);
 }
 
@@ -693,7 +712,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_validators_are_sent_once, setup_extra_header,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_junk_validators_are_dropped, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_304_to_caller_validator_is_not_unsolicited,
+        cmocka_unit_test_setup_teardown(test_caller_validators,
                                         setup_caller_validator, teardown),
     };
     return cmocka_run_group_tests_name("http", tests, start_server, stop_server);
