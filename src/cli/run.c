@@ -511,7 +511,8 @@ static void release(struct areq_run *r)
 {
     writer_destroy(r->out);
     writer_destroy(r->failures);
-    r->out = r->failures = NULL;
+    writer_destroy(r->changes);
+    r->out = r->failures = r->changes = NULL;
     if (!r->crawl_owns_inputs)
         close_inputs(r->opt, r->input_fds);
     uv_run(&r->loop, UV_RUN_DEFAULT);
@@ -674,6 +675,15 @@ int run_init(struct areq_run *r, const struct options *o, const struct run_hooks
         }
         writer_on_error(r->failures, on_write_error, r);
     }
+    if (o->changes != NULL) {
+        /* Replaced: an empty file says that nothing changed. */
+        rc = writer_open(&r->loop, o->changes, 0, &r->changes);
+        if (rc != 0) {
+            log_fatal("cannot write %s: %s", o->changes, uv_strerror(rc));
+            return give_up(r, EXIT_OUTPUT, 1);
+        }
+        writer_on_error(r->changes, on_write_error, r);
+    }
     {
         struct buf header;
         buf_init(&header);
@@ -733,6 +743,7 @@ int run_init(struct areq_run *r, const struct options *o, const struct run_hooks
         .now = (int64_t)time(NULL),
         .max_age_s = (int64_t)o->max_age_s,
         .sync_fd = r->sync_fd,
+        .changes = r->changes,
     };
     if (r->state != NULL)
         memcpy(co.options_hash, options_hash, DIGEST_SIZE);
@@ -781,7 +792,8 @@ int run_finish(struct areq_run *r)
     int store_failed = close_state(r, complete) != 0;
 
     if (r->write_error != 0 || writer_error(r->out) != 0 || store_failed ||
-        (r->failures != NULL && writer_error(r->failures) != 0))
+        (r->failures != NULL && writer_error(r->failures) != 0) ||
+        (r->changes != NULL && writer_error(r->changes) != 0))
         status = EXIT_OUTPUT;
     else if (r->signal == SIGINT)
         status = EXIT_INTERRUPTED;

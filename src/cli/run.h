@@ -53,6 +53,7 @@ struct areq_run {
     http_client *http;
     writer *out;
     writer *failures;      /* --failures, or NULL */
+    writer *changes;       /* --changes, or NULL */
     progress *progress;
     const char *output_name;
     int *input_fds;        /* the lists, opened once; the crawl's once crawl_init is done */

@@ -428,6 +428,82 @@ static int same_targets(const struct state_page *a, const char *targets, size_t 
     return a->targets_len == len && (len == 0 || memcmp(a->targets, targets, len) == 0);
 }
 
+/* ---- --changes ---- */
+
+static int put_change(struct buf *out, const char *what, const char *a, size_t alen,
+                      const char *b, size_t blen)
+{
+    int rc = buf_append_str(out, what);
+    if (rc == 0)
+        rc = buf_putc(out, '\t');
+    if (rc == 0)
+        rc = buf_append(out, a, alen);
+    if (rc == 0 && b != NULL) {
+        rc = buf_putc(out, '\t');
+        if (rc == 0)
+            rc = buf_append(out, b, blen);
+    }
+    return rc != 0 ? rc : buf_putc(out, '\n');
+}
+
+/* One line per target of `list` that `other` lacks, as `what`. */
+static int put_difference(struct buf *out, const char *what, const char *source, size_t len,
+                          const char *list, size_t list_len, const char *other, size_t other_len)
+{
+    seen_set have;
+    seen_init(&have);
+    int rc = 0;
+    for (const char *t = other, *end = other + other_len; t < end && rc >= 0; t += strlen(t) + 1)
+        rc = seen_add(&have, seen_hash(t, strlen(t)));
+    for (const char *t = list, *end = list + list_len; t < end && rc >= 0; t += strlen(t) + 1) {
+        size_t tl = strlen(t);
+        if (!seen_contains(&have, seen_hash(t, tl)))
+            rc = put_change(out, what, source, len, t, tl);
+    }
+    seen_finish(&have);
+    return rc < 0 ? rc : 0;
+}
+
+/* What changed on a page since it was last seen, for --changes (the man page defines each
+ * word): `old` is the stored page or NULL, `now` the page as it will be stored. */
+static void note_changes(crawl *c, const struct visit *v, const struct state_page *old,
+                         const struct state_page *now, enum page_outcome outcome)
+{
+    if (c->opt.changes == NULL)
+        return;
+    struct buf out;
+    buf_init(&out);
+    const char *url = now->url;
+    size_t len = now->url_len;
+    int rc = 0;
+    int was_ok = old != NULL && old->outcome == STATE_PAGE_OK;
+    if (outcome == PAGE_OK) {
+        if (old == NULL || old->outcome == STATE_PAGE_SKIPPED)
+            rc = put_change(&out, "new", url, len, NULL, 0);
+        else if (old->outcome == STATE_PAGE_FAILED)
+            rc = put_change(&out, "recovered", url, len, NULL, 0);
+        /* Pairs only against pairs found the same way: other options yield other pairs. */
+        if (rc == 0 && old != NULL && old->outcome != STATE_PAGE_SKIPPED && v->comparable) {
+            rc = put_difference(&out, "added", url, len, now->targets, now->targets_len,
+                                old->targets, old->targets_len);
+            if (rc == 0)
+                rc = put_difference(&out, "removed", url, len, old->targets, old->targets_len,
+                                    now->targets, now->targets_len);
+        }
+    } else if (outcome == PAGE_FAILED && was_ok) {
+        int gone = now->status == 404 || now->status == 410;
+        rc = put_change(&out, gone ? "gone" : "failing", url, len, NULL, 0);
+        if (rc == 0 && gone && v->comparable)
+            rc = put_difference(&out, "removed", url, len, old->targets, old->targets_len,
+                                "", 0);
+    }
+    if (rc == 0 && out.len > 0)
+        rc = writer_submit(c->opt.changes, out.data, out.len);
+    if (rc == -ENOMEM)
+        log_error("%s: out of memory for --changes", url);
+    buf_finish(&out);
+}
+
 /* Records what became of a page, for the next commit that covers its lines. Its block,
  * if any, was handed to the writer just before (publish, then this callback, in one
  * step of the loop), so the writer's submitted offset is exactly where its lines end. */
@@ -491,6 +567,13 @@ static void remember(crawl *c, struct visit *v, const struct page_target *t,
         p.outcome = STATE_PAGE_FAILED;
         p.status = r->failure.status;
         p.error = r->error;
+        /* Gone (404, 410): its pairs are gone with it, and listed as removed; one that
+         * fails otherwise keeps them, to compare with when it comes back. */
+        if (p.status == 404 || p.status == 410) {
+            p.targets = "";
+            p.targets_len = p.ntargets = 0;
+            p.has_body_hash = 0;
+        }
         break;
     case PAGE_CANCELLED:
     case PAGE_UNWRITTEN:
@@ -502,6 +585,7 @@ static void remember(crawl *c, struct visit *v, const struct page_target *t,
     if (!v->reused)
         p.fetched_at = c->opt.now;
     p.output_end = writer_offset_submitted(c->opt.out);
+    note_changes(c, v, old, &p, r->outcome);
     if (state_page_put(c->opt.state, &p) != 0)
         log_error("%s: out of memory for the state store", t->url);
 }
@@ -780,6 +864,7 @@ enum run_state {
     RUN_JOIN,         /* shutdown: wait for the pages */
     RUN_JOINED,
     RUN_FAILURES_CLOSED, /* shutdown: the output is closed; now the --failures file */
+    RUN_CHANGES_CLOSED, /* shutdown: and the --changes file */
     RUN_CLOSED,
 };
 
@@ -788,7 +873,7 @@ static const char *run_state_name(int state)
 {
     static const char *const names[] = {
         "STEP", "OPEN", "READ", "LINE", "ADMIT_PAGE", "ADMIT_ROBOTS", "WAITED", "JOIN",
-        "JOINED", "FAILURES_CLOSED", "CLOSED",
+        "JOINED", "FAILURES_CLOSED", "CHANGES_CLOSED", "CLOSED",
     };
     return state >= 0 && (size_t)state < sizeof names / sizeof names[0] ? names[state] : "?";
 }
@@ -821,6 +906,7 @@ static int stops_at_once(int state)
     case RUN_JOIN:
     case RUN_JOINED:
     case RUN_FAILURES_CLOSED:
+    case RUN_CHANGES_CLOSED:
     case RUN_CLOSED:
         return 0;
     }
@@ -1042,9 +1128,14 @@ static enum run_next shut_down(crawl *c)
         run_set_state(c, RUN_FAILURES_CLOSED);
         return from_step(writer_close(c->opt.out, t));
     case RUN_FAILURES_CLOSED:
-        run_set_state(c, RUN_CLOSED);
+        run_set_state(c, RUN_CHANGES_CLOSED);
         if (c->opt.failures != NULL)
             return from_step(writer_close(c->opt.failures, t));
+        return RUN_GO_ROUND;
+    case RUN_CHANGES_CLOSED:
+        run_set_state(c, RUN_CLOSED);
+        if (c->opt.changes != NULL)
+            return from_step(writer_close(c->opt.changes, t));
         return RUN_GO_ROUND;
     case RUN_CLOSED:
         return from_step(task_finish(t, task_cancelled(t)));
@@ -1084,6 +1175,7 @@ static enum task_step run_step(task *t)
         case RUN_JOIN:
         case RUN_JOINED:
         case RUN_FAILURES_CLOSED:
+        case RUN_CHANGES_CLOSED:
         case RUN_CLOSED:
             next = shut_down(c);
             break;

@@ -152,6 +152,110 @@ class StateTest(AreqTest):
             self.assertIn("--max-age", r.err)
 
 
+def pairs_of(text):
+    """{(source, target)} of a tsv output."""
+    return {tuple(l.split("\t")) for l in lines_of(text)}
+
+
+def changes_of(path):
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    assert text == "" or text.endswith("\n"), "a cut line in --changes"
+    return sorted(tuple(l.split("\t")) for l in text.split("\n")[:-1])
+
+
+class ChangesTest(AreqTest):
+    def setUp(self):
+        super().setUp()
+        SRV.cond14("reset")
+        self.start_url = SRV.url("/site/p0.html")
+
+    def crawl(self, out, *extra):
+        r = self.run_areq(["-o", out, "-d", "2", "--state", "state.db"] + list(extra) +
+                          [self.start_url], timeout=scaled(120))
+        self.assertEqual(r.rc, 0, r)
+        return r
+
+    def test_nothing_changed_gives_an_empty_file(self):
+        self.crawl("a.tsv", "--changes", "first.tsv")
+        self.crawl("b.tsv", "--changes", "ch.tsv")
+        self.assertEqual(os.path.getsize(os.path.join(self.tmp, "ch.tsv")), 0)
+        # The first run found every page new.
+        first = changes_of(os.path.join(self.tmp, "first.tsv"))
+        self.assertTrue(first and all(c[0] == "new" for c in first), first)
+
+    def test_exactly_the_changed_pages_pairs(self):
+        a = self.crawl("a.tsv")
+        sources = sorted({s for s, _ in pairs_of(a.read("a.tsv"))})
+        chosen = [int(u.rsplit("/p", 1)[1].split(".")[0]) for u in sources[1:4]
+                  if "?" not in u]
+        self.assertTrue(chosen)
+        SRV.cond14("change", pages=",".join(map(str, chosen)))
+        b = self.crawl("b.tsv", "--changes", "ch.tsv")
+        old, new = pairs_of(a.read("a.tsv")), pairs_of(b.read("b.tsv"))
+        old_sources = {s for s, _ in old}
+        new_sources = {s for s, _ in new}
+        expect = sorted([("added",) + p for p in new - old if p[0] in old_sources] +
+                        [("removed",) + p for p in old - new if p[0] in new_sources] +
+                        [("new", s) for s in new_sources - old_sources])
+        got = changes_of(os.path.join(self.tmp, "ch.tsv"))
+        self.assertEqual(got, expect)
+        changed_sources = {c[1] for c in got if c[0] in ("added", "removed")}
+        self.assertTrue(changed_sources)
+        self.assertTrue(all("/p%d.html" % i in " ".join(changed_sources) for i in chosen))
+        self.assertTrue(all(any(u.endswith("/p%d.html" % i) for i in chosen) or "?" in u
+                            for u in changed_sources), changed_sources)
+
+
+class PageEventsTest(AreqTest):
+    """gone, failing and recovered: a site that shrinks, then is down, then is back, on
+    one port."""
+
+    def test_gone_failing_recovered(self):
+        srv = common.FixtureServer("--pages", "30", "--links", "4")
+        port = srv.port
+        urls = [srv.url("/site/p%d.html" % i) for i in range(30)]
+        self.write_urls(urls)
+        args = ["-o", "out.tsv", "--state", "state.db", "-i", "urls.txt"]
+        try:
+            r = self.run_areq(args)
+            self.assertEqual(r.rc, 0, r)
+            before = pairs_of(r.read("out.tsv"))
+        finally:
+            srv.stop()
+        # Pages 20 to 29 now answer 404.
+        srv = common.FixtureServer("--port", str(port), "--pages", "20", "--links", "4")
+        try:
+            r = self.run_areq(args + ["--changes", "gone.tsv", "--retries", "0"])
+            self.assertEqual(r.rc, 1, r)
+        finally:
+            srv.stop()
+        gone = changes_of(os.path.join(self.tmp, "gone.tsv"))
+        self.assertEqual(sorted(c[1] for c in gone if c[0] == "gone"), sorted(urls[20:]))
+        self.assertEqual(sorted(c[1:] for c in gone if c[0] == "removed" and c[1] in urls[20:]),
+                         sorted(p for p in before if p[0] in urls[20:]))
+        # Pages 0 to 19 are the pages of a 20-page site now: other links, listed too.
+        self.assertEqual({c[0] for c in gone}, {"gone", "removed", "added"})
+        # Nobody answers: every page that was there is failing, with no pair lines.
+        r = self.run_areq(args + ["--changes", "down.tsv", "--retries", "0"])
+        self.assertEqual(r.rc, 1, r)
+        down = changes_of(os.path.join(self.tmp, "down.tsv"))
+        self.assertEqual(down, sorted(("failing", u) for u in urls[:20]))
+        # Back as at first: all recovered; the gone ones' pairs come back as added.
+        srv = common.FixtureServer("--port", str(port), "--pages", "30", "--links", "4")
+        try:
+            r = self.run_areq(args + ["--changes", "back.tsv"])
+            self.assertEqual(r.rc, 0, r)
+            self.assertEqual(pairs_of(r.read("out.tsv")), before)
+        finally:
+            srv.stop()
+        back = changes_of(os.path.join(self.tmp, "back.tsv"))
+        self.assertEqual(sorted(c[1] for c in back if c[0] == "recovered"), sorted(urls))
+        self.assertFalse([c for c in back if c[0] == "removed" and c[1] in urls[20:]])
+        self.assertEqual(sorted(c[1:] for c in back if c[0] == "added" and c[1] in urls[20:]),
+                         sorted(p for p in before if p[0] in urls[20:]))
+
+
 class ResumeTest(AreqTest):
     """Runs cut short at random points (by the pages the server has answered, not by the
     clock), then run again: the output ends with every line of a clean run exactly once."""
