@@ -140,6 +140,32 @@ class StateTest(AreqTest):
         self.assertEqual(plain.rc, 0, plain)
         self.assertTrue(all(c[3] is None and c[4] is None for c in self.cond_since(mark)))
 
+    def test_max_age_asks_nothing_of_fresh_pages(self):
+        mark = len(SRV.conditional())
+        first = self.crawl("a.tsv")
+        self.assertEqual(first.rc, 0, first)
+        pages = len(self.cond_since(mark))
+        mark = len(SRV.conditional())
+        second = self.crawl("b.tsv", "--max-age", "1h", "-v")
+        self.assertEqual(second.rc, 0, second)
+        self.assertEqual(self.cond_since(mark), [], "a page fetched a moment ago was asked for")
+        self.assertEqual(lines_of(second.read("b.tsv")), lines_of(first.read("a.tsv")))
+        self.assertIn("%d not requested (--max-age)" % pages, second.err)
+        # A page changed meanwhile is not seen: that is what --max-age means.
+        SRV.cond14("change", pages="0")
+        mark = len(SRV.conditional())
+        third = self.crawl("c.tsv", "--max-age", "90m")
+        self.assertEqual(self.cond_since(mark), [])
+        self.assertEqual(lines_of(third.read("c.tsv")), lines_of(first.read("a.tsv")))
+        # Past the age (1 s, after a pause), every page is asked for again, conditionally.
+        time.sleep(2.1)
+        mark = len(SRV.conditional())
+        fourth = self.crawl("d.tsv", "--max-age", "1s")
+        self.assertEqual(fourth.rc, 0, fourth)
+        asked = self.cond_since(mark)
+        self.assertGreaterEqual(len(asked), pages)
+        self.assertIn("/site/p0.html", [c[2] for c in asked if c[5] == 200 and c[3]])
+
     def test_options_that_need_state(self):
         for args in (["--fresh"], ["--changes", "ch.tsv"], ["--max-age", "1d"]):
             r = self.run_areq(["-o", "out.tsv"] + args + [self.start_url])
