@@ -166,6 +166,24 @@ class StateTest(AreqTest):
         self.assertGreaterEqual(len(asked), pages)
         self.assertIn("/site/p0.html", [c[2] for c in asked if c[5] == 200 and c[3]])
 
+    def test_etag_churn_and_unsolicited_304_are_counted(self):
+        import re
+        SRV.cond14("mode", m="etag-churn")
+        first = self.crawl("a.tsv", "-v")
+        self.assertEqual(first.rc, 0, first)
+        pages = int(re.search(r"(\d+) new,", first.err).group(1))
+        second = self.crawl("b.tsv", "-v")
+        self.assertEqual(second.rc, 0, second)
+        self.assertEqual(lines_of(second.read("b.tsv")), lines_of(first.read("a.tsv")))
+        self.assertIn("%d unchanged (same body)" % pages, second.err)
+        self.assertIn("%d new ETags for the same body" % pages, second.err)
+        # A server that answers 304 to a request without validators: a failure, counted.
+        SRV.cond14("mode", m="always-304")
+        third = self.crawl("c.tsv", "-v", state="other.db", depth=0)
+        self.assertEqual(third.rc, 1, third)
+        self.assertIn("1 304s without validators", third.err)
+        self.assertEqual(SRV.cond14("stats")["unsolicited_304"], 1)
+
     def test_options_that_need_state(self):
         for args in (["--fresh"], ["--changes", "ch.tsv"], ["--max-age", "1d"]):
             r = self.run_areq(["-o", "out.tsv"] + args + [self.start_url])
@@ -377,6 +395,26 @@ class ResumeTest(AreqTest):
                           timeout=120)
         self.assertEqual(r.rc, 0, r)
         self.assertExactlyOnce(r.out)
+
+    def test_full_disk_then_resume(self):
+        disk = os.path.join(self.tmp, "disk")
+        os.mkdir(disk)
+        m = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=160k", "tmpfs", disk],
+                           capture_output=True)
+        if m.returncode != 0:
+            self.skipTest("cannot mount a small tmpfs (needs root): %s"
+                          % m.stderr.decode(errors="replace").strip())
+        self.addCleanup(subprocess.run, ["umount", "-l", disk])
+        args = ["-o", "disk/out.tsv", "--state", "disk/state.db"] + self.ARGS + [self.start_url]
+        full = self.run_areq(args, timeout=120)
+        self.assertEqual(full.rc, 3, full)
+        self.assertIn("no space left on device", full.err)
+        # Room again: the same command goes on from the store's last commit.
+        subprocess.run(["mount", "-o", "remount,size=64m", disk], check=True)
+        r = self.run_areq(["-v"] + args, timeout=120)
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("resuming the unfinished run", r.err)
+        self.assertExactlyOnce(r.read("disk/out.tsv"))
 
     def test_fresh_starts_over(self):
         p = self.start()
