@@ -490,7 +490,9 @@ static int close_state(struct areq_run *r, int complete)
     if (r->state == NULL || r->crawl.store_error != 0)
         return r->state == NULL ? 0 : -1;
     uint64_t whole = writer_offset_whole(r->out);
-    int rc = state_commit_now(r->state, r->sync_fd, whole, complete);
+    /* A finished run is never resumed (the next one rewrites the output), so its last
+     * commit need not wait for the output to reach the disk; an open one must. */
+    int rc = state_commit_now(r->state, -1, whole, complete);
     if (rc == -EINVAL) /* some pages' lines never made it whole: the run stays open */
         rc = state_commit_now(r->state, r->sync_fd, whole, 0);
     if (rc != 0) {

@@ -36,7 +36,7 @@ struct page_config {
      * a scan not yet begun is then skipped, and its page ends as cancelled. NULL: never. */
     const atomic_int *output_lost;
     /* What a crawl-state store needs of a fetched page, which costs a little, so only when
-     * asked: the SHA-256 of its body (result.body_hash), and its targets in output order
+     * asked: a fingerprint of its body (result.body_hash), and its targets in output order
      * (result.targets). */
     int hash_bodies;
     int keep_targets;
@@ -82,7 +82,8 @@ struct page_result {
     const char *etag;          /* as sent, to send back next time; see http.h */
     const char *last_modified;
     int unsolicited_304;       /* a 304 came without validators asked for it (PAGE_FAILED) */
-    /* With cfg->hash_bodies, for PAGE_OK: the SHA-256 of the body as decoded. */
+    /* With cfg->hash_bodies, for PAGE_OK: a fingerprint of the body as decoded, its
+     * seen_hash() in the first 8 bytes (little-endian), the rest 0. */
     int has_body_hash;
     unsigned char body_hash[DIGEST_SIZE];
     /* With cfg->keep_targets, for PAGE_OK: its targets in output order, each NUL-terminated,

@@ -20,6 +20,7 @@
 #include "links.h"
 #include "log.h"
 #include "page.h"
+#include "seen.h"
 #include "task.h"
 #include "test_loop.h"
 #include "url.h"
@@ -344,6 +345,16 @@ static void test_cancelled_page_has_no_result(void **state)
 #define LM_DATE "Tue, 14 Nov 2023 22:13:20 GMT"
 #define FIXED "/cond14/fixed?etag=%22abc%22&lm=Tue,%2014%20Nov%202023%2022:13:20%20GMT"
 
+
+/* What page.c keeps of a body (page.h): its seen_hash in the first 8 bytes, little-endian. */
+static void body_fingerprint(const char *body, size_t len, unsigned char out[DIGEST_SIZE])
+{
+    uint64_t h = seen_hash(body, len);
+    memset(out, 0, DIGEST_SIZE);
+    for (int i = 0; i < 8; i++)
+        out[i] = (unsigned char)(h >> (8 * i));
+}
+
 static void test_page_hands_back_validators_hash_and_targets(void **state)
 {
     struct env *e = *state;
@@ -362,7 +373,7 @@ static void test_page_hands_back_validators_hash_and_targets(void **state)
     assert_string_equal(e->got.etag, "(null)");
     assert_true(e->got.has_body_hash);
     unsigned char want_hash[DIGEST_SIZE];
-    assert_int_equal(digest_sha256(body, strlen(body), want_hash), 0);
+    body_fingerprint(body, strlen(body), want_hash);
     assert_memory_equal(e->got.body_hash, want_hash, DIGEST_SIZE);
     /* Every target written, in output order, fragments kept as written; even when not
      * following. */
@@ -389,7 +400,7 @@ static void test_page_large_body_is_hashed(void **state)
     for (size_t i = 0; i < 20000; i++)
         body[i] = unit[i % (sizeof unit - 1)];
     unsigned char want[DIGEST_SIZE];
-    assert_int_equal(digest_sha256(body, 20000, want), 0);
+    body_fingerprint(body, 20000, want);
     free(body);
     assert_memory_equal(e->got.body_hash, want, DIGEST_SIZE);
 }
