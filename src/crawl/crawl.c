@@ -155,7 +155,49 @@ struct robots_fetch {
     struct frontier_host *host;
     char *url;
     http_request req;
+    int revalidating;          /* --state: asked with the stored copy's validators */
+    struct state_robots_record stored;
 };
+
+/* RFC 9309 section 2.4: a cached robots.txt is not used for more than 24 hours. */
+enum { ROBOTS_REUSE_S = 24 * 3600 };
+
+/* With --state: ask with the validators of a stored copy fetched less than a day ago. */
+static void robots_revalidate(crawl *c, struct robots_fetch *f)
+{
+    if (c->opt.state == NULL)
+        return;
+    int rc = state_robots_get(c->opt.state, f->host->origin, &f->stored);
+    const struct state_robots *r = &f->stored.robots;
+    if (rc == 1 && r->status >= 200 && r->status < 300 && r->fetched_at <= c->opt.now &&
+        c->opt.now - r->fetched_at < ROBOTS_REUSE_S &&
+        (r->etag != NULL || r->last_modified != NULL)) {
+        f->req.if_none_match = r->etag;
+        f->req.if_modified_since = r->last_modified;
+        f->revalidating = 1;
+    }
+}
+
+/* With --state: keeps a robots.txt that said something (rules, or none: a 4xx). */
+static void robots_remember(crawl *c, const struct robots_fetch *f)
+{
+    const http_request *r = &f->req;
+    if (c->opt.state == NULL ||
+        !(r->outcome == HTTP_OK || (r->outcome == HTTP_STATUS && r->status >= 400 &&
+                                    r->status < 500)))
+        return;
+    struct state_robots keep = {
+        .origin = f->host->origin,
+        .status = r->status,
+        .etag = r->etag,
+        .last_modified = r->last_modified,
+        .body = r->outcome == HTTP_OK ? r->body.data : NULL,
+        .body_len = r->outcome == HTTP_OK ? r->body.len : 0,
+        .fetched_at = c->opt.now,
+    };
+    if (state_robots_put(c->opt.state, &keep) != 0)
+        log_error("%s: out of memory for the state store", f->url);
+}
 
 /* RFC 9309: rules from a 2xx; a 4xx means no rules; a 5xx or no answer means stay out.
  * *failed says that the file could not be read. */
@@ -201,11 +243,22 @@ static enum task_step robots_step(task *t)
          * --max-size says; one byte more tells robots_parse that the file goes on, so
          * that it drops a cut last line. */
         f->req.keep_first = ROBOTS_MAX_BYTES + 1;
+        robots_revalidate(c, f);
         return http_fetch(c->opt.http, &f->req, t);
     }
     const char *verdict;
-    int failed;
-    robots *rules = rules_from(&f->req, &verdict, &failed);
+    int failed = 0;
+    robots *rules = NULL;
+    if (f->req.outcome == HTTP_NOT_MODIFIED && f->revalidating) {
+        /* The stored copy stands, for what is left of its day. */
+        const struct state_robots *r = &f->stored.robots;
+        if (robots_parse(r->body, r->body_len, "areq", &rules) != 0)
+            robots_disallow_all(&rules);
+        verdict = "not modified: the stored rules";
+    } else {
+        rules = rules_from(&f->req, &verdict, &failed);
+        robots_remember(c, f);
+    }
     char why[128];
     const char *how = http_describe(&f->req, why, sizeof why);
     log_verbose("%s: %s: %s", f->url, how, verdict);
@@ -258,6 +311,7 @@ static void robots_done(task *t)
     struct robots_fetch *f = (struct robots_fetch *)t;
     crawl *c = f->c;
     http_request_finish(&f->req);
+    state_robots_record_finish(&f->stored);
     free(f->url);
     free(f);
     task_sem_release(&c->slots);
@@ -276,6 +330,7 @@ static int spawn_robots(crawl *c, struct frontier_host *h)
     snprintf(f->url, n, "%s/robots.txt", h->origin);
     f->c = c;
     f->host = h;
+    state_robots_record_init(&f->stored);
     http_request_init(&f->req, f->url);
     task_init(&f->t, robots_step, robots_done);
     task_spawn(c->t.sched, &f->t, &c->t);

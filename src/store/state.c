@@ -53,23 +53,32 @@ struct pending {
     char data[];
 };
 
+/* A robots.txt waiting for its commit, with copies of what it points to. */
+struct pending_robots {
+    struct pending_robots *next;
+    struct state_robots r;
+    char data[];
+};
+
 struct state {
     char *path;
     int lock_fd;              /* flock held on the file; closed after SQLite has let go */
     sqlite3 *rd;              /* the caller's thread */
     sqlite3 *wr;              /* commits (the pool while one is in flight) */
-    sqlite3_stmt *get_page, *each_page, *last_run;
-    sqlite3_stmt *put_page, *update_run, *finish_run;
+    sqlite3_stmt *get_page, *each_page, *last_run, *get_robots;
+    sqlite3_stmt *put_page, *update_run, *finish_run, *put_robots;
     int64_t run;
     unsigned char options_hash[DIGEST_SIZE];
 
     struct pending *head, *tail; /* queued, in output order */
     size_t npending, pending_bytes;
+    struct pending_robots *robots; /* queued robots.txt files, any order */
 
     /* A commit in flight: its pages, its arguments and its answer. */
     uv_work_t work;
     int busy;
     struct pending *batch;
+    struct pending_robots *robots_batch;
     int sync_fd;
     uint64_t output_bytes;
     int finish;
@@ -493,6 +502,14 @@ int state_open(const char *path, state **out, char *why, size_t whylen)
                      "fetched_at = ?13, changed_at = ?14, options_hash = ?15, run = ?16",
                      &s->put_page);
     if (rc == 0)
+        rc = prepare(s, s->rd,
+                     "SELECT origin, status, etag, last_modified, body, fetched_at FROM robots "
+                     "WHERE origin = ?1", &s->get_robots);
+    if (rc == 0)
+        rc = prepare(s, s->wr,
+                     "INSERT OR REPLACE INTO robots (origin, status, etag, last_modified, body, "
+                     "fetched_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)", &s->put_robots);
+    if (rc == 0)
         rc = prepare(s, s->wr, "UPDATE run SET output_bytes = ?2 WHERE id = ?1", &s->update_run);
     if (rc == 0)
         rc = prepare(s, s->wr, "UPDATE run SET finished_at = ?2 WHERE id = ?1", &s->finish_run);
@@ -521,6 +538,15 @@ static void drop_pending(struct pending *p)
     }
 }
 
+static void drop_robots(struct pending_robots *p)
+{
+    while (p != NULL) {
+        struct pending_robots *next = p->next;
+        free(p);
+        p = next;
+    }
+}
+
 void state_close(state *s)
 {
     if (s == NULL)
@@ -531,6 +557,8 @@ void state_close(state *s)
     sqlite3_finalize(s->put_page);
     sqlite3_finalize(s->update_run);
     sqlite3_finalize(s->finish_run);
+    sqlite3_finalize(s->get_robots);
+    sqlite3_finalize(s->put_robots);
     sqlite3_close(s->rd);
     sqlite3_close(s->wr);
     /* Only now: closing our descriptor while SQLite held its POSIX locks on the file would
@@ -539,6 +567,8 @@ void state_close(state *s)
         close(s->lock_fd);
     drop_pending(s->head);
     drop_pending(s->batch);
+    drop_robots(s->robots);
+    drop_robots(s->robots_batch);
     buf_finish(&s->blob);
     free(s->path);
     free(s);
@@ -683,6 +713,98 @@ int state_page_put(state *s, const struct state_page *p)
     return 0;
 }
 
+static void bind_text(sqlite3_stmt *st, int col, const char *t);
+
+/* ---- robots.txt ---- */
+
+void state_robots_record_init(struct state_robots_record *r)
+{
+    memset(&r->robots, 0, sizeof r->robots);
+    buf_init(&r->mem);
+}
+
+void state_robots_record_finish(struct state_robots_record *r)
+{
+    buf_finish(&r->mem);
+    memset(&r->robots, 0, sizeof r->robots);
+}
+
+int state_robots_get(state *s, const char *origin, struct state_robots_record *rec)
+{
+    sqlite3_stmt *st = s->get_robots;
+    sqlite3_bind_text(st, 1, origin, -1, SQLITE_STATIC);
+    int code = sqlite3_step(st);
+    int rc = 0;
+    if (code == SQLITE_ROW) {
+        struct buf *mem = &rec->mem;
+        buf_clear(mem);
+        size_t o, etag, lm;
+        rc = keep_text(st, 0, mem, &o);
+        if (rc == 0)
+            rc = keep_text(st, 2, mem, &etag);
+        if (rc == 0)
+            rc = keep_text(st, 3, mem, &lm);
+        size_t body = mem->len, body_len = (size_t)sqlite3_column_bytes(st, 4);
+        const void *b = sqlite3_column_blob(st, 4);
+        if (rc == 0 && body_len > 0)
+            rc = buf_append(mem, b, body_len);
+        if (rc == 0)
+            rc = buf_putc(mem, '\0');
+        if (rc == 0) {
+            struct state_robots *r = &rec->robots;
+            r->origin = mem->data + o;
+            r->status = (long)sqlite3_column_int64(st, 1);
+            r->etag = etag != SIZE_MAX ? mem->data + etag : NULL;
+            r->last_modified = lm != SIZE_MAX ? mem->data + lm : NULL;
+            r->body = mem->data + body;
+            r->body_len = body_len;
+            r->fetched_at = sqlite3_column_int64(st, 5);
+            rc = 1;
+        } else {
+            rc = -ENOMEM;
+        }
+    } else if (code != SQLITE_DONE) {
+        rc = sql_fail(s, s->rd, code, "cannot read");
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
+int state_robots_put(state *s, const struct state_robots *r)
+{
+    size_t bytes = text_size(r->origin) + text_size(r->etag) + text_size(r->last_modified) +
+                   r->body_len;
+    struct pending_robots *e = malloc(sizeof *e + bytes);
+    if (e == NULL)
+        return -ENOMEM;
+    e->r = *r;
+    char *at = e->data;
+    e->r.origin = copy_text(&at, r->origin);
+    e->r.etag = copy_text(&at, r->etag);
+    e->r.last_modified = copy_text(&at, r->last_modified);
+    if (r->body_len > 0)
+        memcpy(at, r->body, r->body_len);
+    e->r.body = at;
+    e->next = s->robots;
+    s->robots = e;
+    return 0;
+}
+
+static int put_robots(state *s, const struct state_robots *r)
+{
+    sqlite3_stmt *st = s->put_robots;
+    bind_text(st, 1, r->origin);
+    sqlite3_bind_int64(st, 2, r->status);
+    bind_text(st, 3, r->etag);
+    bind_text(st, 4, r->last_modified);
+    sqlite3_bind_blob(st, 5, r->body_len > 0 ? r->body : "", (int)r->body_len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, r->fetched_at);
+    int code = sqlite3_step(st);
+    sqlite3_reset(st);
+    return code == SQLITE_DONE ? 0 : sql_fail(s, s->wr, code, "cannot write");
+}
+
 size_t state_pending(const state *s)
 {
     return s->npending;
@@ -753,6 +875,8 @@ static int commit_batch(state *s)
     int rc = exec(s, s->wr, "BEGIN IMMEDIATE", "cannot write");
     for (struct pending *p = s->batch; rc == 0 && p != NULL; p = p->next)
         rc = put_one(s, &p->p);
+    for (struct pending_robots *p = s->robots_batch; rc == 0 && p != NULL; p = p->next)
+        rc = put_robots(s, &p->r);
     if (rc == 0)
         rc = step_run(s, s->update_run, (int64_t)s->output_bytes);
     if (rc == 0 && s->finish)
@@ -783,6 +907,8 @@ static int take_batch(state *s, uint64_t output_bytes, int finish)
             s->pending_bytes -= p->bytes;
         }
     }
+    s->robots_batch = s->robots;
+    s->robots = NULL;
     s->output_bytes = output_bytes;
     s->finish = finish;
     return 0;
@@ -792,6 +918,8 @@ static void end_batch(state *s)
 {
     drop_pending(s->batch);
     s->batch = NULL;
+    drop_robots(s->robots_batch);
+    s->robots_batch = NULL;
     /* The scratch of a link-dense page need not stay between commits. */
     if (s->blob.cap > ((size_t)1 << 20))
         buf_finish(&s->blob);
@@ -855,6 +983,12 @@ int state_commit(state *s, uv_loop_t *loop, int sync_fd, uint64_t output_bytes, 
             s->batch = NULL;
             s->npending += n;
             s->pending_bytes += bytes;
+        }
+        while (s->robots_batch != NULL) {
+            struct pending_robots *r = s->robots_batch;
+            s->robots_batch = r->next;
+            r->next = s->robots;
+            s->robots = r;
         }
         return rc;
     }

@@ -116,6 +116,30 @@ int state_each_page(state *s, int64_t run, state_page_fn *fn, void *arg);
 /* Queues a page for the next commit that covers p->output_end. 0 or -ENOMEM. */
 int state_page_put(state *s, const struct state_page *p);
 
+/* robots.txt of one origin as last fetched (RFC 9309: reused for at most 24 hours). */
+struct state_robots {
+    const char *origin;        /* scheme://host[:port] */
+    long status;               /* 2xx: rules in body; 4xx: none */
+    const char *etag;
+    const char *last_modified;
+    const char *body;          /* what was kept of it (its first 500 KiB and a byte) */
+    size_t body_len;
+    int64_t fetched_at;        /* when it was last fetched whole (not revalidated) */
+};
+
+struct state_robots_record {
+    struct state_robots robots;
+    struct buf mem;
+};
+
+void state_robots_record_init(struct state_robots_record *r);
+void state_robots_record_finish(struct state_robots_record *r);
+
+/* The stored robots.txt of `origin`: 1 with *rec filled, 0 when none, or a negative error. */
+int state_robots_get(state *s, const char *origin, struct state_robots_record *rec);
+/* Queues it for the next commit, whatever output length that covers. 0 or -ENOMEM. */
+int state_robots_put(state *s, const struct state_robots *r);
+
 /* Pages queued and not yet handed to a commit, and their bytes. */
 size_t state_pending(const state *s);
 size_t state_pending_bytes(const state *s);

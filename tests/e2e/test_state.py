@@ -300,6 +300,42 @@ class PageEventsTest(AreqTest):
                          sorted(p for p in before if p[0] in urls[20:]))
 
 
+class RobotsTest(AreqTest):
+    """robots.txt kept in the store: revalidated by the next run, reused on 304, and asked
+    for plainly once the stored copy is a day old (RFC 9309 section 2.4)."""
+
+    def test_robots_revalidated_and_reused_for_a_day(self):
+        rules = self.write("robots.txt", "User-agent: *\nDisallow: /site/p5.html\n")
+        srv = common.FixtureServer("--pages", "20", "--links", "6", "--robots", rules)
+        self.addCleanup(srv.stop)
+        args = ["-o", "out.tsv", "--state", "state.db", "-d", "3", "-v",
+                srv.url("/site/p0.html")]
+        for run in range(3):
+            if run == 2:
+                if not common.shutil.which("sqlite3"):
+                    self.skipTest("sqlite3 is not installed")
+                subprocess.run(["sqlite3", os.path.join(self.tmp, "state.db"),
+                                "UPDATE robots SET fetched_at = fetched_at - 90000"],
+                               check=True)
+            mark = len(srv.conditional("/robots.txt"))
+            r = self.run_areq(args)
+            self.assertEqual(r.rc, 0, r)
+            asked = srv.conditional("/robots.txt")[mark:]
+            self.assertEqual(len(asked), 1, asked)
+            _, _, _, inm, ims, status, _ = asked[0]
+            if run == 1:
+                self.assertIsNotNone(inm, "robots.txt not revalidated")
+                self.assertEqual(status, 304)
+                self.assertIn("not modified: the stored rules", r.err)
+            else:
+                self.assertIsNone(inm, "run %d: a stored robots.txt used past its day" % run)
+                self.assertIsNone(ims)
+                self.assertEqual(status, 200)
+            self.assertEqual(srv.count("/site/p5.html"), 0, "the stored rules were not obeyed")
+            self.assertRegex(r.err, r"\([1-9]\d* disallowed by robots.txt")
+            self.assertGreater(srv.count("/site/p1.html"), 0)
+
+
 class ResumeTest(AreqTest):
     """Runs cut short at random points (by the pages the server has answered, not by the
     clock), then run again: the output ends with every line of a clean run exactly once."""

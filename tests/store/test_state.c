@@ -260,6 +260,38 @@ static void test_commit_async(void **st)
     state_close(s);
 }
 
+/* robots.txt round-trips, body bytes and all, and a second put replaces the first. */
+static void test_robots(void **st)
+{
+    struct env *e = *st;
+    state *s = open_ok(e->path);
+    assert_int_equal(state_run_begin(s, 0, cmd_hash, opt_hash, 0, 100), 0);
+    struct state_robots_record r;
+    state_robots_record_init(&r);
+    assert_int_equal(state_robots_get(s, "http://a.test", &r), 0);
+    static const char body[] = "User-agent: *\nDisallow: /x\n\0tail";
+    struct state_robots a = {.origin = "http://a.test", .status = 200, .etag = "\"r1\"",
+                             .body = body, .body_len = sizeof body - 1, .fetched_at = 5};
+    assert_int_equal(state_robots_put(s, &a), 0);
+    assert_int_equal(state_commit_now(s, -1, 0, 0), 0);
+    assert_int_equal(state_robots_get(s, "http://a.test", &r), 1);
+    assert_int_equal(r.robots.status, 200);
+    assert_string_equal(r.robots.etag, "\"r1\"");
+    assert_null(r.robots.last_modified);
+    assert_int_equal(r.robots.body_len, sizeof body - 1);
+    assert_memory_equal(r.robots.body, body, sizeof body - 1);
+    assert_int_equal(r.robots.fetched_at, 5);
+    struct state_robots b = {.origin = "http://a.test", .status = 404, .fetched_at = 9};
+    assert_int_equal(state_robots_put(s, &b), 0);
+    assert_int_equal(state_commit_now(s, -1, 0, 0), 0);
+    assert_int_equal(state_robots_get(s, "http://a.test", &r), 1);
+    assert_int_equal(r.robots.status, 404);
+    assert_null(r.robots.etag);
+    assert_int_equal(r.robots.body_len, 0);
+    state_robots_record_finish(&r);
+    state_close(s);
+}
+
 static void write_file(const char *path, const void *data, size_t len)
 {
     FILE *f = fopen(path, "wb");
@@ -427,6 +459,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_commit_covers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_each_page, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commit_async, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_robots, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreign_text, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreign_sqlite, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_schema, setup, teardown),
