@@ -469,6 +469,24 @@ class TrapTest(RecursionTest):
         self.assertEqual(len(runs[srv].pages()), 3, runs[srv].pages())
         self.assertTrue(set(runs[srv].pages()) <= {target_of(u) for u in starts})
 
+    # Review of issue 13 point 3: once --max-pages is reached the dispatcher drains what the
+    # feeder brings, and each URL it drains makes room for the feeder to read on, so a list
+    # three times the read-ahead is read to its end and the run ends. The first pages are
+    # slow and have one permit between them, so the frontier is full when the limit is met.
+    def test_max_pages_reached_in_a_long_list(self):
+        srv = self.srv
+        starts = [srv.url("/slow?delay=0.3&maxlong=%d" % i) for i in range(3)] + \
+            [srv.url("/page/maxlong/%d/x?links=1" % i) for i in range(3000)]
+        r, runs, pairs = self.crawl(srv, starts, ["-d", "1", "-c", "1", "--max-pages", "3",
+                                                  "--no-robots"], timeout=60)
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(runs[srv].pages(), [target_of(u) for u in starts[:3]])
+        # Every listed URL after the third is left; the slow pages' links may be too,
+        # when they were found before the list filled the --max-pages count.
+        left = re.search(r"(\d+) left by --max-pages", r.err)
+        self.assertIsNotNone(left, r.err[-500:])
+        self.assertIn(int(left.group(1)), (3000, 3001, 3002), r.err[-500:])
+
 
 # --- robots.txt -----------------------------------------------------------------------------
 
@@ -628,6 +646,21 @@ class RobotsTest(RecursionTest):
         self.assertEqual(r.rc, 1, r)
         self.assertFailureReported(r, start, "robots.txt")
         self.assertSummary(r, ok=0, failed=1)
+
+    # Review of issue 13 point 3: listed URLs robots.txt turns away leave the frontier without
+    # a fetch, and each makes room for the feeder, so a list three times the read-ahead is
+    # read to its end, every URL of it named, and the run ends.
+    def test_robots_disallows_a_long_list(self):
+        srv = self.robots_server("User-agent: *\nDisallow: /page/\n")
+        self.addCleanup(srv.stop)
+        starts = [srv.url("/page/dis%d.html?links=1" % i) for i in range(3000)]
+        r, runs, pairs = self.crawl(srv, starts, ["-d", "1"], timeout=60)
+        self.assertEqual(r.rc, 1, r)
+        self.assertEqual(runs[srv].targets(), ["/robots.txt"])
+        self.assertEqual(r.err.count(": disallowed by robots.txt\n"), 3000)
+        for u in (starts[0], starts[1500], starts[-1]):
+            self.assertFailureReported(r, u, "disallowed by robots.txt")
+        self.assertSummary(r, ok=0, failed=3000)
 
     def test_robots_disallowed_listed_url_is_a_failure(self):
         text = "User-agent: *\nDisallow: /graph/t/n0.html\n"
