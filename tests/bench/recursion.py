@@ -39,7 +39,8 @@ areq run first) as a flat list, so neither recurses:
 --compare PATH times a second areq build in the same alternation: the row "cmp" runs the
 crawl, and "cmpflat" the flat list, with PATH in place of --areq; both must fetch the same set
 as areq. The end then gives, for the crawl and the flat list, both builds' medians, minimum
-and maximum, and the ratio areq/compare (above 1: --areq is slower).
+and maximum, the ratio areq/compare of the medians (above 1: --areq is slower) and the median
+of each run's ratio (run i of both ran in the same round, under much the same load).
 """
 import argparse
 import json
@@ -272,10 +273,11 @@ def main():
         for mine, theirs, what in (("areq", "cmp", "crawl"), ("flat", "cmpflat", "flat list")):
             if times.get(theirs):
                 m, c = statistics.median(times[mine]), statistics.median(times[theirs])
+                pairs = statistics.median(x / y for x, y in zip(times[mine], times[theirs]))
                 print("%s: areq median %.3f s (min %.3f, max %.3f), compare median %.3f s (min %.3f,"
-                      " max %.3f), areq/compare %.3f"
+                      " max %.3f), areq/compare %.3f, median of the runs' ratios %.3f"
                       % (what, m, min(times[mine]), max(times[mine]), c, min(times[theirs]),
-                         max(times[theirs]), m / c))
+                         max(times[theirs]), m / c, pairs))
         return 0 if ok else 1
     finally:
         ng.stop()

@@ -27,7 +27,8 @@ standard output and to tests/bench/results/latest.txt (--out to change).
 --compare PATH adds a second areq build to A and B (rows named "compare: ..."), run with the
 same arguments in the same rotation, so that each repetition times both builds under the same
 load; a table per scenario then gives both builds' medians, minimum and maximum of wall and CPU
-time and peak RSS, and the ratio --areq/--compare (above 1: --areq is slower). --no-peers leaves
+time and peak RSS, the ratio --areq/--compare of the medians (above 1: --areq is slower) and
+the median of the per-repetition ratios (each pair ran back to back, under the same load). --no-peers leaves
 out curl, wget2, the floor client and the reference program, when only areq is measured.
 
 Needs: python3 (stdlib only), nginx (Debian nginx-light), curl, wget2; the reference program
@@ -391,6 +392,8 @@ def compare_table(report, res, name, title):
     """name's runs (--areq) beside those of COMPARE + name (--compare): medians, spreads, ratio."""
     after = [r for r in res[name] if r.ok()]
     before = [r for r in res[COMPARE + name] if r.ok()]
+    # repetition i ran both builds back to back: their ratio shares that moment's load
+    pairs = [(a, b) for a, b in zip(res[name], res[COMPARE + name]) if a.ok() and b.ok()]
     rows = []
     for label, get, fmt in (("wall s", lambda r: r.wall, fmt_s), ("CPU s", lambda r: r.cpu, fmt_s),
                             ("peak RSS MiB", lambda r: r.rss_kb, fmt_mib)):
@@ -399,9 +402,10 @@ def compare_table(report, res, name, title):
         rows.append([label, "%d/%d" % (len(b), len(res[COMPARE + name])), fmt(mb), fmt(min(b) if b else None),
                      fmt(max(b) if b else None), "%d/%d" % (len(a), len(res[name])), fmt(ma),
                      fmt(min(a) if a else None), fmt(max(a) if a else None),
-                     "-" if ma is None or not mb else "%.3f" % (ma / mb)])
+                     "-" if ma is None or not mb else "%.3f" % (ma / mb),
+                     "-" if not pairs else "%.3f" % med([get(a) / get(b) for a, b in pairs if get(b)])])
     report.table([name, "compare runs", "median", "min", "max", "areq runs", "median", "min", "max",
-                  "areq/compare"], rows, title)
+                  "areq/compare", "median of pairs"], rows, title)
     loads = [r.load for r in res[name] + res[COMPARE + name]]
     report("  load average (1 min) after each run: median %.2f, min %.2f, max %.2f"
            % (med(loads), min(loads), max(loads)))
