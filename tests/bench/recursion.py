@@ -39,12 +39,13 @@ areq run first) as a flat list, so neither recurses:
 --compare PATH times a second areq build in the same alternation: the row "cmp" runs the
 crawl, and "cmpflat" the flat list, with PATH in place of --areq; both must fetch the same set
 as areq. The end then gives, for the crawl and the flat list, both builds' medians, minimum
-and maximum, the ratio areq/compare of the medians (above 1: --areq is slower) and the median
+and maximum of wall time (and of CPU time), the ratio areq/compare of the medians (above 1: --areq is slower) and the median
 of each run's ratio (run i of both ran in the same round, under much the same load).
 """
 import argparse
 import json
 import os
+import resource
 import shlex
 import shutil
 import socket
@@ -219,6 +220,7 @@ def main():
                 contenders.append(("cmpflat", [os.path.abspath(a.compare)] + contenders[-1][1][1:]))
                 print("cmpflat: %s" % " ".join(contenders[-1][1]))
         times = {name: [] for name, _ in contenders}
+        cpu = {name: [] for name, _ in contenders}  # CPU seconds, user + system
         width = max(5, max(len(name) for name, _ in contenders))
         sets = {}
         ok = True
@@ -228,7 +230,10 @@ def main():
             for name, argv in order:
                 shutil.rmtree(os.path.join(work, "w"), ignore_errors=True)
                 ng.reset_log()
+                ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
                 t, rc, err = timed(argv, work)
+                ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+                cpu[name].append(ru1.ru_utime + ru1.ru_stime - ru0.ru_utime - ru0.ru_stime)
                 reqs = ng.requests()
                 pages = {r[1] for r in reqs if r[1] != "/robots.txt"}
                 dup = len([r for r in reqs if r[1] != "/robots.txt"]) - len(pages)
@@ -278,6 +283,11 @@ def main():
                       " max %.3f), areq/compare %.3f, median of the runs' ratios %.3f"
                       % (what, m, min(times[mine]), max(times[mine]), c, min(times[theirs]),
                          max(times[theirs]), m / c, pairs))
+                m, c = statistics.median(cpu[mine]), statistics.median(cpu[theirs])
+                print("%s CPU: areq median %.3f s (min %.3f, max %.3f), compare median %.3f s (min %.3f,"
+                      " max %.3f), areq/compare %.3f"
+                      % (what, m, min(cpu[mine]), max(cpu[mine]), c, min(cpu[theirs]),
+                         max(cpu[theirs]), m / c))
         return 0 if ok else 1
     finally:
         ng.stop()
