@@ -611,6 +611,7 @@ static void remember(crawl *c, struct visit *v, const struct page_target *t,
             p.etag = r->etag;
         if (r->last_modified != NULL)
             p.last_modified = r->last_modified;
+        p.same_content = 1; /* the stored row keeps its targets */
         break;
     case PAGE_SKIPPED:
         p = (struct state_page){.outcome = STATE_PAGE_SKIPPED, .final_url = r->final_url,
