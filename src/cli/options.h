@@ -70,6 +70,10 @@ struct options {
     long per_host;            /* -1: 8 when recursing, else no cap */
     double delay_s;           /* between requests to one host */
     const char *failures;     /* --failures FILE: a JSON line per failed URL, or NULL */
+    const char *save_dir;     /* --save DIR: every 2xx body written under DIR, or NULL */
+    const char *save_types;   /* --save-types: media types saved; NULL: every type */
+    int flat;                 /* --flat: every file directly in DIR */
+    const char *manifest;     /* --manifest FILE: a JSON line per body saved, or NULL */
     const char **urls;        /* absolute http(s) URLs given as arguments, in order */
     size_t nurls;
     char **inputs;            /* list files; "urls.txt" when neither a list nor a URL is named */

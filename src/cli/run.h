@@ -16,7 +16,9 @@
 #include "filter.h"
 #include "links.h"
 #include "options.h"
+#include "page.h"
 #include "progress.h"
+#include "save.h"
 #include "task.h"
 #include "writer.h"
 
@@ -66,6 +68,9 @@ struct areq_run {
         char *data;
     } cookies;
     void *psl;             /* for --scope domain, else NULL */
+    saver *saver;          /* --save, or NULL */
+    struct page_save save; /* what the pages share for --save */
+    int save_error;        /* the first failure that ended all saving, or 0 */
     uint64_t started;      /* uv_hrtime() when the crawl was started */
     int leaked_handles;    /* uv_loop_close() found handles open at the end */
 };

@@ -309,6 +309,7 @@ static void page_completed(void *arg, const struct page_target *target,
     crawl *c = arg;
     struct frontier_item *it = target->tag;
     c->stats.retries += r->retries;
+    c->stats.saved += r->saved != 0;
     switch (r->outcome) {
     case PAGE_OK:
         c->stats.ok++;
@@ -319,6 +320,9 @@ static void page_completed(void *arg, const struct page_target *target,
         break;
     case PAGE_SKIPPED:
         c->stats.skipped++;
+        break;
+    case PAGE_SAVED:
+        c->stats.saved_only++;
         break;
     case PAGE_FAILED:
         c->stats.failed++;
@@ -773,6 +777,7 @@ int crawl_init(crawl *c, const struct crawl_options *o)
         .retries = o->retries,
         .rng = &c->rng,
         .output_lost = &c->output_lost,
+        .save = o->save,
     };
     struct frontier_limits limits = {
         .per_host = o->per_host,

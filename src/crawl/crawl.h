@@ -63,6 +63,7 @@ struct crawl_options {
                                   them from crawl_init on and closes every one */
     size_t ninputs;
     writer *failures;          /* --failures: a JSON line per failed URL, or NULL */
+    const struct page_save *save; /* --save, or NULL */
 };
 
 struct crawl_stats {
@@ -79,6 +80,8 @@ struct crawl_stats {
     size_t disallowed; /* dropped by robots.txt */
     size_t unfetched; /* left in the frontier by --max-pages */
     size_t over_budget; /* links to follow not queued: the frontier was at its budget */
+    size_t saved;     /* bodies saved (--save), HTML pages among them */
+    size_t saved_only; /* of those, the ones not scanned (not HTML) */
 };
 
 typedef struct crawl {

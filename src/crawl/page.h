@@ -3,6 +3,7 @@
  * one block, and hands back what happened (struct page_result) to the callback it was given,
  * as libuv pairs a request with its callback. The page keeps no books: counting, the
  * --failures file, following links and giving back the URL are the caller's, in the callback.
+ * With --save, the page also writes its body under the save directory as it arrives.
  *
  * Ownership: the caller owns everything the config and the target point to, which must
  * outlive the page (until its callback has returned). The page allocates itself and frees
@@ -19,8 +20,22 @@
 #include "format.h"
 #include "http.h"
 #include "links.h"
+#include "save.h"
 #include "task.h"
 #include "writer.h"
+
+/* --save (issue 15): what every page shares for saving bodies, borrowed. */
+struct page_save {
+    saver *saver;
+    const char *types;    /* --save-types, or NULL: every type */
+    unsigned path_flags;  /* enum savepath_flags */
+    int manifest;         /* the saver has a manifest: each body's SHA-256 is wanted */
+    /* A failure that ends all saving (a full disk, a read-only directory), met saving
+     * `url`: the run's owner reports the first, and ends the run. The page then ends
+     * PAGE_UNWRITTEN. */
+    void (*fatal)(void *ctx, int err, const char *url);
+    void *ctx;
+};
 
 /* What every page of a run shares, borrowed. */
 struct page_config {
@@ -34,6 +49,7 @@ struct page_config {
     /* Set (by any thread's reader, from the loop) once nothing more can reach the output:
      * a scan not yet begun is then skipped, and its page ends as cancelled. NULL: never. */
     const atomic_int *output_lost;
+    const struct page_save *save; /* NULL: bodies are not saved */
 };
 
 /* The URL to fetch, borrowed. */
@@ -50,6 +66,7 @@ enum page_outcome {
     PAGE_CANCELLED, /* stopped before it had a result: nothing to count */
     PAGE_OK,        /* fetched, scanned, its block handed to the writer */
     PAGE_SKIPPED,   /* fetched, but not HTML */
+    PAGE_SAVED,     /* fetched and saved (--save), not HTML: nothing to scan */
     PAGE_FAILED,    /* an HTTP or transport failure, or the scan failed: see failure */
     PAGE_UNWRITTEN, /* the writer refused the block: the writer's owner reports that */
 };
@@ -60,6 +77,7 @@ struct page_result {
     size_t bad;      /* hrefs that could not be parsed (PAGE_OK) */
     size_t retries;  /* attempts made again */
     int nofollow;    /* <meta name="robots" content="nofollow"> */
+    int saved;       /* the body was saved (PAGE_OK or PAGE_SAVED) */
     struct buf follow; /* links to follow, each NUL-terminated, fragments cut (PAGE_OK) */
     struct format_failure failure; /* PAGE_FAILED: what to note in a --failures file */
     char error[128]; /* failure.error's words */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -19,6 +20,7 @@ struct saver {
     unsigned flags;
     uint64_t counter;   /* for temporary names */
     uint64_t salt;      /* likewise, so that two runs pick different names */
+    int manifest;       /* --manifest, or -1 */
     /* SAVE_FLAT: names taken in this run, and (name, URL) pairs, so that a URL saved
      * again takes back its own name and no other. */
     seen_set names, owners;
@@ -87,6 +89,7 @@ int saver_open(const char *dir, unsigned flags, saver **out)
     if (s == NULL)
         return -ENOMEM;
     s->flags = flags;
+    s->manifest = -1;
     seen_init(&s->names);
     seen_init(&s->owners);
     if (getrandom(&s->salt, sizeof s->salt, 0) != (ssize_t)sizeof s->salt)
@@ -124,6 +127,8 @@ void saver_destroy(saver *s)
         return;
     if (s->root >= 0)
         close(s->root);
+    if (s->manifest >= 0)
+        close(s->manifest);
     seen_finish(&s->names);
     seen_finish(&s->owners);
     free(s);
@@ -401,5 +406,115 @@ int save_error_is_fatal(int err)
         return 1;
     default:
         return 0;
+    }
+}
+
+int saver_open_manifest(saver *s, const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, FILE_MODE);
+    if (fd < 0)
+        return -errno;
+    if (s->manifest >= 0)
+        close(s->manifest);
+    s->manifest = fd;
+    return 0;
+}
+
+int saver_record(saver *s, const char *line, size_t len)
+{
+    while (s->manifest >= 0 && len > 0) {
+        ssize_t n = write(s->manifest, line, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        line += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* One item of a --save-types list, without surrounding spaces: [start, end). */
+static void trim(const char **start, const char **end)
+{
+    while (*start < *end && (**start == ' ' || **start == '\t'))
+        (*start)++;
+    while (*end > *start && ((*end)[-1] == ' ' || (*end)[-1] == '\t'))
+        (*end)--;
+}
+
+static int token_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != '\0' && strchr("!#$&-^_.+", c) != NULL);
+}
+
+/* type/subtype, a type with a star for its subtype, or a star for both. */
+static int good_item(const char *s, size_t n)
+{
+    const char *slash = memchr(s, '/', n);
+    if (slash == NULL || slash == s || slash == s + n - 1)
+        return 0;
+    size_t tn = (size_t)(slash - s), sn = n - tn - 1;
+    const char *sub = slash + 1;
+    int type_star = tn == 1 && s[0] == '*', sub_star = sn == 1 && sub[0] == '*';
+    if (type_star && !sub_star)
+        return 0;
+    for (size_t i = 0; !type_star && i < tn; i++)
+        if (!token_char(s[i]))
+            return 0;
+    for (size_t i = 0; !sub_star && i < sn; i++)
+        if (!token_char(sub[i]))
+            return 0;
+    return 1;
+}
+
+int save_types_check(const char *types, char *bad, size_t cap)
+{
+    const char *p = types;
+    for (;;) {
+        const char *end = p + strcspn(p, ",");
+        const char *a = p, *b = end;
+        trim(&a, &b);
+        if (!good_item(a, (size_t)(b - a))) {
+            snprintf(bad, cap, "%.*s", (int)(b - a), a);
+            return -EINVAL;
+        }
+        if (*end == '\0')
+            return 0;
+        p = end + 1;
+    }
+}
+
+int save_type_wanted(const char *types, const char *content_type)
+{
+    if (types == NULL)
+        return 1;
+    const char *ct = content_type != NULL ? content_type : "";
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    size_t ct_len = strcspn(ct, "; \t");
+    if (ct_len == 0) {
+        ct = "application/octet-stream";
+        ct_len = strlen(ct);
+    }
+    const char *ct_slash = memchr(ct, '/', ct_len);
+    size_t ct_type = ct_slash != NULL ? (size_t)(ct_slash - ct) : ct_len;
+    for (const char *p = types;;) {
+        const char *end = p + strcspn(p, ",");
+        const char *a = p, *b = end;
+        trim(&a, &b);
+        size_t n = (size_t)(b - a);
+        if (n == 3 && memcmp(a, "*/*", 3) == 0)
+            return 1;
+        if (n >= 2 && a[n - 2] == '/' && a[n - 1] == '*') {
+            if (n - 2 == ct_type && strncasecmp(a, ct, ct_type) == 0)
+                return 1;
+        } else if (n == ct_len && strncasecmp(a, ct, n) == 0) {
+            return 1;
+        }
+        if (*end == '\0')
+            return 0;
+        p = end + 1;
     }
 }

@@ -47,6 +47,22 @@ int saver_open(const char *dir, unsigned flags, saver **out);
 /* Accepts NULL. */
 void saver_destroy(saver *s);
 
+/* --manifest: opens (replacing) `path`, to which saver_record() appends. 0 or a negative
+ * errno. */
+int saver_open_manifest(saver *s, const char *path);
+/* Appends a line to the manifest, if there is one, with write(2), whole. 0 or a negative
+ * errno. */
+int saver_record(saver *s, const char *line, size_t len);
+
+/* Whether a body of `content_type` (as sent, parameters and all; NULL when none, which
+ * counts as application/octet-stream) is to be saved under `types`: a comma-separated list
+ * of media types, where a star subtype matches any ("image/" and a star: every image
+ * type) and a star for both matches every type; NULL means every type.
+ * Letter case and spaces around items do not matter. */
+int save_type_wanted(const char *types, const char *content_type);
+/* Checks such a list: 0, or -EINVAL with the first bad item copied to `bad`. */
+int save_types_check(const char *types, char *bad, size_t cap);
+
 /* Makes the directories of `rel` (a savepath_map() path) and opens a temporary file in the
  * last. `url` names the body for SAVE_FLAT's collisions. 0, or a negative errno: -ELOOP
  * when a symbolic link (or anything but a directory or a regular file) is in the way. */
