@@ -88,6 +88,7 @@ static int open_saver(struct areq_run *r, const struct options *o)
         .types = o->save_types,
         .path_flags = o->flat ? SAVEPATH_FLAT : 0,
         .manifest = o->manifest != NULL,
+        .held_bytes = &r->save_held,
         .fatal = on_save_failed,
         .ctx = r,
     };

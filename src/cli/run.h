@@ -70,6 +70,7 @@ struct areq_run {
     void *psl;             /* for --scope domain, else NULL */
     saver *saver;          /* --save, or NULL */
     struct page_save save; /* what the pages share for --save */
+    size_t save_held;      /* its held_bytes */
     int save_error;        /* the first failure that ended all saving, or 0 */
     uint64_t started;      /* uv_hrtime() when the crawl was started */
     int leaked_handles;    /* uv_loop_close() found handles open at the end */

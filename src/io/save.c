@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include "savepath.h"
 #include "seen.h"
@@ -18,12 +20,13 @@
 struct saver {
     int root;           /* the directory, open */
     unsigned flags;
-    uint64_t counter;   /* for temporary names */
+    atomic_ullong counter; /* for temporary names; files are saved from several threads */
     uint64_t salt;      /* likewise, so that two runs pick different names */
     int manifest;       /* --manifest, or -1 */
     /* SAVE_FLAT: names taken in this run, and (name, URL) pairs, so that a URL saved
      * again takes back its own name and no other. */
     seen_set names, owners;
+    uv_mutex_t claims;  /* guards names and owners */
 };
 
 struct save_file {
@@ -64,7 +67,7 @@ static int make_parents(const char *dir)
 static void temp_name(saver *s, char out[48])
 {
     snprintf(out, 48, ".areq-%016llx-%llu.part", (unsigned long long)s->salt,
-             (unsigned long long)s->counter++);
+             atomic_fetch_add(&s->counter, 1));
 }
 
 /* A new temporary file in `dir`. The fd, or a negative errno. */
@@ -90,8 +93,13 @@ int saver_open(const char *dir, unsigned flags, saver **out)
         return -ENOMEM;
     s->flags = flags;
     s->manifest = -1;
+    s->root = -1;
     seen_init(&s->names);
     seen_init(&s->owners);
+    if (uv_mutex_init(&s->claims) != 0) {
+        free(s);
+        return -ENOMEM;
+    }
     if (getrandom(&s->salt, sizeof s->salt, 0) != (ssize_t)sizeof s->salt)
         s->salt = (uint64_t)getpid() << 32 ^ (uint64_t)(uintptr_t)s;
     int rc = make_parents(dir);
@@ -99,8 +107,6 @@ int saver_open(const char *dir, unsigned flags, saver **out)
         s->root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (s->root < 0)
             rc = -errno;
-    } else {
-        s->root = -1;
     }
     /* Whether files can be made here is found now, before anything is fetched. */
     if (rc == 0) {
@@ -131,6 +137,7 @@ void saver_destroy(saver *s)
         close(s->manifest);
     seen_finish(&s->names);
     seen_finish(&s->owners);
+    uv_mutex_destroy(&s->claims);
     free(s);
 }
 
@@ -352,8 +359,12 @@ int save_commit(save_file *f, struct buf *final_rel)
     int sub = -1;
     const char *name = f->name;
     int into_dir = 0;
-    if (rc == 0 && (f->s->flags & SAVE_FLAT) && f->url != NULL)
-        rc = claim_flat_name(f), name = f->name;
+    if (rc == 0 && (f->s->flags & SAVE_FLAT) && f->url != NULL) {
+        uv_mutex_lock(&f->s->claims);
+        rc = claim_flat_name(f);
+        uv_mutex_unlock(&f->s->claims);
+        name = f->name;
+    }
     if (rc == 0) {
         int kind = kind_of(dir, name);
         if (kind == S_IFDIR && !(f->s->flags & SAVE_FLAT)) {

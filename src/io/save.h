@@ -21,8 +21,9 @@
  *     its extension (x.png, x.1.png, x.2.png ...): no URL's body overwrites another's. The
  *     same URL saved again takes its own name back.
  *
- * File writes are blocking write(2) calls, made on the loop's thread: see page.c for what
- * was measured.
+ * Every call blocks (page.c says where they run, and why). save_begin() and save_commit() may
+ * be called from several threads at once, each with its own save_file; saver_record() and
+ * saver_destroy() from one.
  *
  * Ownership: the caller owns the saver (saver_open/saver_destroy) and each save_file from
  * save_begin() until save_commit() or save_abort(), which free it. A save_file must end

@@ -83,6 +83,8 @@ class BodiesTest(SaveTest):
     def test_images_and_html_saved_byte_identical(self):
         urls = {
             SRV.url("/save/img/a.png?size=70000"): "save/img/a.png?size=70000",
+            # larger than a body held in memory: streamed to its file as it arrives
+            SRV.url("/save/img/big.png?size=1000000"): "save/img/big.png?size=1000000",
             SRV.url("/save/img/b.jpg"): "save/img/b.jpg",
             SRV.url("/save/doc.pdf?size=1"): "save/doc.pdf?size=1",
             SRV.url("/save/data.bin?size=0"): "save/data.bin?size=0",
@@ -103,7 +105,7 @@ class BodiesTest(SaveTest):
         self.assertEqual(set(t for s, t in pairs if s == page),
                          {SRV.url("/save/site/a.html"), SRV.url("/save/site/b.png")})
         # Every body counted as saved, and none as skipped.
-        self.assertRegex(res.err_lines()[-1], r"\b1 ok, 0 failed, 0 skipped, 6 saved\b")
+        self.assertRegex(res.err_lines()[-1], r"\b1 ok, 0 failed, 0 skipped, 7 saved\b")
 
         # The manifest: a line per body, whose hash and size are those of the file.
         with open(os.path.join(self.tmp, "m.jsonl"), encoding="utf-8") as f:
@@ -319,15 +321,11 @@ class PartialTest(SaveTest):
         self.assertEqual(res.rc, 1, res)
         self.assertEqual(tree(self.save_dir()), {host_dir() + "/" + k: v for k, v in good.items()})
 
-    def test_interrupted_transfer_leaves_nothing(self):
-        drip = SRV.url("/drip?bytes=100000&interval=0.01")
-        p = common.start_areq(["--save", "saved", "-o", "out.tsv", "--max-size", "0", drip],
+    def interrupt(self, url, started):
+        p = common.start_areq(["--save", "saved", "-o", "out.tsv", "--max-size", "0", url],
                               self.tmp)
         try:
-            # The body has begun: a temporary file exists.
-            self.assertTrue(common.wait_for(lambda: any(
-                f.startswith(".areq-") for _, _, fs in os.walk(self.save_dir()) for f in fs),
-                scaled(10)), "no temporary file appeared")
+            self.assertTrue(common.wait_for(started, scaled(10)), "the body did not begin")
             common.stop_with_signal(self, p, signal.SIGINT, 130)
         finally:
             if p.poll() is None:
@@ -336,6 +334,18 @@ class PartialTest(SaveTest):
             p.stdout.close()
             p.stderr.close()
         self.assertEqual(tree(self.save_dir()), {})
+
+    def test_interrupted_streamed_body_leaves_nothing(self):
+        # Larger than what is held in memory: streamed to a temporary file, which must go.
+        url = SRV.url("/save15/big?size=100000000&pause=0.05")
+        self.interrupt(url, lambda: any(
+            f.startswith(".areq-") for _, _, fs in os.walk(self.save_dir()) for f in fs))
+
+    def test_interrupted_held_body_leaves_nothing(self):
+        # A page arriving slowly, held in memory until it is whole: nothing on disk.
+        url = SRV.url("/drip?bytes=100000&interval=0.01")
+        target = common.target_of(url)
+        self.interrupt(url, lambda: SRV.count(target) > 0 and time.sleep(0.3) is None)
 
 
 class FlatTest(SaveTest):
