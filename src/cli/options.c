@@ -593,7 +593,8 @@ static const struct option_def table[] = {
     /* Saving bodies (issue 15). */
     {"save", 0, VALUE_DIR, "DIR", NULL, set_nonempty, AT(save_dir), 0, 0, "a directory",
      "write every 2xx body fetched under DIR as HOST[:PORT]/PATH (index.html for a path "
-     "ending in /), made when missing; pairs are still written"},
+     "ending in /), made when missing; pairs are still written (with -o /dev/null and "
+     "no --depth, pages are only saved, not scanned)"},
     {"save-types", 0, VALUE_TEXT, "LIST", NULL, set_save_types, AT(save_types), 0, 0,
      "comma-separated media types such as text/html,image/*",
      "save only bodies of these media types (comma-separated; image/* for every image)"},

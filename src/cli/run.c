@@ -69,6 +69,15 @@ static void on_save_failed(void *ctx, int err, const char *url)
     crawl_stop(&r->crawl, err);
 }
 
+/* Whether `path` names /dev/null (under any name): a run that saves and writes its pairs
+ * there only downloads, and need not scan. */
+static int is_dev_null(const char *path)
+{
+    struct stat a, b;
+    return strcmp(path, "-") != 0 && stat(path, &a) == 0 && stat("/dev/null", &b) == 0 &&
+           S_ISCHR(a.st_mode) && a.st_rdev == b.st_rdev;
+}
+
 /* Opens the --save directory and the manifest. 0, or -1 after the message. */
 static int open_saver(struct areq_run *r, const struct options *o)
 {
@@ -88,6 +97,7 @@ static int open_saver(struct areq_run *r, const struct options *o)
         .types = o->save_types,
         .path_flags = o->flat ? SAVEPATH_FLAT : 0,
         .manifest = o->manifest != NULL,
+        .no_scan = o->depth == 0 && is_dev_null(o->output),
         .held_bytes = &r->save_held,
         .fatal = on_save_failed,
         .ctx = r,

@@ -313,7 +313,7 @@ static int on_body_start(void *ctx, const char *content_type)
 {
     struct page *p = ctx;
     drop_file(p);
-    int html = links_accepts_type(content_type);
+    int html = !p->cfg->save->no_scan && links_accepts_type(content_type);
     p->want_save = save_type_wanted(p->cfg->save->types, content_type);
     if (html)
         return HTTP_SINK_KEEP;

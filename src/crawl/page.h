@@ -30,6 +30,8 @@ struct page_save {
     const char *types;    /* --save-types, or NULL: every type */
     unsigned path_flags;  /* enum savepath_flags */
     int manifest;         /* the saver has a manifest: each body's SHA-256 is wanted */
+    int no_scan;          /* nothing needs the links (-o /dev/null, no --depth): HTML is
+                             saved like any other body, not scanned */
     size_t *held_bytes;   /* body bytes all pages hold until saved: the run's counter, 0 at
                              the start, touched only on the loop */
     /* A failure that ends all saving (a full disk, a read-only directory), met saving

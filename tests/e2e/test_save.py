@@ -149,6 +149,22 @@ class BodiesTest(SaveTest):
         self.assertIn(SRV.url("/save/t/x.html"), res.read("out.tsv"))
         self.assertRegex(res.err_lines()[-1], r"\b1 ok, 0 failed, 1 skipped, 3 saved\b")
 
+    def test_download_only_does_not_scan(self):
+        # -o /dev/null: nothing needs the links, so HTML is saved without a scan.
+        page = SRV.url("/save/only/p.html?href=a.html")
+        urls = [page, SRV.url("/save/only/i.png")]
+        res = self.run_areq(["--save", "saved", "-o", "/dev/null"] + urls)
+        self.assertEqual(res.rc, 0, res)
+        self.assertRegex(res.err_lines()[-1], r"\b0 ok, 0 failed, 0 skipped, 2 saved\b")
+        self.assertSavedAsServed(os.path.join(self.save_dir(), host_dir()),
+                                 {u: u.split(host_dir() + "/")[1] for u in urls})
+        # With --depth the links are needed: the page is scanned and its link followed.
+        res = self.run_areq(["--save", "saved2", "-o", "/dev/null", "-d", "1", "--no-robots",
+                             page])
+        self.assertEqual(res.rc, 0, res)
+        self.assertRegex(res.err_lines()[-1], r"\b2 ok, 0 failed, 0 skipped, 2 saved\b")
+        self.assertIn("save/only/a.html", tree(os.path.join(self.tmp, "saved2", host_dir())))
+
     def test_without_save_nothing_changes(self):
         url = SRV.url("/save/t/a.png")
         res = self.run_areq(["-o", "out.tsv", url])
