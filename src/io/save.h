@@ -69,8 +69,9 @@ int save_types_check(const char *types, char *bad, size_t cap);
  * when a symbolic link (or anything but a directory or a regular file) is in the way. */
 int save_begin(saver *s, const char *rel, const char *url, save_file **out);
 
-/* Appends to the temporary file. 0 or a negative errno (the file is then still open: the
- * caller aborts it). */
+/* Appends to the temporary file; small pieces are gathered into larger writes, so a
+ * failure to write them may come from a later call or from save_commit(). 0 or a negative
+ * errno (the file is then still open: the caller aborts it). */
 int save_write(save_file *f, const void *data, size_t len);
 
 /* Bytes written so far. */
