@@ -1,8 +1,10 @@
-/* crawl.h: the run. A run task streams the input lists into the frontier, takes from it
- * the URLs that may be fetched now, admits each through a semaphore of --concurrency
- * permits, and spawns a page task for it (page.h), whose completion callback keeps the
- * books; with --depth, a page's links come back into the frontier (admit.h). Before the first page of an origin, when recursing, a robots task
- * fetches its robots.txt.
+/* crawl.h: the run. A feeder task streams the input lists into the frontier; a dispatcher
+ * task takes from it the URLs that may be fetched now, admits each through a semaphore of
+ * --concurrency permits, and spawns a page task for it (page.h), whose completion callback
+ * keeps the books; with --depth, a page's links come back into the frontier (admit.h).
+ * Before the first page of an origin, when recursing, a robots task fetches its robots.txt.
+ * The run task is the parent of them all: it ends when they have, after closing the
+ * output.
  *
  * Ownership: the caller owns the crawl struct and everything its options point to (the
  * http client, the writer, the extractor, the filters, the list of paths), all of which
@@ -86,6 +88,8 @@ struct crawl_stats {
 
 typedef struct crawl {
     task t;                    /* the run task; result 0, or why it stopped early */
+    task feeder;               /* a child of the run: the lists into the frontier */
+    task dispatcher;           /* a child of the run: the frontier into page tasks */
     struct crawl_options opt;
     struct crawl_stats stats;
     int input_error;           /* a list could not be read to its end */
@@ -94,7 +98,10 @@ typedef struct crawl {
     task_sem slots;
     seen_set seen;             /* every URL queued, by fingerprint */
     frontier *frontier;
-    task_event changed;        /* a page or robots.txt ended: the frontier may move */
+    task_event changed;        /* a page or robots.txt ended, or the feeder queued a URL:
+                                  the frontier may move (the dispatcher waits on it) */
+    task_event room;           /* URLs left the frontier: the feeder may read on */
+    size_t lines_this_turn;    /* listed URLs the feeder admitted since it last yielded */
     uint64_t rng;              /* for backoff jitter */
     atomic_int output_lost;    /* crawl_output_lost() was called: read by scans on the pool */
     struct page_config pages;  /* what every page shares; points at rng, so the crawl

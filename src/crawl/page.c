@@ -25,6 +25,7 @@ struct scan {
     struct buf target;  /* the link being resolved */
     struct buf block;   /* the page's lines */
     struct buf follow;  /* links to offer the frontier, each NUL-terminated */
+    struct buf written;  /* with cfg->keep_targets: the targets written, each NUL-terminated */
     int following;      /* the page is shallow enough for its links to be followed */
     int nofollow;       /* <meta name="robots" content="nofollow"> */
     seen_set targets;
@@ -114,6 +115,11 @@ static int on_link(void *ctx, enum links_kind kind, const char *value, size_t le
                      s->target.len, &s->origin);
     if (rc == 0)
         rc = keep_to_follow(s);
+    if (rc == 0 && s->cfg->keep_targets) {
+        rc = buf_append(&s->written, s->target.data, s->target.len);
+        if (rc == 0)
+            rc = buf_putc(&s->written, '\0');
+    }
     if (rc != 0)
         return rc;
     s->pairs++;
@@ -133,6 +139,7 @@ static int scan_body(const http_request *r, struct scan *s)
             break;
         buf_clear(&s->block);
         buf_clear(&s->follow);
+        buf_clear(&s->written);
         seen_clear(&s->targets);
         s->links = s->pairs = s->bad = 0;
     }
@@ -172,6 +179,11 @@ static int report_unscanned(struct page *p)
 {
     http_request *r = &p->req;
     char why[128];
+    if (r->outcome == HTTP_NOT_MODIFIED) {
+        p->result.outcome = PAGE_NOT_MODIFIED;
+        log_verbose("%s: not modified (HTTP 304)", p->target.url);
+        return 1;
+    }
     if (r->outcome == HTTP_TYPE_REFUSED) {
         p->result.outcome = PAGE_SKIPPED;
         log_verbose("%s: skipped: not HTML (%s)", p->target.url,
@@ -202,6 +214,7 @@ static void scan_init(struct page *p)
     buf_init(&p->scan.target);
     buf_init(&p->scan.block);
     buf_init(&p->scan.follow);
+    buf_init(&p->scan.written);
     seen_init(&p->scan.targets);
 }
 
@@ -210,6 +223,7 @@ static void scan_finish(struct scan *s)
     url_base_destroy(s->base);
     s->base = NULL;
     seen_finish(&s->targets);
+    buf_finish(&s->written);
     buf_finish(&s->follow);
     buf_finish(&s->block);
     buf_finish(&s->target);
@@ -226,6 +240,10 @@ static void scan_work(uv_work_t *w)
         p->scan_rc = -ECANCELED;
     else
         p->scan_rc = scan_body(&p->req, &p->scan);
+    /* Here, off the loop for large bodies: 74 KB take about 60 us (1.2 GB/s here). */
+    if (p->scan_rc == 0 && p->cfg->hash_bodies)
+        p->result.has_body_hash = digest_sha256(p->req.body.data ? p->req.body.data : "",
+                                                p->req.body.len, p->result.body_hash) == 0;
     /* What only the scan needed goes now, before the page waits for the loop: the set of
      * targets is 16 bytes or more a link. */
     seen_finish(&p->scan.targets);
@@ -263,6 +281,8 @@ static void publish(struct page *p)
         /* The links change hands rather than being copied. */
         res->follow = s->follow;
         buf_init(&s->follow);
+        res->targets = s->written;
+        buf_init(&s->written);
     } else if (writer_error(p->cfg->out) == 0) {
         const char *what = rc == -ENOMEM ? "out of memory" : "cannot scan the page";
         log_error("%s: %s", p->target.url, what);
@@ -551,6 +571,8 @@ static enum task_step page_step(task *t)
             p->req.sink = &p->sink;
             p->want_save = 0;
         }
+        p->req.if_none_match = p->target.if_none_match;
+        p->req.if_modified_since = p->target.if_modified_since;
         return http_fetch(cfg->http, &p->req, t);
     case PAGE_FETCHED:
         /* Only a whole 2xx body is saved: anything else leaves no file behind. */
@@ -623,9 +645,18 @@ static void page_done(task *t)
     drop_file(p);
     digest_free(p->sum);
     buf_finish(&p->saved_as);
+    struct page_result *res = &p->result;
+    const http_request *r = &p->req;
+    /* Lent for the callback: the request owns them until it is finished below. */
+    res->final_url = r->final_url;
+    res->status = r->status;
+    res->etag = r->etag;
+    res->last_modified = r->last_modified;
+    res->unsolicited_304 = r->unsolicited_304;
+    p->done(p->done_arg, &p->target, res);
     http_request_finish(&p->req);
-    p->done(p->done_arg, &p->target, &p->result);
-    buf_finish(&p->result.follow);
+    buf_finish(&res->follow);
+    buf_finish(&res->targets);
     free(p);
 }
 
@@ -643,6 +674,7 @@ int page_spawn(task_sched *s, task *parent, const struct page_config *cfg,
     buf_init(&p->result.follow);
     buf_init(&p->held);
     buf_init(&p->saved_as);
+    buf_init(&p->result.targets);
     task_init(&p->t, page_step, page_done);
     http_request_init(&p->req, target->url);
     task_spawn(s, &p->t, parent);

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "digest.h"
 #include "format.h"
 #include "http.h"
 #include "links.h"
@@ -54,6 +55,11 @@ struct page_config {
      * a scan not yet begun is then skipped, and its page ends as cancelled. NULL: never. */
     const atomic_int *output_lost;
     const struct page_save *save; /* NULL: bodies are not saved */
+    /* What a crawl-state store needs of a fetched page, which costs a little, so only when
+     * asked: the SHA-256 of its body (result.body_hash), and its targets in output order
+     * (result.targets). */
+    int hash_bodies;
+    int keep_targets;
 };
 
 /* The URL to fetch, borrowed. */
@@ -64,6 +70,10 @@ struct page_target {
     const char *found_on; /* for the failure record, or NULL */
     int follow;           /* keep the links worth following */
     void *tag;            /* the caller's, handed back to the callback */
+    /* The validators of the copy the caller holds, or NULL: sent as If-None-Match and
+     * If-Modified-Since, so that the server may answer 304 (PAGE_NOT_MODIFIED). */
+    const char *if_none_match;
+    const char *if_modified_since;
 };
 
 enum page_outcome {
@@ -73,6 +83,8 @@ enum page_outcome {
     PAGE_SAVED,     /* fetched and saved (--save), not HTML: nothing to scan */
     PAGE_FAILED,    /* an HTTP or transport failure, or the scan failed: see failure */
     PAGE_UNWRITTEN, /* the writer refused the block: the writer's owner reports that */
+    PAGE_NOT_MODIFIED, /* a 304 to the target's validators: nothing written nor scanned;
+                          what to write (the caller's copy) is the caller's to decide */
 };
 
 struct page_result {
@@ -85,6 +97,19 @@ struct page_result {
     struct buf follow; /* links to follow, each NUL-terminated, fragments cut (PAGE_OK) */
     struct format_failure failure; /* PAGE_FAILED: what to note in a --failures file */
     char error[128]; /* failure.error's words */
+
+    /* Of the last attempt's final response, whatever the outcome (NULL / 0 for none). */
+    const char *final_url;
+    long status;
+    const char *etag;          /* as sent, to send back next time; see http.h */
+    const char *last_modified;
+    int unsolicited_304;       /* a 304 came without validators asked for it (PAGE_FAILED) */
+    /* With cfg->hash_bodies, for PAGE_OK: the SHA-256 of the body as decoded. */
+    int has_body_hash;
+    unsigned char body_hash[DIGEST_SIZE];
+    /* With cfg->keep_targets, for PAGE_OK: its targets in output order, each NUL-terminated,
+     * one per pair written. */
+    struct buf targets;
 };
 
 /* Called once, from the loop, when the page has finished; `arg` is page_spawn's, and

@@ -44,6 +44,8 @@ struct http_client {
     CURLSH *share;              /* the cookie jar every transfer uses, or NULL */
     X509_STORE *trust;          /* the CA certificates, parsed once; NULL: libcurl's way */
     int share_trust;            /* trust is (to be) loaded and shared: see load_trust() */
+    int caller_validators;      /* the extra headers hold If-None-Match or If-Modified-Since,
+                                   so a 304 to any transfer was asked for */
 
     CURL **spare;      /* easy handles ready for reuse */
     size_t nspare, spare_cap;
@@ -339,6 +341,98 @@ static size_t on_curl_header(char *data, size_t size, size_t nitems, void *userp
     return n;
 }
 
+/* ---- validators (conditional requests) ---- */
+
+/* Whether a validator can go into a request header as it is: not empty, bounded, and no
+ * control character (a CR or LF would end the header and start another). Bytes above 0x7E
+ * are allowed: RFC 9110's obs-text, which an ETag may hold. */
+static int validator_ok(const char *v)
+{
+    if (v == NULL || v[0] == '\0')
+        return 0;
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)v; *p != '\0'; p++, n++) {
+        if (n >= HTTP_VALIDATOR_MAX || *p < 0x20 || *p == 0x7F)
+            return 0;
+    }
+    return 1;
+}
+
+/* The final response's one `name` header if it can be sent back, copied; else NULL. Two
+ * values for a name that has one (RFC 9110) leave us unable to tell which is right. */
+static char *validator_of(CURL *e, const char *name, int is_date)
+{
+    struct curl_header *h = NULL;
+    if (curl_easy_header(e, name, 0, CURLH_HEADER, -1, &h) != CURLHE_OK || h->amount != 1 ||
+        !validator_ok(h->value))
+        return NULL;
+    /* A Last-Modified that is not a date would only be ignored when sent back. */
+    if (is_date && curl_getdate(h->value, NULL) == -1)
+        return NULL;
+    return strdup(h->value); /* out of memory: none, so the next run fetches in full */
+}
+
+static int header_is(const char *h, const char *name)
+{
+    size_t n = strlen(name);
+    return strncasecmp(h, name, n) == 0 && (h[n] == ':' || h[n] == ';' || h[n] == ' ');
+}
+
+/* Whether the caller's extra header `h` ("Name: value" or "Name;") is a validator. */
+static int is_validator_header(const char *h)
+{
+    return header_is(h, "If-None-Match") || header_is(h, "If-Modified-Since");
+}
+
+static int append_header(struct curl_slist **list, const char *name, const char *value)
+{
+    char line[HTTP_VALIDATOR_MAX + 32];
+    snprintf(line, sizeof line, "%s: %s", name, value);
+    struct curl_slist *l = curl_slist_append(*list, line);
+    if (l == NULL)
+        return -ENOMEM;
+    *list = l;
+    return 0;
+}
+
+/* A conditional transfer's own header list: the client's, then its validators, which
+ * replace any of the same name among the client's (two would leave the server to pick one).
+ * libcurl keeps only the pointer, so the list lives in the request until the transfer is
+ * detached (drop_request_headers); curl_easy_reset on the next use of the handle forgets
+ * it, so no later transfer sends these validators. */
+static int build_request_headers(const http_client *c, http_request *r)
+{
+    struct curl_slist *list = NULL;
+    int rc = 0;
+    int inm = validator_ok(r->if_none_match), ims = validator_ok(r->if_modified_since);
+    for (const struct curl_slist *h = c->headers; h != NULL && rc == 0; h = h->next) {
+        if ((inm && header_is(h->data, "If-None-Match")) ||
+            (ims && header_is(h->data, "If-Modified-Since")))
+            continue;
+        struct curl_slist *l = curl_slist_append(list, h->data);
+        if (l == NULL)
+            rc = -ENOMEM;
+        else
+            list = l;
+    }
+    if (rc == 0 && inm)
+        rc = append_header(&list, "If-None-Match", r->if_none_match);
+    if (rc == 0 && ims)
+        rc = append_header(&list, "If-Modified-Since", r->if_modified_since);
+    if (rc != 0) {
+        curl_slist_free_all(list);
+        return rc;
+    }
+    r->request_headers = list;
+    return 0;
+}
+
+static void drop_request_headers(http_request *r)
+{
+    curl_slist_free_all(r->request_headers);
+    r->request_headers = NULL;
+}
+
 static CURL *take_easy(http_client *c)
 {
     if (c->nspare > 0) {
@@ -439,8 +533,14 @@ static int configure(http_client *c, http_request *r, CURL *e)
     if (c->recv_buffer > 0)
         SET(CURLOPT_BUFFERSIZE, c->recv_buffer);
     SET(CURLOPT_USERAGENT, o->user_agent);
-    if (c->headers != NULL)
-        SET(CURLOPT_HTTPHEADER, c->headers);
+    struct curl_slist *headers = c->headers;
+    if (rc == CURLE_OK && r->conditional) {
+        if (build_request_headers(c, r) != 0)
+            rc = CURLE_OUT_OF_MEMORY;
+        headers = r->request_headers;
+    }
+    if (headers != NULL)
+        SET(CURLOPT_HTTPHEADER, headers);
     if (c->proxy != NULL)
         SET(CURLOPT_PROXY, c->proxy);
     if (o->insecure) {
@@ -528,6 +628,10 @@ static void record_results(http_request *r, CURLcode result)
     s = NULL;
     if (curl_easy_getinfo(e, CURLINFO_CONTENT_TYPE, &s) == CURLE_OK && s != NULL)
         snprintf(r->content_type, sizeof r->content_type, "%s", s);
+    free(r->etag);
+    free(r->last_modified);
+    r->etag = validator_of(e, "ETag", 0);
+    r->last_modified = validator_of(e, "Last-Modified", 1);
 
     if (r->truncated && r->aborted_as == HTTP_OK && result == CURLE_WRITE_ERROR)
         result = CURLE_OK; /* stopped at keep_first on purpose */
@@ -548,8 +652,11 @@ static void record_results(http_request *r, CURLcode result)
             snprintf(r->error, sizeof r->error, "%s", ours);
         else if (r->error[0] == '\0')
             snprintf(r->error, sizeof r->error, "%s", curl_easy_strerror(result));
+    } else if (r->status == 304 && r->conditional) {
+        r->outcome = HTTP_NOT_MODIFIED;
     } else if (!is_2xx(r->status)) {
         r->outcome = HTTP_STATUS;
+        r->unsolicited_304 = r->status == 304 && !r->client->caller_validators;
     } else if (r->sink == NULL && r->accept != NULL &&
                !r->accept(r->content_type[0] ? r->content_type : NULL)) {
         r->outcome = HTTP_TYPE_REFUSED;
@@ -573,6 +680,7 @@ static void release_easy(http_request *r)
     c->running--;
     give_back_easy(c, r->easy);
     r->easy = NULL;
+    drop_request_headers(r);
 }
 
 /* Trap: called after every socket_action, and reaps whatever ended, whether or not
@@ -617,6 +725,8 @@ enum task_step http_fetch(http_client *c, http_request *r, task *t)
     r->abort_why = NULL;
     r->header_bytes = 0;
     r->sink_mode = r->sink_error = r->sink_started = 0;
+    r->unsolicited_304 = 0;
+    r->conditional = validator_ok(r->if_none_match) || validator_ok(r->if_modified_since);
     CURL *e = take_easy(c);
     if (e == NULL) {
         snprintf(r->error, sizeof r->error, "out of memory");
@@ -635,6 +745,7 @@ enum task_step http_fetch(http_client *c, http_request *r, task *t)
         r->outcome = HTTP_TRANSPORT;
         give_back_easy(c, e);
         r->easy = NULL;
+        drop_request_headers(r);
         task_wake(t, 0);
         return TASK_PENDING;
     }
@@ -681,6 +792,11 @@ void http_request_finish(http_request *r)
     buf_finish(&r->body);
     free(r->final_url);
     r->final_url = NULL;
+    free(r->etag);
+    r->etag = NULL;
+    free(r->last_modified);
+    r->last_modified = NULL;
+    drop_request_headers(r);
 }
 
 const char *http_describe(const http_request *r, char *scratch, size_t scratch_len)
@@ -702,6 +818,8 @@ const char *http_describe(const http_request *r, char *scratch, size_t scratch_l
         return r->error;
     case HTTP_CANCELLED:
         return "cancelled";
+    case HTTP_NOT_MODIFIED:
+        return "not modified (HTTP 304)";
     }
     return "unknown outcome";
 }
@@ -860,6 +978,8 @@ int http_client_create(uv_loop_t *loop, const struct http_options *o, http_clien
     c->opt = *o;
     c->opt.headers = NULL; /* the caller's array need not outlive us: see c->headers */
     for (size_t i = 0; i < o->nheaders; i++) {
+        if (is_validator_header(o->headers[i]))
+            c->caller_validators = 1;
         struct curl_slist *l = curl_slist_append(c->headers, o->headers[i]);
         if (l == NULL)
             goto fail_alloc;

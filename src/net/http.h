@@ -8,7 +8,8 @@
  *
  * Ownership: the caller owns each http_request (init/finish) and must keep it alive until
  * the transfer has completed or been cancelled. What a completed request holds (body,
- * final_url) belongs to the request and is freed by http_request_finish(). The client is
+ * final_url, etag, last_modified) belongs to the request and is freed by
+ * http_request_finish(). The client is
  * created and destroyed by its caller; after http_client_destroy() the loop must run once
  * more to finish closing its handles, after which its memory is freed. */
 #ifndef AREQ_HTTP_H
@@ -53,6 +54,11 @@ struct http_options {
  * any real response and small enough that 10,000 transfers cannot exhaust memory. */
 #define HTTP_HEADER_BYTES_MAX (256u << 10)
 
+/* The longest validator (ETag or Last-Modified value) kept from a response or sent in a
+ * request. Real ones are a quoted hash or a date, well under 100 bytes; a longer one is
+ * junk that would only bloat a store and every request that repeats it. */
+#define HTTP_VALIDATOR_MAX 256
+
 enum http_outcome {
     HTTP_OK = 0,      /* 2xx of a content type the request accepts: body holds it */
     HTTP_STATUS,      /* a final response that is not 2xx: `status` says which */
@@ -61,6 +67,9 @@ enum http_outcome {
     HTTP_TOO_BIG,     /* the body is larger than max_body */
     HTTP_TRANSPORT,   /* no usable response: `error` holds curl's text */
     HTTP_CANCELLED,   /* the waiting task was cancelled: the transfer was stopped */
+    HTTP_NOT_MODIFIED, /* a 304 to a request that carried a validator (if_none_match or
+                          if_modified_since): no body; the caller's copy stands. A 304 to a
+                          request without one is HTTP_STATUS, with unsolicited_304 set */
 };
 
 typedef struct http_client http_client;
@@ -97,6 +106,11 @@ typedef struct http_request {
                                  says, and end a longer transfer there as complete, with
                                  `truncated` set (robots.txt: its first 500 KiB count) */
     const struct http_sink *sink; /* NULL: none; borrowed, must outlive the transfer */
+    /* Validators from an earlier response, borrowed, NULL for none: sent as If-None-Match
+     * and If-Modified-Since on this transfer only (and its redirects). One that is empty,
+     * longer than HTTP_VALIDATOR_MAX or holds a control character is not sent. */
+    const char *if_none_match;
+    const char *if_modified_since;
 
     /* Results, set when the transfer ends. */
     enum http_outcome outcome;
@@ -111,6 +125,14 @@ typedef struct http_request {
     int truncated;            /* the body was cut at keep_first */
     int sink_mode;            /* what the sink's start() asked for; 0 before it was asked */
     int sink_error;           /* the negative errno that a sink callback stopped it with */
+    /* The final response's validators as the server sent them, to send back next time;
+     * NULL when it sent none, more than one, or one that could not be sent back (over
+     * HTTP_VALIDATOR_MAX, a control character, a Last-Modified that is not a date). */
+    char *etag;
+    char *last_modified;
+    int unsolicited_304;      /* a 304 answered a request that had no validator at all
+                                 (none of ours, none in the caller's extra headers): a
+                                 server fault, outcome HTTP_STATUS, for the caller to count */
 
     /* Private to http.c. */
     void *easy;
@@ -120,6 +142,8 @@ typedef struct http_request {
     const char *abort_why;    /* and its message for `error`, a static string, or NULL */
     size_t header_bytes;      /* header and trailer bytes received, redirects included */
     int sink_started;         /* the sink's start() has been asked */
+    int conditional;          /* this transfer carries a validator of ours */
+    void *request_headers;    /* its own header list (a curl_slist) when conditional */
 } http_request;
 
 /* 0 or a negative error (libuv's, or -ENOMEM, or -EIO when libcurl refuses). */

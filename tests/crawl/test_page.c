@@ -14,6 +14,7 @@
 #include <cmocka.h>
 #include <curl/curl.h>
 
+#include "digest.h"
 #include "fixture_server.h"
 #include "http.h"
 #include "links.h"
@@ -58,6 +59,14 @@ struct seen_result {
     long status;
     unsigned attempts;
     void *tag;
+    /* issue 14: what a state store would keep */
+    char final_url[256], etag[300], last_modified[64];
+    long http_status;
+    int unsolicited_304;
+    int has_body_hash;
+    unsigned char body_hash[DIGEST_SIZE];
+    char targets[1024];
+    size_t targets_len;
 };
 
 struct env {
@@ -72,6 +81,7 @@ struct env {
     uint64_t rng;
     struct page_config cfg;
     struct seen_result got;
+    const char *if_none_match, *if_modified_since; /* for run_page's target */
 };
 
 static int setup(void **state)
@@ -136,6 +146,18 @@ static void on_page_done(void *arg, const struct page_target *target,
     if (r->follow.len > 0)
         memcpy(g->follow, r->follow.data, r->follow.len);
     g->follow_len = r->follow.len;
+    snprintf(g->final_url, sizeof g->final_url, "%s", r->final_url ? r->final_url : "(null)");
+    snprintf(g->etag, sizeof g->etag, "%s", r->etag ? r->etag : "(null)");
+    snprintf(g->last_modified, sizeof g->last_modified, "%s",
+             r->last_modified ? r->last_modified : "(null)");
+    g->http_status = r->status;
+    g->unsolicited_304 = r->unsolicited_304;
+    g->has_body_hash = r->has_body_hash;
+    memcpy(g->body_hash, r->body_hash, DIGEST_SIZE);
+    assert_true(r->targets.len <= sizeof g->targets);
+    if (r->targets.len > 0)
+        memcpy(g->targets, r->targets.data, r->targets.len);
+    g->targets_len = r->targets.len;
     if (r->outcome == PAGE_FAILED) {
         snprintf(g->kind, sizeof g->kind, "%s", r->failure.kind);
         snprintf(g->error, sizeof g->error, "%s", r->failure.error);
@@ -202,7 +224,8 @@ static void run_page(struct env *e, const char *path, int follow, uint64_t cance
     struct parent p = {
         .e = e,
         .target = {.url = url, .len = strlen(url), .depth = 1, .found_on = "list.txt:7",
-                   .follow = follow, .tag = &tag},
+                   .follow = follow, .tag = &tag, .if_none_match = e->if_none_match,
+                   .if_modified_since = e->if_modified_since},
     };
     task_init(&p.t, parent_step, NULL);
     task_spawn(&e->sched, &p.t, NULL);
@@ -316,6 +339,128 @@ static void test_cancelled_page_has_no_result(void **state)
     assert_output_is(e, "");
 }
 
+/* ---- conditional requests and what a state store keeps (issue 14) ---- */
+
+#define LM_DATE "Tue, 14 Nov 2023 22:13:20 GMT"
+#define FIXED "/cond14/fixed?etag=%22abc%22&lm=Tue,%2014%20Nov%202023%2022:13:20%20GMT"
+
+static void test_page_hands_back_validators_hash_and_targets(void **state)
+{
+    struct env *e = *state;
+    e->cfg.url_flags = URL_KEEP_FRAGMENT;
+    e->cfg.hash_bodies = 1;
+    e->cfg.keep_targets = 1;
+    char url[256];
+    /* /html answers its body verbatim, so its hash is known. */
+    static const char body[] = "<a href=\"a.html\"><a href=\"/b.html#part\"><a href=\"a.html\">";
+    run_page(e, "/html?body=%3Ca%20href%3D%22a.html%22%3E%3Ca%20href%3D%22/b.html%23part%22%3E"
+                "%3Ca%20href%3D%22a.html%22%3E", 0, 0, url, sizeof url);
+    assert_int_equal(e->got.outcome, PAGE_OK);
+    assert_int_equal(e->got.pairs, 2);
+    assert_string_equal(e->got.final_url, url);
+    assert_int_equal(e->got.http_status, 200);
+    assert_string_equal(e->got.etag, "(null)");
+    assert_true(e->got.has_body_hash);
+    unsigned char want_hash[DIGEST_SIZE];
+    assert_int_equal(digest_sha256(body, strlen(body), want_hash), 0);
+    assert_memory_equal(e->got.body_hash, want_hash, DIGEST_SIZE);
+    /* Every target written, in output order, fragments kept as written; even when not
+     * following. */
+    char want[512];
+    int n = snprintf(want, sizeof want, "http://127.0.0.1:%d/a.html%chttp://127.0.0.1:%d/b.html#part%c",
+                     port, '\0', port, '\0');
+    assert_int_equal(e->got.targets_len, (size_t)n);
+    assert_memory_equal(e->got.targets, want, (size_t)n);
+}
+
+/* A body large enough to be scanned on libuv's pool is hashed there. */
+static void test_page_large_body_is_hashed(void **state)
+{
+    struct env *e = *state;
+    e->cfg.hash_bodies = 1;
+    char url[256];
+    run_page(e, "/huge?size=20000", 0, 0, url, sizeof url);
+    assert_int_equal(e->got.outcome, PAGE_OK);
+    assert_true(e->got.has_body_hash);
+    /* /huge repeats this line, cut at the size (server.py r_huge). */
+    static const char unit[] = "<p>filler text to make a large page <a href=\"huge.html\">h</a></p>\n";
+    char *body = malloc(20000);
+    assert_non_null(body);
+    for (size_t i = 0; i < 20000; i++)
+        body[i] = unit[i % (sizeof unit - 1)];
+    unsigned char want[DIGEST_SIZE];
+    assert_int_equal(digest_sha256(body, 20000, want), 0);
+    free(body);
+    assert_memory_equal(e->got.body_hash, want, DIGEST_SIZE);
+}
+
+static void test_page_validators_are_handed_back(void **state)
+{
+    struct env *e = *state;
+    char url[256];
+    run_page(e, FIXED, 0, 0, url, sizeof url);
+    assert_int_equal(e->got.outcome, PAGE_OK);
+    assert_string_equal(e->got.etag, "\"abc\"");
+    assert_string_equal(e->got.last_modified, LM_DATE);
+    /* Not asked for: neither hash nor targets. */
+    assert_false(e->got.has_body_hash);
+    assert_int_equal(e->got.targets_len, 0);
+}
+
+static void test_page_not_modified_writes_nothing(void **state)
+{
+    struct env *e = *state;
+    e->cfg.hash_bodies = 1;
+    e->cfg.keep_targets = 1;
+    e->if_none_match = "\"abc\"";
+    char url[256];
+    run_page(e, FIXED, 1, 0, url, sizeof url);
+    assert_int_equal(e->got.outcome, PAGE_NOT_MODIFIED);
+    assert_int_equal(e->got.http_status, 304);
+    assert_int_equal(e->got.pairs, 0);
+    assert_int_equal(e->got.follow_len, 0);
+    assert_int_equal(e->got.targets_len, 0);
+    assert_false(e->got.has_body_hash);
+    assert_false(e->got.unsolicited_304);
+    assert_string_equal(e->got.etag, "\"abc\"");
+    assert_output_is(e, "");
+}
+
+static void test_page_not_modified_since(void **state)
+{
+    struct env *e = *state;
+    e->if_modified_since = LM_DATE;
+    char url[256];
+    run_page(e, FIXED, 1, 0, url, sizeof url);
+    assert_int_equal(e->got.outcome, PAGE_NOT_MODIFIED);
+    assert_output_is(e, "");
+}
+
+static void test_page_changed_is_fetched_and_written(void **state)
+{
+    struct env *e = *state;
+    e->if_none_match = "\"old\"";
+    char url[256];
+    run_page(e, FIXED, 0, 0, url, sizeof url);
+    assert_int_equal(e->got.outcome, PAGE_OK);
+    assert_int_equal(e->got.pairs, 1);
+    char want[512];
+    snprintf(want, sizeof want, "%s\thttp://127.0.0.1:%d/cond14/fixed.html\n", url, port);
+    assert_output_is(e, want);
+}
+
+static void test_page_unsolicited_304_fails_and_says_so(void **state)
+{
+    struct env *e = *state;
+    char url[256];
+    run_page(e, "/status/304", 1, 0, url, sizeof url);
+    assert_int_equal(e->got.outcome, PAGE_FAILED);
+    assert_string_equal(e->got.kind, "http");
+    assert_string_equal(e->got.error, "HTTP 304");
+    assert_true(e->got.unsolicited_304);
+    assert_output_is(e, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -325,6 +470,15 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_retry_then_success, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nofollow_is_handed_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancelled_page_has_no_result, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_page_hands_back_validators_hash_and_targets, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_page_large_body_is_hashed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_page_validators_are_handed_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_page_not_modified_writes_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_page_not_modified_since, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_page_changed_is_fetched_and_written, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_page_unsolicited_304_fails_and_says_so, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, start_server, stop_server);
 }

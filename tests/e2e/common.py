@@ -210,6 +210,32 @@ class FixtureServer:
         """The most requests whose target starts with prefix that were open at once."""
         return max_in_flight(self.events(), prefix)
 
+    # issue 14: conditional requests (see server.py's docstring)
+    def conditional(self, target=None):
+        """The COND lines, all or those for one target: [(conn, method, target,
+        if_none_match, if_modified_since, status, time)], a validator None when not sent."""
+        out = []
+        with open(self.log_path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                p = line.rstrip("\n").split("\t")
+                if line.endswith("\n") and p[0] == "COND" and len(p) == 8 and \
+                        (target is None or p[3] == target):
+                    out.append((int(p[1]), p[2], p[3], None if p[4] == "-" else p[4],
+                                None if p[5] == "-" else p[5], int(p[6]), float(p[7])))
+        return out
+
+    def cond14(self, route, **query):
+        """Calls a /cond14/<route> control route (change, mode, stats, reset) with the given
+        query; the body as text, or the parsed JSON of stats."""
+        import json
+        import urllib.parse
+        import urllib.request
+        url = self.url("/cond14/%s?%s" % (route, urllib.parse.urlencode(query)))
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback only
+        with opener.open(url, timeout=30) as r:
+            body = r.read().decode("utf-8")
+        return json.loads(body) if route == "stats" else body
+
 
 def max_in_flight(events, prefix):
     """The most requests in `events` (as FixtureServer.events gives them) whose target starts

@@ -401,6 +401,25 @@ class DepthTest(RecursionTest):
 
 # --- traps and --max-pages ------------------------------------------------------------------
 
+    # issue 13 point 3: the feeder reads the lists on while links wait for the next level.
+    # It used to count held links against its read-ahead of 1,024 listed URLs, so a long
+    # list whose pages held 1,024 links between them stopped being read, and with it level 0
+    # never ended: 1,500 listed pages of two links each under -d 1 hung after ~520 pages.
+    def test_long_list_whose_links_wait_for_the_next_level(self):
+        srv = self.srv
+        starts = [srv.url("/page/held%d/x?links=2" % i) for i in range(1500)]
+        r, runs, pairs = self.crawl(srv, starts, ["-d", "1", "-c", "20", "--no-robots"],
+                                    timeout=scaled(120))
+        self.assertEqual(r.rc, 0, r)
+        pages = runs[srv].pages()
+        self.assertEqual(len(pages), 1500 * 3, "pages requested")
+        self.assertEqual(len(set(pages)), len(pages), "a page was requested twice")
+        self.assertEqual(sum(len(v) for v in pairs.values()), 1500 * 2)
+        for i in (0, 749, 1499):
+            self.assertEqual(pairs[srv.url("/page/held%d/x?links=2" % i)],
+                             {srv.url("/page/held%d/l%d.html" % (i, k)) for k in (0, 1)})
+
+
 class TrapTest(RecursionTest):
     @classmethod
     def setUpClass(cls):

@@ -121,6 +121,7 @@ struct fetch {
     http_client *client;
     char url[512];
     http_accept_fn accept; /* what the request accepts: HTML, as a page does, unless a case says */
+    const char *if_none_match, *if_modified_since; /* validators to send, or NULL */
     http_request req;
     int resumed_rc;
 };
@@ -132,6 +133,8 @@ static enum task_step fetch_step(task *t)
         t->state = 1;
         http_request_init(&f->req, f->url);
         f->req.accept = f->accept;
+        f->req.if_none_match = f->if_none_match;
+        f->req.if_modified_since = f->if_modified_since;
         return http_fetch(f->client, &f->req, t);
     }
     f->resumed_rc = task_wait_rc(t);
@@ -458,6 +461,229 @@ static void test_many_concurrent_transfers(void **state)
     free(f);
 }
 
+/* ---- conditional requests (issue 14) ---- */
+
+#define LM_DATE "Tue, 14 Nov 2023 22:13:20 GMT"
+#define LM_QUERY "lm=Tue,%2014%20Nov%202023%2022:13:20%20GMT"
+
+/* Fetches `path` sending the given validators (NULL: none), accepting any type. */
+static void fetch_conditional(struct env *e, struct fetch *f, const char *path,
+                              const char *inm, const char *ims)
+{
+    start_fetch(e, f, "http://127.0.0.1:%d%s", port, path);
+    f->accept = NULL;
+    f->if_none_match = inm;
+    f->if_modified_since = ims;
+    uv_run(&e->loop, UV_RUN_DEFAULT);
+    assert_true(task_is_done(&f->t));
+    assert_int_equal(f->resumed_rc, 0);
+}
+
+static void test_validators_are_captured(void **state)
+{
+    struct env *e = *state;
+    struct fetch f;
+    fetch_conditional(e, &f, "/cond14/fixed?etag=%22abc%22&" LM_QUERY, NULL, NULL);
+    assert_int_equal(f.req.outcome, HTTP_OK);
+    assert_string_equal(f.req.etag, "\"abc\"");
+    assert_string_equal(f.req.last_modified, LM_DATE);
+    assert_false(f.req.unsolicited_304);
+    http_request_finish(&f.req);
+    assert_null(f.req.etag);
+    assert_null(f.req.last_modified);
+
+    /* None sent: none kept. */
+    fetch_conditional(e, &f, "/page?links=1", NULL, NULL);
+    assert_int_equal(f.req.outcome, HTTP_OK);
+    assert_null(f.req.etag);
+    assert_null(f.req.last_modified);
+    http_request_finish(&f.req);
+}
+
+static void test_matching_validator_gives_not_modified(void **state)
+{
+    struct env *e = *state;
+    static const char *path = "/cond14/fixed?etag=%22abc%22&" LM_QUERY;
+    struct fetch f;
+    fetch_conditional(e, &f, path, "\"abc\"", NULL);
+    assert_int_equal(f.req.outcome, HTTP_NOT_MODIFIED);
+    assert_int_equal(f.req.status, 304);
+    assert_int_equal(f.req.body.len, 0);
+    assert_false(f.req.unsolicited_304);
+    assert_false(http_is_transient(&f.req));
+    /* A 304 carries the validators too: the caller may keep the newer ones. */
+    assert_string_equal(f.req.etag, "\"abc\"");
+    assert_string_equal(f.req.last_modified, LM_DATE);
+    char why[64];
+    assert_string_equal(http_describe(&f.req, why, sizeof why), "not modified (HTTP 304)");
+    http_request_finish(&f.req);
+
+    fetch_conditional(e, &f, path, NULL, LM_DATE);
+    assert_int_equal(f.req.outcome, HTTP_NOT_MODIFIED);
+    http_request_finish(&f.req);
+
+    /* Through a redirect the validators go along, and the 304 is the final response's. */
+    fetch_conditional(e, &f, "/redirect?to=/cond14/fixed%3Fetag%3D%2522abc%2522&code=301",
+                      "\"abc\"", NULL);
+    assert_int_equal(f.req.outcome, HTTP_NOT_MODIFIED);
+    assert_non_null(strstr(f.req.final_url, "/cond14/fixed?etag="));
+    assert_string_equal(f.req.etag, "\"abc\"");
+    http_request_finish(&f.req);
+
+    /* Changed: a 200 with the body. */
+    fetch_conditional(e, &f, path, "\"old\"", LM_DATE);
+    assert_int_equal(f.req.outcome, HTTP_OK);
+    assert_non_null(strstr(f.req.body.data, "fixed.html"));
+    http_request_finish(&f.req);
+}
+
+/* A 304 to a request without validators is a server fault, not a success. */
+static void test_unsolicited_304_is_a_status_failure(void **state)
+{
+    struct env *e = *state;
+    struct fetch f;
+    fetch_conditional(e, &f, "/status/304", NULL, NULL);
+    assert_int_equal(f.req.outcome, HTTP_STATUS);
+    assert_int_equal(f.req.status, 304);
+    assert_true(f.req.unsolicited_304);
+    http_request_finish(&f.req);
+
+    /* The same answer to a conditional request is what was asked for. */
+    fetch_conditional(e, &f, "/status/304", "\"x\"", NULL);
+    assert_int_equal(f.req.outcome, HTTP_NOT_MODIFIED);
+    assert_false(f.req.unsolicited_304);
+    http_request_finish(&f.req);
+
+    /* Other statuses are not flagged. */
+    fetch_conditional(e, &f, "/status/404", NULL, NULL);
+    assert_int_equal(f.req.outcome, HTTP_STATUS);
+    assert_false(f.req.unsolicited_304);
+    http_request_finish(&f.req);
+}
+
+static const char *const extra_header[] = {"X-Extra: kept"};
+
+static int setup_extra_header(void **state)
+{
+    struct http_options o = default_options();
+    o.headers = extra_header;
+    o.nheaders = 1;
+    return setup_with(state, o);
+}
+
+/* Validators go on their own transfer only: the next transfer, on the same (reused) easy
+ * handle, sends none, and the client's own headers go with both. */
+static void test_validators_are_sent_once(void **state)
+{
+    struct env *e = *state;
+    struct fetch f;
+    fetch_conditional(e, &f, "/echo", "\"v1\"", LM_DATE);
+    assert_int_equal(f.req.outcome, HTTP_OK);
+    assert_non_null(strstr(f.req.body.data, "If-None-Match: \"v1\"\n"));
+    assert_non_null(strstr(f.req.body.data, "If-Modified-Since: " LM_DATE "\n"));
+    assert_non_null(strstr(f.req.body.data, "X-Extra: kept\n"));
+    http_request_finish(&f.req);
+
+    for (int i = 0; i < 2; i++) {
+        fetch_conditional(e, &f, "/echo", NULL, NULL);
+        assert_int_equal(f.req.outcome, HTTP_OK);
+        assert_null(strcasestr(f.req.body.data, "If-None-Match"));
+        assert_null(strcasestr(f.req.body.data, "If-Modified-Since"));
+        assert_non_null(strstr(f.req.body.data, "X-Extra: kept\n"));
+        http_request_finish(&f.req);
+    }
+}
+
+/* Validators that cannot be sent back are neither kept nor sent. */
+static void test_junk_validators_are_dropped(void **state)
+{
+    struct env *e = *state;
+    char path[1024];
+    static const char *const unusable[] = {
+        "/cond14/fixed?etag=%22a%22&etag=%22b%22&lm=not%20a%20date", /* two ETags, no date */
+        "/cond14/fixed?etag=&lm=",                                    /* empty */
+        NULL,                                                          /* too long: below */
+    };
+    for (size_t i = 0; i < 3; i++) {
+        if (unusable[i] != NULL) {
+            snprintf(path, sizeof path, "%s", unusable[i]);
+        } else {
+            int n = snprintf(path, sizeof path, "/cond14/fixed?etag=");
+            memset(path + n, 'x', HTTP_VALIDATOR_MAX + 1);
+            path[n + HTTP_VALIDATOR_MAX + 1] = '\0';
+        }
+        struct fetch f;
+        fetch_conditional(e, &f, path, NULL, NULL);
+        assert_int_equal(f.req.outcome, HTTP_OK);
+        if (f.req.etag != NULL || f.req.last_modified != NULL)
+            fail_msg("%s: kept etag %s, last_modified %s", path, f.req.etag,
+                     f.req.last_modified);
+        http_request_finish(&f.req);
+    }
+
+    /* The longest allowed is kept. */
+    int n = snprintf(path, sizeof path, "/cond14/fixed?etag=");
+    memset(path + n, 'y', HTTP_VALIDATOR_MAX);
+    path[n + HTTP_VALIDATOR_MAX] = '\0';
+    struct fetch f;
+    fetch_conditional(e, &f, path, NULL, NULL);
+    assert_non_null(f.req.etag);
+    assert_int_equal(strlen(f.req.etag), HTTP_VALIDATOR_MAX);
+    http_request_finish(&f.req);
+
+    /* A validator holding a line break would forge a header: it is not sent (the other
+     * one is), and with none left the request is not conditional (so a 304 to it would be
+     * unsolicited). */
+    fetch_conditional(e, &f, "/echo", "\"x\"\r\nX-Forged: 1", LM_DATE);
+    assert_int_equal(f.req.outcome, HTTP_OK);
+    assert_null(strcasestr(f.req.body.data, "X-Forged"));
+    assert_null(strcasestr(f.req.body.data, "If-None-Match"));
+    assert_non_null(strstr(f.req.body.data, "If-Modified-Since: " LM_DATE "\n"));
+    http_request_finish(&f.req);
+    fetch_conditional(e, &f, "/echo", "\"x\"", "\x01");
+    assert_int_equal(f.req.outcome, HTTP_OK);
+    assert_non_null(strstr(f.req.body.data, "If-None-Match: \"x\"\n"));
+    assert_null(strcasestr(f.req.body.data, "If-Modified-Since"));
+    http_request_finish(&f.req);
+    fetch_conditional(e, &f, "/status/304", "\"x\"\n", NULL);
+    assert_int_equal(f.req.outcome, HTTP_STATUS);
+    assert_true(f.req.unsolicited_304);
+    http_request_finish(&f.req);
+}
+
+static const char *const caller_validator[] = {"If-None-Match: \"mine\""};
+
+static int setup_caller_validator(void **state)
+{
+    struct http_options o = default_options();
+    o.headers = caller_validator;
+    o.nheaders = 1;
+    return setup_with(state, o);
+}
+
+/* With -H If-None-Match the caller asked for a 304 itself: not a fault of the server, and
+ * not a result of ours either (the caller has no copy we know of). On a transfer of ours,
+ * our validator replaces the caller's of that name. */
+static void test_caller_validators(void **state)
+{
+    struct env *e = *state;
+    struct fetch f;
+    fetch_conditional(e, &f, "/status/304", NULL, NULL);
+    assert_int_equal(f.req.outcome, HTTP_STATUS);
+    assert_false(f.req.unsolicited_304);
+    http_request_finish(&f.req);
+
+    /* Ours replace the caller's of the same name on our transfer, not the others. */
+    fetch_conditional(e, &f, "/echo", "\"ours\"", NULL);
+    assert_non_null(strstr(f.req.body.data, "If-None-Match: \"ours\"\n"));
+    assert_null(strstr(f.req.body.data, "mine"));
+    http_request_finish(&f.req);
+    fetch_conditional(e, &f, "/echo", NULL, LM_DATE);
+    assert_non_null(strstr(f.req.body.data, "If-None-Match: \"mine\"\n"));
+    assert_non_null(strstr(f.req.body.data, "If-Modified-Since: " LM_DATE "\n"));
+    http_request_finish(&f.req);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -478,6 +704,16 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cancel_stops_a_stalled_transfer, setup_patient,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_many_concurrent_transfers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_validators_are_captured, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_matching_validator_gives_not_modified, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_unsolicited_304_is_a_status_failure, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_validators_are_sent_once, setup_extra_header,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_junk_validators_are_dropped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_caller_validators,
+                                        setup_caller_validator, teardown),
     };
     return cmocka_run_group_tests_name("http", tests, start_server, stop_server);
 }
