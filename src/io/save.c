@@ -442,6 +442,38 @@ int save_commit(save_file *f, struct buf *final_rel)
     return rc;
 }
 
+int save_exists(saver *s, const char *rel)
+{
+    const char *last = strrchr(rel, '/');
+    last = last != NULL ? last + 1 : rel;
+    int dir = s->root;
+    char part[SAVEPATH_NAME_MAX + 1];
+    for (const char *p = rel; p < last;) {
+        size_t n = strcspn(p, "/");
+        if (n == 0 || n > SAVEPATH_NAME_MAX)
+            break;
+        memcpy(part, p, n);
+        part[n] = '\0';
+        int sub = openat(dir, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dir != s->root)
+            close(dir);
+        if (sub < 0)
+            return 0;
+        dir = sub;
+        p += n + 1;
+    }
+    int kind = last[0] != '\0' ? kind_of(dir, last) : 0;
+    if (kind == S_IFDIR) {
+        int sub = openat(dir, last, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        kind = sub >= 0 ? kind_of(sub, "index.html") : 0;
+        if (sub >= 0)
+            close(sub);
+    }
+    if (dir != s->root)
+        close(dir);
+    return kind == S_IFREG;
+}
+
 int save_error_is_fatal(int err)
 {
     switch (-err) {

@@ -85,6 +85,16 @@ int save_commit(save_file *f, struct buf *final_rel);
 /* Removes the temporary file and frees `f`. Accepts NULL. */
 void save_abort(save_file *f);
 
+/* Whether the body of `rel` (a savepath_map() path) is saved: 1 when a regular file is at
+ * its place (or at its index.html, where the name is a directory), else 0. Only complete
+ * bodies are ever renamed into place, so 1 means a whole body, from this run or an earlier
+ * one. Follows no link, makes nothing.
+ *
+ * The hook for --state (issue 14's store): a resumed run should send a URL's stored
+ * validators only when this is 1, so that a 304 (which leaves the file as it is) means the
+ * saved copy is current, and a file that is missing is fetched whole again. */
+int save_exists(saver *s, const char *rel);
+
 /* Whether an error of this module means no body can be saved any more (a full disk, a
  * directory that became read-only), rather than that one body cannot be (its name, a
  * symbolic link in its way). */

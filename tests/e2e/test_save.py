@@ -337,6 +337,25 @@ class PartialTest(SaveTest):
         self.assertEqual(res.rc, 1, res)
         self.assertEqual(tree(self.save_dir()), {host_dir() + "/" + k: v for k, v in good.items()})
 
+    def test_not_modified_keeps_the_saved_file(self):
+        # A 304 has no body: the sink never starts, and the copy saved earlier stays. (With
+        # --state the store sends the validators; here the request carries them itself.)
+        url = SRV.url("/cond14/fixed?etag=%22v1%22")
+        rel = os.path.join(self.save_dir(), host_dir(), "cond14", 'fixed?etag=%22v1%22')
+        os.makedirs(os.path.dirname(rel))
+        with open(rel, "wb") as f:
+            f.write(b"saved before")
+        res = self.run_areq(["--save", "saved", "-o", "out.tsv", "-H", 'If-None-Match: "v1"',
+                             url])
+        self.assertIn("304", res.err)
+        self.assertEqual(tree(self.save_dir()), {host_dir() + "/cond14/fixed?etag=%22v1%22":
+                                                 b"saved before"})
+        # Without the validator the page is saved anew.
+        res = self.run_areq(["--save", "saved", "-o", "out.tsv", url])
+        self.assertEqual(res.rc, 0, res)
+        with open(rel, "rb") as f:
+            self.assertEqual(f.read(), served(url))
+
     def interrupt(self, url, started):
         p = common.start_areq(["--save", "saved", "-o", "out.tsv", "--max-size", "0", url],
                               self.tmp)

@@ -160,6 +160,29 @@ static void test_file_and_directory(void **state)
     buf_finish(&got);
 }
 
+/* The --state hook: a body counts as saved only once it is in place, never through a link. */
+static void test_exists(void **state)
+{
+    (void)state;
+    saver *s;
+    assert_int_equal(saver_open(path_of("x"), 0, &s), 0);
+    assert_int_equal(save_exists(s, "h/a/b.png"), 0);
+    save_file *f;
+    assert_int_equal(save_begin(s, "h/a/b.png", "u", &f), 0);
+    assert_int_equal(save_write(f, "x", 1), 0);
+    assert_int_equal(save_exists(s, "h/a/b.png"), 0); /* not yet complete */
+    assert_int_equal(save_commit(f, NULL), 0);
+    assert_int_equal(save_exists(s, "h/a/b.png"), 1);
+    assert_int_equal(save(s, "h/a", "u2", "dir's page", NULL), 0); /* a is a directory */
+    assert_int_equal(save_exists(s, "h/a"), 1);
+    char target[512];
+    snprintf(target, sizeof target, "%s", path_of("x/h/a"));
+    assert_int_equal(symlink(target, path_of("x/h/l")), 0);
+    assert_int_equal(save_exists(s, "h/l/b.png"), 0);
+    assert_int_equal(save_exists(s, "h/l"), 0);
+    saver_destroy(s);
+}
+
 static void test_flat(void **state)
 {
     (void)state;
@@ -210,6 +233,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_commit_and_abort, setup, teardown),
         cmocka_unit_test_setup_teardown(test_symlinks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_and_directory, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exists, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flat, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_writable, setup, teardown),
     };
