@@ -13,6 +13,8 @@
 #include "log.h"
 #include "reader.h"
 #include "robots.h"
+#include "save.h"
+#include "savepath.h"
 #include "url.h"
 
 /* How many URLs the run reads ahead of what the frontier can release: enough to find other
@@ -614,6 +616,7 @@ static void remember(crawl *c, struct visit *v, const struct page_target *t,
         p.same_content = 1; /* the stored row keeps its targets */
         break;
     case PAGE_SKIPPED:
+    case PAGE_SAVED: /* a body saved, not scanned: no pairs, and done for a resumed run */
         p = (struct state_page){.outcome = STATE_PAGE_SKIPPED, .final_url = r->final_url,
                                 .status = r->status, .changed_at = c->opt.now};
         break;
@@ -674,6 +677,7 @@ static void page_completed(void *arg, const struct page_target *target,
     struct visit *v = c->opt.state != NULL ? target->tag : NULL;
     struct frontier_item *it = v != NULL ? v->it : target->tag;
     c->stats.retries += r->retries;
+    c->stats.saved += r->saved != 0;
     enum page_outcome outcome = r->outcome;
     size_t pairs = r->pairs;
     if (outcome == PAGE_NOT_MODIFIED)
@@ -688,6 +692,9 @@ static void page_completed(void *arg, const struct page_target *target,
         break;
     case PAGE_SKIPPED:
         c->stats.skipped++;
+        break;
+    case PAGE_SAVED:
+        c->stats.saved_only++;
         break;
     case PAGE_FAILED:
         c->stats.failed++;
@@ -738,6 +745,20 @@ static int look_up(crawl *c, struct frontier_item *it, struct visit **out)
     return 0;
 }
 
+/* Without --save, yes; with it, whether the page's body is saved where --save puts it. */
+static int saved_in_place(crawl *c, const struct frontier_item *it)
+{
+    const struct page_save *sv = c->opt.save;
+    if (sv == NULL)
+        return 1;
+    struct buf rel;
+    buf_init(&rel);
+    int in_place = savepath_map(it->url, it->len, sv->path_flags, &rel) == 0 &&
+                   save_exists(sv->saver, rel.data) == 1;
+    buf_finish(&rel);
+    return in_place;
+}
+
 /* Takes the item and one permit of the caller's. 0, or -ENOMEM with both still the
  * caller's. */
 static int spawn_page(crawl *c, struct frontier_item *it)
@@ -766,8 +787,12 @@ static int spawn_page(crawl *c, struct frontier_item *it)
             page_completed(c, &target, &r);
             return 0;
         }
-        target.if_none_match = old->etag;
-        target.if_modified_since = old->last_modified;
+        /* With --save, a 304 leaves the saved file as it is: ask conditionally only when
+         * the body is in place, else fetch it whole (save.h, save_exists). */
+        if (saved_in_place(c, it)) {
+            target.if_none_match = old->etag;
+            target.if_modified_since = old->last_modified;
+        }
     }
     int rc = page_spawn(c->t.sched, &c->t, &c->pages, &target, page_completed, c);
     if (rc == 0)
@@ -1306,6 +1331,7 @@ int crawl_init(crawl *c, const struct crawl_options *o)
         .output_lost = &c->output_lost,
         .hash_bodies = o->state != NULL,
         .keep_targets = o->state != NULL,
+        .save = o->save,
     };
     struct frontier_limits limits = {
         .per_host = o->per_host,

@@ -76,6 +76,7 @@ struct crawl_options {
     int64_t max_age_s;         /* --max-age: a page fetched this recently is not requested */
     int sync_fd;               /* the output, to fdatasync before each commit; -1: none */
     writer *changes;           /* --changes: what changed, a line each, or NULL */
+    const struct page_save *save; /* --save, or NULL */
 };
 
 struct crawl_stats {
@@ -101,6 +102,8 @@ struct crawl_stats {
     size_t reused;       /* --max-age: not requested, the stored pairs written */
     size_t unsolicited_304; /* 304s to requests without validators (failures) */
     size_t etag_churn;   /* a new ETag for the same body */
+    size_t saved;     /* bodies saved (--save), HTML pages among them */
+    size_t saved_only; /* of those, the ones not scanned (not HTML) */
 };
 
 typedef struct crawl {
