@@ -252,6 +252,53 @@ class OrderTest(ReviewTest):
         self.assertEqual(one, two)
 
 
+    def test_file_and_directory_at_once(self):
+        # 30 pairs of `kN` and `kN/x.png` fetched 60 at a time: the moves of a file into
+        # its directory race with the saves of the file itself; every body ends whole in
+        # its place.
+        urls = []
+        for i in range(30):
+            urls += [SRV.url("/save/race/k%d" % i), SRV.url("/save/race/k%d/x.png" % i)]
+        self.write_urls(urls)
+        res = self.run_areq(["--save", "saved", "-o", "out.tsv", "-c", "60"])
+        self.assertEqual(res.rc, 0, res)
+        files = tree(os.path.join(self.save_dir(), host_dir(), "save", "race"))
+        self.assertEqual(len(files), 60, sorted(files))
+        for i in range(30):
+            self.assertEqual(files["k%d/index.html" % i], served(urls[2 * i]), i)
+            self.assertEqual(files["k%d/x.png" % i], served(urls[2 * i + 1]), i)
+        self.assertNoTemporaryFiles(self.save_dir())
+
+
+class FaultTest(ReviewTest):
+    def test_streamed_faults_keep_the_good_copy(self):
+        # Bodies larger than what is held in memory, so each is streamed to a temporary
+        # file before it fails: too big once decoded (chunked, and gzip), a whole-transfer
+        # timeout, a close mid-body. The earlier copies stay as they were.
+        urls = [SRV.url("/huge?size=5000000&chunked=1"), SRV.url("/gzip-bomb?size=5000000"),
+                SRV.url("/save15/big?size=900000&pause=0.2"),
+                SRV.url("/save15/cut?size=900000&at=600000")]
+        root = os.path.join(self.save_dir(), host_dir())
+        os.makedirs(os.path.join(root, "save15"))
+        for u in urls:
+            self.write(os.path.join("saved", host_dir(), u.split(host_dir() + "/")[1]),
+                       b"good " + u.encode())
+        self.write_urls(urls)
+        res = self.run_areq(["--save", "saved", "-o", "out.tsv", "--max-size", "1M",
+                             "-t", "1", "--retries", "1"])
+        self.assertEqual(res.rc, 1, res)
+        for u in urls[:2]:
+            self.assertFailureReported(res, u, "--max-size")
+        self.assertFailureReported(res, urls[2], "timed out")
+        self.assertFailureReported(res, urls[3])
+        # Each sent more than a body held in memory (256 KiB) before it failed: streamed.
+        self.assertFalse(any("--max-size" in l for l in res.err_lines() if urls[3] in l))
+        files = tree(root)
+        self.assertEqual(files, {u.split(host_dir() + "/")[1]: b"good " + u.encode()
+                                 for u in urls})
+        self.assertNoTemporaryFiles(self.save_dir())
+
+
 class LinkTest(ReviewTest):
     def test_symlink_as_the_host_directory(self):
         outside = os.path.join(self.tmp, "outside")
