@@ -305,8 +305,12 @@ static void publish(struct page *p)
  * file, writes it and renames it into place, while the loop goes on moving bytes; an HTML
  * page is scanned by the same work item. Only a body larger than HOLD_MAX (or arriving while
  * HOLD_BUDGET is held by others) is streamed instead: its file is made on the loop, and its
- * pieces are written there as they come, blocking write(2)s of at most 16 KiB into the page
- * cache, so memory stays flat whatever its size. */
+ * pieces are written there as they come (gathered by save.c into blocking write(2)s of
+ * 128 KiB into the page cache), so memory stays flat whatever its size: 18 MiB of peak RSS
+ * for a 4 GiB body. A disk slower than the network then holds the loop in write(2) while
+ * the kernel throttles dirty pages; handing those writes to the pool as well would need a
+ * copy of each piece or curl_easy_pause() until it is written, and is left for when that
+ * case matters. */
 enum {
     HOLD_MAX = 256 << 10,   /* a body held whole: larger ones are streamed */
     HOLD_BUDGET = 32 << 20, /* held by all pages at once */
