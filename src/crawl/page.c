@@ -421,7 +421,7 @@ static void save_on_pool(struct page *p)
 static void report_save_failure(struct page *p, int err)
 {
     const struct page_save *sv = p->cfg->save;
-    if (save_error_is_fatal(err)) {
+    if (save_failure_is_fatal(sv->saver, err)) {
         sv->fatal(sv->ctx, err, p->target.url);
         p->result.outcome = PAGE_UNWRITTEN;
         return;

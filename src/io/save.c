@@ -501,6 +501,19 @@ int save_error_is_fatal(int err)
     }
 }
 
+int save_failure_is_fatal(saver *s, int err)
+{
+    if (err != -EACCES && err != -EPERM)
+        return save_error_is_fatal(err);
+    char probe[48];
+    int fd = open_temp(s, s->root, probe);
+    if (fd < 0)
+        return 1;
+    close(fd);
+    unlinkat(s->root, probe, 0);
+    return 0;
+}
+
 int saver_open_manifest(saver *s, const char *path)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, FILE_MODE);

@@ -11,7 +11,9 @@ Run by hand from the repository root:
 import hashlib
 import json
 import os
+import shutil
 import signal
+import subprocess
 import sys
 import time
 import unittest
@@ -297,6 +299,54 @@ class FaultTest(ReviewTest):
         self.assertEqual(files, {u.split(host_dir() + "/")[1]: b"good " + u.encode()
                                  for u in urls})
         self.assertNoTemporaryFiles(self.save_dir())
+
+
+class PermissionTest(ReviewTest):
+    """areq as an unprivileged user (root writes anywhere), through setpriv."""
+
+    def run_as_nobody(self, args):
+        if os.geteuid() != 0 or shutil.which("setpriv") is None:
+            self.skipTest("needs root and setpriv to run areq as another user")
+        os.chmod(self.tmp, 0o777)
+        argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+        argv += common.areq_argv(args)
+        env = common.areq_env()
+        env["XDG_CONFIG_HOME"] = os.path.join(self.tmp, "no-config")  # none, readable
+        p = subprocess.run(argv, cwd=self.tmp, env=env,
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=scaled(60))
+        return common.Result(p.returncode, p.stdout.decode(errors="replace"),
+                             p.stderr.decode(errors="replace"), 0, self.tmp)
+
+    def test_directory_not_writable(self):
+        os.mkdir(self.save_dir(), 0o555)
+        os.chmod(self.save_dir(), 0o555)
+        url = SRV.url("/save/perm/ro.png")
+        res = self.run_as_nobody(["--save", "saved", "-o", "out.tsv", url])
+        self.assertEqual(res.rc, 3, res)
+        self.assertIn("cannot save into saved: Permission denied", res.err)
+        self.assertEqual(SRV.count(common.target_of(url)), 0)
+        self.assertEqual(os.listdir(self.save_dir()), [])
+
+    def test_one_locked_directory_is_that_urls_failure(self):
+        # DIR is writable; one directory below it is not: the URL that needs it fails,
+        # named, and the run goes on to save the others (exit 1, not 3).
+        locked = os.path.join(self.save_dir(), host_dir(), "save", "locked")
+        os.makedirs(locked)
+        for d, _, _ in os.walk(self.save_dir()):
+            os.chmod(d, 0o777)
+        os.chmod(locked, 0o555)
+        urls = [SRV.url("/save/locked/x.png")] + [SRV.url("/save/free/%d.png" % i)
+                                                 for i in range(4)]
+        self.write_urls(urls)
+        res = self.run_as_nobody(["--save", "saved", "-o", "out.tsv", "-c", "1",
+                                  "--retries", "0"])
+        self.assertEqual(res.rc, 1, res)
+        self.assertFailureReported(res, urls[0], "cannot save", "Permission denied")
+        self.assertNotIn("cannot save into", res.err)
+        self.assertEqual(os.listdir(locked), [])
+        files = tree(os.path.join(self.save_dir(), host_dir(), "save", "free"))
+        self.assertEqual(files, {"%d.png" % i: served(urls[i + 1]) for i in range(4)})
 
 
 class LinkTest(ReviewTest):
