@@ -11,6 +11,7 @@ Run by hand from the repository root:
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -222,6 +223,23 @@ class FlatReviewTest(ReviewTest):
         self.assertNoTemporaryFiles(self.save_dir())
 
 
+    def test_two_flat_runs_at_once(self):
+        # Two runs, opposite orders, into one DIR with --flat: the names each run gives
+        # may differ (each numbers in its own run), but every file is wholly one URL's
+        # body, and none is lost: 30 names, 30 bodies.
+        urls = [SRV.url("/save/d%02d/x.png" % i) for i in range(30)]
+        self.write_urls(urls, "one.txt")
+        self.write_urls(list(reversed(urls)), "two.txt")
+        ps = [common.start_areq(["--save", "saved", "--flat", "-o", "/dev/null", "-c", "8",
+                                 "-i", name], self.tmp) for name in ("one.txt", "two.txt")]
+        for p in ps:
+            out, err = p.communicate(timeout=scaled(60))
+            self.assertEqual(p.returncode, 0, err)
+        files = tree(self.save_dir())
+        self.assertEqual(sorted(files.values()), sorted(served(u) for u in urls))
+        self.assertNoTemporaryFiles(self.save_dir())
+
+
 class OrderTest(ReviewTest):
     def saved_tree(self, urls, name):
         self.write_urls(urls, name + ".txt")
@@ -347,6 +365,34 @@ class PermissionTest(ReviewTest):
         self.assertEqual(os.listdir(locked), [])
         files = tree(os.path.join(self.save_dir(), host_dir(), "save", "free"))
         self.assertEqual(files, {"%d.png" % i: served(urls[i + 1]) for i in range(4)})
+
+
+    def test_full_disk_while_streaming(self):
+        # A 1 MiB tmpfs (in a user and mount namespace) and a 3 MB body, streamed: the disk
+        # fills mid-body; the run ends with exit 3 naming the failure, and the tmpfs holds
+        # the body saved before, whole, and no temporary file.
+        os.mkdir(self.save_dir())
+        urls = [SRV.url("/save/fd/a.png?size=100000"), SRV.url("/save15/big?size=3000000"),
+                SRV.url("/save/fd/b.png?size=100000")]
+        self.write_urls(urls)
+        argv = " ".join(shlex.quote(a) for a in common.areq_argv(
+            ["--save", "saved", "-o", "out.tsv", "-c", "1", "--max-size", "0"]))
+        script = ("mount -t tmpfs -o size=1m none saved || exit 99; %s; echo $? > rc; "
+                  "find saved -type f -printf '%%P %%s\\n' > listing" % argv)
+        p = subprocess.run(["unshare", "-rm", "sh", "-c", script], cwd=self.tmp,
+                           env=common.areq_env(), stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=scaled(60))
+        if p.returncode == 99 or not os.path.exists(os.path.join(self.tmp, "rc")):
+            self.skipTest("a tmpfs mount in a user namespace is not allowed here")
+        err = p.stderr.decode(errors="replace")
+        with open(os.path.join(self.tmp, "rc")) as f:
+            self.assertEqual(f.read().strip(), "3", err)
+        self.assertIn("cannot save into saved: No space left on device (saving %s)" % urls[1],
+                      err)
+        with open(os.path.join(self.tmp, "listing")) as f:
+            listing = sorted(l.split() for l in f if l.strip())
+        self.assertEqual(listing, [[host_dir() + "/save/fd/a.png?size=100000", "100000"]])
 
 
 class LinkTest(ReviewTest):
