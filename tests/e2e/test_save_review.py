@@ -322,6 +322,24 @@ class FaultTest(ReviewTest):
         self.assertNoTemporaryFiles(self.save_dir())
 
 
+    def test_no_content_keeps_the_good_copy(self):
+        # 204 and 205 have no content: nothing is saved, and an earlier copy is not made
+        # an empty file. A 202 or 203 has a body, saved as any 2xx.
+        root = os.path.join(self.save_dir(), host_dir(), "status")
+        os.makedirs(root)
+        for code in ("204", "205", "202"):
+            self.write(os.path.join("saved", host_dir(), "status", code), b"good " + code.encode())
+        urls = [SRV.url("/status/%d" % c) for c in (204, 205, 202, 203)]
+        for extra in (["-o", "/dev/null"], ["-o", "out.tsv"]):
+            res = self.run_areq(["--save", "saved", "--retries", "0"] + extra + urls)
+            self.assertEqual(res.rc, 0, res)
+            self.assertEqual(tree(root), {"204": b"good 204", "205": b"good 205",
+                                          "202": served(urls[2]), "203": served(urls[3])})
+        res = self.run_areq(["--save", "fresh", "-o", "out.tsv", urls[0]])
+        self.assertEqual(res.rc, 0, res)
+        self.assertEqual(tree(os.path.join(self.tmp, "fresh")), {})
+
+
 class PermissionTest(ReviewTest):
     """areq as an unprivileged user (root writes anywhere), through setpriv."""
 
