@@ -595,7 +595,7 @@ static enum task_step feed_step(task *t)
             feed_set_state(c, FEED_NEXT);
             int rc = task_wait_rc(t);
             if (rc <= 0) {
-                if (rc < 0 && rc != task_cancelled(t)) {
+                if (rc < 0) {
                     log_fatal("cannot read %s: %s", reader_name(c->in), uv_strerror(rc));
                     c->input_error = rc;
                 }

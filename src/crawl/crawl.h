@@ -101,7 +101,8 @@ typedef struct crawl {
     task_event changed;        /* a page or robots.txt ended, or the feeder queued a URL:
                                   the frontier may move (the dispatcher waits on it) */
     task_event room;           /* URLs left the frontier: the feeder may read on */
-    size_t lines_this_turn;    /* listed URLs the feeder admitted since it last yielded */
+    size_t lines_this_turn;    /* listed URLs the feeder admitted since it last yielded
+                                  (a turn of the feeder's, not of the loop) */
     uint64_t rng;              /* for backoff jitter */
     atomic_int output_lost;    /* crawl_output_lost() was called: read by scans on the pool */
     struct page_config pages;  /* what every page shares; points at rng, so the crawl

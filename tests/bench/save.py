@@ -273,7 +273,7 @@ def main():
         pass
 
     # run.py's Tools wants its own options; give it what it reads.
-    tools = bench.Tools(argparse.Namespace(areq=args.areq, reference="", floor=""))
+    tools = bench.Tools(argparse.Namespace(areq=args.areq, reference="", floor="", no_peers=False))
     report = bench.Report()
     servers = bench.Servers(args.work)
 
