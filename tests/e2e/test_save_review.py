@@ -185,6 +185,28 @@ class NamesTest(ReviewTest):
                 self.assertEqual(f.read(), served(l["url"]))
 
 
+    def test_host_names(self):
+        # An IDN host is saved under its ASCII (punycode) form, a host in capitals under
+        # lower case, the port always; a host that is ".." stays a name, not the parent.
+        port = SRV.port
+        urls = ["http://b\u00fccher.example:%d/save/h/i.png" % port,
+                "http://EXAMPLE.org:%d/save/h/up.png" % port,
+                "http://..:%d/save/h/dd.png" % port]
+        self.write(os.path.join("urls.txt"), "".join(u + "\n" for u in urls))
+        resolve = []
+        for host in ("xn--bcher-kva.example", "example.org", ".."):
+            resolve += ["--resolve", "%s:%d:127.0.0.1" % (host, port)]
+        res = self.run_areq(["--save", "saved", "-o", "out.tsv", "--retries", "0"] + resolve)
+        self.assertEqual(res.rc, 0, res)
+        files = tree(self.save_dir())
+        self.assertEqual(sorted(files), sorted([
+            "xn--bcher-kva.example:%d/save/h/i.png" % port,
+            "example.org:%d/save/h/up.png" % port,
+            "..:%d/save/h/dd.png" % port]))
+        self.assertEqual(files["example.org:%d/save/h/up.png" % port],
+                         served(SRV.url("/save/h/up.png")))
+
+
 class FlatReviewTest(ReviewTest):
     def test_flat_collision_of_long_names(self):
         # Both last segments are longer than a name may be: each is shortened to 255 bytes,
