@@ -509,6 +509,37 @@ class TypesTest(ReviewTest):
         self.assertEqual(SRV.count(common.target_of(urls[0])), before)
 
 
+class InterruptTest(ReviewTest):
+    def test_sigint_with_many_bodies_in_flight(self):
+        # Four streamed bodies, a held one arriving slowly and small ones already done:
+        # after SIGINT every file is a whole body as served, and no temporary is left.
+        urls = [SRV.url("/save15/big?size=20000000&pause=0.05&k=%d" % i) for i in range(4)]
+        urls += [SRV.url("/drip?bytes=100000&interval=0.01")]
+        small = [SRV.url("/save/si/%d.png" % i) for i in range(6)]
+        self.write_urls(small + urls)
+        p = common.start_areq(["--save", "saved", "-o", "/dev/null", "--max-size", "0",
+                               "-c", "8"], self.tmp)
+        big_dir = os.path.join(self.save_dir(), host_dir(), "save15")
+        try:
+            self.assertTrue(common.wait_for(
+                lambda: os.path.isdir(big_dir) and sum(
+                    f.startswith(".areq-") for f in os.listdir(big_dir)) == 4, scaled(10)),
+                "the streamed bodies did not begin")
+            common.stop_with_signal(self, p, signal.SIGINT, 130)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            p.stdout.close()
+            p.stderr.close()
+        self.assertNoTemporaryFiles(self.save_dir())
+        files = tree(self.save_dir())
+        self.assertEqual(os.listdir(big_dir), [])
+        for rel, data in files.items():
+            self.assertIn("/save/si/", "/" + rel, rel)
+            self.assertEqual(data, served("http://" + rel), rel)
+
+
 class KillTest(ReviewTest):
     def test_sigkill_leaves_only_a_temporary_file(self):
         # After SIGKILL nothing can clean up: what may be left is a ".areq-*.part" file in
