@@ -429,7 +429,7 @@ static void save_on_pool(struct page *p)
 static void report_save_failure(struct page *p, int err)
 {
     const struct page_save *sv = p->cfg->save;
-    if (save_error_is_fatal(err)) {
+    if (save_failure_is_fatal(sv->saver, err)) {
         sv->fatal(sv->ctx, err, p->target.url);
         p->result.outcome = PAGE_UNWRITTEN;
         return;
@@ -610,12 +610,19 @@ static enum task_step page_step(task *t)
         /* A transfer that ended before the cancellation still counts: its block is whole. */
         if (report_unscanned(p))
             return task_finish(t, task_cancelled(t));
+        /* 204 and 205 carry no content (RFC 9110 15.3.5, 15.3.6): there is no body to
+         * save, and an earlier copy must not become an empty file. */
+        if (p->req.status == 204 || p->req.status == 205) {
+            p->want_save = 0;
+            drop_file(p);
+        }
         p->in_pool = p->want_save && p->file == NULL;
         if (p->file != NULL && keep_streamed(p) != 0)
             return task_finish(t, task_cancelled(t));
         p->html = p->req.sink == NULL || (p->req.sink_mode & HTTP_SINK_KEEP);
         if (!p->html && !p->in_pool) {
-            p->result.outcome = PAGE_SAVED; /* streamed, and not HTML: nothing to scan */
+            /* streamed, and not HTML: nothing to scan (or, no content: nothing to save) */
+            p->result.outcome = p->want_save ? PAGE_SAVED : PAGE_SKIPPED;
             return task_finish(t, task_cancelled(t));
         }
         if (p->html)

@@ -333,15 +333,29 @@ unsigned long long save_bytes(const save_file *f)
     return f->bytes;
 }
 
-/* "x.png" with counter 2 is "x.2.png"; "x" is "x.2". */
+/* "x.png" with counter 2 is "x.2.png"; "x" is "x.2". A name that would grow beyond
+ * SAVEPATH_NAME_MAX loses the end of its stem (cut where no UTF-8 sequence is split)
+ * instead, so that a long name (savepath.h's shortened ones are 255 bytes) can be
+ * numbered too; the claim loop keeps the result apart from every other name. */
 static char *numbered(const char *name, unsigned n)
 {
+    char num[16];
+    size_t num_len = (size_t)snprintf(num, sizeof num, ".%u", n);
+    size_t len = strlen(name);
     const char *dot = strrchr(name, '.');
-    size_t stem = dot != NULL && dot != name ? (size_t)(dot - name) : strlen(name);
-    size_t len = strlen(name) + 24;
-    char *out = malloc(len);
+    size_t stem = dot != NULL && dot != name ? (size_t)(dot - name) : len;
+    if (len - stem + num_len >= SAVEPATH_NAME_MAX)
+        stem = len; /* an "extension" that long is part of the name */
+    size_t ext = len - stem;
+    size_t room = SAVEPATH_NAME_MAX - num_len - ext;
+    if (stem > room) {
+        stem = room;
+        while (stem > 0 && ((unsigned char)name[stem] & 0xC0) == 0x80)
+            stem--;
+    }
+    char *out = malloc(stem + num_len + ext + 1);
     if (out != NULL)
-        snprintf(out, len, "%.*s.%u%s", (int)stem, name, n, name + stem);
+        snprintf(out, stem + num_len + ext + 1, "%.*s%s%s", (int)stem, name, num, name + len - ext);
     return out;
 }
 
@@ -377,8 +391,6 @@ static int claim_flat_name(save_file *f)
         }
         if (name != f->name)
             free(name);
-        if (strlen(f->name) + 12 > SAVEPATH_NAME_MAX)
-            return -ENAMETOOLONG;
         name = numbered(f->name, n);
         if (name == NULL)
             return -ENOMEM;
@@ -487,6 +499,19 @@ int save_error_is_fatal(int err)
     default:
         return 0;
     }
+}
+
+int save_failure_is_fatal(saver *s, int err)
+{
+    if (err != -EACCES && err != -EPERM)
+        return save_error_is_fatal(err);
+    char probe[48];
+    int fd = open_temp(s, s->root, probe);
+    if (fd < 0)
+        return 1;
+    close(fd);
+    unlinkat(s->root, probe, 0);
+    return 0;
 }
 
 int saver_open_manifest(saver *s, const char *path)

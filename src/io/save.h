@@ -100,4 +100,10 @@ int save_exists(saver *s, const char *rel);
  * symbolic link in its way). */
 int save_error_is_fatal(int err);
 
+/* The same for an error of save_begin() or save_commit() on `s`: a permission error
+ * (EACCES, EPERM) there is fatal only when the directory itself cannot take a new file any
+ * more; one directory below it that is not writable is that body's failure. Blocks (it may
+ * make and remove a file in the directory). */
+int save_failure_is_fatal(saver *s, int err);
+
 #endif

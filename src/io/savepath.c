@@ -53,6 +53,65 @@ static int put_part(struct buf *name, const char *s, size_t len, int decode)
     return rc;
 }
 
+/* The length of the UTF-8 sequence at s[0..n), or 0 when it is not a valid one (an
+ * overlong form, a surrogate, beyond U+10FFFF, cut short, a stray continuation byte). */
+static size_t utf8_sequence(const unsigned char *s, size_t n)
+{
+    if (s[0] < 0x80)
+        return 1;
+    size_t len = s[0] >= 0xC2 && s[0] <= 0xDF   ? 2
+                 : s[0] >= 0xE0 && s[0] <= 0xEF ? 3
+                 : s[0] >= 0xF0 && s[0] <= 0xF4 ? 4
+                                                : 0;
+    if (len == 0 || len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+    if ((s[0] == 0xE0 && s[1] < 0xA0) || (s[0] == 0xED && s[1] > 0x9F) ||
+        (s[0] == 0xF0 && s[1] < 0x90) || (s[0] == 0xF4 && s[1] > 0x8F))
+        return 0;
+    return len;
+}
+
+/* Writes each byte of the name that starts at `start` that is not part of valid UTF-8 as
+ * %XX: a name is text (a browser shows it, --manifest writes it as a JSON string, which
+ * can only hold Unicode), and "%FF" in a URL is no character. */
+static int escape_bad_utf8(struct buf *name, size_t start)
+{
+    const unsigned char *s = (const unsigned char *)name->data + start;
+    size_t n = name->len - start, i = 0;
+    while (i < n) {
+        size_t len = utf8_sequence(s + i, n - i);
+        if (len == 0)
+            break;
+        i += len;
+    }
+    if (i == n)
+        return 0;
+    struct buf fixed;
+    buf_init(&fixed);
+    int rc = 0;
+    for (i = 0; rc == 0 && i < n;) {
+        size_t len = utf8_sequence(s + i, n - i);
+        if (len > 0) {
+            rc = buf_append(&fixed, (const char *)s + i, len);
+            i += len;
+        } else {
+            char esc[4];
+            snprintf(esc, sizeof esc, "%%%02X", s[i]);
+            rc = buf_append(&fixed, esc, 3);
+            i++;
+        }
+    }
+    if (rc == 0) {
+        buf_truncate(name, start);
+        rc = buf_append(name, fixed.data, fixed.len);
+    }
+    buf_finish(&fixed);
+    return rc;
+}
+
 /* "." and ".." would name this directory or its parent: their dots are written as %2E. */
 static int neutralise_dots(struct buf *name, size_t start)
 {
@@ -96,6 +155,8 @@ static int add_name(struct buf *out, const char *s, size_t len, int decode)
     size_t start = out->len;
     int rc = put_part(out, s, len, decode);
     if (rc == 0)
+        rc = escape_bad_utf8(out, start);
+    if (rc == 0)
         rc = neutralise_dots(out, start);
     if (rc == 0)
         rc = fit_name(out, start);
@@ -123,6 +184,8 @@ static int add_last(struct buf *out, const char *seg, size_t seg_len, const char
         if (rc == 0)
             rc = put_part(out, query, query_len, 0);
     }
+    if (rc == 0)
+        rc = escape_bad_utf8(out, start);
     return rc != 0 ? rc : fit_name(out, start);
 }
 

@@ -10,6 +10,8 @@
  * joined by '/' and each of which
  *   - is not empty, not "." and not "..",
  *   - holds no '/', no '\\', no NUL and no other control character (each written as %XX),
+ *   - is valid UTF-8 (a byte that is not part of a character is written as %XX, so that
+ *     the name is text, which --manifest's JSON can hold),
  *   - is at most SAVEPATH_NAME_MAX bytes (a longer one keeps its head and ends in '~' and
  *     16 hex digits of the SHA-256 of the whole name, so that two long names stay apart).
  * So "/a/%2e%2e/b" is a/%2E%2E/b, "/a%2Fb" is the one name a%2Fb, and "/a//b" is a/b.
