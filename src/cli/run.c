@@ -291,11 +291,14 @@ static int compile_patterns(const struct options *o, struct run_patterns *p)
     return 0;
 }
 
-/* Where TLS trust comes from: the options, else the variables the curl tool reads. A
+/* Where TLS trust comes from: the options, else the variables the curl tool reads
+ * (*from_environment: then http.c parses them only for the first https transfer). A
  * file or directory that cannot be read is a usage error now rather than a failed
  * handshake for every https URL later. */
-static int pick_ca(const struct options *o, const char **cacert, const char **capath)
+static int pick_ca(const struct options *o, const char **cacert, const char **capath,
+                   int *from_environment)
 {
+    *from_environment = o->cacert == NULL && o->capath == NULL;
     const char *file_from = "--cacert", *dir_from = "--capath";
     *cacert = o->cacert;
     *capath = o->capath;
@@ -645,7 +648,8 @@ int run_init(struct areq_run *r, const struct options *o, const struct run_hooks
     size_t concurrency = fit_open_files(o->concurrency);
 
     const char *cacert, *capath;
-    int bad = pick_ca(o, &cacert, &capath) != 0 || check_netrc(o) != 0;
+    int ca_from_environment;
+    int bad = pick_ca(o, &cacert, &capath, &ca_from_environment) != 0 || check_netrc(o) != 0;
     if (split_cookies(o, &r->cookies) != 0 || bad || compile_patterns(o, &r->pat) != 0)
         return give_up_early(r, EXIT_USAGE);
     if (o->scope == OPTIONS_SCOPE_DOMAIN) {
@@ -681,6 +685,7 @@ int run_init(struct areq_run *r, const struct options *o, const struct run_hooks
         .insecure = o->insecure,
         .cacert = cacert,
         .capath = capath,
+        .ca_from_environment = ca_from_environment,
         .speed_limit = o->speed_limit,
         .speed_time = o->speed_time,
         .resolve = o->resolve,

@@ -34,6 +34,9 @@ struct http_options {
     int insecure;            /* skip TLS certificate and host name checks */
     const char *cacert;      /* CA bundle to trust instead of the system's, or NULL */
     const char *capath;      /* directory of CA certificates, or NULL */
+    int ca_from_environment; /* cacert/capath came from $CURL_CA_BUNDLE and the like: read
+                                them at the first https transfer, as the system's default
+                                is, instead of when the client is created */
     long speed_limit;        /* bytes a second: a slower transfer ... */
     long speed_time;         /* ... for this many seconds fails; 0: no such rule */
     const char *const *resolve; /* "HOST:PORT:ADDR" entries that replace DNS; copied */

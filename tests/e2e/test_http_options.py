@@ -306,6 +306,33 @@ class TlsTrustTest(AreqTest):
         url, p = self.fetch("envdir.html", [], {"SSL_CERT_DIR": os.path.join(self.dir, "capath")})
         self.assertFetched(url, p)
 
+    def test_ca_file_from_the_environment_is_parsed_only_for_https(self):
+        # $CURL_CA_BUNDLE is set on many CI machines and containers: a run over plain http
+        # must not pay for parsing it (about 45 ms of CPU for Debian's bundle). Looked at
+        # once, so that an unreadable one is still a usage error; parsed at the first https
+        # transfer, which it then serves.
+        if common.WRAPPER or not shutil.which("strace"):
+            self.skipTest("needs strace, and areq not under a wrapper")
+        ca = os.path.join(self.dir, "ca.pem")
+        trace = os.path.join(self.tmp, "trace")
+        env = common.areq_env()
+        env["CURL_CA_BUNDLE"] = ca
+        env["ASAN_OPTIONS"] = "detect_leaks=0"
+
+        def opens_of_ca(args):
+            p = subprocess.run(["strace", "-f", "-e", "trace=open,openat", "-o", trace,
+                                common.areq_bin(), "--resolve", self.resolve, "-o", "-"] + args,
+                               cwd=self.tmp, env=env, stdin=subprocess.DEVNULL,
+                               capture_output=True, timeout=120)
+            self.assertEqual(p.returncode, 0, p.stderr.decode(errors="replace"))
+            with open(trace) as f:
+                return [l for l in f if ca in l and "= -1" not in l]
+
+        opens = opens_of_ca([SRV.url("/page/envplain.html")])
+        self.assertEqual(len(opens), 1, "plain http: only the readability check\n" + "".join(opens))
+        opens = opens_of_ca([self.origin + "/page/envtls.html?links=1"])
+        self.assertEqual(len(opens), 2, "https: the check and one parse\n" + "".join(opens))
+
     def test_ca_file_is_parsed_once_per_run(self):
         # libcurl 7.88 alone reads the CA file for every TLS connection; areq parses it once.
         if common.WRAPPER or not shutil.which("strace"):
