@@ -508,6 +508,17 @@ static int close_state(struct areq_run *r, int complete)
     return 0;
 }
 
+/* A start that fails after writer_start() may leave the header's write in flight on the
+ * pool, and its request lives in the writer: the writer may be let go only once it is
+ * back. Nothing more is written, and no error of it reaches a crawl that never started. */
+static void settle_output(struct areq_run *r)
+{
+    writer_on_error(r->out, NULL, NULL);
+    writer_abandon(r->out);
+    while (writer_backlog(r->out) > 0 && writer_error(r->out) == 0)
+        uv_run(&r->loop, UV_RUN_ONCE);
+}
+
 /* Lets go of what run_init() took, the loop last. */
 static void release(struct areq_run *r)
 {
@@ -705,6 +716,7 @@ int run_init(struct areq_run *r, const struct options *o, const struct run_hooks
                              writer_offset_whole(r->out), (int64_t)time(NULL));
         if (rc != 0) {
             log_fatal("%s", state_error(r->state));
+            settle_output(r);
             return give_up(r, EXIT_OUTPUT, 1);
         }
         r->sync_fd = writer_dup_sync_fd(r->out);
@@ -752,6 +764,7 @@ int run_init(struct areq_run *r, const struct options *o, const struct run_hooks
     r->crawl_owns_inputs = 1;
     if (crawl_init(&r->crawl, &co) != 0) {
         log_fatal("out of memory");
+        settle_output(r);
         return give_up(r, EXIT_USAGE, 1);
     }
     r->crawl.t.on_done = on_crawl_done;
