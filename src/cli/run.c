@@ -411,11 +411,38 @@ static int command_hashes(const struct options *o, unsigned char options[DIGEST_
     return rc;
 }
 
+/* Whether two paths name one file: the same string, or the same device and inode. */
+static int same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    if (strcmp(a, b) == 0)
+        return 1;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
+/* The store must not be a file this run writes: opening that would cut the store. 0, or
+ * -1 after the message. */
+static int check_state_apart(const struct options *o)
+{
+    const char *written[] = {strcmp(o->output, "-") != 0 ? o->output : NULL, o->failures,
+                             o->changes, o->cookie_jar};
+    static const char *const what[] = {"the output", "the --failures file",
+                                       "the --changes file", "the cookie jar"};
+    for (size_t i = 0; i < sizeof written / sizeof *written; i++) {
+        if (written[i] != NULL && same_file(o->state, written[i])) {
+            log_fatal("--state %s is also %s: refusing to overwrite it", o->state, what[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* The options that only mean something with a store. 0, or -1 after the message. */
 static int check_state_options(const struct options *o)
 {
     if (o->state != NULL)
-        return 0;
+        return check_state_apart(o);
     const char *alone = o->fresh ? "--fresh" : o->changes ? "--changes"
                         : o->max_age_s > 0 ? "--max-age" : NULL;
     if (alone == NULL)

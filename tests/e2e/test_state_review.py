@@ -324,6 +324,20 @@ class BadStateFilesTest(Base):
                 f.write(data[:size])
             self.refused("t%d.db" % size, ["damaged"])
 
+    def test_store_named_as_a_file_the_run_writes(self):
+        """-o, --changes or --failures naming the store (or another name of it): refused
+        before anything is opened; before, the store was cut to nothing."""
+        data = self.seeded()
+        for extra in (["-o", "seed.db"], ["-o", "./seed.db"], ["-o", "x", "--changes",
+                      "seed.db"], ["-o", "x", "--failures", self.path("seed.db")]):
+            mark = self.answered()
+            r = self.run_areq(extra + ["--state", "seed.db", self.start_url])
+            self.assertEqual(r.rc, 2, (extra, r))
+            self.assertIn("seed.db", r.err)
+            self.assertEqual(self.data("seed.db"), data, "the store was written to")
+            self.assertFalse(os.path.exists(self.path("x")))
+            self.assertEqual(self.answered(), mark)
+
     def test_directory(self):
         os.mkdir(self.path("dir.db"))
         self.refused("dir.db", ["directory"])
