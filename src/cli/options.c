@@ -14,6 +14,7 @@
 #include <arpa/inet.h>
 
 #include "config.h"
+#include "save.h"
 
 /* ---- the context of one parse ---- */
 
@@ -462,6 +463,16 @@ static int add_url(struct parse *p, const struct option_def *d, const char *val)
     return append_to(p, &p->o->urls, &p->o->nurls, val);
 }
 
+/* --save-types: media types, "image/" and a star for a whole family, checked now. */
+static int set_save_types(struct parse *p, const struct option_def *d, const char *val)
+{
+    char bad[64];
+    if (save_types_check(val, bad, sizeof bad) != 0)
+        return fail(p, "invalid --%s '%s': '%s' is not a media type (%s)", d->name, val, bad,
+                    d->expect);
+    return set_text(p, d, val);
+}
+
 static int read_config(struct parse *p, const struct option_def *d, const char *val);
 
 static int no_config(struct parse *p, const struct option_def *d, const char *val)
@@ -625,6 +636,20 @@ static const struct option_def table[] = {
      "a duration such as 90m, 12h or 1d",
      "with --state, do not request pages fetched less than DURATION ago (s, m, h, d, w); "
      "write their stored pairs"},
+    /* Saving bodies (issue 15). */
+    {"save", 0, VALUE_DIR, "DIR", NULL, set_nonempty, AT(save_dir), 0, 0, "a directory",
+     "write every 2xx body fetched under DIR as HOST[:PORT]/PATH (index.html for a path "
+     "ending in /), made when missing; pairs are still written (with -o /dev/null and "
+     "no --depth, pages are only saved, not scanned)"},
+    {"save-types", 0, VALUE_TEXT, "LIST", NULL, set_save_types, AT(save_types), 0, 0,
+     "comma-separated media types such as text/html,image/*",
+     "save only bodies of these media types (comma-separated; image/* for every image)"},
+    {"flat", 0, VALUE_NONE, NULL, NULL, set_flag, AT(flat), 1, 0, NULL,
+     "save every body directly in DIR under the last segment of its URL, x.1.png and so "
+     "on when a name is taken"},
+    {"manifest", 0, VALUE_FILE, "FILE", NULL, set_nonempty, AT(manifest), 0, 0, "a file name",
+     "write a JSON object a line to FILE for each body saved: url, final_url, path, "
+     "bytes, type, sha256"},
 
     HEADING("Messages"),
     {"verbose", 'v', VALUE_NONE, NULL, NULL, set_verbosity, 0, 1, 0, NULL,
@@ -989,6 +1014,11 @@ void options_init(struct options *o)
 int options_finish_parse(struct options *o, char *err, size_t errlen)
 {
     static char default_input[] = "urls.txt";
+    if (o->save_dir == NULL && (o->flat || o->save_types != NULL || o->manifest != NULL)) {
+        snprintf(err, errlen, "%s needs --save DIR",
+                 o->flat ? "--flat" : o->save_types != NULL ? "--save-types" : "--manifest");
+        return OPTIONS_USAGE;
+    }
     if (o->ninputs == 0 && o->nurls == 0) {
         o->inputs = malloc(sizeof *o->inputs);
         if (o->inputs == NULL) {

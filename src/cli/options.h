@@ -75,6 +75,10 @@ struct options {
     int fresh;                /* --fresh: do not resume an unfinished run of the store */
     const char *changes;      /* --changes FILE, or NULL */
     double max_age_s;         /* --max-age: pages fetched this recently are not requested; 0 */
+    const char *save_dir;     /* --save DIR: every 2xx body written under DIR, or NULL */
+    const char *save_types;   /* --save-types: media types saved; NULL: every type */
+    int flat;                 /* --flat: every file directly in DIR */
+    const char *manifest;     /* --manifest FILE: a JSON line per body saved, or NULL */
     const char **urls;        /* absolute http(s) URLs given as arguments, in order */
     size_t nurls;
     char **inputs;            /* list files; "urls.txt" when neither a list nor a URL is named */

@@ -21,7 +21,7 @@ struct progress {
 size_t progress_format(char *line, size_t size, const struct crawl_stats *s, int lists_read,
                        double elapsed_s)
 {
-    size_t done = s->ok + s->failed + s->skipped;
+    size_t done = s->ok + s->failed + s->skipped + s->saved_only;
     size_t in_flight = s->started > s->finished ? s->started - s->finished : 0;
     char total[32] = "";
     if (lists_read)

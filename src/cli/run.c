@@ -20,6 +20,7 @@
 #include "format.h"
 #include "log.h"
 #include "reader.h"
+#include "savepath.h"
 #include "url.h"
 
 /* After a signal, the output already produced goes out, but a reader that does not take it
@@ -55,6 +56,55 @@ static void on_write_error(void *ctx, int err)
         crawl_output_lost(&r->crawl, err);
     else
         crawl_stop(&r->crawl, err); /* the --failures file; the pairs still go out */
+}
+
+/* --save: nothing more can be saved (a full disk, a read-only directory). The first such
+ * failure is named, the run stops (transfers in flight leave no file) and ends with
+ * EXIT_OUTPUT. */
+static void on_save_failed(void *ctx, int err, const char *url)
+{
+    struct areq_run *r = ctx;
+    if (r->save_error != 0)
+        return;
+    r->save_error = err;
+    log_fatal("cannot save into %s: %s (saving %s)", r->opt->save_dir, strerror(-err), url);
+    crawl_stop(&r->crawl, err);
+}
+
+/* Whether `path` names /dev/null (under any name): a run that saves and writes its pairs
+ * there only downloads, and need not scan. */
+static int is_dev_null(const char *path)
+{
+    struct stat a, b;
+    return strcmp(path, "-") != 0 && stat(path, &a) == 0 && stat("/dev/null", &b) == 0 &&
+           S_ISCHR(a.st_mode) && a.st_rdev == b.st_rdev;
+}
+
+/* Opens the --save directory and the manifest. 0, or -1 after the message. */
+static int open_saver(struct areq_run *r, const struct options *o)
+{
+    if (o->save_dir == NULL)
+        return 0;
+    int rc = saver_open(o->save_dir, o->flat ? SAVE_FLAT : 0, &r->saver);
+    if (rc != 0) {
+        log_fatal("cannot save into %s: %s", o->save_dir, strerror(-rc));
+        return -1;
+    }
+    if (o->manifest != NULL && (rc = saver_open_manifest(r->saver, o->manifest)) != 0) {
+        log_fatal("cannot write %s: %s", o->manifest, strerror(-rc));
+        return -1;
+    }
+    r->save = (struct page_save){
+        .saver = r->saver,
+        .types = o->save_types,
+        .path_flags = o->flat ? SAVEPATH_FLAT : 0,
+        .manifest = o->manifest != NULL,
+        .no_scan = o->depth == 0 && is_dev_null(o->output),
+        .held_bytes = &r->save_held,
+        .fatal = on_save_failed,
+        .ctx = r,
+    };
+    return 0;
 }
 
 enum { SIGINT_OPEN = 1u << 0, SIGTERM_OPEN = 1u << 1, GRACE_OPEN = 1u << 2 };
@@ -571,6 +621,8 @@ static void release(struct areq_run *r)
     r->sync_fd = -1;
     state_close(r->state);
     r->state = NULL;
+    saver_destroy(r->saver);
+    r->saver = NULL;
 }
 
 /* The same, for a failure before the loop was started. */
@@ -700,6 +752,9 @@ int run_init(struct areq_run *r, const struct options *o, const struct run_hooks
         return give_up(r, EXIT_USAGE, 1);
     }
 
+    if (open_saver(r, o) != 0)
+        return give_up(r, EXIT_OUTPUT, 1);
+
     /* A resumed run adds to what the unfinished one committed (cut back to that). */
     rc = writer_open(&r->loop, o->output, o->append || plan.run > 0, &r->out);
     if (rc != 0) {
@@ -785,6 +840,7 @@ int run_init(struct areq_run *r, const struct options *o, const struct run_hooks
         .max_age_s = (int64_t)o->max_age_s,
         .sync_fd = r->sync_fd,
         .changes = r->changes,
+        .save = r->saver != NULL ? &r->save : NULL,
     };
     if (r->state != NULL)
         memcpy(co.options_hash, options_hash, DIGEST_SIZE);
@@ -825,16 +881,19 @@ int run_finish(struct areq_run *r)
                      s->over_budget);
         }
         /* What reached the output whole, not what was handed over: a full disk takes less. */
-        log_error("%zu ok, %zu failed, %zu skipped, %zu pairs written, %.2f s%s", s->ok,
-                  s->failed, s->skipped, writer_count_written(r->out), seconds, extra);
+        char saved[48] = "";
+        if (r->saver != NULL)
+            snprintf(saved, sizeof saved, ", %zu saved", s->saved);
+        log_error("%zu ok, %zu failed, %zu skipped%s, %zu pairs written, %.2f s%s", s->ok,
+                  s->failed, s->skipped, saved, writer_count_written(r->out), seconds, extra);
     }
 
     int complete = r->signal == 0 && r->write_error == 0 && writer_error(r->out) == 0 &&
                    task_is_done(&r->crawl.t) && r->crawl.t.result == 0;
     int store_failed = close_state(r, complete) != 0;
 
-    if (r->write_error != 0 || writer_error(r->out) != 0 || store_failed ||
-        (r->failures != NULL && writer_error(r->failures) != 0) ||
+    if (r->write_error != 0 || r->save_error != 0 || writer_error(r->out) != 0 ||
+        store_failed || (r->failures != NULL && writer_error(r->failures) != 0) ||
         (r->changes != NULL && writer_error(r->changes) != 0))
         status = EXIT_OUTPUT;
     else if (r->signal == SIGINT)

@@ -16,8 +16,10 @@
 #include "filter.h"
 #include "links.h"
 #include "options.h"
+#include "page.h"
 #include "progress.h"
 #include "state.h"
+#include "save.h"
 #include "task.h"
 #include "writer.h"
 
@@ -70,6 +72,10 @@ struct areq_run {
     void *psl;             /* for --scope domain, else NULL */
     state *state;          /* --state, or NULL */
     int sync_fd;           /* the output, for the store's fdatasync; -1: none */
+    saver *saver;          /* --save, or NULL */
+    struct page_save save; /* what the pages share for --save */
+    size_t save_held;      /* its held_bytes */
+    int save_error;        /* the first failure that ended all saving, or 0 */
     uint64_t started;      /* uv_hrtime() when the crawl was started */
     int leaked_handles;    /* uv_loop_close() found handles open at the end */
 };

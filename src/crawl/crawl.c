@@ -13,6 +13,8 @@
 #include "log.h"
 #include "reader.h"
 #include "robots.h"
+#include "save.h"
+#include "savepath.h"
 #include "url.h"
 
 /* How many URLs the run reads ahead of what the frontier can release: enough to find other
@@ -611,8 +613,10 @@ static void remember(crawl *c, struct visit *v, const struct page_target *t,
             p.etag = r->etag;
         if (r->last_modified != NULL)
             p.last_modified = r->last_modified;
+        p.same_content = 1; /* the stored row keeps its targets */
         break;
     case PAGE_SKIPPED:
+    case PAGE_SAVED: /* a body saved, not scanned: no pairs, and done for a resumed run */
         p = (struct state_page){.outcome = STATE_PAGE_SKIPPED, .final_url = r->final_url,
                                 .status = r->status, .changed_at = c->opt.now};
         break;
@@ -673,6 +677,7 @@ static void page_completed(void *arg, const struct page_target *target,
     struct visit *v = c->opt.state != NULL ? target->tag : NULL;
     struct frontier_item *it = v != NULL ? v->it : target->tag;
     c->stats.retries += r->retries;
+    c->stats.saved += r->saved != 0;
     enum page_outcome outcome = r->outcome;
     size_t pairs = r->pairs;
     if (outcome == PAGE_NOT_MODIFIED)
@@ -687,6 +692,9 @@ static void page_completed(void *arg, const struct page_target *target,
         break;
     case PAGE_SKIPPED:
         c->stats.skipped++;
+        break;
+    case PAGE_SAVED:
+        c->stats.saved_only++;
         break;
     case PAGE_FAILED:
         c->stats.failed++;
@@ -737,6 +745,20 @@ static int look_up(crawl *c, struct frontier_item *it, struct visit **out)
     return 0;
 }
 
+/* Without --save, yes; with it, whether the page's body is saved where --save puts it. */
+static int saved_in_place(crawl *c, const struct frontier_item *it)
+{
+    const struct page_save *sv = c->opt.save;
+    if (sv == NULL)
+        return 1;
+    struct buf rel;
+    buf_init(&rel);
+    int in_place = savepath_map(it->url, it->len, sv->path_flags, &rel) == 0 &&
+                   save_exists(sv->saver, rel.data) == 1;
+    buf_finish(&rel);
+    return in_place;
+}
+
 /* Takes the item and one permit of the caller's. 0, or -ENOMEM with both still the
  * caller's. */
 static int spawn_page(crawl *c, struct frontier_item *it)
@@ -765,8 +787,12 @@ static int spawn_page(crawl *c, struct frontier_item *it)
             page_completed(c, &target, &r);
             return 0;
         }
-        target.if_none_match = old->etag;
-        target.if_modified_since = old->last_modified;
+        /* With --save, a 304 leaves the saved file as it is: ask conditionally only when
+         * the body is in place, else fetch it whole (save.h, save_exists). */
+        if (saved_in_place(c, it)) {
+            target.if_none_match = old->etag;
+            target.if_modified_since = old->last_modified;
+        }
     }
     int rc = page_spawn(c->t.sched, &c->t, &c->pages, &target, page_completed, c);
     if (rc == 0)
@@ -918,74 +944,196 @@ static void close_input(crawl *c)
     c->in = NULL;
 }
 
-/* ---- the run's states ---- */
+/* ---- the three tasks ----
+ *
+ * The run task (c->t) starts two children and then waits for every child to end:
+ *   - the feeder reads the arguments and the lists into the frontier, keeping read_ahead()
+ *     listed URLs waiting there, so that a list of any length is streamed;
+ *   - the dispatcher takes from the frontier what may start now, admits each through the
+ *     --concurrency semaphore and spawns its robots.txt or page task, as a child of the run
+ *     task so that the run's join waits for those too; it ends once the lists are read and
+ *     the frontier is empty, or when the run is stopped.
+ * Then the run closes the output and the --failures file. A cancellation of the run spreads
+ * to all of its children (task.h), so each of them stops on its own.
+ *
+ * Each task's state changes in one place, set_state(): a build with -DAREQ_TRACE_STATES
+ * prints every change there, as curl's mstate() does. */
 
 /* URLs dropped by robots.txt in one turn of the loop at most. */
 #define DISALLOWED_PER_TURN 64
+/* Listed URLs the feeder admits in one turn of the loop at most, so that the dispatcher
+ * starts the first transfers while a long list is still being read. */
+#define LINES_PER_TURN 256
 
-/* The run task's states, by job: reading the lists, admitting from the frontier, waiting
- * for a change, and shutting down. */
+enum feed_state {
+    FEED_NEXT, /* where task_init starts: room for more? then the next argument or list */
+    FEED_LINE, /* a line (or the end of a list) is in */
+};
+
+enum dispatch_state {
+    DISPATCH_NEXT,         /* where task_init starts: decide what to start next */
+    DISPATCH_PAGE_PERMIT,  /* a permit for c->admitting came, or the wait was cancelled */
+    DISPATCH_ROBOTS_PERMIT, /* a permit for c->robots_host came, or the wait was cancelled */
+};
+
 enum run_state {
-    RUN_STEP,         /* admission: decide what to do next */
-    RUN_OPEN,         /* lists: open the next one */
-    RUN_READ,         /* lists: ask for a line */
-    RUN_LINE,         /* lists: a line (or the end of a list) is in */
-    RUN_ADMIT_PAGE,   /* admission: a permit for c->admitting */
-    RUN_ADMIT_ROBOTS, /* admission: a permit for c->robots_host */
-    RUN_WAITED,       /* waiting: something may have changed */
-    RUN_JOIN,         /* shutdown: wait for the pages */
-    RUN_JOINED,
-    RUN_FAILURES_CLOSED, /* shutdown: the output is closed; now the --failures file */
-    RUN_CHANGES_CLOSED, /* shutdown: and the --changes file */
+    RUN_START,  /* where task_init starts: spawn the feeder and the dispatcher */
+    RUN_JOINED, /* the children may all have ended */
+    RUN_OUTPUT_CLOSED, /* the output is closed; now the --failures file */
+    RUN_FAILURES_CLOSED, /* and the --changes file */
     RUN_CLOSED,
 };
 
 #ifdef AREQ_TRACE_STATES
-static const char *run_state_name(int state)
+static const char *state_name(const char *const *names, size_t n, int state)
 {
-    static const char *const names[] = {
-        "STEP", "OPEN", "READ", "LINE", "ADMIT_PAGE", "ADMIT_ROBOTS", "WAITED", "JOIN",
-        "JOINED", "FAILURES_CLOSED", "CHANGES_CLOSED", "CLOSED",
-    };
-    return state >= 0 && (size_t)state < sizeof names / sizeof names[0] ? names[state] : "?";
+    return state >= 0 && (size_t)state < n ? names[state] : "?";
 }
 #endif
 
-/* Every state change of the run task goes through here, as curl's mstate() does, so that
- * a trace of the run (a build with -DAREQ_TRACE_STATES) is this one line. */
-static void run_set_state(crawl *c, enum run_state next)
+/* The one place where a task of the run changes state. */
+static void set_state(task *t, const char *role, const char *const *names, size_t n, int next)
 {
 #ifdef AREQ_TRACE_STATES
-    log_plain("run: %s -> %s", run_state_name(c->t.state), run_state_name((int)next));
+    log_plain("%s: %s -> %s", role, state_name(names, n, t->state), state_name(names, n, next));
+#else
+    (void)role;
+    (void)names;
+    (void)n;
 #endif
-    c->t.state = (int)next;
+    t->state = next;
 }
 
-/* Whether a cancellation seen at the top of the loop can go straight to the shutdown: not
- * while a permit is being waited for (its answer says whether one is held), and not once
- * the shutdown has begun. */
-static int stops_at_once(int state)
+#define NAMES(...) (const char *const[]){__VA_ARGS__}, \
+    sizeof (const char *const[]){__VA_ARGS__} / sizeof(const char *)
+
+static void feed_set_state(crawl *c, enum feed_state next)
 {
-    switch ((enum run_state)state) {
-    case RUN_STEP:
-    case RUN_OPEN:
-    case RUN_READ:
-    case RUN_LINE:
-        return 1;
-    case RUN_ADMIT_PAGE:
-    case RUN_ADMIT_ROBOTS:
-    case RUN_WAITED:
-    case RUN_JOIN:
-    case RUN_JOINED:
-    case RUN_FAILURES_CLOSED:
-    case RUN_CHANGES_CLOSED:
-    case RUN_CLOSED:
-        return 0;
-    }
-    return 0;
+    set_state(&c->feeder, "feeder", NAMES("NEXT", "LINE"), (int)next);
 }
 
-/* Gives up what the run holds when it stops early. */
+static void dispatch_set_state(crawl *c, enum dispatch_state next)
+{
+    set_state(&c->dispatcher, "dispatcher", NAMES("NEXT", "PAGE_PERMIT", "ROBOTS_PERMIT"),
+              (int)next);
+}
+
+static void run_set_state(crawl *c, enum run_state next)
+{
+    set_state(&c->t, "run", NAMES("START", "JOINED", "OUTPUT_CLOSED", "FAILURES_CLOSED", "CLOSED"), (int)next);
+}
+
+static crawl *crawl_of_feeder(task *t)
+{
+    return (crawl *)((char *)t - offsetof(crawl, feeder));
+}
+
+static crawl *crawl_of_dispatcher(task *t)
+{
+    return (crawl *)((char *)t - offsetof(crawl, dispatcher));
+}
+
+/* ---- the feeder: lists into the frontier ---- */
+
+/* Whether the frontier has room for more listed URLs. Links held back for a deeper level
+ * do not count: they wait for the lists to end, so counting them could stop the reading
+ * that would let them go (a list of 1,500 pages with two links each under -d 1 did stall
+ * once 1,024 links were held). Their memory is bounded by the queue budget instead. */
+static int frontier_has_room(const crawl *c)
+{
+    struct frontier_stats fs;
+    frontier_get_stats(c->frontier, &fs);
+    return fs.queued - fs.held < read_ahead(c);
+}
+
+/* Every list has been read: the frontier learns that no more depth-0 URLs will come. */
+static void lists_done(crawl *c)
+{
+    resume_follow(c);
+    c->lists_read = 1;
+    frontier_set_input_open(c->frontier, 0);
+    task_event_signal(&c->changed);
+}
+
+/* Opens the next list. 0 when one is open, 1 when none is left; a list that cannot be read
+ * is reported and passed over. */
+static int open_next_list(crawl *c)
+{
+    while (c->next_input < c->opt.ninputs) {
+        size_t i = c->next_input++;
+        const char *path = c->opt.inputs[i];
+        int fd = c->opt.input_fds[i];
+        c->opt.input_fds[i] = -1; /* the reader's now */
+        int rc = reader_open(c->t.sched->loop, fd, strcmp(path, "-") == 0 ? "<stdin>" : path,
+                             &c->in);
+        if (rc == 0)
+            return 0;
+        log_fatal("cannot read %s: %s", path, uv_strerror(rc));
+        c->input_error = rc;
+    }
+    return 1;
+}
+
+static enum task_step feed_step(task *t)
+{
+    crawl *c = crawl_of_feeder(t);
+    for (;;) {
+        if (task_cancelled(t)) {
+            if (c->in != NULL)
+                close_input(c);
+            return task_finish(t, 0);
+        }
+        switch ((enum feed_state)t->state) {
+        case FEED_NEXT:
+            if (!frontier_has_room(c)) {
+                /* The dispatcher signals `room` as it takes URLs out. */
+                if (task_event_wait(&c->room, t, UINT64_MAX) == TASK_SUSPENDED)
+                    return TASK_PENDING;
+                continue;
+            }
+            if (c->lines_this_turn >= LINES_PER_TURN) {
+                c->lines_this_turn = 0;
+                return task_yield(t);
+            }
+            if (c->next_url < c->opt.nurls) {
+                const char *u = c->opt.urls[c->next_url++];
+                admit_listed(c, "argument", c->next_url, u, strlen(u), NULL);
+                c->lines_this_turn++;
+                task_event_signal(&c->changed);
+                continue;
+            }
+            if (c->in == NULL && open_next_list(c) != 0) {
+                lists_done(c);
+                return task_finish(t, 0);
+            }
+            feed_set_state(c, FEED_LINE);
+            if (reader_next(c->in, t, &c->line) == TASK_SUSPENDED)
+                return TASK_PENDING;
+            continue;
+        case FEED_LINE: {
+            feed_set_state(c, FEED_NEXT);
+            int rc = task_wait_rc(t);
+            if (rc <= 0) {
+                if (rc < 0) {
+                    log_fatal("cannot read %s: %s", reader_name(c->in), uv_strerror(rc));
+                    c->input_error = rc;
+                }
+                close_input(c);
+                continue;
+            }
+            take_line(c);
+            c->lines_this_turn++;
+            task_event_signal(&c->changed);
+            continue;
+        }
+        }
+        return task_finish(t, -EINVAL);
+    }
+}
+
+/* ---- the dispatcher: from the frontier to page and robots tasks ---- */
+
+/* Gives up what the dispatcher holds when it stops early. */
 static void drop_pending(crawl *c)
 {
     if (c->admitting != NULL) {
@@ -1000,168 +1148,92 @@ static void drop_pending(crawl *c)
     }
 }
 
-/* What one job of the run decided: go round the loop again at once (the state says
- * where), or return to the scheduler (suspended, or finished). */
-enum run_next {
-    RUN_GO_ROUND,
-    RUN_RETURN_PENDING,
-    RUN_RETURN_FINISHED,
+/* What one look at the frontier decided. */
+enum dispatch_next {
+    DISPATCH_GO_ROUND,  /* look again at once */
+    DISPATCH_SUSPENDED, /* return TASK_PENDING: a wait, a yield */
+    DISPATCH_END,       /* the lists are read and the frontier is empty */
 };
 
-static enum run_next from_step(enum task_step s)
+static enum dispatch_next from_wait(enum task_wait w)
 {
-    return s == TASK_PENDING ? RUN_RETURN_PENDING : RUN_RETURN_FINISHED;
+    return w == TASK_SUSPENDED ? DISPATCH_SUSPENDED : DISPATCH_GO_ROUND;
 }
 
-static enum run_next from_wait(enum task_wait w)
+/* A URL left the frontier without being fetched, or was handed out: the feeder may read
+ * on. */
+static void took_from_frontier(crawl *c)
 {
-    return w == TASK_SUSPENDED ? RUN_RETURN_PENDING : RUN_GO_ROUND;
+    task_event_signal(&c->room);
 }
 
-/* ---- waiting ---- */
-
-/* With nothing to start now: read on, finish, or wait for a change. */
-static enum run_next idle(crawl *c, enum frontier_next what, uint64_t wake_at)
+/* Decides what to start next: a robots.txt, a page, or nothing now. */
+static enum dispatch_next look(crawl *c)
 {
-    task *t = &c->t;
-    struct frontier_stats fs;
-    frontier_get_stats(c->frontier, &fs);
-    if (!c->lists_read && fs.queued < read_ahead(c)) {
-        run_set_state(c, c->in != NULL ? RUN_READ : RUN_OPEN);
-        return RUN_GO_ROUND;
-    }
-    if (what == FRONTIER_EMPTY && c->lists_read) {
-        run_set_state(c, RUN_JOIN);
-        return RUN_GO_ROUND;
-    }
-    uint64_t now = now_ms(c);
-    uint64_t timeout = wake_at == UINT64_MAX ? UINT64_MAX : wake_at > now ? wake_at - now : 0;
-    run_set_state(c, RUN_WAITED);
-    if (timeout == 0)
-        return from_step(task_yield(t));
-    /* A change signalled meanwhile goes round at once: RUN_WAITED looks again. */
-    return from_wait(task_event_wait(&c->changed, t, timeout));
-}
-
-/* ---- reading the lists ---- */
-
-static enum run_next read_lists(crawl *c)
-{
-    task *t = &c->t;
-    switch ((enum run_state)t->state) {
-    case RUN_OPEN: {
-        if (c->next_url < c->opt.nurls) {
-            const char *u = c->opt.urls[c->next_url++];
-            admit_listed(c, "argument", c->next_url, u, strlen(u), NULL);
-            run_set_state(c, RUN_STEP);
-            return RUN_GO_ROUND;
-        }
-        if (c->next_input == c->opt.ninputs) {
-            resume_follow(c);
-            c->lists_read = 1;
-            frontier_set_input_open(c->frontier, 0);
-            run_set_state(c, RUN_STEP);
-            return RUN_GO_ROUND;
-        }
-        size_t i = c->next_input++;
-        const char *path = c->opt.inputs[i];
-        int fd = c->opt.input_fds[i];
-        c->opt.input_fds[i] = -1; /* the reader's now */
-        int rc = reader_open(c->t.sched->loop, fd, strcmp(path, "-") == 0 ? "<stdin>" : path,
-                             &c->in);
-        if (rc != 0) {
-            log_fatal("cannot read %s: %s", path, uv_strerror(rc));
-            c->input_error = rc;
-            return RUN_GO_ROUND; /* the next list */
-        }
-        run_set_state(c, RUN_READ);
-        return RUN_GO_ROUND;
-    }
-    case RUN_READ:
-        run_set_state(c, RUN_LINE);
-        return from_wait(reader_next(c->in, t, &c->line));
-    case RUN_LINE: {
-        int rc = task_wait_rc(t);
-        if (rc <= 0) {
-            if (rc < 0) {
-                log_fatal("cannot read %s: %s", reader_name(c->in), uv_strerror(rc));
-                c->input_error = rc;
-            }
-            close_input(c);
-            run_set_state(c, RUN_OPEN);
-            return RUN_GO_ROUND;
-        }
-        take_line(c);
-        run_set_state(c, RUN_STEP);
-        return RUN_GO_ROUND;
-    }
-    default:
-        return from_step(task_finish(t, -EINVAL));
-    }
-}
-
-/* ---- admission ---- */
-
-/* Decides what to start next: a robots.txt, a page, or nothing (then idle() decides). */
-static enum run_next dispatch(crawl *c)
-{
-    task *t = &c->t;
+    task *t = &c->dispatcher;
     /* A reader slower than the crawl (a stalled `-o -`) must not make the writer hold the
      * whole output: start nothing new until it has taken some. */
-    if (writer_backlog(c->opt.out) >= WRITER_BACKLOG_MAX) {
-        run_set_state(c, RUN_WAITED);
+    if (writer_backlog(c->opt.out) >= WRITER_BACKLOG_MAX)
         return from_wait(writer_wait_room(c->opt.out, t));
-    }
     struct frontier_host *h = frontier_robots_wanted(c->frontier);
     if (h != NULL) {
         c->robots_host = h;
-        run_set_state(c, RUN_ADMIT_ROBOTS);
+        dispatch_set_state(c, DISPATCH_ROBOTS_PERMIT);
         return from_wait(task_sem_acquire(&c->slots, t));
     }
     struct frontier_item *it = NULL;
     uint64_t wake_at = UINT64_MAX;
-    enum frontier_next what = frontier_next(c->frontier, now_ms(c), &it, &wake_at);
-    if (what == FRONTIER_DISALLOWED) {
+    switch (frontier_next(c->frontier, now_ms(c), &it, &wake_at)) {
+    case FRONTIER_DISALLOWED:
         report_disallowed(c, it);
         frontier_drop(c->frontier, it);
+        took_from_frontier(c);
         /* Every check costs a match against the rules: let the loop breathe between
          * batches of them. */
         if (++c->disallowed_seen % DISALLOWED_PER_TURN == 0) {
-            run_set_state(c, RUN_WAITED);
-            return from_step(task_yield(t));
+            task_yield(t);
+            return DISPATCH_SUSPENDED;
         }
-        return RUN_GO_ROUND;
-    }
-    if (what == FRONTIER_ITEM) {
+        return DISPATCH_GO_ROUND;
+    case FRONTIER_ITEM:
+        took_from_frontier(c);
         if (c->opt.max_pages > 0 && c->stats.started >= c->opt.max_pages) {
             frontier_done(c->frontier, it, now_ms(c));
             c->stats.unfetched++;
-            return RUN_GO_ROUND;
+            return DISPATCH_GO_ROUND;
         }
         c->admitting = it;
-        run_set_state(c, RUN_ADMIT_PAGE);
+        dispatch_set_state(c, DISPATCH_PAGE_PERMIT);
         return from_wait(task_sem_acquire(&c->slots, t));
+    case FRONTIER_EMPTY:
+        if (c->lists_read)
+            return DISPATCH_END;
+        break;
+    case FRONTIER_WAIT:
+        break;
     }
-    return idle(c, what, wake_at);
+    /* Nothing to start now: wait for a page, a robots.txt or the feeder to change that,
+     * or for the politeness delay that holds the next URL back. */
+    uint64_t now = now_ms(c);
+    if (wake_at != UINT64_MAX && wake_at <= now) {
+        task_yield(t);
+        return DISPATCH_SUSPENDED;
+    }
+    return from_wait(task_event_wait(&c->changed, t,
+                                     wake_at == UINT64_MAX ? UINT64_MAX : wake_at - now));
 }
 
-/* A permit came (or the wait for it was cancelled): start what it was for. */
-static enum run_next admitted(crawl *c)
+/* A permit came, or the wait for it was cancelled: start what it was for. */
+static enum dispatch_next admitted(crawl *c)
 {
-    task *t = &c->t;
-    int robots_fetch = t->state == RUN_ADMIT_ROBOTS;
-    run_set_state(c, RUN_STEP);
-    if (task_wait_rc(t) != 0) {
-        /* Cancelled while waiting: no permit came. */
-        drop_pending(c);
-        run_set_state(c, RUN_JOIN);
-        return RUN_GO_ROUND;
-    }
+    task *t = &c->dispatcher;
+    int robots_fetch = t->state == DISPATCH_ROBOTS_PERMIT;
+    dispatch_set_state(c, DISPATCH_NEXT);
+    if (task_wait_rc(t) != 0)
+        return DISPATCH_GO_ROUND; /* cancelled while waiting: no permit came */
     if (task_cancelled(t)) {
         task_sem_release(&c->slots);
-        drop_pending(c);
-        run_set_state(c, RUN_JOIN);
-        return RUN_GO_ROUND;
+        return DISPATCH_GO_ROUND;
     }
     int rc = robots_fetch ? spawn_robots(c, c->robots_host) : spawn_page(c, c->admitting);
     if (rc != 0) {
@@ -1169,51 +1241,39 @@ static enum run_next admitted(crawl *c)
         log_error("out of memory");
         c->stats.failed++;
         drop_pending(c);
-        return RUN_GO_ROUND;
+        return DISPATCH_GO_ROUND;
     }
     c->admitting = NULL;
     c->robots_host = NULL;
-    return RUN_GO_ROUND;
+    return DISPATCH_GO_ROUND;
 }
 
-/* ---- shutdown ---- */
-
-static enum run_next shut_down(crawl *c)
+static enum task_step dispatch_step(task *t)
 {
-    task *t = &c->t;
-    switch ((enum run_state)t->state) {
-    case RUN_JOIN:
-        if (c->in != NULL)
-            close_input(c);
-        run_set_state(c, RUN_JOINED);
-        return from_wait(task_join(t));
-    case RUN_JOINED:
-        /* A cancellation wakes a join early; the cancelled pages finish promptly. */
-        if (t->live_children > 0) {
-            run_set_state(c, RUN_JOIN);
-            return RUN_GO_ROUND;
+    crawl *c = crawl_of_dispatcher(t);
+    for (;;) {
+        enum dispatch_next next;
+        switch ((enum dispatch_state)t->state) {
+        case DISPATCH_NEXT:
+            /* Only here, with no permit waited for, may a cancellation end the task at
+             * once: a permit wait's answer says whether a permit is held. */
+            if (task_cancelled(t)) {
+                drop_pending(c);
+                return task_finish(t, 0);
+            }
+            next = look(c);
+            break;
+        case DISPATCH_PAGE_PERMIT:
+        case DISPATCH_ROBOTS_PERMIT:
+            next = admitted(c);
+            break;
+        default:
+            return task_finish(t, -EINVAL);
         }
-        {
-            struct frontier_stats fs;
-            frontier_get_stats(c->frontier, &fs);
-            c->stats.disallowed = fs.disallowed;
-        }
-        run_set_state(c, RUN_FAILURES_CLOSED);
-        return from_step(writer_close(c->opt.out, t));
-    case RUN_FAILURES_CLOSED:
-        run_set_state(c, RUN_CHANGES_CLOSED);
-        if (c->opt.failures != NULL)
-            return from_step(writer_close(c->opt.failures, t));
-        return RUN_GO_ROUND;
-    case RUN_CHANGES_CLOSED:
-        run_set_state(c, RUN_CLOSED);
-        if (c->opt.changes != NULL)
-            return from_step(writer_close(c->opt.changes, t));
-        return RUN_GO_ROUND;
-    case RUN_CLOSED:
-        return from_step(task_finish(t, task_cancelled(t)));
-    default:
-        return from_step(task_finish(t, -EINVAL));
+        if (next == DISPATCH_SUSPENDED)
+            return TASK_PENDING;
+        if (next == DISPATCH_END)
+            return task_finish(t, 0);
     }
 }
 
@@ -1223,42 +1283,42 @@ static enum task_step run_step(task *t)
 {
     crawl *c = (crawl *)t;
     for (;;) {
-        if (task_cancelled(t) && stops_at_once(t->state)) {
-            drop_pending(c);
-            run_set_state(c, RUN_JOIN);
-        }
-        enum run_next next;
         switch ((enum run_state)t->state) {
-        case RUN_STEP:
-            next = dispatch(c);
-            break;
-        case RUN_OPEN:
-        case RUN_READ:
-        case RUN_LINE:
-            next = read_lists(c);
-            break;
-        case RUN_ADMIT_PAGE:
-        case RUN_ADMIT_ROBOTS:
-            next = admitted(c);
-            break;
-        case RUN_WAITED:
-            run_set_state(c, RUN_STEP);
-            next = RUN_GO_ROUND;
-            break;
-        case RUN_JOIN:
+        case RUN_START:
+            task_spawn(t->sched, &c->feeder, t);
+            task_spawn(t->sched, &c->dispatcher, t);
+            run_set_state(c, RUN_JOINED);
+            if (task_join(t) == TASK_SUSPENDED)
+                return TASK_PENDING;
+            continue;
         case RUN_JOINED:
+            /* A cancellation wakes a join early; the children stop promptly. */
+            if (t->live_children > 0) {
+                if (task_join(t) == TASK_SUSPENDED)
+                    return TASK_PENDING;
+                continue;
+            }
+            {
+                struct frontier_stats fs;
+                frontier_get_stats(c->frontier, &fs);
+                c->stats.disallowed = fs.disallowed;
+            }
+            run_set_state(c, RUN_OUTPUT_CLOSED);
+            return writer_close(c->opt.out, t);
+        case RUN_OUTPUT_CLOSED:
+            run_set_state(c, RUN_FAILURES_CLOSED);
+            if (c->opt.failures != NULL)
+                return writer_close(c->opt.failures, t);
+            continue;
         case RUN_FAILURES_CLOSED:
-        case RUN_CHANGES_CLOSED:
+            run_set_state(c, RUN_CLOSED);
+            if (c->opt.changes != NULL)
+                return writer_close(c->opt.changes, t);
+            continue;
         case RUN_CLOSED:
-            next = shut_down(c);
-            break;
-        default:
-            return task_finish(t, -EINVAL);
+            return task_finish(t, task_cancelled(t));
         }
-        if (next == RUN_RETURN_PENDING)
-            return TASK_PENDING;
-        if (next == RUN_RETURN_FINISHED)
-            return TASK_FINISHED;
+        return task_finish(t, -EINVAL);
     }
 }
 
@@ -1269,6 +1329,8 @@ int crawl_init(crawl *c, const struct crawl_options *o)
     if (c->opt.queue_budget == 0)
         c->opt.queue_budget = CRAWL_QUEUE_BUDGET_DEFAULT;
     task_init(&c->t, run_step, NULL);
+    task_init(&c->feeder, feed_step, NULL);
+    task_init(&c->dispatcher, dispatch_step, NULL);
     task_sem_init(&c->slots, o->concurrency);
     seen_init(&c->seen);
     buf_init(&c->pending_url);
@@ -1284,6 +1346,7 @@ int crawl_init(crawl *c, const struct crawl_options *o)
         .output_lost = &c->output_lost,
         .hash_bodies = o->state != NULL,
         .keep_targets = o->state != NULL,
+        .save = o->save,
     };
     struct frontier_limits limits = {
         .per_host = o->per_host,

@@ -1,8 +1,10 @@
-/* crawl.h: the run. A run task streams the input lists into the frontier, takes from it
- * the URLs that may be fetched now, admits each through a semaphore of --concurrency
- * permits, and spawns a page task for it (page.h), whose completion callback keeps the
- * books; with --depth, a page's links come back into the frontier (admit.h). Before the first page of an origin, when recursing, a robots task
- * fetches its robots.txt.
+/* crawl.h: the run. A feeder task streams the input lists into the frontier; a dispatcher
+ * task takes from it the URLs that may be fetched now, admits each through a semaphore of
+ * --concurrency permits, and spawns a page task for it (page.h), whose completion callback
+ * keeps the books; with --depth, a page's links come back into the frontier (admit.h).
+ * Before the first page of an origin, when recursing, a robots task fetches its robots.txt.
+ * The run task is the parent of them all: it ends when they have, after closing the
+ * output.
  *
  * Ownership: the caller owns the crawl struct and everything its options point to (the
  * http client, the writer, the extractor, the filters, the list of paths), all of which
@@ -74,6 +76,7 @@ struct crawl_options {
     int64_t max_age_s;         /* --max-age: a page fetched this recently is not requested */
     int sync_fd;               /* the output, to fdatasync before each commit; -1: none */
     writer *changes;           /* --changes: what changed, a line each, or NULL */
+    const struct page_save *save; /* --save, or NULL */
 };
 
 struct crawl_stats {
@@ -99,10 +102,14 @@ struct crawl_stats {
     size_t reused;       /* --max-age: not requested, the stored pairs written */
     size_t unsolicited_304; /* 304s to requests without validators (failures) */
     size_t etag_churn;   /* a new ETag for the same body */
+    size_t saved;     /* bodies saved (--save), HTML pages among them */
+    size_t saved_only; /* of those, the ones not scanned (not HTML) */
 };
 
 typedef struct crawl {
     task t;                    /* the run task; result 0, or why it stopped early */
+    task feeder;               /* a child of the run: the lists into the frontier */
+    task dispatcher;           /* a child of the run: the frontier into page tasks */
     struct crawl_options opt;
     struct crawl_stats stats;
     int input_error;           /* a list could not be read to its end */
@@ -111,7 +118,11 @@ typedef struct crawl {
     task_sem slots;
     seen_set seen;             /* every URL queued, by fingerprint */
     frontier *frontier;
-    task_event changed;        /* a page or robots.txt ended: the frontier may move */
+    task_event changed;        /* a page or robots.txt ended, or the feeder queued a URL:
+                                  the frontier may move (the dispatcher waits on it) */
+    task_event room;           /* URLs left the frontier: the feeder may read on */
+    size_t lines_this_turn;    /* listed URLs the feeder admitted since it last yielded
+                                  (a turn of the feeder's, not of the loop) */
     uint64_t rng;              /* for backoff jitter */
     atomic_int output_lost;    /* crawl_output_lost() was called: read by scans on the pool */
     struct page_config pages;  /* what every page shares; points at rng, so the crawl

@@ -607,6 +607,7 @@ void frontier_get_stats(const frontier *f, struct frontier_stats *out)
 {
     *out = (struct frontier_stats){
         .queued = f->level_queued + f->held_total,
+        .held = f->held_total,
         .in_flight = f->level_in_flight,
         .disallowed = f->disallowed,
         .level = f->level,

@@ -91,6 +91,7 @@ struct frontier_limits {
 
 struct frontier_stats {
     size_t queued;        /* waiting now, held levels included */
+    size_t held;          /* of those, links held back until their level's turn */
     size_t in_flight;     /* handed out, not yet given back */
     size_t disallowed;    /* dropped by robots.txt */
     unsigned level;       /* the depth being released */

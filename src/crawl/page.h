@@ -3,6 +3,7 @@
  * one block, and hands back what happened (struct page_result) to the callback it was given,
  * as libuv pairs a request with its callback. The page keeps no books: counting, the
  * --failures file, following links and giving back the URL are the caller's, in the callback.
+ * With --save, the page also writes its body under the save directory as it arrives.
  *
  * Ownership: the caller owns everything the config and the target point to, which must
  * outlive the page (until its callback has returned). The page allocates itself and frees
@@ -20,8 +21,26 @@
 #include "format.h"
 #include "http.h"
 #include "links.h"
+#include "save.h"
 #include "task.h"
 #include "writer.h"
+
+/* --save (issue 15): what every page shares for saving bodies, borrowed. */
+struct page_save {
+    saver *saver;
+    const char *types;    /* --save-types, or NULL: every type */
+    unsigned path_flags;  /* enum savepath_flags */
+    int manifest;         /* the saver has a manifest: each body's SHA-256 is wanted */
+    int no_scan;          /* nothing needs the links (-o /dev/null, no --depth): HTML is
+                             saved like any other body, not scanned */
+    size_t *held_bytes;   /* body bytes all pages hold until saved: the run's counter, 0 at
+                             the start, touched only on the loop */
+    /* A failure that ends all saving (a full disk, a read-only directory), met saving
+     * `url`: the run's owner reports the first, and ends the run. The page then ends
+     * PAGE_UNWRITTEN. */
+    void (*fatal)(void *ctx, int err, const char *url);
+    void *ctx;
+};
 
 /* What every page of a run shares, borrowed. */
 struct page_config {
@@ -35,6 +54,7 @@ struct page_config {
     /* Set (by any thread's reader, from the loop) once nothing more can reach the output:
      * a scan not yet begun is then skipped, and its page ends as cancelled. NULL: never. */
     const atomic_int *output_lost;
+    const struct page_save *save; /* NULL: bodies are not saved */
     /* What a crawl-state store needs of a fetched page, which costs a little, so only when
      * asked: a fingerprint of its body (result.body_hash), and its targets in output order
      * (result.targets). */
@@ -60,6 +80,7 @@ enum page_outcome {
     PAGE_CANCELLED, /* stopped before it had a result: nothing to count */
     PAGE_OK,        /* fetched, scanned, its block handed to the writer */
     PAGE_SKIPPED,   /* fetched, but not HTML */
+    PAGE_SAVED,     /* fetched and saved (--save), not HTML: nothing to scan */
     PAGE_FAILED,    /* an HTTP or transport failure, or the scan failed: see failure */
     PAGE_UNWRITTEN, /* the writer refused the block: the writer's owner reports that */
     PAGE_NOT_MODIFIED, /* a 304 to the target's validators: nothing written nor scanned;
@@ -72,6 +93,7 @@ struct page_result {
     size_t bad;      /* hrefs that could not be parsed (PAGE_OK) */
     size_t retries;  /* attempts made again */
     int nofollow;    /* <meta name="robots" content="nofollow"> */
+    int saved;       /* the body was saved (PAGE_OK or PAGE_SAVED) */
     struct buf follow; /* links to follow, each NUL-terminated, fragments cut (PAGE_OK) */
     struct format_failure failure; /* PAGE_FAILED: what to note in a --failures file */
     char error[128]; /* failure.error's words */

@@ -176,3 +176,26 @@ int format_failure(struct buf *out, const struct format_failure *f)
         buf_truncate(out, mark);
     return rc;
 }
+
+int format_saved(struct buf *out, const struct format_saved *s)
+{
+    size_t mark = out->len;
+    char num[48];
+    int rc = json_member(out, "{\"url\":", s->url);
+    if (rc == 0)
+        rc = json_member(out, ",\"final_url\":", s->final_url);
+    if (rc == 0)
+        rc = json_member(out, ",\"path\":", s->path);
+    snprintf(num, sizeof num, ",\"bytes\":%llu", s->bytes);
+    if (rc == 0)
+        rc = buf_append_str(out, num);
+    if (rc == 0)
+        rc = json_member(out, ",\"type\":", s->type);
+    if (rc == 0)
+        rc = json_member(out, ",\"sha256\":", s->sha256);
+    if (rc == 0)
+        rc = buf_append_str(out, "}\n");
+    if (rc != 0)
+        buf_truncate(out, mark);
+    return rc;
+}

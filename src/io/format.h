@@ -35,7 +35,8 @@ int format_pair(enum format f, struct buf *out, const char *source, size_t sourc
 /* A URL that failed, for --failures: one JSON object a line. */
 struct format_failure {
     const char *url;
-    const char *kind;     /* "http", "transport", "too-big", "input", "robots", "scan" */
+    const char *kind;     /* "http", "transport", "too-big", "input", "robots", "scan",
+                             "save" */
     long status;          /* HTTP status of the last response, 0 if none */
     int curl_code;        /* libcurl's error code, 0 if none */
     const char *error;    /* what went wrong, in words */
@@ -47,5 +48,19 @@ struct format_failure {
 /* {"url":...,"kind":...,"status":...,"curl_code":...,"error":...,"attempts":...,
  * "depth":...,"found_on":...}\n. 0 or -ENOMEM (out keeps its old length). */
 int format_failure(struct buf *out, const struct format_failure *f);
+
+/* A body saved by --save, for --manifest. */
+struct format_saved {
+    const char *url;       /* as requested */
+    const char *final_url; /* after redirects */
+    const char *path;      /* relative to the save directory */
+    unsigned long long bytes;
+    const char *type;      /* the Content-Type as sent, or NULL */
+    const char *sha256;    /* 64 hex digits */
+};
+
+/* {"url":...,"final_url":...,"path":...,"bytes":...,"type":...,"sha256":...}\n.
+ * 0 or -ENOMEM (out keeps its old length). */
+int format_saved(struct buf *out, const struct format_saved *s);
 
 #endif

@@ -233,13 +233,46 @@ static void origin_done(http_client *c, const char *url)
 /* Bytes kept past a body of declared length: more than any word a scanner loads at once. */
 #define BODY_SLACK 64
 
+/* A sink callback's negative answer stops the transfer. 1 when it did. */
+static int sink_failed(http_request *r, int rc)
+{
+    if (rc >= 0)
+        return 0;
+    r->sink_error = rc;
+    r->aborted_as = HTTP_TRANSPORT;
+    r->abort_why = "cannot save the body";
+    return 1;
+}
+
+/* Asks the sink what it wants of a 2xx body. 0 to go on, -1 when the transfer must stop
+ * (aborted_as says why). */
+static int sink_start(http_request *r)
+{
+    const char *ct = NULL;
+    if (r->easy != NULL)
+        curl_easy_getinfo(r->easy, CURLINFO_CONTENT_TYPE, &ct);
+    r->sink_started = 1;
+    int rc = r->sink->start(r->sink->ctx, ct);
+    if (sink_failed(r, rc))
+        return -1;
+    r->sink_mode = rc;
+    if (rc == 0) {
+        r->aborted_as = HTTP_TYPE_REFUSED;
+        return -1;
+    }
+    return 0;
+}
+
 static size_t on_curl_write(char *data, size_t size, size_t nmemb, void *userp)
 {
     http_request *r = userp;
     size_t n = size * nmemb;
     long status = 0;
     curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
-    if (r->bytes == 0 && is_2xx(status) && r->accept != NULL) {
+    if (r->bytes == 0 && is_2xx(status) && r->sink != NULL) {
+        if (sink_start(r) != 0)
+            return 0;
+    } else if (r->bytes == 0 && is_2xx(status) && r->accept != NULL) {
         /* The headers of the final response are complete by the first body byte. */
         const char *ct = NULL;
         curl_easy_getinfo(r->easy, CURLINFO_CONTENT_TYPE, &ct);
@@ -248,7 +281,8 @@ static size_t on_curl_write(char *data, size_t size, size_t nmemb, void *userp)
             return 0;
         }
     }
-    if (r->bytes == 0 && is_2xx(status)) {
+    int keep = r->sink == NULL || (r->sink_mode & HTTP_SINK_KEEP);
+    if (r->bytes == 0 && is_2xx(status) && keep) {
         /* One allocation of the declared size instead of doubling through it: fewer copies
          * and page faults. Only a hint: a body may still grow past it, or stop short. Exact,
          * plus a little for scanners that read whole words: a doubled block would leave up
@@ -280,7 +314,9 @@ static size_t on_curl_write(char *data, size_t size, size_t nmemb, void *userp)
     }
     if (!is_2xx(status))
         return n; /* an error page: read it to keep the connection, but keep nothing */
-    if (buf_append(&r->body, data, n) != 0) {
+    if ((r->sink_mode & HTTP_SINK_STREAM) && sink_failed(r, r->sink->write(r->sink->ctx, data, n)))
+        return 0;
+    if (keep && buf_append(&r->body, data, n) != 0) {
         r->abort_why = "out of memory for the body";
         r->aborted_as = HTTP_TRANSPORT;
         return 0;
@@ -599,6 +635,9 @@ static void record_results(http_request *r, CURLcode result)
 
     if (r->truncated && r->aborted_as == HTTP_OK && result == CURLE_WRITE_ERROR)
         result = CURLE_OK; /* stopped at keep_first on purpose */
+    /* An empty body never reached the write callback: its sink is asked now. */
+    if (r->sink != NULL && !r->sink_started && result == CURLE_OK && is_2xx(r->status))
+        (void)sink_start(r);
     if (r->aborted_as != HTTP_OK && (result == CURLE_WRITE_ERROR || result == CURLE_OK)) {
         r->outcome = r->aborted_as;
         /* Ours, not what libcurl wrote about the callback's short count. */
@@ -618,7 +657,8 @@ static void record_results(http_request *r, CURLcode result)
     } else if (!is_2xx(r->status)) {
         r->outcome = HTTP_STATUS;
         r->unsolicited_304 = r->status == 304 && !r->client->caller_validators;
-    } else if (r->accept != NULL && !r->accept(r->content_type[0] ? r->content_type : NULL)) {
+    } else if (r->sink == NULL && r->accept != NULL &&
+               !r->accept(r->content_type[0] ? r->content_type : NULL)) {
         r->outcome = HTTP_TYPE_REFUSED;
     } else if (r->final_url == NULL) {
         r->outcome = HTTP_TRANSPORT;
@@ -684,6 +724,7 @@ enum task_step http_fetch(http_client *c, http_request *r, task *t)
     r->aborted_as = HTTP_OK;
     r->abort_why = NULL;
     r->header_bytes = 0;
+    r->sink_mode = r->sink_error = r->sink_started = 0;
     r->unsolicited_304 = 0;
     r->conditional = validator_ok(r->if_none_match) || validator_ok(r->if_modified_since);
     CURL *e = take_easy(c);

@@ -79,12 +79,33 @@ typedef struct http_client http_client;
  * again when the transfer ends, so it must give the same answer each time. */
 typedef int (*http_accept_fn)(const char *content_type);
 
+/* Issue 15: where a 2xx body goes as it arrives, for a caller that saves it. With a sink,
+ * the request's accept() is not asked: the sink's start() decides. */
+enum http_sink_mode {
+    HTTP_SINK_KEEP = 1 << 0,   /* keep the body in `body`, as without a sink */
+    HTTP_SINK_STREAM = 1 << 1, /* hand each piece to write() as it arrives */
+};
+
+struct http_sink {
+    /* At the first byte of a 2xx body (or at the end of an empty one), with its
+     * Content-Type (NULL when it has none): the enum http_sink_mode bits wanted, 0 for
+     * none (the outcome is then HTTP_TYPE_REFUSED), or a negative errno, which stops the
+     * transfer (HTTP_TRANSPORT, with sink_error set). Runs inside libcurl's callback: it
+     * must not call back into http.h. */
+    int (*start)(void *ctx, const char *content_type);
+    /* The body's bytes, in order, when start() asked for HTTP_SINK_STREAM. 0, or a
+     * negative errno, which stops the transfer as above. Same rule as start(). */
+    int (*write)(void *ctx, const char *data, size_t len);
+    void *ctx;
+};
+
 typedef struct http_request {
     const char *url;          /* borrowed; must outlive the transfer */
     http_accept_fn accept;    /* NULL: any type (robots.txt); else asked before the body */
     size_t keep_first;        /* > 0: keep only this many body bytes, whatever max_body
                                  says, and end a longer transfer there as complete, with
                                  `truncated` set (robots.txt: its first 500 KiB count) */
+    const struct http_sink *sink; /* NULL: none; borrowed, must outlive the transfer */
     /* Validators from an earlier response, borrowed, NULL for none: sent as If-None-Match
      * and If-Modified-Since on this transfer only (and its redirects). One that is empty,
      * longer than HTTP_VALIDATOR_MAX or holds a control character is not sent. */
@@ -102,6 +123,8 @@ typedef struct http_request {
     long retry_after_s;       /* the final response's Retry-After, in seconds; -1 if none */
     int curl_code;            /* libcurl's result (a CURLcode), 0 when it had none */
     int truncated;            /* the body was cut at keep_first */
+    int sink_mode;            /* what the sink's start() asked for; 0 before it was asked */
+    int sink_error;           /* the negative errno that a sink callback stopped it with */
     /* The final response's validators as the server sent them, to send back next time;
      * NULL when it sent none, more than one, or one that could not be sent back (over
      * HTTP_VALIDATOR_MAX, a control character, a Last-Modified that is not a date). */
@@ -118,6 +141,7 @@ typedef struct http_request {
     int aborted_as;           /* outcome decided by a callback that stopped the transfer */
     const char *abort_why;    /* and its message for `error`, a static string, or NULL */
     size_t header_bytes;      /* header and trailer bytes received, redirects included */
+    int sink_started;         /* the sink's start() has been asked */
     int conditional;          /* this transfer carries a validator of ours */
     void *request_headers;    /* its own header list (a curl_slist) when conditional */
 } http_request;

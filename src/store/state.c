@@ -66,7 +66,7 @@ struct state {
     sqlite3 *rd;              /* the caller's thread */
     sqlite3 *wr;              /* commits (the pool while one is in flight) */
     sqlite3_stmt *get_page, *each_page, *last_run, *get_robots;
-    sqlite3_stmt *put_page, *update_run, *finish_run, *put_robots;
+    sqlite3_stmt *put_page, *touch_page, *update_run, *finish_run, *put_robots;
     int64_t run;
     unsigned char options_hash[DIGEST_SIZE];
 
@@ -502,6 +502,10 @@ int state_open(const char *path, state **out, char *why, size_t whylen)
                      "fetched_at = ?13, changed_at = ?14, options_hash = ?15, run = ?16",
                      &s->put_page);
     if (rc == 0)
+        rc = prepare(s, s->wr,
+                     "UPDATE page SET etag = ?2, last_modified = ?3, depth = ?4, nofollow = ?5, "
+                     "fetched_at = ?6, changed_at = ?7, run = ?8 WHERE url = ?1", &s->touch_page);
+    if (rc == 0)
         rc = prepare(s, s->rd,
                      "SELECT origin, status, etag, last_modified, body, fetched_at FROM robots "
                      "WHERE origin = ?1", &s->get_robots);
@@ -555,6 +559,7 @@ void state_close(state *s)
     sqlite3_finalize(s->each_page);
     sqlite3_finalize(s->last_run);
     sqlite3_finalize(s->put_page);
+    sqlite3_finalize(s->touch_page);
     sqlite3_finalize(s->update_run);
     sqlite3_finalize(s->finish_run);
     sqlite3_finalize(s->get_robots);
@@ -681,8 +686,9 @@ static const char *copy_text(char **at, const char *t)
 
 int state_page_put(state *s, const struct state_page *p)
 {
+    size_t targets_len = p->same_content ? 0 : p->targets_len;
     size_t bytes = p->url_len + 1 + text_size(p->final_url) + text_size(p->error) +
-                   text_size(p->etag) + text_size(p->last_modified) + p->targets_len;
+                   text_size(p->etag) + text_size(p->last_modified) + targets_len;
     struct pending *e = malloc(sizeof *e + bytes);
     if (e == NULL)
         return -ENOMEM;
@@ -698,9 +704,10 @@ int state_page_put(state *s, const struct state_page *p)
     e->p.error = copy_text(&at, p->error);
     e->p.etag = copy_text(&at, p->etag);
     e->p.last_modified = copy_text(&at, p->last_modified);
-    if (p->targets_len > 0)
-        memcpy(at, p->targets, p->targets_len);
+    if (targets_len > 0)
+        memcpy(at, p->targets, targets_len);
     e->p.targets = at;
+    e->p.targets_len = targets_len;
     memcpy(e->p.options_hash, s->options_hash, DIGEST_SIZE);
     e->p.run = s->run;
     if (s->tail != NULL)
@@ -825,8 +832,27 @@ static void bind_text(sqlite3_stmt *st, int col, const char *t)
         sqlite3_bind_null(st, col);
 }
 
+/* A page whose content is as stored: its row keeps its blob, only the rest changes. */
+static int touch_one(state *s, const struct state_page *p)
+{
+    sqlite3_stmt *st = s->touch_page;
+    sqlite3_bind_text(st, 1, p->url, (int)p->url_len, SQLITE_STATIC);
+    bind_text(st, 2, p->etag);
+    bind_text(st, 3, p->last_modified);
+    sqlite3_bind_int(st, 4, (int)p->depth);
+    sqlite3_bind_int(st, 5, p->nofollow);
+    sqlite3_bind_int64(st, 6, p->fetched_at);
+    sqlite3_bind_int64(st, 7, p->changed_at);
+    sqlite3_bind_int64(st, 8, p->run);
+    int code = sqlite3_step(st);
+    sqlite3_reset(st);
+    return code == SQLITE_DONE ? 0 : sql_fail(s, s->wr, code, "cannot write");
+}
+
 static int put_one(state *s, const struct state_page *p)
 {
+    if (p->same_content)
+        return touch_one(s, p);
     sqlite3_stmt *st = s->put_page;
     buf_clear(&s->blob);
     if (encode_targets(p->targets, p->targets_len, &s->blob) != 0)

@@ -71,6 +71,8 @@ struct state_page {
     unsigned char options_hash[DIGEST_SIZE];
     int64_t run;               /* the run that wrote it (get only) */
     uint64_t output_end;       /* put only: the output offset once its lines are written */
+    int same_content;          /* put only: outcome, final URL, status, body and targets are
+                                  as stored (a 304): only the rest is written */
 };
 
 /* A page read back: `page` points into `mem`. */

@@ -5,7 +5,8 @@
 
 Prints the port on the first line of standard output, then serves until SIGINT or SIGTERM.
 Every GET (or HEAD) gets, DELAY seconds after its request arrived, a 200 text/html page of a
-few hundred bytes with LINKS links (relative, root-relative and absolute). A query parameter
+few hundred bytes with LINKS links (relative, root-relative and absolute); a target whose path
+ends in .png gets a 2 KB image/png body instead. A query parameter
 `delay=SECONDS` overrides the delay for that request. Keep-alive (HTTP/1.1 default; HTTP/1.0
 or `Connection: close` closes after the answer); pipelined requests are answered in order.
 
@@ -42,6 +43,10 @@ def make_body(path, delay, links):
             hrefs.append("https://www.example.org/%s/%d" % (tail, k))
     items = "".join("<li><a href=\"%s\">link %d</a></li>\n" % (h, k) for k, h in enumerate(hrefs))
     return (PAGE % (tail, delay, items)).encode()
+
+
+# A target ending in .png gets this image/png body instead of a page (bench/save.py).
+IMAGE = b"\x89PNG\r\n\x1a\n" + bytes((i * 37 + 11) % 256 for i in range(2040))
 
 
 class Conn(asyncio.Protocol):
@@ -125,11 +130,14 @@ class Conn(asyncio.Protocol):
         due = max(now + delay, self.last)  # answers stay in request order
         self.last = due
         body = self.cfg["cache"].get(target)
+        ctype = "text/html; charset=utf-8"
+        if target.split("?", 1)[0].endswith(".png"):
+            body, ctype = IMAGE, "image/png"  # issue 15: small images for bench/save.py
         if body is None:
             body = make_body(target, delay, self.cfg["links"])
             if len(self.cfg["cache"]) < 100000:
                 self.cfg["cache"][target] = body
-        head = ("HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n"
+        head = ("HTTP/1.1 200 OK\r\nContent-Type: %s\r\n" % ctype +
                 "Content-Length: %d\r\n%s\r\n" % (len(body), "Connection: close\r\n" if close else "")).encode()
         raw = head if method == b"HEAD" else head + body
         self.loop.call_at(due, self.answer, raw, close)

@@ -4,6 +4,7 @@
     tests/bench/recursion.py [--areq build/src/areq] [--runs 5] [--depth 2]
                              [--pages 2000] [--links 150] [--size 74000] [--seed 1]
                              [--start 0] [--site DIR] [--wget2-opts "..."] [--areq-opts "..."]
+                             [--compare PATH] [--no-floors]
 
 It generates a site with tests/bench/gen_site.py (into a temp dir, or reuses --site DIR if
 it holds site.json), serves it with its own nginx instance on a free loopback port (config,
@@ -34,10 +35,17 @@ areq run first) as a flat list, so neither recurses:
                   no parsing at all, the floor for any crawler that must GET these pages
     areq flat     areq -c 8 -o /dev/null on the list: fetch, scan and format every page
                   without the frontier
+
+--compare PATH times a second areq build in the same alternation: the row "cmp" runs the
+crawl, and "cmpflat" the flat list, with PATH in place of --areq; both must fetch the same set
+as areq. The end then gives, for the crawl and the flat list, both builds' medians, minimum
+and maximum of wall time (and of CPU time), the ratio areq/compare of the medians (above 1: --areq is slower) and the median
+of each run's ratio (run i of both ran in the same round, under much the same load).
 """
 import argparse
 import json
 import os
+import resource
 import shlex
 import shutil
 import socket
@@ -157,6 +165,8 @@ def main():
     ap.add_argument("--curl", default="curl")
     ap.add_argument("--no-floors", action="store_true",
                     help="leave out the fetch-alone and flat-list rows")
+    ap.add_argument("--compare", metavar="PATH",
+                    help="a second areq build, timed beside --areq run by run")
     a = ap.parse_args()
 
     work = tempfile.mkdtemp(prefix="areq-bench-recursion-work-")
@@ -181,7 +191,11 @@ def main():
         print("site: %s (%s)" % (site, json.dumps(info, sort_keys=True)))
         print("areq:  %s" % " ".join(areq))
         print("wget2: %s" % " ".join(wget2))
-        contenders = [("areq", areq), ("wget2", wget2)]
+        contenders = [("areq", areq)]
+        if a.compare:
+            contenders.append(("cmp", [os.path.abspath(a.compare)] + areq[1:]))
+            print("cmp:   %s" % " ".join(contenders[-1][1]))
+        contenders.append(("wget2", wget2))
         if not a.no_floors:
             # An untimed crawl gives the list of what the crawl fetches.
             ng.reset_log()
@@ -202,7 +216,12 @@ def main():
             contenders.append(("flat", [os.path.abspath(a.areq), "-c", "8", "-o", "/dev/null"] +
                                shlex.split(a.areq_opts) + ["flat.txt"]))
             print("flat:  %s" % " ".join(contenders[-1][1]))
+            if a.compare:
+                contenders.append(("cmpflat", [os.path.abspath(a.compare)] + contenders[-1][1][1:]))
+                print("cmpflat: %s" % " ".join(contenders[-1][1]))
         times = {name: [] for name, _ in contenders}
+        cpu = {name: [] for name, _ in contenders}  # CPU seconds, user + system
+        width = max(5, max(len(name) for name, _ in contenders))
         sets = {}
         ok = True
         for i in range(a.runs):
@@ -211,17 +230,20 @@ def main():
             for name, argv in order:
                 shutil.rmtree(os.path.join(work, "w"), ignore_errors=True)
                 ng.reset_log()
+                ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
                 t, rc, err = timed(argv, work)
+                ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+                cpu[name].append(ru1.ru_utime + ru1.ru_stime - ru0.ru_utime - ru0.ru_stime)
                 reqs = ng.requests()
                 pages = {r[1] for r in reqs if r[1] != "/robots.txt"}
                 dup = len([r for r in reqs if r[1] != "/robots.txt"]) - len(pages)
                 robots = sum(r[1] == "/robots.txt" for r in reqs)
                 times[name].append(t)
-                print("run %d %-5s %7.3f s  rc=%d  %d requests (%d distinct, %d repeated, "
+                print("run %d %-*s %7.3f s  rc=%d  %d requests (%d distinct, %d repeated, "
                       "%d robots.txt, %d non-200)"
-                      % (i + 1, name, t, rc, len(reqs), len(pages), dup, robots,
+                      % (i + 1, width, name, t, rc, len(reqs), len(pages), dup, robots,
                          sum(r[2] != "200" for r in reqs)))
-                if name in ("areq", "flat") and rc not in (0, 1):
+                if name in ("areq", "flat", "cmp", "cmpflat") and rc not in (0, 1):
                     print("  %s stderr: %s" % (name, err[-500:]))
                 if name == "fetch" and rc != 0:
                     print("  curl: exit %d: %s" % (rc, err[-300:]))
@@ -241,7 +263,7 @@ def main():
                   % (len(only_a), only_a[:5], len(only_w), only_w[:5]))
         print("pages fetched: areq %d, wget2 %d, same set: %s"
               % (len(sets["areq"]), len(sets["wget2"]), "yes" if same else "NO"))
-        for name in ("fetch", "flat"):
+        for name in ("fetch", "flat", "cmp", "cmpflat"):
             if times.get(name) and sets.get(name) != sets["areq"]:
                 print("%s fetched a different set than the crawl" % name)
                 ok = False
@@ -253,6 +275,19 @@ def main():
         if times.get("flat"):
             print("median areq flat (-c 8, same URLs, no frontier) %.3f s"
                   % statistics.median(times["flat"]))
+        for mine, theirs, what in (("areq", "cmp", "crawl"), ("flat", "cmpflat", "flat list")):
+            if times.get(theirs):
+                m, c = statistics.median(times[mine]), statistics.median(times[theirs])
+                pairs = statistics.median(x / y for x, y in zip(times[mine], times[theirs]))
+                print("%s: areq median %.3f s (min %.3f, max %.3f), compare median %.3f s (min %.3f,"
+                      " max %.3f), areq/compare %.3f, median of the runs' ratios %.3f"
+                      % (what, m, min(times[mine]), max(times[mine]), c, min(times[theirs]),
+                         max(times[theirs]), m / c, pairs))
+                m, c = statistics.median(cpu[mine]), statistics.median(cpu[theirs])
+                print("%s CPU: areq median %.3f s (min %.3f, max %.3f), compare median %.3f s (min %.3f,"
+                      " max %.3f), areq/compare %.3f"
+                      % (what, m, min(cpu[mine]), max(cpu[mine]), c, min(cpu[theirs]),
+                         max(cpu[theirs]), m / c))
         return 0 if ok else 1
     finally:
         ng.stop()

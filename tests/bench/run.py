@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """run.py: times areq beside curl -Z, wget2 and the reference program, on loopback.
 
-    tests/bench/run.py [A] [B] [C] [D] [--quick] [--reps N] [--areq PATH] ...
+    tests/bench/run.py [A] [B] [C] [D] [--quick] [--reps N] [--areq PATH] [--compare PATH]
+                       [--no-peers] ...
 
 Scenarios (default: all four):
   A  2,000 pages of ~74 KB with 150 links each, served by nginx: areq does the whole job
@@ -22,6 +23,13 @@ tables show medians of wall time and peak RSS (os.wait4's ru_maxrss) and ratios 
 areq's output is counted in A and B, and a run with the wrong number of lines is reported as
 broken instead of timed. Every run has a time limit (--timeout, default 300 s). Results go to
 standard output and to tests/bench/results/latest.txt (--out to change).
+
+--compare PATH adds a second areq build to A and B (rows named "compare: ..."), run with the
+same arguments in the same rotation, so that each repetition times both builds under the same
+load; a table per scenario then gives both builds' medians, minimum and maximum of wall and CPU
+time and peak RSS, the ratio --areq/--compare of the medians (above 1: --areq is slower) and
+the median of the per-repetition ratios (each pair ran back to back, under the same load). --no-peers leaves
+out curl, wget2, the floor client and the reference program, when only areq is measured.
 
 Needs: python3 (stdlib only), nginx (Debian nginx-light), curl, wget2; the reference program
 needs /usr/bin/python3 with python3-aiohttp and python3-aiofiles. Tools that are missing are
@@ -111,7 +119,7 @@ def clean_env():
 
 
 class Run:
-    __slots__ = ("wall", "rss_kb", "cpu", "rc", "timed_out", "overflows", "srv_cpu", "note")
+    __slots__ = ("wall", "rss_kb", "cpu", "rc", "timed_out", "overflows", "srv_cpu", "note", "load")
 
     def ok(self):
         return not self.timed_out and self.note is None
@@ -157,6 +165,7 @@ def measure(cmd, timeout, cwd=None, stdout=None, stderr=None, server_pids=()):
     r.overflows = listen_overflows() - ov0
     r.srv_cpu = proc_cpu(server_pids) - s0
     r.note = "timed out after %ds" % timeout if timed_out else None
+    r.load = os.getloadavg()[0]
     return r
 
 
@@ -292,6 +301,10 @@ class Tools:
         self.ref_python = "/usr/bin/python3"
         self.floor = args.floor if os.access(args.floor, os.X_OK) else None
         self.notes = []
+        if args.no_peers:
+            self.curl = self.wget2 = self.ref = self.floor = None
+            self.notes.append("peers left out (--no-peers): curl, wget2, floor client, reference program")
+            return
         if self.ref:
             ok = subprocess.run([self.ref_python, "-c", "import aiohttp, aiofiles"],
                                 stderr=subprocess.DEVNULL).returncode == 0
@@ -346,8 +359,8 @@ def series(report, entries, reps, timeout, check=None, ok_rcs=(0,)):
             if r.note is None and r.rc not in ok_rcs:
                 r.note = "exit status %d" % r.rc
             results[name].append(r)
-            log("  %-28s rep %d: %s s, %s MiB, rc %d%s%s" % (
-                name, rep + 1, fmt_s(r.wall), fmt_mib(r.rss_kb), r.rc,
+            log("  %-28s rep %d: %s s, %s MiB, rc %d, load %.2f%s%s" % (
+                name, rep + 1, fmt_s(r.wall), fmt_mib(r.rss_kb), r.rc, r.load,
                 ", listen overflows %d" % r.overflows if r.overflows else "",
                 " [%s]" % r.note if r.note else ""))
     return results
@@ -364,6 +377,40 @@ def summarize(runs):
     }
 
 
+COMPARE = "compare: "
+
+
+def compare_entry(args, entry, out, out_compare):
+    """The --compare build's copy of areq's entry: same arguments, its own output file."""
+    name, cmd, kw = entry
+    cmd = [args.compare] + [out_compare if c == out else c for c in cmd[1:]]
+    kw = {k: (v + ".compare" if k in ("stdout", "stderr") else v) for k, v in kw.items()}
+    return COMPARE + name, cmd, kw
+
+
+def compare_table(report, res, name, title):
+    """name's runs (--areq) beside those of COMPARE + name (--compare): medians, spreads, ratio."""
+    after = [r for r in res[name] if r.ok()]
+    before = [r for r in res[COMPARE + name] if r.ok()]
+    # repetition i ran both builds back to back: their ratio shares that moment's load
+    pairs = [(a, b) for a, b in zip(res[name], res[COMPARE + name]) if a.ok() and b.ok()]
+    rows = []
+    for label, get, fmt in (("wall s", lambda r: r.wall, fmt_s), ("CPU s", lambda r: r.cpu, fmt_s),
+                            ("peak RSS MiB", lambda r: r.rss_kb, fmt_mib)):
+        b, a = [get(r) for r in before], [get(r) for r in after]
+        mb, ma = med(b), med(a)
+        rows.append([label, "%d/%d" % (len(b), len(res[COMPARE + name])), fmt(mb), fmt(min(b) if b else None),
+                     fmt(max(b) if b else None), "%d/%d" % (len(a), len(res[name])), fmt(ma),
+                     fmt(min(a) if a else None), fmt(max(a) if a else None),
+                     "-" if ma is None or not mb else "%.3f" % (ma / mb),
+                     "-" if not pairs else "%.3f" % med([get(a) / get(b) for a, b in pairs if get(b)])])
+    report.table([name, "compare runs", "median", "min", "max", "areq runs", "median", "min", "max",
+                  "areq/compare", "median of pairs"], rows, title)
+    loads = [r.load for r in res[name] + res[COMPARE + name]]
+    report("  load average (1 min) after each run: median %.2f, min %.2f, max %.2f"
+           % (med(loads), min(loads), max(loads)))
+
+
 # ---------------------------------------------------------------------------- scenarios
 
 
@@ -377,6 +424,9 @@ def scenario_a(args, report, tools, servers, targets):
     expected = meta["expected_pairs"] + 1  # header
     entries = [("areq -c 100 (whole job)", [tools.areq, "-c", "100", "-q", "--no-progress", "-o", out, ulist],
                 {"stderr": os.path.join(args.work, "a-areq.err")})]
+    out_compare = out + ".compare"
+    if args.compare:
+        entries.append(compare_entry(args, entries[0], out, out_compare))
     if tools.curl:
         entries.append(("curl -Z --parallel-max 100", [tools.curl, "-Z", "--parallel-max", "100", "-s", "--no-progress-meter", "-K", ccfg], {}))
     if tools.wget2:
@@ -384,8 +434,9 @@ def scenario_a(args, report, tools, servers, targets):
                                                     "--timeout=60", "-O", "/dev/null", "-i", ulist], {}))
 
     def check(name, r):
-        if name.startswith("areq"):
-            n = count_lines(out) if os.path.exists(out) else 0
+        if name.startswith("areq") or name.startswith(COMPARE):
+            path = out_compare if name.startswith(COMPARE) else out
+            n = count_lines(path) if os.path.exists(path) else 0
             if r.rc != 0 or abs(n - expected) > expected // 100:
                 r.note = "broken: exit %d, %d lines, expected %d" % (r.rc, n, expected)
 
@@ -414,6 +465,9 @@ def scenario_a(args, report, tools, servers, targets):
     for s in stats.values():
         for n in s["notes"]:
             report("  note: %s" % n)
+    if args.compare:
+        compare_table(report, res, "areq -c 100 (whole job)", "Scenario A: --areq %s against --compare %s"
+                      % (args.areq, args.compare))
     a = stats["areq -c 100 (whole job)"]
     if a["wall"] and curl_wall:
         ratio = a["wall"] / curl_wall
@@ -436,6 +490,9 @@ def scenario_b(args, report, tools, servers, targets):
     spids = servers.delay_pids(1.0)
     entries = [("areq -c %d" % n, [tools.areq, "-c", str(n), "-q", "--no-progress", "-o", out, ulist],
                 {"stderr": os.path.join(args.work, "b-areq.err"), "server_pids": spids})]
+    out_compare = out + ".compare"
+    if args.compare:
+        entries.append(compare_entry(args, entries[0], out, out_compare))
     if tools.curl:
         entries.append(("curl -Z --parallel-max 300", [tools.curl, "-Z", "--parallel-max", "300", "-s", "--no-progress-meter", "-K", ccfg],
                         {"server_pids": spids}))
@@ -451,12 +508,13 @@ def scenario_b(args, report, tools, servers, targets):
         entries.append((floor, [tools.floor, "-c", str(n), ulist],
                         {"stdout": floor_out, "stderr": os.path.join(args.work, "b-floor.err"),
                          "server_pids": spids}))
-    else:
+    elif not args.no_peers:
         log("scenario B: no floor_client at %s (--floor): its row is skipped" % args.floor)
 
     def check(name, r):
-        if name.startswith("areq"):
-            lines = count_lines(out) if os.path.exists(out) else 0
+        if name.startswith("areq") or name.startswith(COMPARE):
+            path = out_compare if name.startswith(COMPARE) else out
+            lines = count_lines(path) if os.path.exists(path) else 0
             if r.rc != 0 or lines != expected:
                 r.note = "broken: exit %d, %d lines, expected %d" % (r.rc, lines, expected)
         elif name == floor and os.path.exists(floor_out):
@@ -485,6 +543,9 @@ def scenario_b(args, report, tools, servers, targets):
     for s in stats.values():
         for note in s["notes"]:
             report("  note: %s" % note)
+    if args.compare:
+        compare_table(report, res, "areq -c %d" % n, "Scenario B: --areq %s against --compare %s"
+                      % (args.areq, args.compare))
     if any(s["ovf"] for s in stats.values()):
         report("  note: 'listen ovf' counts handshakes the kernel dropped (accept queue full; somaxconn %s);"
                " each costs that client a retransmission (1 s or more)" % somaxconn())
@@ -612,6 +673,10 @@ def main():
     if not os.path.exists(default_areq):
         default_areq = os.path.join(ROOT, "build", "src", "areq")
     ap.add_argument("--areq", default=default_areq, help="binary (default build-release/src/areq, else build/src/areq)")
+    ap.add_argument("--compare", metavar="PATH", help="a second areq build, timed beside --areq in A and B,"
+                    " alternating run by run")
+    ap.add_argument("--no-peers", action="store_true", help="only areq (and --compare): no curl, wget2,"
+                    " floor client or reference program")
     ap.add_argument("--floor", help="floor_client, the lower bound in B (default: tests/floor_client"
                     " in the build directory of --areq)")
     ap.add_argument("--reference", default=os.path.join(os.path.dirname(ROOT), "shared", "reference", "areq.py"))
@@ -648,6 +713,10 @@ def main():
     args.c_conc = [int(x) for x in args.c_conc.split(",")]
     args.d_sizes = [int(x) for x in args.d_sizes.split(",")]
     args.areq = os.path.abspath(args.areq)
+    if args.compare:
+        args.compare = os.path.abspath(args.compare)
+        if not os.access(args.compare, os.X_OK):
+            sys.exit("run.py: --compare %s: not an executable" % args.compare)
     # areq is BUILD/src/areq; meson puts the bench tool at BUILD/tests/floor_client
     args.floor = os.path.abspath(args.floor or os.path.join(os.path.dirname(os.path.dirname(args.areq)),
                                                             "tests", "floor_client"))
@@ -686,6 +755,9 @@ def main():
     report("machine: %d CPUs (%s), Linux %s; RLIMIT_NOFILE %d; net.core.somaxconn %s" % (
         os.cpu_count(), cpu, platform.release(), nofile, somaxconn()))
     report("areq: %s (%s, git %s)" % (tools.version("areq"), os.path.relpath(args.areq, ROOT), git))
+    if args.compare:
+        report("compare: %s (%s)" % (subprocess.run([args.compare, "-V"], stdout=subprocess.PIPE,
+                                                    text=True).stdout.strip(), args.compare))
     report("peers: %s; %s; %s; python %s" % (tools.version("curl"), tools.version("wget2"), tools.version("nginx"),
                                              platform.python_version()))
     report("medians of repeated runs (tools alternate); wall = elapsed seconds, RSS = peak resident set (ru_maxrss)%s"

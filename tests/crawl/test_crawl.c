@@ -561,6 +561,64 @@ static void test_stop_while_waiting_for_a_permit(void **state)
     free(out);
 }
 
+/* Review of issue 13 point 3 (the feeder and the dispatcher): a run stopped at any moment
+ * gives back everything its tasks held. Each stop lands in another state of the three tasks
+ * (the run not yet started, the feeder reading or waiting for room in a full frontier, the
+ * dispatcher waiting for robots.txt, a permit, a politeness delay or a change), and after
+ * each one every permit is back exactly once, nothing is left handed out of the frontier,
+ * the list is closed, and both children have ended. */
+enum { STOP_LIST_STALLS = 3, STOP_LIST_PAGES = 1300 };
+
+static void stop_at(uint64_t ms, size_t permits, int recurse, double delay_s)
+{
+    void *state = NULL;
+    assert_int_equal(setup(&state), 0);
+    struct env *e = state;
+    FILE *f = fopen(e->list_path, "w");
+    assert_non_null(f);
+    for (int i = 0; i < STOP_LIST_STALLS; i++)
+        fprintf(f, "%s\n", at("/stall?hold=30&anystop=%d", i));
+    /* Another origin: with both permits held by the stalls, its robots.txt waits for one. */
+    fprintf(f, "http://localhost:%d/page/anystop/other?links=2\n", port);
+    for (int i = 0; i < STOP_LIST_PAGES; i++)
+        fprintf(f, "%s\n", at("/page/anystop/%d/p?links=2", i));
+    assert_int_equal(fclose(f), 0);
+    set_options(e, e->out_path, permits);
+    e->opt.depth = recurse;
+    e->opt.delay_s = delay_s;
+    start_run(e);
+    uv_update_time(&e->run.loop); /* from now, not from when the loop was made */
+    start_poll(e, on_stop_timer, ms, 0);
+    run_crawl(e);
+
+    crawl *c = &e->run.crawl;
+    assert_int_equal(c->t.result, -ECANCELED);
+    assert_true(task_is_done(&c->feeder));
+    assert_true(task_is_done(&c->dispatcher));
+    assert_int_equal(c->slots.permits, permits);
+    assert_null(c->slots.waiters.head);
+    assert_null(c->admitting);
+    assert_null(c->robots_host);
+    assert_null(c->in);
+    struct frontier_stats fs;
+    frontier_get_stats(c->frontier, &fs);
+    assert_int_equal(fs.in_flight, 0);
+    assert_int_equal(c->stats.started, c->stats.finished);
+    assert_int_equal(teardown(&state), 0);
+}
+
+static void test_stop_in_any_state_gives_everything_back(void **state)
+{
+    (void)state;
+    static const uint64_t at_ms[] = {0, 1, 2, 5, 10, 20, 50, 150};
+    for (size_t i = 0; i < sizeof at_ms / sizeof at_ms[0]; i++) {
+        stop_at(at_ms[i], 2, 0, 0);
+        stop_at(at_ms[i], 2, 1, 0);
+        stop_at(at_ms[i], 2, 1, 0.05);
+        stop_at(at_ms[i], 1, 1, 0); /* a robots.txt waits for the one permit */
+    }
+}
+
 /* A <base href> after some links applies to them too: the page is scanned again. A second
  * <base> is ignored. */
 static void test_late_base_applies_to_earlier_links(void **state)
@@ -730,6 +788,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_concurrency_bounds_transfers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_cancels_stalled_transfers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_while_waiting_for_a_permit, setup, teardown),
+        cmocka_unit_test(test_stop_in_any_state_gives_everything_back),
         cmocka_unit_test_setup_teardown(test_late_base_applies_to_earlier_links, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_write_error_stops_the_run, setup, teardown),

@@ -217,6 +217,44 @@ class StalledReaderTest(IoTest):
             self.assertLessEqual(targets, common.page_expected(src, links=2000), src)
 
 
+    def test_reader_that_comes_back_gets_the_whole_of_a_long_list(self):
+        """Review of issue 13 point 3: with the reader stalled, the dispatcher waits for the
+        writer's room and the feeder for room in a full frontier (the list is longer than
+        the read-ahead); once the reader takes the output both must be woken, and the run
+        ends with every page written."""
+        big = [page_url("comeback-big-%d.html" % k, links=2000) for k in range(30)]
+        small = [page_url("comeback-%d/x.html" % k, links=1) for k in range(1100)]
+        self.write_urls(big + small)
+        p = self.start(["-c", "4", "-o", "-", "urls.txt"], env={"UV_THREADPOOL_SIZE": "4"})
+
+        def fetched_now():
+            return sum(1 for e in SRV.requests() if "/page/comeback-" in e[3])
+        self.assertTrue(common.wait_for(lambda: fetched_now() > 0, scaled(10)))
+        last = -1
+        step = 3 if common.WRAPPER else 0.5
+        for _ in range(int(scaled(20) / step)):
+            time.sleep(step)
+            n = fetched_now()
+            if n == last:
+                break
+            last = n
+        self.assertIsNone(p.poll(), "areq ended with its reader stalled")
+        self.assertLess(fetched_now(), 100, "areq kept fetching with nobody reading its output")
+        out = []
+        reader = threading.Thread(target=lambda: out.append(p.stdout.read()), daemon=True)
+        reader.start()
+        try:
+            rc = p.wait(scaled(60))
+        except subprocess.TimeoutExpired:
+            self.fail("areq did not end after its reader came back (%d of %d pages fetched)"
+                      % (fetched_now(), len(big) + len(small)))
+        reader.join(scaled(10))
+        self.assertEqual(rc, 0, p.stderr.read())
+        got = by_source(parse_output(self, out[0].decode("utf-8")))
+        self.assertEqual(len(got), len(big) + len(small))
+        for u in (big[0], big[-1], small[0], small[-1]):
+            self.assertEqual(got[u], common.page_expected(u, links=2000 if u in big else 1))
+
 # --- item 8: output integrity ---------------------------------------------------------------
 
 class FullDiskTest(IoTest):

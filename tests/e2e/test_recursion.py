@@ -399,6 +399,26 @@ class DepthTest(RecursionTest):
                          % (reqs[1][1], reqs[0][1]))
         self.assertEqual(r.rc, 0, r)
 
+    # issue 13 point 3: the feeder reads the lists on while links wait for the next level.
+    # It used to count held links against its read-ahead of 1,024 listed URLs, so a long
+    # list whose pages held 1,024 links between them stopped being read, and with it level 0
+    # never ended: 1,500 listed pages of two links each under -d 1 hung after ~520 pages.
+    def test_long_list_whose_links_wait_for_the_next_level(self):
+        srv = self.srv
+        starts = [srv.url("/page/held%d/x?links=2" % i) for i in range(1500)]
+        # 2 s here, 20 s under valgrind on a busy machine; crawl() scales the limit itself.
+        r, runs, pairs = self.crawl(srv, starts, ["-d", "1", "-c", "20", "--no-robots"],
+                                    timeout=30)
+        self.assertEqual(r.rc, 0, r)
+        pages = runs[srv].pages()
+        self.assertEqual(len(pages), 1500 * 3, "pages requested")
+        self.assertEqual(len(set(pages)), len(pages), "a page was requested twice")
+        self.assertEqual(sum(len(v) for v in pairs.values()), 1500 * 2)
+        for i in (0, 749, 1499):
+            self.assertEqual(pairs[srv.url("/page/held%d/x?links=2" % i)],
+                             {srv.url("/page/held%d/l%d.html" % (i, k)) for k in (0, 1)})
+
+
 # --- traps and --max-pages ------------------------------------------------------------------
 
 class TrapTest(RecursionTest):
@@ -449,6 +469,24 @@ class TrapTest(RecursionTest):
         r, runs, pairs = self.crawl(srv, starts, ["-d", "2", "--max-pages", "3", "--no-robots"])
         self.assertEqual(len(runs[srv].pages()), 3, runs[srv].pages())
         self.assertTrue(set(runs[srv].pages()) <= {target_of(u) for u in starts})
+
+    # Review of issue 13 point 3: once --max-pages is reached the dispatcher drains what the
+    # feeder brings, and each URL it drains makes room for the feeder to read on, so a list
+    # three times the read-ahead is read to its end and the run ends. The first pages are
+    # slow and have one permit between them, so the frontier is full when the limit is met.
+    def test_max_pages_reached_in_a_long_list(self):
+        srv = self.srv
+        starts = [srv.url("/slow?delay=0.3&maxlong=%d" % i) for i in range(3)] + \
+            [srv.url("/page/maxlong/%d/x?links=1" % i) for i in range(3000)]
+        r, runs, pairs = self.crawl(srv, starts, ["-d", "1", "-c", "1", "--max-pages", "3",
+                                                  "--no-robots"], timeout=60)
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(runs[srv].pages(), [target_of(u) for u in starts[:3]])
+        # Every listed URL after the third is left; the slow pages' links may be too,
+        # when they were found before the list filled the --max-pages count.
+        left = re.search(r"(\d+) left by --max-pages", r.err)
+        self.assertIsNotNone(left, r.err[-500:])
+        self.assertIn(int(left.group(1)), (3000, 3001, 3002), r.err[-500:])
 
 
 # --- robots.txt -----------------------------------------------------------------------------
@@ -609,6 +647,21 @@ class RobotsTest(RecursionTest):
         self.assertEqual(r.rc, 1, r)
         self.assertFailureReported(r, start, "robots.txt")
         self.assertSummary(r, ok=0, failed=1)
+
+    # Review of issue 13 point 3: listed URLs robots.txt turns away leave the frontier without
+    # a fetch, and each makes room for the feeder, so a list three times the read-ahead is
+    # read to its end, every URL of it named, and the run ends.
+    def test_robots_disallows_a_long_list(self):
+        srv = self.robots_server("User-agent: *\nDisallow: /page/\n")
+        self.addCleanup(srv.stop)
+        starts = [srv.url("/page/dis%d.html?links=1" % i) for i in range(3000)]
+        r, runs, pairs = self.crawl(srv, starts, ["-d", "1"], timeout=60)
+        self.assertEqual(r.rc, 1, r)
+        self.assertEqual(runs[srv].targets(), ["/robots.txt"])
+        self.assertEqual(r.err.count(": disallowed by robots.txt\n"), 3000)
+        for u in (starts[0], starts[1500], starts[-1]):
+            self.assertFailureReported(r, u, "disallowed by robots.txt")
+        self.assertSummary(r, ok=0, failed=3000)
 
     def test_robots_disallowed_listed_url_is_a_failure(self):
         text = "User-agent: *\nDisallow: /graph/t/n0.html\n"

@@ -182,6 +182,25 @@ class StateTest(AreqTest):
         self.assertIn("1 304s without validators", third.err)
         self.assertEqual(SRV.cond14("stats")["unsolicited_304"], 1)
 
+    def test_save_sends_validators_only_for_bodies_in_place(self):
+        out = os.path.join(self.tmp, "saved", "127.0.0.1:%d" % SRV.port, "site")
+        first = self.crawl("a.tsv", "--save", "saved", depth=0)
+        self.assertEqual(first.rc, 0, first)
+        self.assertTrue(os.path.isfile(os.path.join(out, "p0.html")))
+        mark = len(SRV.conditional())
+        second = self.crawl("b.tsv", "--save", "saved", depth=0)
+        self.assertEqual(second.rc, 0, second)
+        self.assertEqual([c[5] for c in self.cond_since(mark)], [304])
+        self.assertEqual(second.read("b.tsv"), first.read("a.tsv"))
+        # The saved body is gone: the page is asked for plainly, and saved again.
+        os.unlink(os.path.join(out, "p0.html"))
+        mark = len(SRV.conditional())
+        third = self.crawl("c.tsv", "--save", "saved", depth=0)
+        self.assertEqual(third.rc, 0, third)
+        asked = self.cond_since(mark)
+        self.assertEqual([(c[3], c[5]) for c in asked], [(None, 200)])
+        self.assertTrue(os.path.isfile(os.path.join(out, "p0.html")))
+
     def test_options_that_need_state(self):
         for args in (["--fresh"], ["--changes", "ch.tsv"], ["--max-age", "1d"]):
             r = self.run_areq(["-o", "out.tsv"] + args + [self.start_url])

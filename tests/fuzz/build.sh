@@ -45,7 +45,7 @@ done
 rm -f "$out/libareq_fuzz.a"
 ar rcs "$out/libareq_fuzz.a" "${objs[@]}"
 
-for name in fuzz_links fuzz_url fuzz_input fuzz_robots; do
+for name in fuzz_links fuzz_url fuzz_input fuzz_robots fuzz_savepath; do
     echo "building $out/$name"
     "$cc" "${common[@]}" -fsanitize=fuzzer -o "$out/$name" "$root/tests/fuzz/$name.c" \
         "$out/libareq_fuzz.a" -Wl,--as-needed "${pkg_libs[@]}" -lm

@@ -193,6 +193,37 @@ static void test_commit_covers(void **st)
     state_close(s);
 }
 
+/* A page put with same_content keeps its stored targets, hash and outcome; the rest is
+ * written (validators, times, the run). */
+static void test_same_content(void **st)
+{
+    struct env *e = *st;
+    state *s = open_ok(e->path);
+    assert_int_equal(state_run_begin(s, 0, cmd_hash, opt_hash, 0, 100), 0);
+    static const char t[] = "http://a.test/x\0http://a.test/y\0";
+    struct state_page a = page("http://a.test/", t, sizeof t - 1, 0);
+    assert_int_equal(state_page_put(s, &a), 0);
+    assert_int_equal(state_commit_now(s, -1, 0, 1), 0);
+    assert_int_equal(state_run_begin(s, 0, cmd_hash, opt_hash, 0, 200), 0);
+    struct state_page b = page("http://a.test/", NULL, 0, 0);
+    b.same_content = 1;
+    b.etag = "\"v2\"";
+    b.fetched_at = 2000;
+    assert_int_equal(state_page_put(s, &b), 0);
+    assert_int_equal(state_commit_now(s, -1, 0, 1), 0);
+    struct state_record r;
+    state_record_init(&r);
+    assert_int_equal(state_page_get(s, "http://a.test/", 14, &r), 1);
+    assert_int_equal(r.page.targets_len, sizeof t - 1);
+    assert_memory_equal(r.page.targets, t, sizeof t - 1);
+    assert_true(r.page.has_body_hash);
+    assert_string_equal(r.page.etag, "\"v2\"");
+    assert_int_equal(r.page.fetched_at, 2000);
+    assert_int_equal(r.page.run, state_run_id(s));
+    state_record_finish(&r);
+    state_close(s);
+}
+
 static int count_page(void *arg, const struct state_page *p)
 {
     (void)p;
@@ -457,6 +488,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commit_covers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_same_content, setup, teardown),
         cmocka_unit_test_setup_teardown(test_each_page, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commit_async, setup, teardown),
         cmocka_unit_test_setup_teardown(test_robots, setup, teardown),

@@ -1,0 +1,241 @@
+/* Tests of the saver on a real directory: temporary files renamed into place, nothing left
+ * by an abort, no symbolic link followed, and the collision rules of save.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "save.h"
+
+static char root[64];
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(root, sizeof root, "/tmp/areq-test-save-XXXXXX");
+    return mkdtemp(root) == NULL ? -1 : 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static char *path_of(const char *rel)
+{
+    static char p[512];
+    snprintf(p, sizeof p, "%s/%s", root, rel);
+    return p;
+}
+
+static void put(const char *rel, const char *text)
+{
+    FILE *f = fopen(path_of(rel), "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void assert_file(const char *rel, const char *text)
+{
+    char got[256] = "";
+    FILE *f = fopen(path_of(rel), "r");
+    if (f == NULL)
+        fail_msg("%s: missing", rel);
+    size_t n = fread(got, 1, sizeof got - 1, f);
+    got[n] = '\0';
+    fclose(f);
+    assert_string_equal(got, text);
+}
+
+/* Entries in a directory of the tree, "." and ".." aside. */
+static int entries(const char *rel)
+{
+    char cmd[600];
+    for (int want = 0; want < 8; want++) {
+        snprintf(cmd, sizeof cmd, "test $(ls -A '%s' | wc -l) -eq %d", path_of(rel), want);
+        if (system(cmd) == 0)
+            return want;
+    }
+    return -1;
+}
+
+static int save(saver *s, const char *rel, const char *url, const char *body, struct buf *got)
+{
+    save_file *f;
+    int rc = save_begin(s, rel, url, &f);
+    if (rc != 0)
+        return rc;
+    rc = save_write(f, body, strlen(body));
+    if (rc != 0) {
+        save_abort(f);
+        return rc;
+    }
+    return save_commit(f, got);
+}
+
+static void test_commit_and_abort(void **state)
+{
+    (void)state;
+    saver *s;
+    assert_int_equal(saver_open(path_of("d/e"), 0, &s), 0); /* made, parents too */
+    struct buf got;
+    buf_init(&got);
+    assert_int_equal(save(s, "h/x/y.txt", "u", "one", &got), 0);
+    assert_string_equal(got.data, "h/x/y.txt");
+    assert_file("d/e/h/x/y.txt", "one");
+    /* An aborted body leaves nothing, and a good copy stays. */
+    save_file *f;
+    assert_int_equal(save_begin(s, "h/x/y.txt", "u", &f), 0);
+    assert_int_equal(save_write(f, "partial", 7), 0);
+    assert_int_equal(entries("d/e/h/x"), 2); /* y.txt and the temporary file */
+    save_abort(f);
+    assert_int_equal(entries("d/e/h/x"), 1);
+    assert_file("d/e/h/x/y.txt", "one");
+    /* A complete one replaces it. */
+    assert_int_equal(save(s, "h/x/y.txt", "u", "two", NULL), 0);
+    assert_file("d/e/h/x/y.txt", "two");
+    saver_destroy(s);
+    buf_finish(&got);
+}
+
+/* A link planted in the tree is never followed, as a directory or as the file. */
+static void test_symlinks(void **state)
+{
+    (void)state;
+    assert_int_equal(mkdir(path_of("out"), 0777), 0);
+    assert_int_equal(mkdir(path_of("d"), 0777), 0);
+    put("out/victim", "untouched");
+    char target[512];
+    snprintf(target, sizeof target, "%s", path_of("out"));
+    assert_int_equal(symlink(target, path_of("d/h")), 0);
+    assert_int_equal(mkdir(path_of("d/g"), 0777), 0);
+    snprintf(target, sizeof target, "%s", path_of("out/victim"));
+    assert_int_equal(symlink(target, path_of("d/g/f")), 0);
+    saver *s;
+    assert_int_equal(saver_open(path_of("d"), 0, &s), 0);
+    assert_int_equal(save(s, "h/victim", "u", "evil", NULL), -ELOOP);
+    assert_int_equal(save(s, "h/new", "u", "evil", NULL), -ELOOP);
+    assert_int_equal(save(s, "g/f", "u", "evil", NULL), -ELOOP);
+    assert_file("out/victim", "untouched");
+    assert_int_equal(entries("out"), 1);
+    assert_int_equal(entries("d/g"), 1); /* the link, and no temporary file */
+    saver_destroy(s);
+}
+
+/* `a` the file and `a/b`: the same tree whichever comes first. */
+static void test_file_and_directory(void **state)
+{
+    (void)state;
+    saver *s;
+    assert_int_equal(saver_open(path_of("one"), 0, &s), 0);
+    struct buf got;
+    buf_init(&got);
+    assert_int_equal(save(s, "h/a", "u1", "file a", &got), 0);
+    assert_string_equal(got.data, "h/a");
+    assert_int_equal(save(s, "h/a/b", "u2", "file b", NULL), 0);
+    saver_destroy(s);
+    assert_file("one/h/a/index.html", "file a");
+    assert_file("one/h/a/b", "file b");
+
+    assert_int_equal(saver_open(path_of("two"), 0, &s), 0);
+    assert_int_equal(save(s, "h/a/b", "u2", "file b", NULL), 0);
+    buf_clear(&got);
+    assert_int_equal(save(s, "h/a", "u1", "file a", &got), 0);
+    assert_string_equal(got.data, "h/a/index.html");
+    saver_destroy(s);
+    assert_file("two/h/a/index.html", "file a");
+    assert_file("two/h/a/b", "file b");
+    buf_finish(&got);
+}
+
+/* The --state hook: a body counts as saved only once it is in place, never through a link. */
+static void test_exists(void **state)
+{
+    (void)state;
+    saver *s;
+    assert_int_equal(saver_open(path_of("x"), 0, &s), 0);
+    assert_int_equal(save_exists(s, "h/a/b.png"), 0);
+    save_file *f;
+    assert_int_equal(save_begin(s, "h/a/b.png", "u", &f), 0);
+    assert_int_equal(save_write(f, "x", 1), 0);
+    assert_int_equal(save_exists(s, "h/a/b.png"), 0); /* not yet complete */
+    assert_int_equal(save_commit(f, NULL), 0);
+    assert_int_equal(save_exists(s, "h/a/b.png"), 1);
+    assert_int_equal(save(s, "h/a", "u2", "dir's page", NULL), 0); /* a is a directory */
+    assert_int_equal(save_exists(s, "h/a"), 1);
+    char target[512];
+    snprintf(target, sizeof target, "%s", path_of("x/h/a"));
+    assert_int_equal(symlink(target, path_of("x/h/l")), 0);
+    assert_int_equal(save_exists(s, "h/l/b.png"), 0);
+    assert_int_equal(save_exists(s, "h/l"), 0);
+    saver_destroy(s);
+}
+
+static void test_flat(void **state)
+{
+    (void)state;
+    saver *s;
+    assert_int_equal(saver_open(path_of("f"), SAVE_FLAT, &s), 0);
+    struct buf got;
+    buf_init(&got);
+    assert_int_equal(save(s, "x.png", "http://a/x.png", "a", NULL), 0);
+    assert_int_equal(save(s, "x.png", "http://b/x.png", "b", &got), 0);
+    assert_string_equal(got.data, "x.1.png");
+    buf_clear(&got);
+    assert_int_equal(save(s, "x.png", "http://c/x.png", "c", &got), 0);
+    assert_string_equal(got.data, "x.2.png");
+    /* The same URL again takes its own name back. */
+    buf_clear(&got);
+    assert_int_equal(save(s, "x.png", "http://b/x.png", "b2", &got), 0);
+    assert_string_equal(got.data, "x.1.png");
+    assert_int_equal(save(s, "x", "http://a/x", "d", NULL), 0);
+    assert_int_equal(save(s, "x", "http://b/x", "e", NULL), 0);
+    saver_destroy(s);
+    assert_file("f/x.png", "a");
+    assert_file("f/x.1.png", "b2");
+    assert_file("f/x.2.png", "c");
+    assert_file("f/x", "d");
+    assert_file("f/x.1", "e");
+    assert_int_equal(entries("f"), 5);
+    buf_finish(&got);
+}
+
+static void test_not_writable(void **state)
+{
+    (void)state;
+    saver *s;
+    put("plain", "x");
+    assert_int_equal(saver_open(path_of("plain"), 0, &s), -ENOTDIR);
+    assert_int_equal(saver_open(path_of("plain/sub"), 0, &s), -ENOTDIR);
+    if (geteuid() != 0) {
+        assert_int_equal(mkdir(path_of("ro"), 0555), 0);
+        assert_int_equal(saver_open(path_of("ro"), 0, &s), -EACCES);
+    }
+    assert_true(save_error_is_fatal(-ENOSPC));
+    assert_false(save_error_is_fatal(-ENAMETOOLONG));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_commit_and_abort, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_symlinks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_file_and_directory, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exists, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flat, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_not_writable, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
