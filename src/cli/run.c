@@ -464,11 +464,38 @@ static int command_hashes(const struct options *o, unsigned char options[DIGEST_
     return rc;
 }
 
+/* Whether two paths name one file: the same string, or the same device and inode. */
+static int same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    if (strcmp(a, b) == 0)
+        return 1;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
+/* The store must not be a file this run writes: opening that would cut the store. 0, or
+ * -1 after the message. */
+static int check_state_apart(const struct options *o)
+{
+    const char *written[] = {strcmp(o->output, "-") != 0 ? o->output : NULL, o->failures,
+                             o->changes, o->cookie_jar};
+    static const char *const what[] = {"the output", "the --failures file",
+                                       "the --changes file", "the cookie jar"};
+    for (size_t i = 0; i < sizeof written / sizeof *written; i++) {
+        if (written[i] != NULL && same_file(o->state, written[i])) {
+            log_fatal("--state %s is also %s: refusing to overwrite it", o->state, what[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* The options that only mean something with a store. 0, or -1 after the message. */
 static int check_state_options(const struct options *o)
 {
     if (o->state != NULL)
-        return 0;
+        return check_state_apart(o);
     const char *alone = o->fresh ? "--fresh" : o->changes ? "--changes"
                         : o->max_age_s > 0 ? "--max-age" : NULL;
     if (alone == NULL)
@@ -559,6 +586,17 @@ static int close_state(struct areq_run *r, int complete)
                 s->not_modified, s->same_body, s->changed, s->new_pages, s->resumed, s->reused,
                 s->unsolicited_304, s->etag_churn);
     return 0;
+}
+
+/* A start that fails after writer_start() may leave the header's write in flight on the
+ * pool, and its request lives in the writer: the writer may be let go only once it is
+ * back. Nothing more is written, and no error of it reaches a crawl that never started. */
+static void settle_output(struct areq_run *r)
+{
+    writer_on_error(r->out, NULL, NULL);
+    writer_abandon(r->out);
+    while (writer_backlog(r->out) > 0 && writer_error(r->out) == 0)
+        uv_run(&r->loop, UV_RUN_ONCE);
 }
 
 /* Lets go of what run_init() took, the loop last. */
@@ -765,6 +803,7 @@ int run_init(struct areq_run *r, const struct options *o, const struct run_hooks
                              writer_offset_whole(r->out), (int64_t)time(NULL));
         if (rc != 0) {
             log_fatal("%s", state_error(r->state));
+            settle_output(r);
             return give_up(r, EXIT_OUTPUT, 1);
         }
         r->sync_fd = writer_dup_sync_fd(r->out);
@@ -813,6 +852,7 @@ int run_init(struct areq_run *r, const struct options *o, const struct run_hooks
     r->crawl_owns_inputs = 1;
     if (crawl_init(&r->crawl, &co) != 0) {
         log_fatal("out of memory");
+        settle_output(r);
         return give_up(r, EXIT_USAGE, 1);
     }
     r->crawl.t.on_done = on_crawl_done;

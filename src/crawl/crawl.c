@@ -856,11 +856,25 @@ static void resume(crawl *c)
     if (c->opt.state == NULL || c->opt.resume_run <= 0)
         return;
     int rc = state_each_page(c->opt.state, c->opt.resume_run, resume_page, c);
-    if (rc == 0)
-        rc = state_each_page(c->opt.state, c->opt.resume_run, resume_links, c);
     if (rc != 0) {
         c->store_error = rc;
         log_fatal("%s", rc == -ENOMEM ? "out of memory" : state_error(c->opt.state));
+    }
+}
+
+/* The second pass waits until the lists are read: a listed URL is at depth 0, and a done
+ * page's link to it, offered first, would take it at a deeper level (whose links a
+ * clean run follows and this one would not). The links are held back until the lists end
+ * anyway. Pages this run committed meanwhile come round too: their links are seen. */
+static void resume_follow(crawl *c)
+{
+    if (c->opt.state == NULL || c->opt.resume_run <= 0 || c->store_error != 0)
+        return;
+    int rc = state_each_page(c->opt.state, c->opt.resume_run, resume_links, c);
+    if (rc != 0) {
+        c->store_error = rc;
+        log_fatal("%s", rc == -ENOMEM ? "out of memory" : state_error(c->opt.state));
+        crawl_stop(c, -EIO);
     }
 }
 
@@ -1035,6 +1049,7 @@ static int frontier_has_room(const crawl *c)
 /* Every list has been read: the frontier learns that no more depth-0 URLs will come. */
 static void lists_done(crawl *c)
 {
+    resume_follow(c);
     c->lists_read = 1;
     frontier_set_input_open(c->frontier, 0);
     task_event_signal(&c->changed);
