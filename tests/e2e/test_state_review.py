@@ -104,6 +104,10 @@ class KillAndResumeTest(Base):
         self.assertGreater(pages, 20)
         rng = random.Random(seed)
         resumed = 0
+        # Under valgrind each run costs seconds: a few kills check the same code for
+        # memory errors; the many random ones run in the plain and sanitizer passes.
+        if common.WRAPPER:
+            kills = min(kills, 3)
         for i in range(kills):
             killed = self.kill_after(["-q", "-o", out, "--state", "s.db"] + args,
                                      rng.randint(0, pages), stdin)
