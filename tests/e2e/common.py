@@ -82,6 +82,23 @@ def areq_env():
     return env
 
 
+
+def mount_tmpfs(test, path, size, cleanup=True):
+    """Mounts a tmpfs of `size` (e.g. "64k") at `path` for `test`, unmounted when it ends
+    (unless cleanup is False: then the caller unmounts). Skips the test, saying why, where
+    that cannot be done: no mount(8) (a bare mmdebstrap root lacks Debian's mount package),
+    or no right to mount (not root, no CAP_SYS_ADMIN)."""
+    if shutil.which("mount") is None:
+        test.skipTest("no mount command (Debian's mount package) for a small tmpfs")
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=" + size, "tmpfs", path],
+                       capture_output=True)
+    if r.returncode != 0:
+        test.skipTest("cannot mount a %s tmpfs (needs root and CAP_SYS_ADMIN): %s"
+                      % (size, r.stderr.decode(errors="replace").strip()))
+    if cleanup:
+        test.addCleanup(subprocess.run, ["umount", "-l", path])
+
+
 _asan = []
 
 

@@ -133,11 +133,23 @@ def tty_text(b):
     return b.decode("utf-8", "replace").replace("\r\n", "\n")
 
 
+def need_terminal(tc):
+    """Skips tc, saying why, where util-linux script cannot give areq a terminal."""
+    if not shutil.which("script"):
+        tc.skipTest("util-linux script is not installed")
+    try:
+        # A chroot without /dev/pts mounted has no pseudo-terminals to give.
+        master, slave = os.openpty()
+        os.close(master)
+        os.close(slave)
+    except OSError as e:
+        tc.skipTest("no pseudo-terminal can be opened (is /dev/pts mounted?): %s" % e)
+
+
 def run_in_terminal(tc, args, cwd, timeout=30):
     """Runs areq with stdin, stdout and stderr on a pseudo-terminal (util-linux script);
     returns (exit status, what reached the terminal with CRLF turned into LF)."""
-    if not shutil.which("script"):
-        tc.skipTest("util-linux script is not installed")
+    need_terminal(tc)
     cmd = shlex.join(common.areq_argv(args))
     p = subprocess.run(["script", "-qec", cmd, "/dev/null"], cwd=cwd, env=common.areq_env(),
                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -498,8 +510,7 @@ class ProgressTest(AreqTest):
 
     def test_terminal_stdout_output_unaffected(self):
         # stdout to a file, stderr on the terminal: the pairs stay clean.
-        if not shutil.which("script"):
-            self.skipTest("util-linux script is not installed")
+        need_terminal(self)
         cmd = shlex.join(common.areq_argv(["-o", "-", "urls.txt"])) + " > out.tsv"
         p = subprocess.run(["script", "-qec", cmd, "/dev/null"], cwd=self.tmp,
                            env=common.areq_env(), stdin=subprocess.DEVNULL,

@@ -262,12 +262,7 @@ class FullDiskTest(IoTest):
         super().setUp()
         self.mnt = os.path.join(self.tmp, "small")
         os.mkdir(self.mnt)
-        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", self.mnt],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        if r.returncode != 0:
-            self.skipTest("cannot mount a 64 KiB tmpfs (%s): needs root and CAP_SYS_ADMIN"
-                          % r.stdout.decode(errors="replace").strip())
-        self.addCleanup(subprocess.run, ["umount", "-l", self.mnt])
+        common.mount_tmpfs(self, self.mnt, "64k")
 
     def test_full_disk_keeps_whole_blocks_and_counts_them(self):
         """A full disk left a cut last line, and the summary claimed the pairs it could not

@@ -127,12 +127,7 @@ class ResumeTest(AreqTest):
     def test_full_disk_then_resume(self):
         disk = os.path.join(self.tmp, "disk")
         os.mkdir(disk)
-        m = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=160k", "tmpfs", disk],
-                           capture_output=True)
-        if m.returncode != 0:
-            self.skipTest("cannot mount a small tmpfs (needs root): %s"
-                          % m.stderr.decode(errors="replace").strip())
-        self.addCleanup(subprocess.run, ["umount", "-l", disk])
+        common.mount_tmpfs(self, disk, "160k")
         args = ["-o", "disk/out.tsv", "--state", "disk/state.db"] + self.ARGS + [self.start_url]
         full = self.run_areq(args, timeout=120)
         self.assertEqual(full.rc, 3, full)

@@ -321,11 +321,7 @@ class FullStoreAtStartTest(Base):
         args = ["-o", "out", "--state", "disk/s.db", "-d", "1", self.start_url]
         # The crash was a race with the pool (about one try in three): many cheap tries.
         for i in range(6 if common.WRAPPER else 25):
-            m = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", disk],
-                               capture_output=True)
-            if m.returncode != 0:
-                self.skipTest("cannot mount a small tmpfs (needs root): %s"
-                              % m.stderr.decode(errors="replace").strip())
+            common.mount_tmpfs(self, disk, "64k", cleanup=False)
             try:
                 r = self.run_areq(args)
             finally:
