@@ -11,7 +11,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 out=${1:-$root/build-fuzz}
 cc=${CLANG:-clang}
 # What meson.build asks pkg-config for; keep the two lists in step.
-modules=(libcurl libuv libpcre2-8 libidn2)
+modules=(libcurl libuv libpcre2-8 libidn2 libcrypto)
 
 mkdir -p "$out/obj"
 # The same generated table and config.h the meson build makes.
