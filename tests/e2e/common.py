@@ -83,6 +83,30 @@ def areq_env():
 
 
 
+
+def served(url):
+    """The body a loopback server sends for url, fetched directly (the fixture server's
+    bodies depend only on the URL), to compare with what areq saved."""
+    import urllib.request
+    with urllib.request.urlopen(url, timeout=30) as r:
+        return r.read()
+
+
+def file_tree(root):
+    """{relative path: bytes} of every file below root; symbolic links are listed as
+    ("link", target), not followed."""
+    out = {}
+    for d, dirs, files in os.walk(root):
+        for name in files + [x for x in dirs if os.path.islink(os.path.join(d, x))]:
+            p = os.path.join(d, name)
+            rel = os.path.relpath(p, root)
+            if os.path.islink(p):
+                out[rel] = ("link", os.readlink(p))
+            else:
+                with open(p, "rb") as f:
+                    out[rel] = f.read()
+    return out
+
 def mount_tmpfs(test, path, size, cleanup=True):
     """Mounts a tmpfs of `size` (e.g. "64k") at `path` for `test`, unmounted when it ends
     (unless cleanup is False: then the caller unmounts). Skips the test, saying why, where

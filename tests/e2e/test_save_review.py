@@ -18,11 +18,10 @@ import subprocess
 import sys
 import time
 import unittest
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
-from common import AreqTest, scaled  # noqa: E402
+from common import AreqTest, file_tree as tree, served, scaled  # noqa: E402
 
 SRV = None
 
@@ -36,26 +35,6 @@ def setUpModule():
 def tearDownModule():
     if SRV:
         SRV.stop()
-
-
-def served(url):
-    with urllib.request.urlopen(url, timeout=30) as r:
-        return r.read()
-
-
-def tree(root):
-    """{relative path: bytes} of every file below root; links as ("link", target)."""
-    out = {}
-    for d, dirs, files in os.walk(root):
-        for name in files + [x for x in dirs if os.path.islink(os.path.join(d, x))]:
-            p = os.path.join(d, name)
-            rel = os.path.relpath(p, root)
-            if os.path.islink(p):
-                out[rel] = ("link", os.readlink(p))
-            else:
-                with open(p, "rb") as f:
-                    out[rel] = f.read()
-    return out
 
 
 def host_dir():
