@@ -388,11 +388,6 @@ static void visit_free(struct visit *v)
     free(v);
 }
 
-static int is_web_target(const char *s, size_t len)
-{
-    return (len > 7 && memcmp(s, "http://", 7) == 0) || (len > 8 && memcmp(s, "https://", 8) == 0);
-}
-
 /* Writes a page's stored pairs as its fetch wrote them: the same lines in the same order,
  * one block. 0 or the writer's error; *pairs says how many. */
 static int write_stored(crawl *c, const char *source, size_t len, const struct state_page *p,
@@ -416,8 +411,8 @@ static int write_stored(crawl *c, const char *source, size_t len, const struct s
     return rc;
 }
 
-/* Follows a page's stored targets as its scan would have offered them: web URLs only,
- * without their fragments. */
+/* Follows a page's stored targets as its scan would have offered them
+ * (page_keep_to_follow). */
 static void follow_stored(crawl *c, const char *url, size_t len, unsigned depth,
                           const struct frontier_host *root, const struct state_page *p)
 {
@@ -427,12 +422,7 @@ static void follow_stored(crawl *c, const char *url, size_t len, unsigned depth,
     int rc = 0;
     for (const char *t = p->targets; t < end && rc == 0;) {
         size_t tl = strlen(t);
-        if (is_web_target(t, tl)) {
-            const char *hash = memchr(t, '#', tl);
-            rc = buf_append(&follow, t, hash != NULL ? (size_t)(hash - t) : tl);
-            if (rc == 0)
-                rc = buf_putc(&follow, '\0');
-        }
+        rc = page_keep_to_follow(&follow, t, tl);
         t += tl + 1;
     }
     if (rc != 0)

@@ -62,21 +62,23 @@ struct page {
 
 enum { SCAN_RESCAN = 1 }; /* a <base> came after links: resolve them all again */
 
-static int is_web_url(const char *s, size_t len)
+int page_keep_to_follow(struct buf *follow, const char *target, size_t len)
 {
-    return (len > 7 && memcmp(s, "http://", 7) == 0) || (len > 8 && memcmp(s, "https://", 8) == 0);
+    int web = (len > 7 && memcmp(target, "http://", 7) == 0) ||
+              (len > 8 && memcmp(target, "https://", 8) == 0);
+    if (!web)
+        return 0;
+    const char *hash = memchr(target, '#', len);
+    int rc = buf_append(follow, target, hash ? (size_t)(hash - target) : len);
+    return rc != 0 ? rc : buf_putc(follow, '\0');
 }
 
-/* Keeps a target to follow after the scan (a nofollow meta may still come), without its
- * fragment, which names a part of the same page. */
+/* Keeps a target to follow after the scan (a nofollow meta may still come). */
 static int keep_to_follow(struct scan *s)
 {
-    if (!s->following || !is_web_url(s->target.data, s->target.len))
+    if (!s->following)
         return 0;
-    const char *hash = memchr(s->target.data, '#', s->target.len);
-    size_t len = hash ? (size_t)(hash - s->target.data) : s->target.len;
-    int rc = buf_append(&s->follow, s->target.data, len);
-    return rc != 0 ? rc : buf_putc(&s->follow, '\0');
+    return page_keep_to_follow(&s->follow, s->target.data, s->target.len);
 }
 
 static int on_link(void *ctx, enum links_kind kind, const char *value, size_t len)

@@ -113,6 +113,12 @@ struct page_result {
     struct buf targets;
 };
 
+/* Appends `target` (a resolved link of a page) to a list of links to follow, each
+ * NUL-terminated, if it is an http(s) URL, without its fragment, which names a part of the
+ * same page: what a scan offers to follow, and what a stored page's targets give back.
+ * 0 (kept or not a web URL) or -ENOMEM. */
+int page_keep_to_follow(struct buf *follow, const char *target, size_t len);
+
 /* Called once, from the loop, when the page has finished; `arg` is page_spawn's, and
  * `target` a copy of its target. */
 typedef void page_done_fn(void *arg, const struct page_target *target,
