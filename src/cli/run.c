@@ -509,7 +509,76 @@ static int check_state_options(const struct options *o)
 struct resume_plan {
     int64_t run;           /* > 0: resume it */
     uint64_t output_bytes; /* keep this much of the output */
+    /* By enum state_file, for --changes and --failures: append to what the unfinished run
+     * committed there (the file is cut back to it), rather than replace the file. */
+    int append[STATE_NFILES];
 };
+
+/* A resumed run's --changes or --failures file `path` (NULL: none named): cut back to the
+ * length the unfinished run committed, to be appended to (1), or replaced (0), saying so,
+ * when what is there cannot be trusted: that run wrote no such file (its lines of the pages
+ * it did are lost: they cannot be found again), or it is missing or shorter. On standard
+ * output nothing can be cut: 0. -1 after the message. */
+static int plan_kept_file(const char *state_path, const char *option, const char *path,
+                          const struct state_run *last, enum state_file which)
+{
+    if (path == NULL || strcmp(path, "-") == 0)
+        return 0;
+    if (!last->files.kept[which]) {
+        log_error("%s: the unfinished run being resumed wrote no %s file: %s starts afresh, "
+                  "without the lines of the pages that run did", state_path, option, path);
+        return 0;
+    }
+    unsigned long long keep = (unsigned long long)last->files.bytes[which];
+    struct stat st;
+    const char *wrong = NULL;
+    if (stat(path, &st) != 0)
+        wrong = "missing";
+    else if (!S_ISREG(st.st_mode))
+        wrong = "not a regular file";
+    else if ((uint64_t)st.st_size < keep)
+        wrong = "shorter than that";
+    if (wrong != NULL) {
+        log_error("%s: the unfinished run being resumed committed %llu bytes of %s %s, which "
+                  "is %s: it cannot be trusted and starts afresh", state_path, keep, option,
+                  path, wrong);
+        return 0;
+    }
+    if (truncate(path, (off_t)keep) != 0) {
+        log_fatal("cannot resume: cannot cut %s back to %llu bytes: %s", path, keep,
+                  strerror(errno));
+        return -1;
+    }
+    return 1;
+}
+
+/* Resuming onto a kept --failures file: the fingerprints of its lines, so that a failure
+ * found again (a bad list line is read again) is not written twice. No two lines of one
+ * run are alike (a list line names its FILE:LINE, and a URL is fetched once), so a set
+ * does. 0, or -1 after the message. */
+static int read_kept_failures(struct areq_run *r, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        log_fatal("cannot resume: cannot read %s: %s", path, strerror(errno));
+        return -1;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    int rc = 0;
+    while (rc >= 0 && (n = getline(&line, &cap, f)) > 0)
+        rc = seen_add(&r->failures_kept, seen_hash(line, (size_t)n));
+    int failed = ferror(f);
+    free(line);
+    fclose(f);
+    if (rc < 0 || failed) {
+        log_fatal("cannot resume: cannot read %s: %s", path,
+                  rc < 0 ? "out of memory" : "read error");
+        return -1;
+    }
+    return 0;
+}
 
 /* Opens the store and decides whether this run resumes the last one. A file that is not
  * a store, is newer, damaged or in use: exit 2 (the message names it). */
@@ -544,21 +613,29 @@ static int open_state(struct areq_run *r, unsigned char options_hash[DIGEST_SIZE
     if (strcmp(o->output, "-") != 0) {
         struct stat st;
         if (stat(o->output, &st) != 0 || !S_ISREG(st.st_mode) ||
-            (uint64_t)st.st_size < last.output_bytes) {
+            (uint64_t)st.st_size < last.files.bytes[STATE_OUTPUT]) {
             log_error("%s: cannot resume: %s is not the output the unfinished run left "
                       "(%llu bytes): starting over", o->state, o->output,
-                      (unsigned long long)last.output_bytes);
+                      (unsigned long long)last.files.bytes[STATE_OUTPUT]);
             return 0;
         }
         /* What the unfinished run wrote past its last commit is written again. */
-        if (truncate(o->output, (off_t)last.output_bytes) != 0) {
+        if (truncate(o->output, (off_t)last.files.bytes[STATE_OUTPUT]) != 0) {
             log_fatal("cannot resume: cannot cut %s back to %llu bytes: %s", o->output,
-                      (unsigned long long)last.output_bytes, strerror(errno));
+                      (unsigned long long)last.files.bytes[STATE_OUTPUT], strerror(errno));
             return -1;
         }
     }
+    int changes = plan_kept_file(o->state, "--changes", o->changes, &last, STATE_CHANGES);
+    int failures = plan_kept_file(o->state, "--failures", o->failures, &last, STATE_FAILURES);
+    if (changes < 0 || failures < 0)
+        return -1;
+    if (failures > 0 && read_kept_failures(r, o->failures) != 0)
+        return -1;
     plan->run = last.id;
-    plan->output_bytes = last.output_bytes;
+    plan->output_bytes = last.files.bytes[STATE_OUTPUT];
+    plan->append[STATE_CHANGES] = changes;
+    plan->append[STATE_FAILURES] = failures;
     log_verbose("%s: resuming the unfinished run %lld", o->state, (long long)last.id);
     return 0;
 }
@@ -569,12 +646,13 @@ static int close_state(struct areq_run *r, int complete)
 {
     if (r->state == NULL || r->crawl.store_error != 0)
         return r->state == NULL ? 0 : -1;
-    uint64_t whole = writer_offset_whole(r->out);
+    uint64_t whole[STATE_NFILES];
+    crawl_files_whole(&r->crawl, whole);
     /* A finished run is never resumed (the next one rewrites the output), so its last
-     * commit need not wait for the output to reach the disk; an open one must. */
-    int rc = state_commit_now(r->state, -1, whole, complete);
+     * commit need not wait for its files to reach the disk; an open one must. */
+    int rc = state_commit_now(r->state, whole, NULL, complete);
     if (rc == -EINVAL) /* some pages' lines never made it whole: the run stays open */
-        rc = state_commit_now(r->state, r->sync_fd, whole, 0);
+        rc = state_commit_now(r->state, whole, r->sync_fds, 0);
     if (rc != 0) {
         log_fatal("%s", rc == -ENOMEM ? "out of memory" : state_error(r->state));
         return -1;
@@ -619,9 +697,12 @@ static void release(struct areq_run *r)
     r->psl = NULL;
     free(r->input_fds);
     r->input_fds = NULL;
-    if (r->sync_fd >= 0)
-        close(r->sync_fd);
-    r->sync_fd = -1;
+    for (int i = 0; i < STATE_NFILES; i++) {
+        if (r->sync_fds[i] >= 0)
+            close(r->sync_fds[i]);
+        r->sync_fds[i] = -1;
+    }
+    seen_finish(&r->failures_kept);
     state_close(r->state);
     r->state = NULL;
     saver_destroy(r->saver);
@@ -637,6 +718,7 @@ static int give_up_early(struct areq_run *r, int status)
     if (r->input_fds != NULL)
         close_inputs(r->opt, r->input_fds);
     free(r->input_fds);
+    seen_finish(&r->failures_kept);
     state_close(r->state);
     r->state = NULL;
     return status;
@@ -672,8 +754,9 @@ int run_init(struct areq_run *r, const struct options *o, const struct run_hooks
     *r = (struct areq_run){
         .opt = o,
         .output_name = strcmp(o->output, "-") == 0 ? "standard output" : o->output,
-        .sync_fd = -1,
+        .sync_fds = {-1, -1, -1},
     };
+    seen_init(&r->failures_kept);
     if (check_state_options(o) != 0)
         return EXIT_USAGE;
     r->input_fds = calloc(o->ninputs ? o->ninputs : 1, sizeof *r->input_fds);
@@ -768,7 +851,7 @@ int run_init(struct areq_run *r, const struct options *o, const struct run_hooks
     }
     writer_on_error(r->out, on_write_error, r);
     if (o->failures != NULL) {
-        rc = writer_open(&r->loop, o->failures, 0, &r->failures);
+        rc = writer_open(&r->loop, o->failures, plan.append[STATE_FAILURES], &r->failures);
         if (rc != 0) {
             log_fatal("cannot write %s: %s", o->failures, uv_strerror(rc));
             return give_up(r, EXIT_OUTPUT, 1);
@@ -776,8 +859,9 @@ int run_init(struct areq_run *r, const struct options *o, const struct run_hooks
         writer_on_error(r->failures, on_write_error, r);
     }
     if (o->changes != NULL) {
-        /* Replaced: an empty file says that nothing changed. */
-        rc = writer_open(&r->loop, o->changes, 0, &r->changes);
+        /* Replaced: an empty file says that nothing changed (a resumed run appends to
+         * what the unfinished one committed, cut back to it). */
+        rc = writer_open(&r->loop, o->changes, plan.append[STATE_CHANGES], &r->changes);
         if (rc != 0) {
             log_fatal("cannot write %s: %s", o->changes, uv_strerror(rc));
             return give_up(r, EXIT_OUTPUT, 1);
@@ -799,14 +883,24 @@ int run_init(struct areq_run *r, const struct options *o, const struct run_hooks
             log_error("%s ended in a cut line: appending from a new line", r->output_name);
     }
     if (r->state != NULL) {
-        rc = state_run_begin(r->state, plan.run, command_hash, options_hash,
-                             writer_offset_whole(r->out), (int64_t)time(NULL));
+        /* A --changes or --failures file is recorded when it can be cut back on resume:
+         * a regular file (one whose descriptor can be had for fdatasync). */
+        writer *files[STATE_NFILES] = {r->out, r->changes, r->failures};
+        struct state_files start = {.kept = {0}};
+        for (int i = 0; i < STATE_NFILES; i++) {
+            if (files[i] == NULL)
+                continue;
+            r->sync_fds[i] = writer_dup_sync_fd(files[i]);
+            start.kept[i] = r->sync_fds[i] >= 0;
+            start.bytes[i] = writer_offset_whole(files[i]);
+        }
+        rc = state_run_begin(r->state, plan.run, command_hash, options_hash, &start,
+                             (int64_t)time(NULL));
         if (rc != 0) {
             log_fatal("%s", state_error(r->state));
             settle_output(r);
             return give_up(r, EXIT_OUTPUT, 1);
         }
-        r->sync_fd = writer_dup_sync_fd(r->out);
     }
 
     struct crawl_options co = {
@@ -843,12 +937,13 @@ int run_init(struct areq_run *r, const struct options *o, const struct run_hooks
         .replay_writes = plan.run > 0 && strcmp(o->output, "-") == 0,
         .now = (int64_t)time(NULL),
         .max_age_s = (int64_t)o->max_age_s,
-        .sync_fd = r->sync_fd,
         .changes = r->changes,
+        .failures_kept = plan.append[STATE_FAILURES] ? &r->failures_kept : NULL,
         .save = r->saver != NULL ? &r->save : NULL,
     };
     if (r->state != NULL)
         memcpy(co.options_hash, options_hash, DIGEST_SIZE);
+    memcpy(co.sync_fds, r->sync_fds, sizeof co.sync_fds);
     r->crawl_owns_inputs = 1;
     if (crawl_init(&r->crawl, &co) != 0) {
         log_fatal("out of memory");

@@ -71,7 +71,9 @@ struct areq_run {
     } cookies;
     void *psl;             /* for --scope domain, else NULL */
     state *state;          /* --state, or NULL */
-    int sync_fd;           /* the output, for the store's fdatasync; -1: none */
+    int sync_fds[STATE_NFILES]; /* the output, --changes and --failures files, for the
+                                   store's fdatasync; -1: none */
+    seen_set failures_kept; /* resuming: the lines kept in the --failures file */
     saver *saver;          /* --save, or NULL */
     struct page_save save; /* what the pages share for --save */
     size_t save_held;      /* its held_bytes */

@@ -38,8 +38,13 @@ static void record_failure(crawl *c, const struct format_failure *f)
     struct buf line;
     buf_init(&line);
     /* A line that cannot be had (out of memory, a failed writer) costs the file that line
-     * only; the failure is still counted and named on stderr. */
-    if (format_failure(&line, f) == 0)
+     * only; the failure is still counted and named on stderr. A resumed run finds the
+     * failures that are no page's again (a bad list line, a listed URL robots.txt
+     * disallows): one kept from the unfinished run is not written twice. A page's own
+     * line cannot be among those kept: a page kept is done, and not fetched again. */
+    if (format_failure(&line, f) == 0 &&
+        (c->opt.failures_kept == NULL ||
+         !seen_contains(c->opt.failures_kept, seen_hash(line.data, line.len))))
         writer_submit(c->opt.failures, line.data, line.len);
     buf_finish(&line);
 }
@@ -458,6 +463,13 @@ static void committed(void *arg, int status)
 enum { COMMIT_EVERY_MS = 250 };
 #define COMMIT_PENDING_MAX ((size_t)4 << 20)
 
+void crawl_files_whole(const crawl *c, uint64_t whole[STATE_NFILES])
+{
+    whole[STATE_OUTPUT] = writer_offset_whole(c->opt.out);
+    whole[STATE_CHANGES] = c->opt.changes != NULL ? writer_offset_whole(c->opt.changes) : 0;
+    whole[STATE_FAILURES] = c->opt.failures != NULL ? writer_offset_whole(c->opt.failures) : 0;
+}
+
 static void maybe_commit(crawl *c)
 {
     state *st = c->opt.state;
@@ -467,8 +479,9 @@ static void maybe_commit(crawl *c)
     if (now - c->commit_at_ms < COMMIT_EVERY_MS && state_pending_bytes(st) < COMMIT_PENDING_MAX)
         return;
     c->commit_at_ms = now;
-    int rc = state_commit(st, c->t.sched->loop, c->opt.sync_fd,
-                          writer_offset_whole(c->opt.out), 0, committed, c);
+    uint64_t whole[STATE_NFILES];
+    crawl_files_whole(c, whole);
+    int rc = state_commit(st, c->t.sched->loop, whole, c->opt.sync_fds, 0, committed, c);
     if (rc != 0 && rc != -EBUSY)
         store_failed(c, rc);
 }
@@ -636,8 +649,13 @@ static void remember(crawl *c, struct visit *v, const struct page_target *t,
     p.depth = t->depth;
     if (!v->reused)
         p.fetched_at = c->opt.now;
+    /* Its --failures line, if any, was handed over before this (page_completed). */
     p.output_end = writer_offset_submitted(c->opt.out);
     note_changes(c, v, old, &p, r->outcome);
+    if (c->opt.changes != NULL)
+        p.changes_end = writer_offset_submitted(c->opt.changes);
+    if (c->opt.failures != NULL)
+        p.failures_end = writer_offset_submitted(c->opt.failures);
     if (state_page_put(c->opt.state, &p) != 0)
         log_error("%s: out of memory for the state store", t->url);
 }

@@ -74,8 +74,13 @@ struct crawl_options {
     int replay_writes;         /* write the done pages' pairs again (-o -: nothing was kept) */
     int64_t now;               /* the run's wall clock for the store, Unix seconds */
     int64_t max_age_s;         /* --max-age: a page fetched this recently is not requested */
-    int sync_fd;               /* the output, to fdatasync before each commit; -1: none */
+    /* The output, --changes and --failures files, to fdatasync before each commit (by
+     * enum state_file); -1: none. */
+    int sync_fds[STATE_NFILES];
     writer *changes;           /* --changes: what changed, a line each, or NULL */
+    /* Resuming: fingerprints (seen_hash) of the lines kept in the --failures file, which
+     * are not written again when found again (a bad list line is read again); or NULL. */
+    const seen_set *failures_kept;
     const struct page_save *save; /* --save, or NULL */
 };
 
@@ -153,6 +158,10 @@ void crawl_output_lost(crawl *c, int reason);
 
 /* Stops the run: no new URLs, transfers in flight cancelled, complete blocks kept. */
 void crawl_stop(crawl *c, int reason);
+
+/* How much of each file the store's commits cover is written whole (0 for one the run does
+ * not write), by enum state_file. */
+void crawl_files_whole(const crawl *c, uint64_t whole[STATE_NFILES]);
 
 /* Whether `url` (normalised, found on the page `found_on` names, whose chain
  * began at `root`) may be followed, and if so queues it at `depth`. 1 queued, 0 not, -ENOMEM. */

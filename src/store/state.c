@@ -39,7 +39,8 @@ static const char schema_sql[] =
     "CREATE TABLE run ("
     " id INTEGER PRIMARY KEY, command_hash BLOB NOT NULL, options_hash BLOB NOT NULL,"
     " started_at INTEGER NOT NULL, finished_at INTEGER,"
-    " output_bytes INTEGER NOT NULL);";
+    /* Each file's length the last commit made durable; NULL: the run keeps no such file. */
+    " output_bytes INTEGER NOT NULL, changes_bytes INTEGER, failures_bytes INTEGER);";
 
 #define PAGE_COLUMNS                                                                         \
     "url, final_url, outcome, status, error, etag, last_modified, body_hash, targets, "    \
@@ -69,6 +70,8 @@ struct state {
     sqlite3_stmt *put_page, *touch_page, *update_run, *finish_run, *put_robots;
     int64_t run;
     unsigned char options_hash[DIGEST_SIZE];
+    int kept[STATE_NFILES];        /* the run's files whose lengths are recorded */
+    uint64_t ends[STATE_NFILES];   /* each file's length as the last commit recorded it */
 
     struct pending *head, *tail; /* queued, in output order */
     size_t npending, pending_bytes;
@@ -79,8 +82,8 @@ struct state {
     int busy;
     struct pending *batch;
     struct pending_robots *robots_batch;
-    int sync_fd;
-    uint64_t output_bytes;
+    int sync_fds[STATE_NFILES];
+    uint64_t record[STATE_NFILES]; /* the lengths this commit records */
     int finish;
     int result;
     state_commit_fn *cb;
@@ -490,8 +493,9 @@ int state_open(const char *path, state **out, char *why, size_t whylen)
         rc = prepare(s, s->rd, "SELECT " PAGE_COLUMNS " FROM page WHERE run = ?1", &s->each_page);
     if (rc == 0)
         rc = prepare(s, s->rd,
-                     "SELECT id, finished_at IS NULL, output_bytes, command_hash FROM run "
-                     "ORDER BY id DESC LIMIT 1", &s->last_run);
+                     "SELECT id, finished_at IS NULL, command_hash, output_bytes, "
+                     "changes_bytes, failures_bytes FROM run ORDER BY id DESC LIMIT 1",
+                     &s->last_run);
     if (rc == 0)
         rc = prepare(s, s->wr,
                      "INSERT INTO page (" PAGE_COLUMNS ") VALUES "
@@ -514,7 +518,9 @@ int state_open(const char *path, state **out, char *why, size_t whylen)
                      "INSERT OR REPLACE INTO robots (origin, status, etag, last_modified, body, "
                      "fetched_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)", &s->put_robots);
     if (rc == 0)
-        rc = prepare(s, s->wr, "UPDATE run SET output_bytes = ?2 WHERE id = ?1", &s->update_run);
+        rc = prepare(s, s->wr,
+                     "UPDATE run SET output_bytes = ?2, changes_bytes = ?3, failures_bytes = ?4 "
+                     "WHERE id = ?1", &s->update_run);
     if (rc == 0)
         rc = prepare(s, s->wr, "UPDATE run SET finished_at = ?2 WHERE id = ?1", &s->finish_run);
     if (rc == 0) {
@@ -589,8 +595,11 @@ int state_last_run(state *s, struct state_run *out)
     if (code == SQLITE_ROW) {
         out->id = sqlite3_column_int64(st, 0);
         out->open = sqlite3_column_int(st, 1);
-        out->output_bytes = (uint64_t)sqlite3_column_int64(st, 2);
-        copy_hash(st, 3, out->command_hash, NULL);
+        copy_hash(st, 2, out->command_hash, NULL);
+        for (int i = 0; i < STATE_NFILES; i++) {
+            out->files.kept[i] = sqlite3_column_type(st, 3 + i) != SQLITE_NULL;
+            out->files.bytes[i] = (uint64_t)sqlite3_column_int64(st, 3 + i);
+        }
         rc = 1;
     } else if (code != SQLITE_DONE) {
         rc = sql_fail(s, s->rd, code, "cannot read");
@@ -599,24 +608,52 @@ int state_last_run(state *s, struct state_run *out)
     return rc;
 }
 
+/* Binds the lengths of the run's files from column `col` on: NULL for one not kept. */
+static void bind_lengths(state *s, sqlite3_stmt *st, int col, const uint64_t bytes[STATE_NFILES])
+{
+    for (int i = 0; i < STATE_NFILES; i++) {
+        if (s->kept[i])
+            sqlite3_bind_int64(st, col + i, (sqlite3_int64)bytes[i]);
+        else
+            sqlite3_bind_null(st, col + i);
+    }
+}
+
+static int update_lengths(state *s, const uint64_t bytes[STATE_NFILES])
+{
+    sqlite3_stmt *st = s->update_run;
+    sqlite3_bind_int64(st, 1, s->run);
+    bind_lengths(s, st, 2, bytes);
+    int code = sqlite3_step(st);
+    sqlite3_reset(st);
+    return code == SQLITE_DONE ? 0 : sql_fail(s, s->wr, code, "cannot write");
+}
+
 int state_run_begin(state *s, int64_t resume_id, const unsigned char command_hash[DIGEST_SIZE],
-                    const unsigned char options_hash[DIGEST_SIZE], uint64_t output_bytes,
-                    int64_t now)
+                    const unsigned char options_hash[DIGEST_SIZE],
+                    const struct state_files *start, int64_t now)
 {
     memcpy(s->options_hash, options_hash, DIGEST_SIZE);
+    for (int i = 0; i < STATE_NFILES; i++) {
+        s->kept[i] = i == STATE_OUTPUT || start->kept[i];
+        s->ends[i] = start->bytes[i];
+    }
     if (resume_id > 0) {
         s->run = resume_id;
-        return 0;
+        /* A file started afresh, or no longer written, must not keep the length the
+         * unfinished run recorded for it until this run's first commit. */
+        return update_lengths(s, s->ends);
     }
     sqlite3_stmt *st = NULL;
     int code = sqlite3_prepare_v2(s->wr,
                                   "INSERT INTO run (command_hash, options_hash, started_at, "
-                                  "output_bytes) VALUES (?1, ?2, ?3, ?4)", -1, &st, NULL);
+                                  "output_bytes, changes_bytes, failures_bytes) "
+                                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6)", -1, &st, NULL);
     if (code == SQLITE_OK) {
         sqlite3_bind_blob(st, 1, command_hash, DIGEST_SIZE, SQLITE_STATIC);
         sqlite3_bind_blob(st, 2, options_hash, DIGEST_SIZE, SQLITE_STATIC);
         sqlite3_bind_int64(st, 3, now);
-        sqlite3_bind_int64(st, 4, (sqlite3_int64)output_bytes);
+        bind_lengths(s, st, 4, s->ends);
         code = sqlite3_step(st);
     }
     sqlite3_finalize(st);
@@ -882,7 +919,7 @@ static int put_one(state *s, const struct state_page *p)
     return code == SQLITE_DONE ? 0 : sql_fail(s, s->wr, code, "cannot write");
 }
 
-static int step_run(state *s, sqlite3_stmt *st, int64_t value)
+static int finish_run(state *s, sqlite3_stmt *st, int64_t value)
 {
     sqlite3_bind_int64(st, 1, s->run);
     sqlite3_bind_int64(st, 2, value);
@@ -894,19 +931,24 @@ static int step_run(state *s, sqlite3_stmt *st, int64_t value)
 /* The transaction of one commit, on whichever thread runs it. */
 static int commit_batch(state *s)
 {
-    if (s->sync_fd >= 0 && fdatasync(s->sync_fd) != 0 && errno != EINVAL && errno != EROFS)
-        return say(s->why, sizeof s->why, STATE_E_IO,
-                   "cannot make the output durable before committing to %s: %s", s->path,
-                   strerror(errno));
+    static const char *const what[STATE_NFILES] = {"the output", "the --changes file",
+                                                   "the --failures file"};
+    for (int i = 0; i < STATE_NFILES; i++) {
+        if (s->sync_fds[i] >= 0 && fdatasync(s->sync_fds[i]) != 0 && errno != EINVAL &&
+            errno != EROFS)
+            return say(s->why, sizeof s->why, STATE_E_IO,
+                       "cannot make %s durable before committing to %s: %s", what[i], s->path,
+                       strerror(errno));
+    }
     int rc = exec(s, s->wr, "BEGIN IMMEDIATE", "cannot write");
     for (struct pending *p = s->batch; rc == 0 && p != NULL; p = p->next)
         rc = put_one(s, &p->p);
     for (struct pending_robots *p = s->robots_batch; rc == 0 && p != NULL; p = p->next)
         rc = put_robots(s, &p->r);
     if (rc == 0)
-        rc = step_run(s, s->update_run, (int64_t)s->output_bytes);
+        rc = update_lengths(s, s->record);
     if (rc == 0 && s->finish)
-        rc = step_run(s, s->finish_run, (int64_t)time(NULL));
+        rc = finish_run(s, s->finish_run, (int64_t)time(NULL));
     if (rc == 0)
         rc = exec(s, s->wr, "COMMIT", "cannot commit");
     if (rc != 0 && !sqlite3_get_autocommit(s->wr))
@@ -914,14 +956,31 @@ static int commit_batch(state *s)
     return rc;
 }
 
-/* Moves the queued pages that `output_bytes` covers into the batch. */
-static int take_batch(state *s, uint64_t output_bytes, int finish)
+/* Whether every line of the page is written whole, in each file. */
+static int covered(const struct state_page *p, const uint64_t whole[STATE_NFILES])
+{
+    return p->output_end <= whole[STATE_OUTPUT] && p->changes_end <= whole[STATE_CHANGES] &&
+           p->failures_end <= whole[STATE_FAILURES];
+}
+
+/* Moves the queued pages that `whole` covers into the batch, and picks the lengths the
+ * commit records: past the last page covered, a file may hold lines of a page that is not
+ * (its output written, its --changes line not yet), which a resumed run writes again. */
+static int take_batch(state *s, const uint64_t whole[STATE_NFILES], int finish)
 {
     struct pending *last = NULL;
-    for (struct pending *p = s->head; p != NULL && p->p.output_end <= output_bytes; p = p->next)
+    for (struct pending *p = s->head; p != NULL && covered(&p->p, whole); p = p->next)
         last = p;
     if (finish && (last != s->tail))
         return -EINVAL;
+    memcpy(s->record, s->ends, sizeof s->record);
+    if (last != NULL) {
+        s->record[STATE_OUTPUT] = last->p.output_end;
+        s->record[STATE_CHANGES] = last->p.changes_end;
+        s->record[STATE_FAILURES] = last->p.failures_end;
+    }
+    if (last == s->tail) /* nothing queued is left out: all that is whole is covered */
+        memcpy(s->record, whole, sizeof s->record);
     if (last != NULL) {
         s->batch = s->head;
         s->head = last->next;
@@ -935,13 +994,22 @@ static int take_batch(state *s, uint64_t output_bytes, int finish)
     }
     s->robots_batch = s->robots;
     s->robots = NULL;
-    s->output_bytes = output_bytes;
     s->finish = finish;
     return 0;
 }
 
-static void end_batch(state *s)
+/* What the next commit needs to do its work on whichever thread. */
+static void set_sync(state *s, const int sync_fds[STATE_NFILES])
 {
+    for (int i = 0; i < STATE_NFILES; i++)
+        s->sync_fds[i] = sync_fds != NULL ? sync_fds[i] : -1;
+}
+
+/* A commit is over: `rc` 0 when it was made. */
+static void end_batch(state *s, int rc)
+{
+    if (rc == 0)
+        memcpy(s->ends, s->record, sizeof s->ends);
     drop_pending(s->batch);
     s->batch = NULL;
     drop_robots(s->robots_batch);
@@ -951,16 +1019,17 @@ static void end_batch(state *s)
         buf_finish(&s->blob);
 }
 
-int state_commit_now(state *s, int sync_fd, uint64_t output_bytes, int finish)
+int state_commit_now(state *s, const uint64_t whole[STATE_NFILES],
+                     const int sync_fds[STATE_NFILES], int finish)
 {
     if (s->busy)
         return -EBUSY;
-    int rc = take_batch(s, output_bytes, finish);
+    int rc = take_batch(s, whole, finish);
     if (rc != 0)
         return rc;
-    s->sync_fd = sync_fd;
+    set_sync(s, sync_fds);
     rc = commit_batch(s);
-    end_batch(s);
+    end_batch(s, rc);
     return rc;
 }
 
@@ -974,20 +1043,20 @@ static void commit_after(uv_work_t *w, int status)
 {
     state *s = w->data;
     s->busy = 0;
-    end_batch(s);
     int rc = status != 0 ? status : s->result;
+    end_batch(s, rc);
     s->cb(s->cb_arg, rc);
 }
 
-int state_commit(state *s, uv_loop_t *loop, int sync_fd, uint64_t output_bytes, int finish,
-                 state_commit_fn *cb, void *arg)
+int state_commit(state *s, uv_loop_t *loop, const uint64_t whole[STATE_NFILES],
+                 const int sync_fds[STATE_NFILES], int finish, state_commit_fn *cb, void *arg)
 {
     if (s->busy)
         return -EBUSY;
-    int rc = take_batch(s, output_bytes, finish);
+    int rc = take_batch(s, whole, finish);
     if (rc != 0)
         return rc;
-    s->sync_fd = sync_fd;
+    set_sync(s, sync_fds);
     s->cb = cb;
     s->cb_arg = arg;
     s->work.data = s;

@@ -13,8 +13,8 @@
  *
  * Threads: reads (state_page_get, state_each_page) run on the caller's thread on one
  * connection; writes are collected by state_page_put on that same thread and committed in
- * batches by state_commit, whose transaction (and an fdatasync of the output before it)
- * runs on libuv's pool on a second connection, so that a commit never holds the loop.
+ * batches by state_commit, whose transaction (and an fdatasync of the run's files before
+ * it) runs on libuv's pool on a second connection, so that a commit never holds the loop.
  *
  * Ownership: state_open creates the store, state_close frees it (NULL accepted; no commit
  * may be in flight). A record filled by state_page_get points into its own `mem`, which
@@ -70,7 +70,11 @@ struct state_page {
     int64_t changed_at;        /* when its targets or body last changed */
     unsigned char options_hash[DIGEST_SIZE];
     int64_t run;               /* the run that wrote it (get only) */
-    uint64_t output_end;       /* put only: the output offset once its lines are written */
+    /* Put only: where each file of the run stands once this page's lines in it are
+     * written (see struct state_files); 0 for a file the run does not write. */
+    uint64_t output_end;
+    uint64_t changes_end;
+    uint64_t failures_end;
     int same_content;          /* put only: outcome, final URL, status, body and targets are
                                   as stored (a 304): only the rest is written */
 };
@@ -89,11 +93,23 @@ void state_record_finish(struct state_record *r);
 int state_open(const char *path, state **out, char *why, size_t whylen);
 void state_close(state *s);
 
+/* The files a run writes whose lengths every commit records, so that a resumed run can cut
+ * each back to what the pages committed wrote there and append: the output, the --changes
+ * file and the --failures file (issue 14). */
+enum state_file { STATE_OUTPUT, STATE_CHANGES, STATE_FAILURES, STATE_NFILES };
+
+/* Where a run's files stand. */
+struct state_files {
+    int kept[STATE_NFILES];       /* the run writes it to a file that can be cut back (the
+                                     output is always recorded); 0 is stored as NULL */
+    uint64_t bytes[STATE_NFILES]; /* its length */
+};
+
 /* The latest run, as the store knows it. */
 struct state_run {
     int64_t id;
     int open;                  /* never finished: a run to resume */
-    uint64_t output_bytes;     /* the output's length its last commit made durable */
+    struct state_files files;  /* each file's length its last commit made durable */
     unsigned char command_hash[DIGEST_SIZE];
 };
 
@@ -101,10 +117,12 @@ struct state_run {
 int state_last_run(state *s, struct state_run *out);
 
 /* Starts a run (committed at once): a new one, or `resume_id` again. Pages put from now on
- * carry `options_hash` and the run's id. 0 or a negative error. */
+ * carry `options_hash` and the run's id. `start`: which files the run keeps and their
+ * lengths now, recorded at once (a resumed run whose --changes file starts afresh must not
+ * leave the unfinished run's length behind). 0 or a negative error. */
 int state_run_begin(state *s, int64_t resume_id, const unsigned char command_hash[DIGEST_SIZE],
-                    const unsigned char options_hash[DIGEST_SIZE], uint64_t output_bytes,
-                    int64_t now);
+                    const unsigned char options_hash[DIGEST_SIZE],
+                    const struct state_files *start, int64_t now);
 int64_t state_run_id(const state *s);
 
 /* The stored page for `url`: 1 with *rec filled, 0 when unknown, or a negative error. */
@@ -115,7 +133,8 @@ int state_page_get(state *s, const char *url, size_t len, struct state_record *r
 typedef int state_page_fn(void *arg, const struct state_page *p);
 int state_each_page(state *s, int64_t run, state_page_fn *fn, void *arg);
 
-/* Queues a page for the next commit that covers p->output_end. 0 or -ENOMEM. */
+/* Queues a page for the next commit that covers its output_end, changes_end and
+ * failures_end. 0 or -ENOMEM. */
 int state_page_put(state *s, const struct state_page *p);
 
 /* robots.txt of one origin as last fetched (RFC 9309: reused for at most 24 hours). */
@@ -146,18 +165,22 @@ int state_robots_put(state *s, const struct state_robots *r);
 size_t state_pending(const state *s);
 size_t state_pending_bytes(const state *s);
 
-/* Commits, in one transaction, every queued page whose output_end is at most
- * `output_bytes`, and records `output_bytes` as the run's durable output length; with
- * `finish`, also marks the run finished (every queued page must be covered). First, when
- * `sync_fd` >= 0, fdatasync(sync_fd), so that the bytes recorded are on disk before the
- * record is. Runs on libuv's pool; `cb` is called on the loop with 0 or a negative error
- * (STATE_E_IO for a full disk or an I/O error: the store keeps its previous commit).
- * 0 when started, -EBUSY while another commit is in flight. */
+/* Commits, in one transaction, the queued pages (a prefix of the queue) whose ends are all
+ * within `whole` (each file's length written whole), and records for each file the length
+ * that holds exactly the lines of the pages committed so far: the end of the last page
+ * covered, or `whole` itself once every queued page is covered (lines that belong to no
+ * page, as --failures has for bad list lines, are found again by a resumed run). With
+ * `finish`, also marks the run finished (every queued page must be covered). First, each
+ * `sync_fds` >= 0 (NULL: none) is fdatasync'd, so that the bytes recorded are on disk
+ * before the record is. Runs on libuv's pool; `cb` is called on the loop with 0 or a
+ * negative error (STATE_E_IO for a full disk or an I/O error: the store keeps its previous
+ * commit). 0 when started, -EBUSY while another commit is in flight. */
 typedef void state_commit_fn(void *arg, int status);
-int state_commit(state *s, uv_loop_t *loop, int sync_fd, uint64_t output_bytes, int finish,
-                 state_commit_fn *cb, void *arg);
+int state_commit(state *s, uv_loop_t *loop, const uint64_t whole[STATE_NFILES],
+                 const int sync_fds[STATE_NFILES], int finish, state_commit_fn *cb, void *arg);
 /* The same, on the calling thread, for the end of a run and for tests. */
-int state_commit_now(state *s, int sync_fd, uint64_t output_bytes, int finish);
+int state_commit_now(state *s, const uint64_t whole[STATE_NFILES],
+                     const int sync_fds[STATE_NFILES], int finish);
 int state_commit_busy(const state *s);
 
 /* The message of the last failure, naming the file. */

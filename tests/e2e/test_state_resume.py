@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """End-to-end tests of resuming with --state (issue 14): runs cut short by SIGKILL at random
-points, by SIGINT, and by a full disk, then run again, must leave an output with every line
-of a clean run exactly once and no cut line; -o - writes the done pages again; --fresh starts
-over. Runs are cut by what the server has answered, never by the clock.
+points, by SIGINT, and by a full disk, then run again, must leave an output (and --changes
+and --failures files) with every line of a clean run exactly once and no cut line; -o -
+writes the done pages again; --fresh starts over. Runs are cut by what the server has
+answered, never by the clock.
 
 Run by hand from the repository root:
     AREQ_BIN=build/src/areq python3 tests/e2e/test_state_resume.py -v
@@ -10,6 +11,7 @@ Run by hand from the repository root:
 """
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -150,6 +152,105 @@ class ResumeTest(AreqTest):
         self.assertNotIn("resuming", r.err)
         self.assertExactlyOnce(r.read("out.tsv"))
         self.assertIn("0 done before (resumed)", r.err)
+
+
+def whole_lines(test, text, what):
+    """The lines of a --changes or --failures file as a sorted list (a multiset), after
+    checking that none is cut and none came twice."""
+    test.assertTrue(text == "" or text.endswith("\n"), "%s ends in a cut line" % what)
+    lines = text.split("\n")[:-1]
+    test.assertEqual(len(lines), len(set(lines)), "%s: a line came twice" % what)
+    return sorted(lines)
+
+
+class KeptFilesResumeTest(AreqTest):
+    """--changes and --failures (issue 14) across runs cut by SIGKILL at random points (by
+    the pages the server has answered, not by the clock): on a site where some pages
+    changed since the store's last run and some links fail, and from a list with a bad
+    line, each file ends with the lines of an uninterrupted run exactly once."""
+
+    # Paced so that commits (every quarter of a second) come before most cuts.
+    ARGS = ["-d", "3", "-c", "2", "-i", "list.txt"] + ([] if common.WRAPPER else
+                                                      ["--delay", "0.03"])
+    FILES = ("out", "ch", "fail")
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = common.FixtureServer("--pages", "60", "--links", "6", "--robots", "404")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.stop()
+
+    def setUp(self):
+        super().setUp()
+        self.srv.cond14("reset")
+        with open(os.path.join(self.tmp, "list.txt"), "w") as f:
+            f.write(self.srv.url("/rich/p0.html") + "\nnot a URL\n")
+
+    def areq_args(self, state, out, ch, fail, verbosity="-q"):
+        return [verbosity, "-o", out, "--state", state, "--changes", ch, "--failures", fail] + \
+            self.ARGS
+
+    def read(self, name):
+        with open(os.path.join(self.tmp, name), encoding="utf-8") as f:
+            return f.read()
+
+    def test_sigkill_at_random_points_then_resume(self):
+        seed = self.run_areq(["-q", "-o", "seed", "--state", "s.db"] + self.ARGS, timeout=120)
+        self.assertEqual(seed.rc, 1, seed)  # some links fail
+        common.shutil.copy(os.path.join(self.tmp, "s.db"), os.path.join(self.tmp, "ref.db"))
+        self.assertTrue(self.srv.cond14("change", every="4", offset="1").split())
+        # The reference: the same run on a copy of the store, never interrupted.
+        mark = len(self.srv.conditional())
+        ref = self.run_areq(self.areq_args("ref.db", "ref", "refch", "reffail"), timeout=120)
+        self.assertEqual(ref.rc, 1, ref)
+        pages = len(self.srv.conditional()) - mark
+        expect = {name: whole_lines(self, self.read(ref_name), ref_name)
+                  for name, ref_name in zip(self.FILES, ("ref", "refch", "reffail"))}
+        self.assertGreater(len(expect["ch"]), 10, "too few changes to tell anything")
+        self.assertTrue(any('"kind":"http"' in l for l in expect["fail"]), expect["fail"])
+        self.assertTrue(any('"kind":"input"' in l for l in expect["fail"]), expect["fail"])
+
+        rng = random.Random(int(os.environ.get("AREQ_TEST_SEED", "14")))
+        killed = resumed = 0
+        ended = False
+        # 12 cut runs; 3 under valgrind, where each run takes twenty times as long.
+        for i in range(3 if common.WRAPPER else 12):
+            goal = len(self.srv.conditional()) + rng.randint(1, pages // 3)
+            p = common.start_areq(self.areq_args("s.db", "out", "ch", "fail", "-v"), self.tmp)
+            self.addCleanup(lambda p=p: (p.poll() is None and p.kill(), p.wait()))
+            wait_for(lambda: p.poll() is not None or len(self.srv.conditional()) >= goal,
+                     scaled(60), interval=0.005)
+            if p.poll() is None:
+                p.send_signal(signal.SIGKILL)
+                killed += 1
+            rc = p.wait()
+            err = p.stderr.read().decode("utf-8", "replace")
+            self.assertNotIn("afresh", err)
+            done = re.search(r"(\d+) done before \(resumed\)", err)
+            resumed += done is not None and int(done.group(1)) > 0
+            if rc != -signal.SIGKILL:
+                ended = True  # the run was done: a next one would be a new run
+                break
+            for name in self.FILES:
+                if os.path.exists(os.path.join(self.tmp, name)):
+                    text = self.read(name)
+                    got = text.split("\n")[1 if name == "out" else 0:-1]
+                    self.assertEqual(len(got), len(set(got)),
+                                     "run %d: a line of %s came twice" % (i, name))
+        self.assertGreater(killed, 0, "no run was cut short")
+        if not ended:
+            last = self.run_areq(self.areq_args("s.db", "out", "ch", "fail", "-v"),
+                                 timeout=120)
+            self.assertEqual(last.rc, 1, last)
+            self.assertIn("resuming the unfinished run", last.err)
+            self.assertNotIn("afresh", last.err)
+            done = re.search(r"(\d+) done before \(resumed\)", last.err)
+            resumed += int(done.group(1)) > 0
+        self.assertGreater(resumed, 0, "no run went on from pages another had committed")
+        for name in self.FILES:
+            self.assertEqual(whole_lines(self, self.read(name), name), expect[name], name)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 /* Tests of the crawl-state store, each on a fresh temporary database: pages round-trip
- * (targets, validators, hashes); a commit takes only the pages its output length covers;
+ * (targets, validators, hashes); a commit takes only the pages its files' lengths cover;
  * files that are not ours, newer or damaged are refused and left byte for byte as they
  * were; a second opener, in this process or another, is turned away by the lock. */
 #include <errno.h>
@@ -51,6 +51,12 @@ static int teardown(void **st)
 static const unsigned char cmd_hash[DIGEST_SIZE] = {1, 2, 3};
 static const unsigned char opt_hash[DIGEST_SIZE] = {9, 8, 7};
 
+/* A run whose only file is its output: that many bytes long now, written whole, and the
+ * descriptor to fdatasync before a commit. */
+#define STARTING(n) (&(const struct state_files){.kept = {1}, .bytes = {(n)}})
+#define OUTPUT(n) ((const uint64_t[STATE_NFILES]){(n), 0, 0})
+#define SYNC(fd) ((const int[STATE_NFILES]){(fd), -1, -1})
+
 static state *open_ok(const char *path)
 {
     state *s = NULL;
@@ -94,7 +100,7 @@ static void test_round_trip(void **st)
     state *s = open_ok(e->path);
     struct state_run run;
     assert_int_equal(state_last_run(s, &run), 0);
-    assert_int_equal(state_run_begin(s, 0, cmd_hash, opt_hash, 0, 100), 0);
+    assert_int_equal(state_run_begin(s, 0, cmd_hash, opt_hash, STARTING(0), 100), 0);
     static const char t[] = "http://a.test/x/1\0http://a.test/x/12\0http://b.test/\0"
                             "http://a.test/x/1#f\0";
     struct state_page p = page("http://a.test/", t, sizeof t - 1, 50);
@@ -107,14 +113,14 @@ static void test_round_trip(void **st)
     q.has_body_hash = 0;
     assert_int_equal(state_page_put(s, &q), 0);
     assert_int_equal(state_pending(s), 2);
-    assert_int_equal(state_commit_now(s, -1, 50, 1), 0);
+    assert_int_equal(state_commit_now(s, OUTPUT(50), NULL, 1), 0);
     assert_int_equal(state_pending(s), 0);
     state_close(s);
 
     s = open_ok(e->path);
     assert_int_equal(state_last_run(s, &run), 1);
     assert_false(run.open);
-    assert_int_equal(run.output_bytes, 50);
+    assert_int_equal(run.files.bytes[STATE_OUTPUT], 50);
     assert_memory_equal(run.command_hash, cmd_hash, DIGEST_SIZE);
     struct state_record r;
     state_record_init(&r);
@@ -155,7 +161,7 @@ static void test_commit_covers(void **st)
 {
     struct env *e = *st;
     state *s = open_ok(e->path);
-    assert_int_equal(state_run_begin(s, 0, cmd_hash, opt_hash, 7, 100), 0);
+    assert_int_equal(state_run_begin(s, 0, cmd_hash, opt_hash, STARTING(7), 100), 0);
     int64_t id = state_run_id(s);
     struct state_page a = page("http://a.test/1", "", 0, 10);
     struct state_page b = page("http://a.test/2", "", 0, 20);
@@ -163,8 +169,8 @@ static void test_commit_covers(void **st)
     assert_int_equal(state_page_put(s, &a), 0);
     assert_int_equal(state_page_put(s, &b), 0);
     assert_int_equal(state_page_put(s, &c), 0);
-    assert_int_equal(state_commit_now(s, -1, 25, 1), -EINVAL); /* c is not covered */
-    assert_int_equal(state_commit_now(s, -1, 25, 0), 0);
+    assert_int_equal(state_commit_now(s, OUTPUT(25), NULL, 1), -EINVAL); /* c is not covered */
+    assert_int_equal(state_commit_now(s, OUTPUT(25), NULL, 0), 0);
     assert_int_equal(state_pending(s), 1);
     state_close(s); /* c is lost, as in a crash */
 
@@ -173,22 +179,123 @@ static void test_commit_covers(void **st)
     assert_int_equal(state_last_run(s, &run), 1);
     assert_true(run.open);
     assert_int_equal(run.id, id);
-    assert_int_equal(run.output_bytes, 25);
+    /* Not 25: what lies past b's lines is c's, which a resumed run writes again. */
+    assert_int_equal(run.files.bytes[STATE_OUTPUT], 20);
     struct state_record r;
     state_record_init(&r);
     assert_int_equal(state_page_get(s, "http://a.test/2", 15, &r), 1);
     assert_int_equal(state_page_get(s, "http://a.test/3", 15, &r), 0);
 
     /* Resumed: the same run id; c comes now, and a again with a new ETag. */
-    assert_int_equal(state_run_begin(s, id, cmd_hash, opt_hash, 25, 200), 0);
+    assert_int_equal(state_run_begin(s, id, cmd_hash, opt_hash, STARTING(20), 200), 0);
     assert_int_equal(state_page_put(s, &c), 0);
     a.etag = "\"v2\"";
     assert_int_equal(state_page_put(s, &a), 0);
-    assert_int_equal(state_commit_now(s, -1, 40, 1), 0);
+    assert_int_equal(state_commit_now(s, OUTPUT(40), NULL, 1), 0);
     assert_int_equal(state_last_run(s, &run), 1);
     assert_false(run.open);
     assert_int_equal(state_page_get(s, "http://a.test/1", 15, &r), 1);
     assert_string_equal(r.page.etag, "\"v2\"");
+    state_record_finish(&r);
+    state_close(s);
+}
+
+/* The --changes and --failures files (issue 14): a page is committed only once its lines
+ * are whole in all three files, and each commit records, for each file, the length that
+ * holds the lines of the pages committed and no others'; a file the run does not keep is
+ * recorded as none, at once when a resumed run drops it. */
+static void test_commit_records_each_file(void **st)
+{
+    struct env *e = *st;
+    state *s = open_ok(e->path);
+    const struct state_files all = {.kept = {1, 1, 1}, .bytes = {7, 0, 0}};
+    assert_int_equal(state_run_begin(s, 0, cmd_hash, opt_hash, &all, 100), 0);
+    int64_t id = state_run_id(s);
+    struct state_page a = page("http://a.test/1", "", 0, 10);
+    a.changes_end = 5;
+    struct state_page b = page("http://a.test/2", "", 0, 20);
+    b.changes_end = 5;
+    b.failures_end = 30;
+    struct state_page c = page("http://a.test/3", "", 0, 30);
+    c.changes_end = 12;
+    c.failures_end = 30;
+    assert_int_equal(state_page_put(s, &a), 0);
+    assert_int_equal(state_page_put(s, &b), 0);
+    assert_int_equal(state_page_put(s, &c), 0);
+    /* c's output is whole, its --changes lines are not. */
+    const uint64_t whole[STATE_NFILES] = {30, 5, 30};
+    assert_int_equal(state_commit_now(s, whole, NULL, 1), -EINVAL);
+    assert_int_equal(state_commit_now(s, whole, NULL, 0), 0);
+    assert_int_equal(state_pending(s), 1);
+    state_close(s);
+
+    s = open_ok(e->path);
+    struct state_run run;
+    assert_int_equal(state_last_run(s, &run), 1);
+    assert_true(run.open);
+    assert_true(run.files.kept[STATE_CHANGES] && run.files.kept[STATE_FAILURES]);
+    /* The output's bytes 20..30 are c's: cut away on resume, as c is fetched again. */
+    assert_int_equal(run.files.bytes[STATE_OUTPUT], 20);
+    assert_int_equal(run.files.bytes[STATE_CHANGES], 5);
+    assert_int_equal(run.files.bytes[STATE_FAILURES], 30);
+    struct state_record r;
+    state_record_init(&r);
+    assert_int_equal(state_page_get(s, "http://a.test/2", 15, &r), 1);
+    assert_int_equal(state_page_get(s, "http://a.test/3", 15, &r), 0);
+    state_record_finish(&r);
+
+    /* Resumed without --changes: none recorded from the start, before any commit. */
+    const struct state_files no_changes = {.kept = {1, 0, 1}, .bytes = {20, 0, 30}};
+    assert_int_equal(state_run_begin(s, id, cmd_hash, opt_hash, &no_changes, 200), 0);
+    assert_int_equal(state_last_run(s, &run), 1);
+    assert_false(run.files.kept[STATE_CHANGES]);
+    assert_true(run.files.kept[STATE_FAILURES]);
+    assert_int_equal(run.files.bytes[STATE_FAILURES], 30);
+    c.changes_end = 0;
+    c.output_end = 31;
+    c.failures_end = 31;
+    assert_int_equal(state_page_put(s, &c), 0);
+    /* Everything queued is covered: the lengths whole, lines of no page included. */
+    const uint64_t end[STATE_NFILES] = {31, 0, 45};
+    assert_int_equal(state_commit_now(s, end, NULL, 1), 0);
+    assert_int_equal(state_last_run(s, &run), 1);
+    assert_false(run.open);
+    assert_int_equal(run.files.bytes[STATE_OUTPUT], 31);
+    assert_false(run.files.kept[STATE_CHANGES]);
+    assert_int_equal(run.files.bytes[STATE_FAILURES], 45);
+
+    /* A new run without either file: none recorded. */
+    assert_int_equal(state_run_begin(s, 0, cmd_hash, opt_hash, STARTING(0), 300), 0);
+    assert_int_equal(state_last_run(s, &run), 1);
+    assert_true(run.files.kept[STATE_OUTPUT]);
+    assert_false(run.files.kept[STATE_CHANGES] || run.files.kept[STATE_FAILURES]);
+    state_close(s);
+}
+
+/* Each file is made durable before a commit records its length: one that cannot be (here
+ * a descriptor that is not open) fails the commit, naming it, and nothing is recorded. */
+static void test_commit_syncs_each_file(void **st)
+{
+    struct env *e = *st;
+    state *s = open_ok(e->path);
+    const struct state_files all = {.kept = {1, 1, 1}};
+    assert_int_equal(state_run_begin(s, 0, cmd_hash, opt_hash, &all, 100), 0);
+    struct state_page a = page("http://a.test/1", "", 0, 10);
+    a.failures_end = 4;
+    assert_int_equal(state_page_put(s, &a), 0);
+    int fd = open(e->path, O_RDONLY);
+    assert_true(fd >= 0);
+    close(fd); /* its number is not open now */
+    const uint64_t whole[STATE_NFILES] = {10, 0, 4};
+    const int sync[STATE_NFILES] = {-1, -1, fd};
+    assert_int_equal(state_commit_now(s, whole, sync, 0), STATE_E_IO);
+    assert_non_null(strstr(state_error(s), "--failures"));
+    struct state_run run;
+    assert_int_equal(state_last_run(s, &run), 1);
+    assert_int_equal(run.files.bytes[STATE_FAILURES], 0);
+    struct state_record r;
+    state_record_init(&r);
+    assert_int_equal(state_page_get(s, "http://a.test/1", 15, &r), 0);
     state_record_finish(&r);
     state_close(s);
 }
@@ -199,18 +306,18 @@ static void test_same_content(void **st)
 {
     struct env *e = *st;
     state *s = open_ok(e->path);
-    assert_int_equal(state_run_begin(s, 0, cmd_hash, opt_hash, 0, 100), 0);
+    assert_int_equal(state_run_begin(s, 0, cmd_hash, opt_hash, STARTING(0), 100), 0);
     static const char t[] = "http://a.test/x\0http://a.test/y\0";
     struct state_page a = page("http://a.test/", t, sizeof t - 1, 0);
     assert_int_equal(state_page_put(s, &a), 0);
-    assert_int_equal(state_commit_now(s, -1, 0, 1), 0);
-    assert_int_equal(state_run_begin(s, 0, cmd_hash, opt_hash, 0, 200), 0);
+    assert_int_equal(state_commit_now(s, OUTPUT(0), NULL, 1), 0);
+    assert_int_equal(state_run_begin(s, 0, cmd_hash, opt_hash, STARTING(0), 200), 0);
     struct state_page b = page("http://a.test/", NULL, 0, 0);
     b.same_content = 1;
     b.etag = "\"v2\"";
     b.fetched_at = 2000;
     assert_int_equal(state_page_put(s, &b), 0);
-    assert_int_equal(state_commit_now(s, -1, 0, 1), 0);
+    assert_int_equal(state_commit_now(s, OUTPUT(0), NULL, 1), 0);
     struct state_record r;
     state_record_init(&r);
     assert_int_equal(state_page_get(s, "http://a.test/", 14, &r), 1);
@@ -236,18 +343,18 @@ static void test_each_page(void **st)
 {
     struct env *e = *st;
     state *s = open_ok(e->path);
-    assert_int_equal(state_run_begin(s, 0, cmd_hash, opt_hash, 0, 100), 0);
+    assert_int_equal(state_run_begin(s, 0, cmd_hash, opt_hash, STARTING(0), 100), 0);
     int64_t first = state_run_id(s);
     struct state_page a = page("http://a.test/1", "", 0, 0);
     struct state_page b = page("http://a.test/2", "", 0, 0);
     assert_int_equal(state_page_put(s, &a), 0);
     assert_int_equal(state_page_put(s, &b), 0);
-    assert_int_equal(state_commit_now(s, -1, 0, 1), 0);
-    assert_int_equal(state_run_begin(s, 0, cmd_hash, opt_hash, 0, 100), 0);
+    assert_int_equal(state_commit_now(s, OUTPUT(0), NULL, 1), 0);
+    assert_int_equal(state_run_begin(s, 0, cmd_hash, opt_hash, STARTING(0), 100), 0);
     int64_t second = state_run_id(s);
     assert_true(second > first);
     assert_int_equal(state_page_put(s, &b), 0);
-    assert_int_equal(state_commit_now(s, -1, 0, 0), 0);
+    assert_int_equal(state_commit_now(s, OUTPUT(0), NULL, 0), 0);
     int n = 0;
     assert_int_equal(state_each_page(s, first, count_page, &n), 0);
     assert_int_equal(n, 1); /* b moved to the second run */
@@ -271,14 +378,14 @@ static void test_commit_async(void **st)
     task_sched sched;
     test_loop_open(&loop, &sched);
     state *s = open_ok(e->path);
-    assert_int_equal(state_run_begin(s, 0, cmd_hash, opt_hash, 0, 100), 0);
+    assert_int_equal(state_run_begin(s, 0, cmd_hash, opt_hash, STARTING(0), 100), 0);
     struct state_page a = page("http://a.test/1", "http://a.test/2\0", 16, 10);
     assert_int_equal(state_page_put(s, &a), 0);
     int out = open(e->dir, O_RDONLY | O_DIRECTORY); /* something to fdatasync */
     int status = -1;
-    assert_int_equal(state_commit(s, &loop, out, 10, 1, committed, &status), 0);
+    assert_int_equal(state_commit(s, &loop, OUTPUT(10), SYNC(out), 1, committed, &status), 0);
     assert_true(state_commit_busy(s));
-    assert_int_equal(state_commit(s, &loop, out, 10, 1, committed, &status), -EBUSY);
+    assert_int_equal(state_commit(s, &loop, OUTPUT(10), SYNC(out), 1, committed, &status), -EBUSY);
     task_sched_close(&sched);
     test_loop_drain_and_close(&loop);
     assert_int_equal(status, 1000);
@@ -296,7 +403,7 @@ static void test_robots(void **st)
 {
     struct env *e = *st;
     state *s = open_ok(e->path);
-    assert_int_equal(state_run_begin(s, 0, cmd_hash, opt_hash, 0, 100), 0);
+    assert_int_equal(state_run_begin(s, 0, cmd_hash, opt_hash, STARTING(0), 100), 0);
     struct state_robots_record r;
     state_robots_record_init(&r);
     assert_int_equal(state_robots_get(s, "http://a.test", &r), 0);
@@ -304,7 +411,7 @@ static void test_robots(void **st)
     struct state_robots a = {.origin = "http://a.test", .status = 200, .etag = "\"r1\"",
                              .body = body, .body_len = sizeof body - 1, .fetched_at = 5};
     assert_int_equal(state_robots_put(s, &a), 0);
-    assert_int_equal(state_commit_now(s, -1, 0, 0), 0);
+    assert_int_equal(state_commit_now(s, OUTPUT(0), NULL, 0), 0);
     assert_int_equal(state_robots_get(s, "http://a.test", &r), 1);
     assert_int_equal(r.robots.status, 200);
     assert_string_equal(r.robots.etag, "\"r1\"");
@@ -314,7 +421,7 @@ static void test_robots(void **st)
     assert_int_equal(r.robots.fetched_at, 5);
     struct state_robots b = {.origin = "http://a.test", .status = 404, .fetched_at = 9};
     assert_int_equal(state_robots_put(s, &b), 0);
-    assert_int_equal(state_commit_now(s, -1, 0, 0), 0);
+    assert_int_equal(state_commit_now(s, OUTPUT(0), NULL, 0), 0);
     assert_int_equal(state_robots_get(s, "http://a.test", &r), 1);
     assert_int_equal(r.robots.status, 404);
     assert_null(r.robots.etag);
@@ -398,10 +505,10 @@ static void patch(const char *path, long at, const void *bytes, size_t n)
 static void make_store(const char *path)
 {
     state *s = open_ok(path);
-    assert_int_equal(state_run_begin(s, 0, cmd_hash, opt_hash, 0, 100), 0);
+    assert_int_equal(state_run_begin(s, 0, cmd_hash, opt_hash, STARTING(0), 100), 0);
     struct state_page a = page("http://a.test/1", "http://a.test/2\0", 16, 0);
     assert_int_equal(state_page_put(s, &a), 0);
-    assert_int_equal(state_commit_now(s, -1, 0, 1), 0);
+    assert_int_equal(state_commit_now(s, OUTPUT(0), NULL, 1), 0);
     state_close(s);
 }
 
@@ -438,7 +545,7 @@ static void test_lock(void **st)
     assert_non_null(strstr(why, "in use by another areq run"));
     /* The failed opener closed its descriptor: the first one's locks, SQLite's included,
      * must still hold, so a commit still works and another process is still refused. */
-    assert_int_equal(state_run_begin(s, 0, cmd_hash, opt_hash, 0, 100), 0);
+    assert_int_equal(state_run_begin(s, 0, cmd_hash, opt_hash, STARTING(0), 100), 0);
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
@@ -488,6 +595,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commit_covers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_commit_records_each_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_commit_syncs_each_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_same_content, setup, teardown),
         cmocka_unit_test_setup_teardown(test_each_page, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commit_async, setup, teardown),
