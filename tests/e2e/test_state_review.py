@@ -309,6 +309,83 @@ class ChangesAcrossResumeTest(Base):
                          "the changes found before the kill were lost")
 
 
+class KeptFilesOnResumeTest(Base):
+    """What a resumed run does with a --changes or --failures file it cannot trust, or one
+    that the unfinished run did not write (man/areq.1, --state, Resuming)."""
+
+    ARGS = ["-d", "2", "-c", "2", "--delay", "0.04"]
+
+    def cut(self, extra):
+        """A finished run, then changed pages, then the next run (with `extra`) killed
+        once about half of its pages are answered. The URL the runs start from."""
+        start = [self.start_url]
+        mark = self.answered()
+        r = self.run_areq(["-q", "-o", "a", "--state", "s.db"] + self.ARGS + start,
+                          timeout=120)
+        self.assertEqual(r.rc, 0, r)
+        self.pages = self.answered() - mark
+        self.assertTrue(SRV.cond14("change", every="3", offset="1").split())
+        self.assertTrue(self.kill_after(["-q", "-o", "b", "--state", "s.db"] + extra +
+                                        self.ARGS + start, self.pages // 2))
+        return start
+
+    def recorded(self, column):
+        """What the store's last commit recorded for a file (None: no such file)."""
+        import sqlite3
+        db = sqlite3.connect("file:%s?mode=ro" % self.path("s.db"), uri=True)
+        try:
+            return db.execute("SELECT %s FROM run ORDER BY id DESC LIMIT 1"
+                              % column).fetchone()[0]
+        finally:
+            db.close()
+
+    def resume(self, extra, start, rc=0):
+        r = self.run_areq(["-v", "-o", "b", "--state", "s.db"] + extra + self.ARGS + start,
+                          timeout=120)
+        self.assertEqual(r.rc, rc, r)
+        self.assertIn("resuming the unfinished run", r.err)
+        self.assertRegex(r.err, r"[1-9]\d* done before \(resumed\)")
+        return r
+
+    def test_missing_or_shorter_file_starts_afresh(self):
+        start = self.cut(["--changes", "ch", "--failures", "fail"])
+        kept = self.recorded("changes_bytes")
+        self.assertGreater(kept, 0, "no change was committed before the kill")
+        self.assertEqual(self.recorded("failures_bytes"), 0)  # this site has no failure
+        with open(self.path("ch"), "r+b") as f:
+            f.truncate(kept - 1)
+        os.remove(self.path("fail"))
+        r = self.resume(["--changes", "ch", "--failures", "fail"], start)
+        self.assertIn("committed %d bytes of --changes ch, which is shorter than that: it "
+                      "cannot be trusted and starts afresh" % kept, r.err)
+        self.assertIn("committed 0 bytes of --failures fail, which is missing", r.err)
+        self.assertNoDuplicate(self.data("ch"), "--changes")
+        self.assertTrue(self.data("ch"), "the rest of the run's changes were not written")
+        self.assertEqual(self.data("fail"), b"")
+
+    def test_changes_named_on_resume_only(self):
+        start = self.cut([])
+        self.assertIsNone(self.recorded("changes_bytes"))
+        r = self.resume(["--changes", "ch"], start)
+        self.assertIn("the unfinished run being resumed wrote no --changes file: ch starts "
+                      "afresh, without the lines of the pages that run did", r.err)
+        self.assertNoDuplicate(self.data("ch"), "--changes")
+
+    def test_changes_left_out_on_resume_then_on_stdout(self):
+        start = self.cut(["--changes", "ch"])
+        before = self.data("ch")
+        self.assertGreater(self.recorded("changes_bytes"), 0)
+        # Resumed without --changes: the file is not touched, and no longer recorded.
+        self.assertTrue(self.kill_after(["-q", "-o", "b", "--state", "s.db"] + self.ARGS +
+                                        start, max(1, self.pages // 6)))
+        self.assertEqual(self.data("ch"), before)
+        self.assertIsNone(self.recorded("changes_bytes"))
+        # On standard output there is nothing to cut, and nothing to say about it.
+        r = self.resume(["--changes", "-"], start)
+        self.assertNotIn("afresh", r.err)
+        self.assertEqual(self.data("ch"), before)
+        self.assertIsNone(self.recorded("changes_bytes"))
+
 class FullStoreAtStartTest(Base):
     def test_store_full_before_the_run_begins(self):
         """A disk with room for the new store but not for the run's first commit: exit 3
