@@ -649,6 +649,12 @@ static void remember(crawl *c, struct visit *v, const struct page_target *t,
     p.depth = t->depth;
     if (!v->reused)
         p.fetched_at = c->opt.now;
+    /* A --changes or --failures file that failed (a full disk) takes no more lines, and
+     * its offsets no longer move: the page is left undone, as one whose pairs the output
+     * did not take, for a resumed run to do again. */
+    if ((c->opt.changes != NULL && writer_error(c->opt.changes) != 0) ||
+        (c->opt.failures != NULL && writer_error(c->opt.failures) != 0))
+        return;
     /* Its --failures line, if any, was handed over before this (page_completed). */
     p.output_end = writer_offset_submitted(c->opt.out);
     note_changes(c, v, old, &p, r->outcome);

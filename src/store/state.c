@@ -964,8 +964,10 @@ static int covered(const struct state_page *p, const uint64_t whole[STATE_NFILES
 }
 
 /* Moves the queued pages that `whole` covers into the batch, and picks the lengths the
- * commit records: past the last page covered, a file may hold lines of a page that is not
- * (its output written, its --changes line not yet), which a resumed run writes again. */
+ * commit records: where the last page covered ends in each file. Past that, a file may
+ * hold lines of a page that is not covered (its output written, its --changes line not
+ * yet) or not even queued (its lines were taken, then another file failed), which a
+ * resumed run writes again; a --failures line of no page there is found again. */
 static int take_batch(state *s, const uint64_t whole[STATE_NFILES], int finish)
 {
     struct pending *last = NULL;
@@ -979,8 +981,6 @@ static int take_batch(state *s, const uint64_t whole[STATE_NFILES], int finish)
         s->record[STATE_CHANGES] = last->p.changes_end;
         s->record[STATE_FAILURES] = last->p.failures_end;
     }
-    if (last == s->tail) /* nothing queued is left out: all that is whole is covered */
-        memcpy(s->record, whole, sizeof s->record);
     if (last != NULL) {
         s->batch = s->head;
         s->head = last->next;

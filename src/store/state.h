@@ -167,9 +167,9 @@ size_t state_pending_bytes(const state *s);
 
 /* Commits, in one transaction, the queued pages (a prefix of the queue) whose ends are all
  * within `whole` (each file's length written whole), and records for each file the length
- * that holds exactly the lines of the pages committed so far: the end of the last page
- * covered, or `whole` itself once every queued page is covered (lines that belong to no
- * page, as --failures has for bad list lines, are found again by a resumed run). With
+ * that holds exactly the lines of the pages committed so far: where the last page covered
+ * ends there (a line that belongs to no page, as --failures has for a bad list line, is
+ * found again by a resumed run, which writes it unless it was kept). With
  * `finish`, also marks the run finished (every queued page must be covered). First, each
  * `sync_fds` >= 0 (NULL: none) is fdatasync'd, so that the bytes recorded are on disk
  * before the record is. Runs on libuv's pool; `cb` is called on the loop with 0 or a
