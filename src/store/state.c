@@ -919,7 +919,7 @@ static int put_one(state *s, const struct state_page *p)
     return code == SQLITE_DONE ? 0 : sql_fail(s, s->wr, code, "cannot write");
 }
 
-static int finish_run(state *s, sqlite3_stmt *st, int64_t value)
+static int step_run(state *s, sqlite3_stmt *st, int64_t value)
 {
     sqlite3_bind_int64(st, 1, s->run);
     sqlite3_bind_int64(st, 2, value);
@@ -948,7 +948,7 @@ static int commit_batch(state *s)
     if (rc == 0)
         rc = update_lengths(s, s->record);
     if (rc == 0 && s->finish)
-        rc = finish_run(s, s->finish_run, (int64_t)time(NULL));
+        rc = step_run(s, s->finish_run, (int64_t)time(NULL));
     if (rc == 0)
         rc = exec(s, s->wr, "COMMIT", "cannot commit");
     if (rc != 0 && !sqlite3_get_autocommit(s->wr))
@@ -980,8 +980,6 @@ static int take_batch(state *s, const uint64_t whole[STATE_NFILES], int finish)
         s->record[STATE_OUTPUT] = last->p.output_end;
         s->record[STATE_CHANGES] = last->p.changes_end;
         s->record[STATE_FAILURES] = last->p.failures_end;
-    }
-    if (last != NULL) {
         s->batch = s->head;
         s->head = last->next;
         last->next = NULL;
