@@ -12,12 +12,15 @@
  * would drop them).
  *
  * Threads: reads (state_page_get, state_each_page) run on the caller's thread on one
- * connection; writes are collected by state_page_put on that same thread and committed in
- * batches by state_commit, whose transaction (and an fdatasync of the output before it)
- * runs on libuv's pool on a second connection, so that a commit never holds the loop.
+ * connection; writes are collected by state_page_put on that same thread (which encodes a
+ * page's targets there) and committed in batches by state_commit, whose transaction (and an
+ * fdatasync of the output before it) runs on a thread of the store's own, on a second
+ * connection, so that a commit holds neither the loop nor libuv's pool, where pages are
+ * scanned.
  *
  * Ownership: state_open creates the store, state_close frees it (NULL accepted; no commit
- * may be in flight). A record filled by state_page_get points into its own `mem`, which
+ * may be in flight). A store that has committed with state_commit holds a handle on that
+ * loop: state_detach lets go of it (and stops the thread) before the loop is closed. A record filled by state_page_get points into its own `mem`, which
  * the caller finishes with state_record_finish. state_page_put copies what it is given. */
 #ifndef AREQ_STATE_H
 #define AREQ_STATE_H
@@ -150,12 +153,17 @@ size_t state_pending_bytes(const state *s);
  * `output_bytes`, and records `output_bytes` as the run's durable output length; with
  * `finish`, also marks the run finished (every queued page must be covered). First, when
  * `sync_fd` >= 0, fdatasync(sync_fd), so that the bytes recorded are on disk before the
- * record is. Runs on libuv's pool; `cb` is called on the loop with 0 or a negative error
+ * record is. Runs on the store's thread; `cb` is called on the loop with 0 or a negative error
  * (STATE_E_IO for a full disk or an I/O error: the store keeps its previous commit).
  * 0 when started, -EBUSY while another commit is in flight. */
 typedef void state_commit_fn(void *arg, int status);
 int state_commit(state *s, uv_loop_t *loop, int sync_fd, uint64_t output_bytes, int finish,
                  state_commit_fn *cb, void *arg);
+/* Stops the commit thread and closes its handle on the loop (the loop must run once more
+ * for that close before it is closed). No commit may be in flight; later commits must use
+ * state_commit_now. NULL, or a store that never committed on a loop, is accepted. */
+void state_detach(state *s);
+
 /* The same, on the calling thread, for the end of a run and for tests. */
 int state_commit_now(state *s, int sync_fd, uint64_t output_bytes, int finish);
 int state_commit_busy(const state *s);

@@ -262,8 +262,8 @@ static void committed(void *arg, int status)
     *(int *)arg = status + 1000;
 }
 
-/* The asynchronous commit runs on the pool and calls back on the loop; a second one while
- * it is in flight is refused. */
+/* The asynchronous commit runs on the store's thread and calls back on the loop; a second
+ * one while it is in flight is refused. */
 static void test_commit_async(void **st)
 {
     struct env *e = *st;
@@ -280,6 +280,9 @@ static void test_commit_async(void **st)
     assert_true(state_commit_busy(s));
     assert_int_equal(state_commit(s, &loop, out, 10, 1, committed, &status), -EBUSY);
     task_sched_close(&sched);
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0); /* until the commit's callback */
+    assert_int_equal(status, 1000);
+    state_detach(s); /* the store's handle goes, or the loop could not close */
     test_loop_drain_and_close(&loop);
     assert_int_equal(status, 1000);
     close(out);
