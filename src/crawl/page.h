@@ -105,7 +105,7 @@ struct page_result {
     const char *last_modified;
     int unsolicited_304;       /* a 304 came without validators asked for it (PAGE_FAILED) */
     /* With cfg->hash_bodies, for PAGE_OK: a fingerprint of the body as decoded, its
-     * seen_hash() in the first 8 bytes (little-endian), the rest 0. */
+     * fingerprint() in the first 8 bytes (little-endian), the rest 0. */
     int has_body_hash;
     unsigned char body_hash[DIGEST_SIZE];
     /* With cfg->keep_targets, for PAGE_OK: its targets in output order, each NUL-terminated,
