@@ -397,8 +397,10 @@ static int write_stored(crawl *c, const char *source, size_t len, const struct s
     buf_init(&block);
     struct format_origin origin = {.status = p->status, .depth = depth};
     size_t n = 0;
-    int rc = 0;
     const char *end = p->targets + p->targets_len;
+    /* The TSV lines' size, at least, at once: grown by doubling, the block was copied
+     * over and over (realloc, 9% of an unchanged re-run of scenario A). */
+    int rc = buf_reserve(&block, p->targets_len + p->ntargets * (len + 2));
     for (const char *t = p->targets; t < end && rc == 0; n++) {
         size_t tl = strlen(t);
         rc = format_pair(c->opt.format, &block, source, len, t, tl, &origin);
