@@ -378,6 +378,7 @@ struct visit {
     int comparable; /* ... written with these options: its pairs are what a fetch yields */
     int reused;     /* --max-age: not requested; the stored pairs stand */
     struct state_record rec;
+    struct page_stored stored; /* rec's pairs, for the page to write on a 304 */
 };
 
 static void visit_free(struct visit *v)
@@ -388,6 +389,13 @@ static void visit_free(struct visit *v)
     free(v);
 }
 
+static struct page_stored stored_of(const struct state_page *p)
+{
+    return (struct page_stored){.targets = p->targets, .targets_len = p->targets_len,
+                                .ntargets = p->ntargets, .status = p->status,
+                                .nofollow = p->nofollow};
+}
+
 /* Writes a page's stored pairs as its fetch wrote them: the same lines in the same order,
  * one block. 0 or the writer's error; *pairs says how many. */
 static int write_stored(crawl *c, const char *source, size_t len, const struct state_page *p,
@@ -395,17 +403,9 @@ static int write_stored(crawl *c, const char *source, size_t len, const struct s
 {
     struct buf block;
     buf_init(&block);
-    struct format_origin origin = {.status = p->status, .depth = depth};
+    struct page_stored st = stored_of(p);
     size_t n = 0;
-    const char *end = p->targets + p->targets_len;
-    /* The TSV lines' size, at least, at once: grown by doubling, the block was copied
-     * over and over (realloc, 9% of an unchanged re-run of scenario A). */
-    int rc = buf_reserve(&block, p->targets_len + p->ntargets * (len + 2));
-    for (const char *t = p->targets; t < end && rc == 0; n++) {
-        size_t tl = strlen(t);
-        rc = format_pair(c->opt.format, &block, source, len, t, tl, &origin);
-        t += tl + 1;
-    }
+    int rc = page_format_stored(c->opt.format, &block, source, len, &st, depth, &n);
     if (rc == 0 && block.len > 0)
         rc = writer_submit_buf(c->opt.out, &block, n);
     buf_finish(&block);
@@ -645,19 +645,23 @@ static void remember(crawl *c, struct visit *v, const struct page_target *t,
 }
 
 /* A 304, or a page --max-age did not ask for: its stored pairs go out as a fetch would
- * have written them, and its stored targets are followed. PAGE_OK, or PAGE_UNWRITTEN. */
+ * have written them, and its stored targets are followed. The page did both for a 304 it
+ * had the stored pairs of (`replayed`: follow is in r); here, the rest. PAGE_OK, or
+ * PAGE_UNWRITTEN. */
 static enum page_outcome unchanged(crawl *c, struct visit *v, const struct page_target *t,
-                                   size_t *pairs)
+                                   const struct page_result *r, size_t *pairs)
 {
     const struct state_page *old = &v->rec.page;
-    if (write_stored(c, t->url, t->len, old, t->depth, pairs) != 0)
-        return PAGE_UNWRITTEN;
+    if (!r->replayed) {
+        if (write_stored(c, t->url, t->len, old, t->depth, pairs) != 0)
+            return PAGE_UNWRITTEN;
+        if (t->follow && !old->nofollow)
+            follow_stored(c, t->url, t->len, t->depth, v->it->root, old);
+    }
     if (v->reused)
         c->stats.reused++;
     else
         c->stats.not_modified++;
-    if (t->follow && !old->nofollow)
-        follow_stored(c, t->url, t->len, t->depth, v->it->root, old);
     return PAGE_OK;
 }
 
@@ -673,7 +677,7 @@ static void page_completed(void *arg, const struct page_target *target,
     enum page_outcome outcome = r->outcome;
     size_t pairs = r->pairs;
     if (outcome == PAGE_NOT_MODIFIED)
-        outcome = v != NULL && v->known ? unchanged(c, v, target, &pairs) : PAGE_OK;
+        outcome = v != NULL && v->known ? unchanged(c, v, target, r, &pairs) : PAGE_OK;
     switch (outcome) {
     case PAGE_OK:
         c->stats.ok++;
@@ -784,6 +788,8 @@ static int spawn_page(crawl *c, struct frontier_item *it)
         if (saved_in_place(c, it)) {
             target.if_none_match = old->etag;
             target.if_modified_since = old->last_modified;
+            v->stored = stored_of(old);
+            target.stored = &v->stored;
         }
     }
     int rc = page_spawn(c->t.sched, &c->t, &c->pages, &target, page_completed, c);

@@ -74,7 +74,26 @@ struct page_target {
      * If-Modified-Since, so that the server may answer 304 (PAGE_NOT_MODIFIED). */
     const char *if_none_match;
     const char *if_modified_since;
+    /* The pairs of the copy those validators are of, or NULL: on a 304 they are written as
+     * its fetch wrote them and its links offered to follow, off the loop as a scan is
+     * (PAGE_NOT_MODIFIED with `replayed`). */
+    const struct page_stored *stored;
 };
+
+/* A page as a caller kept it: its targets in output order, each NUL-terminated, and what
+ * its lines were written with. */
+struct page_stored {
+    const char *targets;
+    size_t targets_len;
+    size_t ntargets;
+    long status;
+    int nofollow;
+};
+
+/* Appends the lines of `stored`, as a fetch of `source` at `depth` wrote them, to block;
+ * *pairs says how many. 0 or -ENOMEM. */
+int page_format_stored(enum format format, struct buf *block, const char *source, size_t len,
+                       const struct page_stored *stored, unsigned depth, size_t *pairs);
 
 enum page_outcome {
     PAGE_CANCELLED, /* stopped before it had a result: nothing to count */
@@ -83,18 +102,21 @@ enum page_outcome {
     PAGE_SAVED,     /* fetched and saved (--save), not HTML: nothing to scan */
     PAGE_FAILED,    /* an HTTP or transport failure, or the scan failed: see failure */
     PAGE_UNWRITTEN, /* the writer refused the block: the writer's owner reports that */
-    PAGE_NOT_MODIFIED, /* a 304 to the target's validators: nothing written nor scanned;
-                          what to write (the caller's copy) is the caller's to decide */
+    PAGE_NOT_MODIFIED, /* a 304 to the target's validators: with target.stored, its pairs
+                          were written and its links are in follow (`replayed`); without,
+                          nothing was written, and what to write is the caller's */
 };
 
 struct page_result {
     enum page_outcome outcome;
-    size_t pairs;    /* lines written (PAGE_OK) */
+    size_t pairs;    /* lines written (PAGE_OK, or PAGE_NOT_MODIFIED replayed) */
     size_t bad;      /* hrefs that could not be parsed (PAGE_OK) */
     size_t retries;  /* attempts made again */
     int nofollow;    /* <meta name="robots" content="nofollow"> */
     int saved;       /* the body was saved (PAGE_OK or PAGE_SAVED) */
-    struct buf follow; /* links to follow, each NUL-terminated, fragments cut (PAGE_OK) */
+    int replayed;    /* PAGE_NOT_MODIFIED: target.stored was written (pairs, follow) */
+    struct buf follow; /* links to follow, each NUL-terminated, fragments cut (PAGE_OK, or
+                          PAGE_NOT_MODIFIED replayed) */
     struct format_failure failure; /* PAGE_FAILED: what to note in a --failures file */
     char error[128]; /* failure.error's words */
 
