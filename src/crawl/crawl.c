@@ -377,8 +377,7 @@ struct visit {
     int known;      /* the store has a row for it */
     int comparable; /* ... written with these options: its pairs are what a fetch yields */
     int reused;     /* --max-age: not requested; the stored pairs stand */
-    struct state_record rec;
-    struct page_stored stored; /* rec's pairs, for the page to write on a 304 */
+    struct state_record rec;  /* its targets decoded only when needed (see page_completed) */
 };
 
 static void visit_free(struct visit *v)
@@ -389,13 +388,6 @@ static void visit_free(struct visit *v)
     free(v);
 }
 
-static struct page_stored stored_of(const struct state_page *p)
-{
-    return (struct page_stored){.targets = p->targets, .targets_len = p->targets_len,
-                                .ntargets = p->ntargets, .status = p->status,
-                                .nofollow = p->nofollow};
-}
-
 /* Writes a page's stored pairs as its fetch wrote them: the same lines in the same order,
  * one block. 0 or the writer's error; *pairs says how many. */
 static int write_stored(crawl *c, const char *source, size_t len, const struct state_page *p,
@@ -403,9 +395,8 @@ static int write_stored(crawl *c, const char *source, size_t len, const struct s
 {
     struct buf block;
     buf_init(&block);
-    struct page_stored st = stored_of(p);
     size_t n = 0;
-    int rc = page_format_stored(c->opt.format, &block, source, len, &st, depth, &n);
+    int rc = page_format_stored(c->opt.format, &block, source, len, p, depth, &n);
     if (rc == 0 && block.len > 0)
         rc = writer_submit_buf(c->opt.out, &block, n);
     buf_finish(&block);
@@ -665,6 +656,18 @@ static enum page_outcome unchanged(crawl *c, struct visit *v, const struct page_
     return PAGE_OK;
 }
 
+/* The stored record's targets, decoded (state_page_get leaves them encoded). A list that
+ * cannot be read leaves the page as if the store had not known it. */
+static void decode_stored(struct visit *v)
+{
+    int rc = state_record_targets(&v->rec);
+    if (rc == 0)
+        return;
+    log_error("%s: %s reading its stored targets; taken as a new page", v->it->url,
+              rc == -ENOMEM ? "out of memory" : "a damaged list");
+    v->known = v->comparable = 0;
+}
+
 /* A page's completion: all of its bookkeeping happens here. */
 static void page_completed(void *arg, const struct page_target *target,
                            const struct page_result *r)
@@ -676,6 +679,10 @@ static void page_completed(void *arg, const struct page_target *target,
     c->stats.saved += r->saved != 0;
     enum page_outcome outcome = r->outcome;
     size_t pairs = r->pairs;
+    /* What compares with the stored targets or writes them here needs them decoded; a 304
+     * the page wrote itself needs nothing more of them. */
+    if (v != NULL && v->known && !r->replayed)
+        decode_stored(v);
     if (outcome == PAGE_NOT_MODIFIED)
         outcome = v != NULL && v->known ? unchanged(c, v, target, r, &pairs) : PAGE_OK;
     switch (outcome) {
@@ -788,8 +795,7 @@ static int spawn_page(crawl *c, struct frontier_item *it)
         if (saved_in_place(c, it)) {
             target.if_none_match = old->etag;
             target.if_modified_since = old->last_modified;
-            v->stored = stored_of(old);
-            target.stored = &v->stored;
+            target.stored = &v->rec;
         }
     }
     int rc = page_spawn(c->t.sched, &c->t, &c->pages, &target, page_completed, c);

@@ -179,7 +179,7 @@ static const char *failure_kind(const http_request *r)
 }
 
 int page_format_stored(enum format format, struct buf *block, const char *source, size_t len,
-                       const struct page_stored *stored, unsigned depth, size_t *pairs)
+                       const struct state_page *stored, unsigned depth, size_t *pairs)
 {
     struct format_origin origin = {.status = stored->status, .depth = depth};
     const char *t = stored->targets, *end = t + stored->targets_len;
@@ -202,9 +202,12 @@ int page_format_stored(enum format format, struct buf *block, const char *source
 static int replay_stored(struct page *p)
 {
     struct scan *s = &p->scan;
-    const struct page_stored *st = p->target.stored;
-    int rc = page_format_stored(p->cfg->format, &s->block, s->source, s->source_len, st,
-                                p->target.depth, &s->pairs);
+    int rc = state_record_targets(p->target.stored);
+    if (rc != 0)
+        return rc;
+    const struct state_page *st = &p->target.stored->page;
+    rc = page_format_stored(p->cfg->format, &s->block, s->source, s->source_len, st,
+                            p->target.depth, &s->pairs);
     const char *t = st->targets, *end = t + st->targets_len;
     for (; rc == 0 && s->following && t < end; t += strlen(t) + 1)
         rc = page_keep_to_follow(&s->follow, t, strlen(t));
@@ -329,7 +332,7 @@ static void publish(struct page *p)
         res->outcome = PAGE_NOT_MODIFIED;
         res->replayed = 1;
         res->pairs = s->pairs;
-        res->nofollow = p->target.stored->nofollow;
+        res->nofollow = p->target.stored->page.nofollow;
         res->follow = s->follow;
         buf_init(&s->follow);
     } else if (rc == 0) {
@@ -682,8 +685,8 @@ static enum task_step page_step(task *t)
         if (p->html) {
             scan_init(p);
             if (p->replay) {
-                p->scan.origin.status = p->target.stored->status;
-                p->scan.following = p->target.follow && !p->target.stored->nofollow;
+                p->scan.origin.status = p->target.stored->page.status;
+                p->scan.following = p->target.follow && !p->target.stored->page.nofollow;
             } else {
                 fingerprint_body(p);
             }
@@ -697,7 +700,7 @@ static enum task_step page_step(task *t)
          * async send back) costs more than its scan (10,000 pages of 600 bytes: 11,700
          * futex calls for microseconds of work). */
         if ((p->in_pool || p->req.body.len >= SCAN_ON_POOL_MIN ||
-             (p->replay && p->target.stored->ntargets >= REPLAY_ON_POOL_MIN)) &&
+             (p->replay && p->target.stored->page.ntargets >= REPLAY_ON_POOL_MIN)) &&
             uv_queue_work(t->sched->loop, &p->work, page_work, scan_after) == 0)
             return task_suspend_shielded(t);
         page_work(&p->work);

@@ -22,6 +22,7 @@
 #include "http.h"
 #include "links.h"
 #include "save.h"
+#include "state.h"
 #include "task.h"
 #include "writer.h"
 
@@ -74,26 +75,17 @@ struct page_target {
      * If-Modified-Since, so that the server may answer 304 (PAGE_NOT_MODIFIED). */
     const char *if_none_match;
     const char *if_modified_since;
-    /* The pairs of the copy those validators are of, or NULL: on a 304 they are written as
+    /* The stored copy those validators are of, or NULL: on a 304 its pairs are written as
      * its fetch wrote them and its links offered to follow, off the loop as a scan is
-     * (PAGE_NOT_MODIFIED with `replayed`). */
-    const struct page_stored *stored;
+     * (PAGE_NOT_MODIFIED with `replayed`). The page decodes its targets
+     * (state_record_targets): the caller must not touch it while the page runs. */
+    struct state_record *stored;
 };
 
-/* A page as a caller kept it: its targets in output order, each NUL-terminated, and what
- * its lines were written with. */
-struct page_stored {
-    const char *targets;
-    size_t targets_len;
-    size_t ntargets;
-    long status;
-    int nofollow;
-};
-
-/* Appends the lines of `stored`, as a fetch of `source` at `depth` wrote them, to block;
- * *pairs says how many. 0 or -ENOMEM. */
+/* Appends the lines of `stored` (its targets decoded), as a fetch of `source` at `depth`
+ * wrote them, to block; *pairs says how many. 0 or -ENOMEM. */
 int page_format_stored(enum format format, struct buf *block, const char *source, size_t len,
-                       const struct page_stored *stored, unsigned depth, size_t *pairs);
+                       const struct state_page *stored, unsigned depth, size_t *pairs);
 
 enum page_outcome {
     PAGE_CANCELLED, /* stopped before it had a result: nothing to count */

@@ -280,14 +280,30 @@ static int decode_targets(const void *blob, size_t len, struct buf *out)
 
 void state_record_init(struct state_record *r)
 {
-    memset(&r->page, 0, sizeof r->page);
+    memset(r, 0, sizeof *r);
     buf_init(&r->mem);
+    buf_init(&r->plain);
 }
 
 void state_record_finish(struct state_record *r)
 {
     buf_finish(&r->mem);
-    memset(&r->page, 0, sizeof r->page);
+    buf_finish(&r->plain);
+    state_record_init(r);
+}
+
+int state_record_targets(struct state_record *rec)
+{
+    if (rec->decoded)
+        return 0;
+    buf_clear(&rec->plain);
+    int rc = decode_targets(rec->encoded, rec->encoded_len, &rec->plain);
+    if (rc != 0)
+        return rc;
+    rec->decoded = 1;
+    rec->page.targets = rec->plain.data != NULL ? rec->plain.data : "";
+    rec->page.targets_len = rec->plain.len;
+    return 0;
 }
 
 /* A text column copied into mem; its offset, or SIZE_MAX for NULL. */
@@ -317,13 +333,17 @@ static void copy_hash(sqlite3_stmt *st, int col, unsigned char out[DIGEST_SIZE],
         *has = ok;
 }
 
-/* The row `st` is on, into rec (columns in PAGE_SELECT order). */
+/* The row `st` is on, into rec (columns in PAGE_SELECT order), its targets encoded: see
+ * state_record_targets. */
 static int read_row(sqlite3_stmt *st, struct state_record *rec)
 {
     struct state_page *p = &rec->page;
     struct buf *mem = &rec->mem;
     buf_clear(mem);
     memset(p, 0, sizeof *p);
+    rec->decoded = 0;
+    rec->encoded = NULL;
+    rec->encoded_len = 0;
     size_t url, final_url, error, etag, lm, targets;
     int rc = keep_text(st, 0, mem, &url);
     if (rc == 0)
@@ -335,9 +355,10 @@ static int read_row(sqlite3_stmt *st, struct state_record *rec)
     if (rc == 0)
         rc = keep_text(st, 6, mem, &lm);
     targets = mem->len;
-    if (rc == 0)
-        rc = decode_targets(sqlite3_column_blob(st, 8), (size_t)sqlite3_column_bytes(st, 8),
-                            mem);
+    size_t encoded_len = (size_t)sqlite3_column_bytes(st, 8);
+    const void *encoded = sqlite3_column_blob(st, 8);
+    if (rc == 0 && encoded_len > 0)
+        rc = buf_append(mem, encoded, encoded_len);
     if (rc != 0)
         return rc;
     if (url == SIZE_MAX)
@@ -353,8 +374,10 @@ static int read_row(sqlite3_stmt *st, struct state_record *rec)
     p->etag = etag != SIZE_MAX ? base + etag : NULL;
     p->last_modified = lm != SIZE_MAX ? base + lm : NULL;
     copy_hash(st, 7, p->body_hash, &p->has_body_hash);
-    p->targets = base + targets;
-    p->targets_len = mem->len - targets;
+    rec->encoded = base + targets;
+    rec->encoded_len = encoded_len;
+    p->targets = NULL;
+    p->targets_len = 0;
     p->ntargets = (size_t)sqlite3_column_int64(st, 9);
     p->depth = (unsigned)sqlite3_column_int(st, 10);
     p->nofollow = sqlite3_column_int(st, 11);
@@ -730,6 +753,8 @@ int state_each_page(state *s, int64_t run, state_page_fn *fn, void *arg)
     int rc = 0, code;
     while (rc == 0 && (code = sqlite3_step(st)) == SQLITE_ROW) {
         rc = read_row(st, &rec);
+        if (rc == 0)
+            rc = state_record_targets(&rec);
         if (rc == 0)
             rc = fn(arg, &rec.page);
     }

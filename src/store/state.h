@@ -78,10 +78,16 @@ struct state_page {
                                   as stored (a 304): only the rest is written */
 };
 
-/* A page read back: `page` points into `mem`. */
+/* A page read back: `page` points into `mem`. state_page_get leaves the targets encoded
+ * (page.targets NULL, page.targets_len 0) until state_record_targets decodes them into
+ * `plain`: a 304 needs them only to write them, which the page does off the loop. */
 struct state_record {
     struct state_page page;
     struct buf mem;
+    struct buf plain;
+    const void *encoded;
+    size_t encoded_len;
+    int decoded;
 };
 
 void state_record_init(struct state_record *r);
@@ -110,7 +116,12 @@ int state_run_begin(state *s, int64_t resume_id, const unsigned char command_has
                     int64_t now);
 int64_t state_run_id(const state *s);
 
-/* The stored page for `url`: 1 with *rec filled, 0 when unknown, or a negative error. */
+/* Decodes rec's targets into page.targets and page.targets_len, once; on any thread that
+ * has the record to itself. 0, -ENOMEM, or -EINVAL for a damaged list. */
+int state_record_targets(struct state_record *rec);
+
+/* The stored page for `url`: 1 with *rec filled (its targets still encoded: see
+ * state_record_targets), 0 when unknown, or a negative error. */
 int state_page_get(state *s, const char *url, size_t len, struct state_record *rec);
 
 /* Calls fn for every page the run `run` wrote, in no particular order; a non-zero answer

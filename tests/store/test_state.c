@@ -128,6 +128,9 @@ static void test_round_trip(void **st)
     assert_int_equal(r.page.status, 200);
     assert_true(r.page.has_body_hash);
     assert_int_equal(r.page.body_hash[1], 0xbb);
+    /* The targets come encoded, and are decoded when asked for. */
+    assert_null(r.page.targets);
+    assert_int_equal(state_record_targets(&r), 0);
     assert_int_equal(r.page.targets_len, sizeof t - 1);
     assert_memory_equal(r.page.targets, t, sizeof t - 1);
     assert_int_equal(r.page.ntargets, 4);
@@ -142,6 +145,7 @@ static void test_round_trip(void **st)
     assert_string_equal(r.page.error, "HTTP 404");
     assert_null(r.page.etag);
     assert_false(r.page.has_body_hash);
+    assert_int_equal(state_record_targets(&r), 0);
     assert_int_equal(r.page.targets_len, 0);
 
     assert_int_equal(state_page_get(s, "http://a.test/other", 19, &r), 0);
@@ -214,6 +218,7 @@ static void test_same_content(void **st)
     struct state_record r;
     state_record_init(&r);
     assert_int_equal(state_page_get(s, "http://a.test/", 14, &r), 1);
+    assert_int_equal(state_record_targets(&r), 0);
     assert_int_equal(r.page.targets_len, sizeof t - 1);
     assert_memory_equal(r.page.targets, t, sizeof t - 1);
     assert_true(r.page.has_body_hash);
@@ -289,6 +294,7 @@ static void test_commit_async(void **st)
     struct state_record r;
     state_record_init(&r);
     assert_int_equal(state_page_get(s, "http://a.test/1", 15, &r), 1);
+    assert_int_equal(state_record_targets(&r), 0);
     assert_string_equal(r.page.targets, "http://a.test/2");
     state_record_finish(&r);
     state_close(s);
