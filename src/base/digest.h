@@ -2,8 +2,9 @@
  *
  * For what must name a body by its content where others check it: the downloader's
  * manifest, and the options hash of the crawl-state store. (The store's "has this page
- * changed" uses the 64-bit seen_hash instead: SHA-256 of every body was half of what a
- * first --state run cost, and nobody outside areq compares that fingerprint.) A digest is owned by its caller, fed with digest_update as
+ * changed" uses fingerprint.h instead: SHA-256 of every body was half of what a first
+ * --state run cost, and nobody outside areq compares that fingerprint.) A digest is owned
+ * by its caller, fed with digest_update as
  * the bytes arrive (so a body never needs to be whole in memory), and read once with
  * digest_final. The only module besides http.c that touches OpenSSL (its libcrypto). */
 #ifndef AREQ_DIGEST_H

@@ -686,6 +686,7 @@ static void release(struct areq_run *r)
     r->out = r->failures = r->changes = NULL;
     if (!r->crawl_owns_inputs)
         close_inputs(r->opt, r->input_fds);
+    state_detach(r->state); /* its handle on the loop closes in the run below */
     uv_run(&r->loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&r->loop) != 0) {
         log_fatal("internal error: handles left open at exit");

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "digest.h"
+#include "fingerprint.h"
 #include "links.h"
 #include "log.h"
 #include "savepath.h"
@@ -48,6 +49,7 @@ struct page {
     struct scan scan;
     int scan_rc;
     int html;                 /* the body is scanned (so it is kept whole in req.body) */
+    int replay;               /* a 304: target.stored is written instead of a scan */
     /* --save */
     struct http_sink sink;    /* the body's type, and a non-HTML body as it arrives */
     int want_save;            /* the body's type is one to save */
@@ -176,6 +178,42 @@ static const char *failure_kind(const http_request *r)
     }
 }
 
+int page_format_stored(enum format format, struct buf *block, const char *source, size_t len,
+                       const struct state_page *stored, unsigned depth, size_t *pairs)
+{
+    struct format_origin origin = {.status = stored->status, .depth = depth};
+    const char *t = stored->targets, *end = t + stored->targets_len;
+    size_t n = 0;
+    /* The TSV lines' size, at least, at once: grown by doubling, the block was copied
+     * over and over (realloc, 9% of an unchanged re-run of scenario A). */
+    int rc = buf_reserve(block, stored->targets_len + stored->ntargets * (len + 2));
+    for (; t < end && rc == 0; n++) {
+        size_t tl = strlen(t);
+        rc = format_pair(format, block, source, len, t, tl, &origin);
+        t += tl + 1;
+    }
+    *pairs = rc == 0 ? n : 0;
+    return rc;
+}
+
+/* A 304's stored pairs, formatted as its scan would have made them, and its links to
+ * follow: a scan's work without the body, and like a scan on the pool when large (on an
+ * unchanged re-run the loop did all of it: 80 M of 458 M instructions, callgrind). */
+static int replay_stored(struct page *p)
+{
+    struct scan *s = &p->scan;
+    int rc = state_record_targets(p->target.stored);
+    if (rc != 0)
+        return rc;
+    const struct state_page *st = &p->target.stored->page;
+    rc = page_format_stored(p->cfg->format, &s->block, s->source, s->source_len, st,
+                            p->target.depth, &s->pairs);
+    const char *t = st->targets, *end = t + st->targets_len;
+    for (; rc == 0 && s->following && t < end; t += strlen(t) + 1)
+        rc = page_keep_to_follow(&s->follow, t, strlen(t));
+    return rc;
+}
+
 /* Reports a response that has no links to give. 1 when it was one, else 0. */
 static int report_unscanned(struct page *p)
 {
@@ -184,7 +222,7 @@ static int report_unscanned(struct page *p)
     if (r->outcome == HTTP_NOT_MODIFIED) {
         p->result.outcome = PAGE_NOT_MODIFIED;
         log_verbose("%s: not modified (HTTP 304)", p->target.url);
-        return 1;
+        return p->target.stored == NULL; /* else its stored pairs are written, see replay */
     }
     if (r->outcome == HTTP_TYPE_REFUSED) {
         p->result.outcome = PAGE_SKIPPED;
@@ -203,6 +241,10 @@ static int report_unscanned(struct page *p)
 
 /* Bodies below this are scanned on the loop: about 8 µs of work at 1 GB/s. */
 #define SCAN_ON_POOL_MIN 8192
+/* A 304's stored pairs below this are written from the loop: formatting a pair and
+ * offering its link take some 200 instructions, so 64 of them are about the hand-off's
+ * cost. */
+#define REPLAY_ON_POOL_MIN 64
 
 static void scan_init(struct page *p)
 {
@@ -231,6 +273,21 @@ static void scan_finish(struct scan *s)
     buf_finish(&s->target);
 }
 
+/* With cfg->hash_bodies, the body's fingerprint (fingerprint.h says why not SHA-256). Here
+ * on the loop rather than in the scan: the pool thread that scans is the busiest thread of
+ * a run (perf on scenario A: 55% of the samples, the loop 45%), and the body has just
+ * arrived, so it is still in the cache; 74 KB take about 10 us, 10 MB about 1 ms. */
+static void fingerprint_body(struct page *p)
+{
+    if (!p->cfg->hash_bodies)
+        return;
+    uint64_t h = fingerprint(p->req.body.data ? p->req.body.data : "", p->req.body.len);
+    memset(p->result.body_hash, 0, sizeof p->result.body_hash);
+    for (int i = 0; i < 8; i++)
+        p->result.body_hash[i] = (unsigned char)(h >> (8 * i));
+    p->result.has_body_hash = 1;
+}
+
 /* On a thread of the pool. */
 static void scan_work(uv_work_t *w)
 {
@@ -240,20 +297,10 @@ static void scan_work(uv_work_t *w)
      * fetched before the reader left took 16 s to scan for nothing. */
     if (p->cfg->output_lost != NULL && atomic_load(p->cfg->output_lost))
         p->scan_rc = -ECANCELED;
+    else if (p->replay)
+        p->scan_rc = replay_stored(p);
     else
         p->scan_rc = scan_body(&p->req, &p->scan);
-    /* Here, off the loop for large bodies. A 64-bit fingerprint (seen_hash, 4.5 GB/s here)
-     * rather than SHA-256 (1.1 GB/s): on scenario A the SHA-256 of every body was half of
-     * what --state added to a first run, and telling "changed" from "unchanged" needs no
-     * resistance to collisions made on purpose (a server that wants to hide a change can
-     * answer 304). Odds of a change missed: 2^-64 a page. */
-    if (p->scan_rc == 0 && p->cfg->hash_bodies) {
-        uint64_t h = seen_hash(p->req.body.data ? p->req.body.data : "", p->req.body.len);
-        memset(p->result.body_hash, 0, sizeof p->result.body_hash);
-        for (int i = 0; i < 8; i++)
-            p->result.body_hash[i] = (unsigned char)(h >> (8 * i));
-        p->result.has_body_hash = 1;
-    }
     /* What only the scan needed goes now, before the page waits for the loop: the set of
      * targets is 16 bytes or more a link. */
     seen_finish(&p->scan.targets);
@@ -281,6 +328,13 @@ static void publish(struct page *p)
         rc = writer_submit_buf(p->cfg->out, &s->block, s->pairs);
     if (rc == -ECANCELED) {
         res->outcome = PAGE_CANCELLED; /* not scanned: the output was gone */
+    } else if (rc == 0 && p->replay) {
+        res->outcome = PAGE_NOT_MODIFIED;
+        res->replayed = 1;
+        res->pairs = s->pairs;
+        res->nofollow = p->target.stored->page.nofollow;
+        res->follow = s->follow;
+        buf_init(&s->follow);
     } else if (rc == 0) {
         res->outcome = PAGE_OK;
         res->pairs = s->pairs;
@@ -618,17 +672,25 @@ static enum task_step page_step(task *t)
             p->want_save = 0;
             drop_file(p);
         }
-        p->in_pool = p->want_save && p->file == NULL;
+        p->replay = p->req.outcome == HTTP_NOT_MODIFIED;
+        p->in_pool = p->want_save && p->file == NULL && !p->replay;
         if (p->file != NULL && keep_streamed(p) != 0)
             return task_finish(t, task_cancelled(t));
-        p->html = p->req.sink == NULL || (p->req.sink_mode & HTTP_SINK_KEEP);
+        p->html = p->req.sink == NULL || (p->req.sink_mode & HTTP_SINK_KEEP) || p->replay;
         if (!p->html && !p->in_pool) {
             /* streamed, and not HTML: nothing to scan (or, no content: nothing to save) */
             p->result.outcome = p->want_save ? PAGE_SAVED : PAGE_SKIPPED;
             return task_finish(t, task_cancelled(t));
         }
-        if (p->html)
+        if (p->html) {
             scan_init(p);
+            if (p->replay) {
+                p->scan.origin.status = p->target.stored->page.status;
+                p->scan.following = p->target.follow && !p->target.stored->page.nofollow;
+            } else {
+                fingerprint_body(p);
+            }
+        }
         page_set_state(p, PAGE_SCANNED);
         p->work.data = p;
         /* Scanning runs on the pool so that the loop keeps moving bytes meanwhile. The
@@ -637,7 +699,8 @@ static enum task_step page_step(task *t)
          * A small body is scanned here: the hand-off (a futex wake, a context switch and an
          * async send back) costs more than its scan (10,000 pages of 600 bytes: 11,700
          * futex calls for microseconds of work). */
-        if ((p->in_pool || p->req.body.len >= SCAN_ON_POOL_MIN) &&
+        if ((p->in_pool || p->req.body.len >= SCAN_ON_POOL_MIN ||
+             (p->replay && p->target.stored->page.ntargets >= REPLAY_ON_POOL_MIN)) &&
             uv_queue_work(t->sched->loop, &p->work, page_work, scan_after) == 0)
             return task_suspend_shielded(t);
         page_work(&p->work);

@@ -22,6 +22,7 @@
 #include "http.h"
 #include "links.h"
 #include "save.h"
+#include "state.h"
 #include "task.h"
 #include "writer.h"
 
@@ -74,7 +75,17 @@ struct page_target {
      * If-Modified-Since, so that the server may answer 304 (PAGE_NOT_MODIFIED). */
     const char *if_none_match;
     const char *if_modified_since;
+    /* The stored copy those validators are of, or NULL: on a 304 its pairs are written as
+     * its fetch wrote them and its links offered to follow, off the loop as a scan is
+     * (PAGE_NOT_MODIFIED with `replayed`). The page decodes its targets
+     * (state_record_targets): the caller must not touch it while the page runs. */
+    struct state_record *stored;
 };
+
+/* Appends the lines of `stored` (its targets decoded), as a fetch of `source` at `depth`
+ * wrote them, to block; *pairs says how many. 0 or -ENOMEM. */
+int page_format_stored(enum format format, struct buf *block, const char *source, size_t len,
+                       const struct state_page *stored, unsigned depth, size_t *pairs);
 
 enum page_outcome {
     PAGE_CANCELLED, /* stopped before it had a result: nothing to count */
@@ -83,18 +94,21 @@ enum page_outcome {
     PAGE_SAVED,     /* fetched and saved (--save), not HTML: nothing to scan */
     PAGE_FAILED,    /* an HTTP or transport failure, or the scan failed: see failure */
     PAGE_UNWRITTEN, /* the writer refused the block: the writer's owner reports that */
-    PAGE_NOT_MODIFIED, /* a 304 to the target's validators: nothing written nor scanned;
-                          what to write (the caller's copy) is the caller's to decide */
+    PAGE_NOT_MODIFIED, /* a 304 to the target's validators: with target.stored, its pairs
+                          were written and its links are in follow (`replayed`); without,
+                          nothing was written, and what to write is the caller's */
 };
 
 struct page_result {
     enum page_outcome outcome;
-    size_t pairs;    /* lines written (PAGE_OK) */
+    size_t pairs;    /* lines written (PAGE_OK, or PAGE_NOT_MODIFIED replayed) */
     size_t bad;      /* hrefs that could not be parsed (PAGE_OK) */
     size_t retries;  /* attempts made again */
     int nofollow;    /* <meta name="robots" content="nofollow"> */
     int saved;       /* the body was saved (PAGE_OK or PAGE_SAVED) */
-    struct buf follow; /* links to follow, each NUL-terminated, fragments cut (PAGE_OK) */
+    int replayed;    /* PAGE_NOT_MODIFIED: target.stored was written (pairs, follow) */
+    struct buf follow; /* links to follow, each NUL-terminated, fragments cut (PAGE_OK, or
+                          PAGE_NOT_MODIFIED replayed) */
     struct format_failure failure; /* PAGE_FAILED: what to note in a --failures file */
     char error[128]; /* failure.error's words */
 
@@ -105,7 +119,7 @@ struct page_result {
     const char *last_modified;
     int unsolicited_304;       /* a 304 came without validators asked for it (PAGE_FAILED) */
     /* With cfg->hash_bodies, for PAGE_OK: a fingerprint of the body as decoded, its
-     * seen_hash() in the first 8 bytes (little-endian), the rest 0. */
+     * fingerprint() in the first 8 bytes (little-endian), the rest 0. */
     int has_body_hash;
     unsigned char body_hash[DIGEST_SIZE];
     /* With cfg->keep_targets, for PAGE_OK: its targets in output order, each NUL-terminated,

@@ -358,6 +358,26 @@ static int validator_ok(const char *v)
     return 1;
 }
 
+/* An IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT", RFC 9110 5.6.7), the form servers send:
+ * told by its shape, because curl_getdate() took 11,000 instructions a call (sscanf), 4.5%
+ * of an unchanged --state re-run of 2,000 pages. Other forms go to curl_getdate(). */
+static int is_fixdate(const char *v)
+{
+    static const char shape[] = "Aaa, 00 Aaa 0000 00:00:00 GMT";
+    if (strlen(v) != sizeof shape - 1)
+        return 0;
+    for (size_t i = 0; i < sizeof shape - 1; i++) {
+        char c = v[i], want = shape[i];
+        int ok = want == 'A'   ? c >= 'A' && c <= 'Z'
+                 : want == 'a' ? c >= 'a' && c <= 'z'
+                 : want == '0' ? c >= '0' && c <= '9'
+                               : c == want;
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
 /* The final response's one `name` header if it can be sent back, copied; else NULL. Two
  * values for a name that has one (RFC 9110) leave us unable to tell which is right. */
 static char *validator_of(CURL *e, const char *name, int is_date)
@@ -367,7 +387,7 @@ static char *validator_of(CURL *e, const char *name, int is_date)
         !validator_ok(h->value))
         return NULL;
     /* A Last-Modified that is not a date would only be ignored when sent back. */
-    if (is_date && curl_getdate(h->value, NULL) == -1)
+    if (is_date && !is_fixdate(h->value) && curl_getdate(h->value, NULL) == -1)
         return NULL;
     return strdup(h->value); /* out of memory: none, so the next run fetches in full */
 }

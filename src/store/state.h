@@ -12,12 +12,15 @@
  * would drop them).
  *
  * Threads: reads (state_page_get, state_each_page) run on the caller's thread on one
- * connection; writes are collected by state_page_put on that same thread and committed in
- * batches by state_commit, whose transaction (and an fdatasync of the run's files before
- * it) runs on libuv's pool on a second connection, so that a commit never holds the loop.
+ * connection; writes are collected by state_page_put on that same thread (which encodes a
+ * page's targets there) and committed in batches by state_commit, whose transaction (and an
+ * fdatasync of the run's files before it) runs on a thread of the store's own, on a second
+ * connection, so that a commit holds neither the loop nor libuv's pool, where pages are
+ * scanned.
  *
  * Ownership: state_open creates the store, state_close frees it (NULL accepted; no commit
- * may be in flight). A record filled by state_page_get points into its own `mem`, which
+ * may be in flight). A store that has committed with state_commit holds a handle on that
+ * loop: state_detach lets go of it (and stops the thread) before the loop is closed. A record filled by state_page_get points into its own `mem`, which
  * the caller finishes with state_record_finish. state_page_put copies what it is given. */
 #ifndef AREQ_STATE_H
 #define AREQ_STATE_H
@@ -79,10 +82,16 @@ struct state_page {
                                   as stored (a 304): only the rest is written */
 };
 
-/* A page read back: `page` points into `mem`. */
+/* A page read back: `page` points into `mem`. state_page_get leaves the targets encoded
+ * (page.targets NULL, page.targets_len 0) until state_record_targets decodes them into
+ * `plain`: a 304 needs them only to write them, which the page does off the loop. */
 struct state_record {
     struct state_page page;
     struct buf mem;
+    struct buf plain;
+    const void *encoded;
+    size_t encoded_len;
+    int decoded;
 };
 
 void state_record_init(struct state_record *r);
@@ -125,7 +134,12 @@ int state_run_begin(state *s, int64_t resume_id, const unsigned char command_has
                     const struct state_files *start, int64_t now);
 int64_t state_run_id(const state *s);
 
-/* The stored page for `url`: 1 with *rec filled, 0 when unknown, or a negative error. */
+/* Decodes rec's targets into page.targets and page.targets_len, once; on any thread that
+ * has the record to itself. 0, -ENOMEM, or -EINVAL for a damaged list. */
+int state_record_targets(struct state_record *rec);
+
+/* The stored page for `url`: 1 with *rec filled (its targets still encoded: see
+ * state_record_targets), 0 when unknown, or a negative error. */
 int state_page_get(state *s, const char *url, size_t len, struct state_record *rec);
 
 /* Calls fn for every page the run `run` wrote, in no particular order; a non-zero answer
@@ -169,15 +183,20 @@ size_t state_pending_bytes(const state *s);
  * within `whole` (each file's length written whole), and records for each file the length
  * that holds exactly the lines of the pages committed so far: where the last page covered
  * ends there (a line that belongs to no page, as --failures has for a bad list line, is
- * found again by a resumed run, which writes it unless it was kept). With
- * `finish`, also marks the run finished (every queued page must be covered). First, each
- * `sync_fds` >= 0 (NULL: none) is fdatasync'd, so that the bytes recorded are on disk
- * before the record is. Runs on libuv's pool; `cb` is called on the loop with 0 or a
- * negative error (STATE_E_IO for a full disk or an I/O error: the store keeps its previous
- * commit). 0 when started, -EBUSY while another commit is in flight. */
+ * found again by a resumed run, which writes it unless it was kept). With `finish`, also
+ * marks the run finished (every queued page must be covered). First, each `sync_fds` >= 0
+ * (NULL: none) is fdatasync'd, so that the bytes recorded are on disk before the record
+ * is. Runs on the store's thread; `cb` is called on the loop with 0 or a negative error
+ * (STATE_E_IO for a full disk or an I/O error: the store keeps its previous commit).
+ * 0 when started, -EBUSY while another commit is in flight. */
 typedef void state_commit_fn(void *arg, int status);
 int state_commit(state *s, uv_loop_t *loop, const uint64_t whole[STATE_NFILES],
                  const int sync_fds[STATE_NFILES], int finish, state_commit_fn *cb, void *arg);
+/* Stops the commit thread and closes its handle on the loop (the loop must run once more
+ * for that close before it is closed). No commit may be in flight; later commits must use
+ * state_commit_now. NULL, or a store that never committed on a loop, is accepted. */
+void state_detach(state *s);
+
 /* The same, on the calling thread, for the end of a run and for tests. */
 int state_commit_now(state *s, const uint64_t whole[STATE_NFILES],
                      const int sync_fds[STATE_NFILES], int finish);

@@ -280,13 +280,20 @@ def synthesize_store(src, dst, n):
         if have == 0:
             return "the store has no pages to copy"
         db.execute("CREATE TEMP TABLE orig AS SELECT * FROM page")
-        others = ", ".join(c for c in cols if c != "url")
+        # Each page's row (a new id) and, when the store keeps them apart, its targets.
+        apart = "id" in cols and db.execute(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'targets'").fetchone()[0] == 1
+        others = ", ".join(c for c in cols if c not in ("url", "id"))
         k = 0
         while have < n:
             k += 1
             take = min(n - have, db.execute("SELECT count(*) FROM orig").fetchone()[0])
             db.execute("INSERT INTO page (url, %s) SELECT url || '?synthetic=%d', %s FROM orig "
                        "LIMIT %d" % (others, k, others, take))
+            if apart:
+                db.execute("INSERT INTO targets (page, list) SELECT p.id, t.list FROM orig o "
+                           "JOIN targets t ON t.page = o.id JOIN page p "
+                           "ON p.url = o.url || '?synthetic=%d'" % k)
             have += take
             if k % 50 == 0:
                 db.commit()

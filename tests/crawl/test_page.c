@@ -19,6 +19,7 @@
 #include "http.h"
 #include "links.h"
 #include "log.h"
+#include "fingerprint.h"
 #include "page.h"
 #include "seen.h"
 #include "task.h"
@@ -346,10 +347,10 @@ static void test_cancelled_page_has_no_result(void **state)
 #define FIXED "/cond14/fixed?etag=%22abc%22&lm=Tue,%2014%20Nov%202023%2022:13:20%20GMT"
 
 
-/* What page.c keeps of a body (page.h): its seen_hash in the first 8 bytes, little-endian. */
+/* What page.c keeps of a body (page.h): its fingerprint in the first 8 bytes, little-endian. */
 static void body_fingerprint(const char *body, size_t len, unsigned char out[DIGEST_SIZE])
 {
-    uint64_t h = seen_hash(body, len);
+    uint64_t h = fingerprint(body, len);
     memset(out, 0, DIGEST_SIZE);
     for (int i = 0; i < 8; i++)
         out[i] = (unsigned char)(h >> (8 * i));

@@ -134,6 +134,9 @@ static void test_round_trip(void **st)
     assert_int_equal(r.page.status, 200);
     assert_true(r.page.has_body_hash);
     assert_int_equal(r.page.body_hash[1], 0xbb);
+    /* The targets come encoded, and are decoded when asked for. */
+    assert_null(r.page.targets);
+    assert_int_equal(state_record_targets(&r), 0);
     assert_int_equal(r.page.targets_len, sizeof t - 1);
     assert_memory_equal(r.page.targets, t, sizeof t - 1);
     assert_int_equal(r.page.ntargets, 4);
@@ -148,6 +151,7 @@ static void test_round_trip(void **st)
     assert_string_equal(r.page.error, "HTTP 404");
     assert_null(r.page.etag);
     assert_false(r.page.has_body_hash);
+    assert_int_equal(state_record_targets(&r), 0);
     assert_int_equal(r.page.targets_len, 0);
 
     assert_int_equal(state_page_get(s, "http://a.test/other", 19, &r), 0);
@@ -322,6 +326,7 @@ static void test_same_content(void **st)
     struct state_record r;
     state_record_init(&r);
     assert_int_equal(state_page_get(s, "http://a.test/", 14, &r), 1);
+    assert_int_equal(state_record_targets(&r), 0);
     assert_int_equal(r.page.targets_len, sizeof t - 1);
     assert_memory_equal(r.page.targets, t, sizeof t - 1);
     assert_true(r.page.has_body_hash);
@@ -370,8 +375,8 @@ static void committed(void *arg, int status)
     *(int *)arg = status + 1000;
 }
 
-/* The asynchronous commit runs on the pool and calls back on the loop; a second one while
- * it is in flight is refused. */
+/* The asynchronous commit runs on the store's thread and calls back on the loop; a second
+ * one while it is in flight is refused. */
 static void test_commit_async(void **st)
 {
     struct env *e = *st;
@@ -388,12 +393,16 @@ static void test_commit_async(void **st)
     assert_true(state_commit_busy(s));
     assert_int_equal(state_commit(s, &loop, OUTPUT(10), SYNC(out), 1, committed, &status), -EBUSY);
     task_sched_close(&sched);
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0); /* until the commit's callback */
+    assert_int_equal(status, 1000);
+    state_detach(s); /* the store's handle goes, or the loop could not close */
     test_loop_drain_and_close(&loop);
     assert_int_equal(status, 1000);
     close(out);
     struct state_record r;
     state_record_init(&r);
     assert_int_equal(state_page_get(s, "http://a.test/1", 15, &r), 1);
+    assert_int_equal(state_record_targets(&r), 0);
     assert_string_equal(r.page.targets, "http://a.test/2");
     state_record_finish(&r);
     state_close(s);
