@@ -28,6 +28,7 @@ struct saver {
     atomic_ullong counter; /* for temporary names; files are saved from several threads */
     uint64_t where;     /* this kernel boot and pid namespace (see temp_name) */
     int named_temp;     /* temporary files have names: O_TMPFILE's cannot be linked here */
+    int link_empty_path; /* nameless files are linked with AT_EMPTY_PATH, not by /proc */
     int manifest;       /* --manifest, or -1 */
     /* SAVE_FLAT: names taken in this run, and (name, URL) pairs, so that a URL saved
      * again takes back its own name and no other. */
@@ -125,23 +126,23 @@ static int open_temp(saver *s, int dir, char name[TEMP_NAME_MAX])
 }
 
 /* Gives the nameless file `fd` the name `name` in `dir`. linkat never replaces a name
- * (EEXIST then) and does not follow a link at `name`. Through /proc/self/fd, which any
- * process may do; AT_EMPTY_PATH does the same without /proc but needs CAP_DAC_READ_SEARCH.
- * 0 or a negative errno. */
-static int link_nameless(int fd, int dir, const char *name)
+ * (EEXIST then) and does not follow a link at `name`. AT_EMPTY_PATH links the descriptor
+ * itself, but only with CAP_DAC_READ_SEARCH (or a kernel that lets the opener do it);
+ * /proc/self/fd/N works for anyone with /proc mounted, at the price of resolving that path
+ * (3% of a saving run's CPU in path_lookupat, perf, scenario S on a tmpfs). probe_root()
+ * finds which one works. 0 or a negative errno. */
+static int link_nameless(const saver *s, int fd, int dir, const char *name)
 {
+    if (s->link_empty_path)
+        return linkat(fd, "", dir, name, AT_EMPTY_PATH) == 0 ? 0 : -errno;
     char proc[40];
     snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-    if (linkat(AT_FDCWD, proc, dir, name, AT_SYMLINK_FOLLOW) == 0)
-        return 0;
-    int err = errno;
-    if (err == ENOENT && linkat(fd, "", dir, name, AT_EMPTY_PATH) == 0)
-        return 0;
-    return -err;
+    return linkat(AT_FDCWD, proc, dir, name, AT_SYMLINK_FOLLOW) == 0 ? 0 : -errno;
 }
 
-/* Whether a file can be made in the root, and whether a nameless one can be linked there
- * (else named_temp is set for the run). 0 or a negative errno. */
+/* Whether a file can be made in the root, and how a nameless one is linked there
+ * (link_empty_path), if at all (else named_temp is set for the run). 0 or a negative
+ * errno. */
 static int probe_root(saver *s)
 {
     char name[TEMP_NAME_MAX];
@@ -152,7 +153,12 @@ static int probe_root(saver *s)
     if (name[0] == '\0') {
         /* Linked under a temporary name, which also tells that a name can be made. */
         temp_name(s, name);
-        rc = link_nameless(fd, s->root, name);
+        s->link_empty_path = 1;
+        rc = link_nameless(s, fd, s->root, name);
+        if (rc == -ENOENT || rc == -EPERM) {
+            s->link_empty_path = 0;
+            rc = link_nameless(s, fd, s->root, name);
+        }
         if (rc == -ENOENT || rc == -EPERM || rc == -EXDEV) {
             /* No /proc and no capability: the nameless file could never be kept. */
             close(fd);
@@ -570,13 +576,13 @@ static int claim_flat_name(save_file *f)
  * negative errno, and then nothing changed. */
 static int place_nameless(saver *s, int fd, int dir, const char *name)
 {
-    int rc = link_nameless(fd, dir, name);
+    int rc = link_nameless(s, fd, dir, name);
     if (rc != -EEXIST)
         return rc;
     char tmp[TEMP_NAME_MAX];
     for (int tries = 0; tries < 16 && rc == -EEXIST; tries++) {
         temp_name(s, tmp);
-        rc = link_nameless(fd, dir, tmp);
+        rc = link_nameless(s, fd, dir, tmp);
     }
     if (rc != 0)
         return rc;
