@@ -153,9 +153,9 @@ static int probe_root(saver *s)
     if (name[0] == '\0') {
         /* Linked under a temporary name, which also tells that a name can be made. */
         temp_name(s, name);
-        s->link_empty_path = 1;
+        s->link_empty_path = !(s->flags & SAVE_LINK_BY_PROC);
         rc = link_nameless(s, fd, s->root, name);
-        if (rc == -ENOENT || rc == -EPERM) {
+        if (s->link_empty_path && (rc == -ENOENT || rc == -EPERM)) {
             s->link_empty_path = 0;
             rc = link_nameless(s, fd, s->root, name);
         }

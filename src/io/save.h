@@ -44,6 +44,7 @@
 enum save_flags {
     SAVE_FLAT = 1u << 0, /* every file directly in the directory (paths from SAVEPATH_FLAT) */
     SAVE_NAMED_TEMP = 1u << 1, /* named temporary files even where O_TMPFILE works (tests) */
+    SAVE_LINK_BY_PROC = 1u << 2, /* link nameless ones through /proc/self/fd only (tests) */
 };
 
 typedef struct saver saver;

@@ -127,6 +127,13 @@ static void test_commit_and_abort(void **state)
     commit_and_abort(0);
 }
 
+/* Where AT_EMPTY_PATH is refused (older kernels, without CAP_DAC_READ_SEARCH). */
+static void test_commit_and_abort_by_proc(void **state)
+{
+    (void)state;
+    commit_and_abort(SAVE_LINK_BY_PROC);
+}
+
 static void test_commit_and_abort_named(void **state)
 {
     (void)state;
@@ -346,6 +353,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_commit_and_abort, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_commit_and_abort_by_proc, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commit_and_abort_named, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stale_temporary_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_symlinks, setup, teardown),
