@@ -61,15 +61,21 @@ static void tune_malloc(void)
  * thread keeps a core busy with I/O, so more scanning threads than the other cores only
  * add wake-ups and context switches: on 2 cores, areq -d 2 over the 2,000-page benchmark
  * site took a median 0.40 s with 4 threads, 0.36 s with 2 and 0.33 s with 1 (7 runs
- * each). UV_THREADPOOL_SIZE, when the user sets it, wins. Must run before the pool's
- * first use. */
-static void size_thread_pool(void)
+ * each). With --save the pool also makes, writes and links every file (page.c), which
+ * on 2 cores put 62% of the run's CPU on that one thread against the loop's 38% (perf,
+ * scenario S of tests/bench/save.py on a tmpfs): the pool, not the loop, was the critical
+ * path, so saving gets a thread per core. Not more: the file work is CPU in the kernel
+ * (on ext4, 59% of all samples in __ext4_new_inode's search for a free inode), not waits
+ * that extra threads could overlap. UV_THREADPOOL_SIZE, when the user sets it, wins. Must
+ * run before the pool's first use. */
+static void size_thread_pool(int saving)
 {
     if (getenv("UV_THREADPOOL_SIZE") != NULL)
         return;
     unsigned cpus = uv_available_parallelism();
+    unsigned threads = saving ? (cpus > 2 ? cpus : 2) : (cpus > 2 ? cpus - 1 : 1);
     char n[16];
-    snprintf(n, sizeof n, "%u", cpus > 2 ? cpus - 1 : 1);
+    snprintf(n, sizeof n, "%u", threads);
     setenv("UV_THREADPOOL_SIZE", n, 0);
 }
 
@@ -96,7 +102,6 @@ int main(int argc, char **argv)
     if (reopen_closed_std_fds() != 0)
         return EXIT_USAGE; /* with no stderr to say so on */
     tune_malloc();
-    size_thread_pool();
     switch (parse_command_line(argc, argv, &o, err, sizeof err)) {
     case OPTIONS_HELP:
         options_print_help(stdout);
@@ -123,6 +128,7 @@ int main(int argc, char **argv)
         break;
     }
     log_set_level(o.verbosity < 0 ? LOG_QUIET : o.verbosity > 0 ? LOG_VERBOSE : LOG_NORMAL);
+    size_thread_pool(o.save_dir != NULL);
     /* A reader that closes our output must show up as EPIPE from write, not kill us. */
     signal(SIGPIPE, SIG_IGN);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {

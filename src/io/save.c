@@ -1,8 +1,10 @@
 /* Saving bodies under one directory without following links (see save.h). */
 #include "save.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -11,29 +13,35 @@
 #include <strings.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
 #include "savepath.h"
 #include "seen.h"
 
+enum { TEMP_NAME_MAX = 80 };
+
 struct saver {
     int root;           /* the directory, open */
     unsigned flags;
     atomic_ullong counter; /* for temporary names; files are saved from several threads */
-    uint64_t salt;      /* likewise, so that two runs pick different names */
+    uint64_t where;     /* this kernel boot and pid namespace (see temp_name) */
+    int named_temp;     /* temporary files have names: O_TMPFILE's cannot be linked here */
+    int link_empty_path; /* nameless files are linked with AT_EMPTY_PATH, not by /proc */
     int manifest;       /* --manifest, or -1 */
     /* SAVE_FLAT: names taken in this run, and (name, URL) pairs, so that a URL saved
      * again takes back its own name and no other. */
     seen_set names, owners;
-    uv_mutex_t claims;  /* guards names and owners */
+    uv_mutex_t claims;  /* guards names and owners, and swept */
+    seen_set swept;     /* directories (by relative path) already rid of stale files */
 };
 
 struct save_file {
     saver *s;
     int dir;            /* where the file goes: the root, or a directory opened below it */
     int fd;             /* the temporary file */
-    char tmp[48];       /* its name */
+    char tmp[TEMP_NAME_MAX]; /* its name, or "" while it has none (O_TMPFILE) */
     char *name;         /* the final name in `dir` */
     char *prefix;       /* the directories of the relative path, with a '/' at the end */
     char *url;          /* SAVE_FLAT only */
@@ -45,6 +53,10 @@ struct save_file {
 /* libcurl hands a body over in pieces of its receive buffer (16 KiB here): gathered, a
  * 4 GiB body took 1/8 of the write(2) calls (8.9 s -> see tests/bench/save.py L). */
 enum { STAGE_SIZE = 128 << 10 };
+/* A piece at least this large goes to write(2) as it is, when nothing is staged: a body
+ * held whole (page.c hands one over in one piece, up to 256 KiB) would otherwise be copied
+ * into the stage first, 148 MB of copies in scenario S of tests/bench/save.py. */
+enum { DIRECT_MIN = 32 << 10 };
 
 enum { DIR_MODE = 0777, FILE_MODE = 0666 }; /* less the umask, as any program's files */
 
@@ -70,14 +82,18 @@ static int make_parents(const char *dir)
     return rc;
 }
 
-static void temp_name(saver *s, char out[48])
+/* Temporary names carry where and by whom they were made, ".areq-WHERE-PID-N.part", so that
+ * a later run can tell a file left by a killed run from one that a live run is writing
+ * (stale_temp). WHERE is a hash of this kernel's boot id and of our pid namespace: a pid
+ * means something only within both. */
+static void temp_name(saver *s, char out[TEMP_NAME_MAX])
 {
-    snprintf(out, 48, ".areq-%016llx-%llu.part", (unsigned long long)s->salt,
-             atomic_fetch_add(&s->counter, 1));
+    snprintf(out, TEMP_NAME_MAX, ".areq-%016llx-%ld-%llu.part", (unsigned long long)s->where,
+             (long)getpid(), atomic_fetch_add(&s->counter, 1));
 }
 
-/* A new temporary file in `dir`. The fd, or a negative errno. */
-static int open_temp(saver *s, int dir, char name[48])
+/* A new named temporary file in `dir`. The fd, or a negative errno. */
+static int open_named_temp(saver *s, int dir, char name[TEMP_NAME_MAX])
 {
     for (int tries = 0; tries < 16; tries++) {
         temp_name(s, name);
@@ -89,6 +105,97 @@ static int open_temp(saver *s, int dir, char name[48])
     return -EEXIST;
 }
 
+/* A new temporary file in `dir`: without a name (O_TMPFILE) where the file system has that,
+ * so that a run killed mid-body leaves nothing behind (the kernel frees a nameless file when
+ * its last descriptor closes); else a named one, and `name` says which. The fd, or a
+ * negative errno. "." is `dir` itself, already opened without following links. */
+static int open_temp(saver *s, int dir, char name[TEMP_NAME_MAX])
+{
+    if (!s->named_temp) {
+        int fd = openat(dir, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, FILE_MODE);
+        if (fd >= 0) {
+            name[0] = '\0';
+            return fd;
+        }
+        /* The file system (or an old kernel) has no O_TMPFILE: EOPNOTSUPP, or EISDIR and
+         * EINVAL where the flag is not known. Anything else is a real failure. */
+        if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+            return -errno;
+    }
+    return open_named_temp(s, dir, name);
+}
+
+/* Gives the nameless file `fd` the name `name` in `dir`. linkat never replaces a name
+ * (EEXIST then) and does not follow a link at `name`. AT_EMPTY_PATH links the descriptor
+ * itself, but only with CAP_DAC_READ_SEARCH (or a kernel that lets the opener do it);
+ * /proc/self/fd/N works for anyone with /proc mounted, at the price of resolving that path
+ * (3% of a saving run's CPU in path_lookupat, perf, scenario S on a tmpfs). probe_root()
+ * finds which one works. 0 or a negative errno. */
+static int link_nameless(const saver *s, int fd, int dir, const char *name)
+{
+    if (s->link_empty_path)
+        return linkat(fd, "", dir, name, AT_EMPTY_PATH) == 0 ? 0 : -errno;
+    char proc[40];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    return linkat(AT_FDCWD, proc, dir, name, AT_SYMLINK_FOLLOW) == 0 ? 0 : -errno;
+}
+
+/* Whether a file can be made in the root, and how a nameless one is linked there
+ * (link_empty_path), if at all (else named_temp is set for the run). 0 or a negative
+ * errno. */
+static int probe_root(saver *s)
+{
+    char name[TEMP_NAME_MAX];
+    int fd = open_temp(s, s->root, name);
+    if (fd < 0)
+        return fd;
+    int rc = 0;
+    if (name[0] == '\0') {
+        /* Linked under a temporary name, which also tells that a name can be made. */
+        temp_name(s, name);
+        s->link_empty_path = !(s->flags & SAVE_LINK_BY_PROC);
+        rc = link_nameless(s, fd, s->root, name);
+        if (s->link_empty_path && (rc == -ENOENT || rc == -EPERM)) {
+            s->link_empty_path = 0;
+            rc = link_nameless(s, fd, s->root, name);
+        }
+        if (rc == -ENOENT || rc == -EPERM || rc == -EXDEV) {
+            /* No /proc and no capability: the nameless file could never be kept. */
+            close(fd);
+            s->named_temp = 1;
+            fd = open_named_temp(s, s->root, name);
+            if (fd < 0)
+                return fd;
+            rc = 0;
+        }
+    }
+    close(fd);
+    if (rc == 0)
+        unlinkat(s->root, name, 0);
+    return rc;
+}
+
+/* This kernel boot and pid namespace, hashed (temp_name), or a random number when they
+ * cannot be read (then no other run's pid is ever judged: stale_temp goes by age). */
+static uint64_t where_we_run(void)
+{
+    char id[128] = "";
+    size_t len = 0;
+    int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t n = read(fd, id, 64);
+        len = n > 0 ? (size_t)n : 0;
+        close(fd);
+    }
+    ssize_t ns = len > 0 ? readlink("/proc/self/ns/pid", id + len, sizeof id - len - 1) : -1;
+    uint64_t where;
+    if (ns > 0)
+        where = seen_hash(id, len + (size_t)ns);
+    else if (getrandom(&where, sizeof where, 0) != (ssize_t)sizeof where)
+        where = (uint64_t)getpid() << 32 ^ (uint64_t)time(NULL);
+    return where;
+}
+
 int saver_open(const char *dir, unsigned flags, saver **out)
 {
     *out = NULL;
@@ -98,16 +205,17 @@ int saver_open(const char *dir, unsigned flags, saver **out)
     if (s == NULL)
         return -ENOMEM;
     s->flags = flags;
+    s->named_temp = (flags & SAVE_NAMED_TEMP) != 0;
     s->manifest = -1;
     s->root = -1;
     seen_init(&s->names);
     seen_init(&s->owners);
+    seen_init(&s->swept);
     if (uv_mutex_init(&s->claims) != 0) {
         free(s);
         return -ENOMEM;
     }
-    if (getrandom(&s->salt, sizeof s->salt, 0) != (ssize_t)sizeof s->salt)
-        s->salt = (uint64_t)getpid() << 32 ^ (uint64_t)(uintptr_t)s;
+    s->where = where_we_run();
     int rc = make_parents(dir);
     if (rc == 0) {
         s->root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -115,16 +223,8 @@ int saver_open(const char *dir, unsigned flags, saver **out)
             rc = -errno;
     }
     /* Whether files can be made here is found now, before anything is fetched. */
-    if (rc == 0) {
-        char probe[48];
-        int fd = open_temp(s, s->root, probe);
-        if (fd < 0) {
-            rc = fd;
-        } else {
-            close(fd);
-            unlinkat(s->root, probe, 0);
-        }
-    }
+    if (rc == 0)
+        rc = probe_root(s);
     if (rc != 0) {
         saver_destroy(s);
         return rc;
@@ -143,6 +243,7 @@ void saver_destroy(saver *s)
         close(s->manifest);
     seen_finish(&s->names);
     seen_finish(&s->owners);
+    seen_finish(&s->swept);
     uv_mutex_destroy(&s->claims);
     free(s);
 }
@@ -151,7 +252,7 @@ void saver_destroy(saver *s)
  * take its name (save.h, collisions). 0 or a negative errno. */
 static int file_into_directory(saver *s, int dir, const char *name)
 {
-    char aside[48];
+    char aside[TEMP_NAME_MAX];
     temp_name(s, aside);
     if (renameat(dir, name, dir, aside) != 0)
         return -errno;
@@ -212,13 +313,84 @@ static int open_subdir(saver *s, int dir, const char *name)
     return -EAGAIN; /* the tree kept changing under us */
 }
 
+/* Named temporary files untouched for this long, whose run cannot be judged by its pid,
+ * are taken for a dead run's. A live run writes a streamed body as it arrives and a held
+ * one at once, so only a transfer that stalls this long (a --speed-time far above its
+ * default) on another host could lose its temporary file, and then only its own body. */
+enum { STALE_AGE = 60 * 60 };
+
+/* Whether `name` (a ".areq-*.part" regular file in a saved directory, with status `st`) was
+ * left by a run that is gone. Safe with several runs saving into one directory at once:
+ *   - a name made by a run on this kernel boot in this pid namespace (its WHERE is ours)
+ *     is stale only when its pid is dead (kill(pid, 0) says ESRCH). A pid that was reused
+ *     looks alive, which only keeps a dead run's file a while longer; EPERM (another user's
+ *     live process) is alive too;
+ *   - any other name (another host on a shared file system, another container, a reboot
+ *     since, or the names of older versions, ".areq-HEX-N.part") has no pid we can ask
+ *     about: it is stale when it is older than STALE_AGE. */
+static int stale_temp(const saver *s, const char *name, const struct stat *st, time_t now)
+{
+    unsigned long long where = 0;
+    long pid = 0;
+    int end = 0;
+    if (sscanf(name, ".areq-%16llx-%ld-%n", &where, &pid, &end) == 2 && end > 0 &&
+        where == s->where && pid > 0) {
+        if (pid == (long)getpid())
+            return 0;
+        return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+    }
+    return now - st->st_mtime >= STALE_AGE;
+}
+
+static int is_temp_name(const char *name)
+{
+    size_t len = strlen(name);
+    return len > sizeof ".areq-" + sizeof ".part" && strncmp(name, ".areq-", 6) == 0 &&
+           strcmp(name + len - 5, ".part") == 0;
+}
+
+/* Removes the stale temporary files (stale_temp) in the directory `dir` of the tree, named
+ * `rel` (its path with a '/' at the end, "" for the root), once in a run: the first time a
+ * body is saved there. Only regular files: a link or a directory with such a name is left
+ * alone, and unlinkat removes a name, never what a link points to. Best effort: a file that
+ * cannot be removed stays, and the body is saved all the same. */
+static void sweep_once(saver *s, int dir, const char *rel)
+{
+    uint64_t key = seen_hash(rel, strlen(rel));
+    uv_mutex_lock(&s->claims);
+    int first = !seen_contains(&s->swept, key) && seen_reserve(&s->swept, key) == 0;
+    if (first)
+        (void)seen_add(&s->swept, key);
+    uv_mutex_unlock(&s->claims);
+    if (!first)
+        return;
+    int fd = openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (d == NULL) {
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    time_t now = time(NULL);
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if ((e->d_type != DT_REG && e->d_type != DT_UNKNOWN) || !is_temp_name(e->d_name))
+            continue;
+        struct stat st;
+        if (fstatat(dir, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+            stale_temp(s, e->d_name, &st, now))
+            unlinkat(dir, e->d_name, 0);
+    }
+    closedir(d);
+}
+
 void save_abort(save_file *f)
 {
     if (f == NULL)
         return;
     if (f->fd >= 0) {
         close(f->fd);
-        unlinkat(f->dir, f->tmp, 0);
+        if (f->tmp[0] != '\0')
+            unlinkat(f->dir, f->tmp, 0);
     }
     if (f->dir >= 0 && f->dir != f->s->root)
         close(f->dir);
@@ -269,6 +441,8 @@ int save_begin(saver *s, const char *rel, const char *url, save_file **out)
         f->dir = sub;
         p += n + 1;
     }
+    if (rc == 0)
+        sweep_once(s, f->dir, f->prefix);
     if (rc == 0) {
         f->fd = open_temp(s, f->dir, f->tmp);
         if (f->fd < 0)
@@ -308,7 +482,7 @@ static int flush_stage(save_file *f)
 int save_write(save_file *f, const void *data, size_t len)
 {
     f->bytes += len;
-    if (f->staged == 0 && len >= STAGE_SIZE)
+    if (f->staged == 0 && len >= DIRECT_MIN)
         return write_all(f, data, len);
     if (f->stage == NULL && (f->stage = malloc(STAGE_SIZE)) == NULL)
         return -ENOMEM;
@@ -397,12 +571,37 @@ static int claim_flat_name(save_file *f)
     }
 }
 
+/* Puts the nameless file `fd` at `name` in `dir`: a link when the name is free, else a link
+ * under a temporary name renamed over what is there (linkat never replaces a name). 0 or a
+ * negative errno, and then nothing changed. */
+static int place_nameless(saver *s, int fd, int dir, const char *name)
+{
+    int rc = link_nameless(s, fd, dir, name);
+    if (rc != -EEXIST)
+        return rc;
+    char tmp[TEMP_NAME_MAX];
+    for (int tries = 0; tries < 16 && rc == -EEXIST; tries++) {
+        temp_name(s, tmp);
+        rc = link_nameless(s, fd, dir, tmp);
+    }
+    if (rc != 0)
+        return rc;
+    if (renameat(dir, tmp, dir, name) != 0) {
+        rc = -errno;
+        unlinkat(dir, tmp, 0);
+    }
+    return rc;
+}
+
 int save_commit(save_file *f, struct buf *final_rel)
 {
     int rc = f->staged > 0 ? flush_stage(f) : 0;
-    if (close(f->fd) != 0 && errno != EINTR && rc == 0)
-        rc = -errno; /* NFS and some others report a failed write only here */
-    f->fd = -1;
+    int nameless = f->tmp[0] == '\0';
+    if (!nameless) {
+        if (close(f->fd) != 0 && errno != EINTR && rc == 0)
+            rc = -errno; /* NFS and some others report a failed write only here */
+        f->fd = -1;
+    }
     int dir = f->dir;
     int sub = -1;
     const char *name = f->name;
@@ -427,15 +626,26 @@ int save_commit(save_file *f, struct buf *final_rel)
             rc = kind == S_IFDIR ? -EISDIR : -ELOOP;
         }
     }
-    /* Room for the name first: after the rename, nothing may fail. */
+    /* Room for the name first: after the file takes its place, nothing may fail. */
     if (rc == 0 && final_rel != NULL)
         rc = buf_reserve(final_rel, strlen(f->prefix) + strlen(name) + sizeof "/index.html");
-    if (rc == 0 && renameat(dir, f->tmp, into_dir ? sub : dir, into_dir ? "index.html" : name) != 0)
+    int to_dir = into_dir ? sub : dir;
+    const char *to_name = into_dir ? "index.html" : name;
+    if (rc == 0 && nameless)
+        rc = place_nameless(f->s, f->fd, to_dir, to_name);
+    else if (rc == 0 && renameat(dir, f->tmp, to_dir, to_name) != 0)
         rc = -errno;
     if (sub >= 0)
         close(sub);
+    if (nameless) {
+        /* Closed only now, once linked. The file systems with O_TMPFILE report no write
+         * error at close (NFS, which may, has no O_TMPFILE), so this cannot fail late. */
+        close(f->fd);
+        f->fd = -1;
+    }
     if (rc != 0) {
-        unlinkat(dir, f->tmp, 0);
+        if (!nameless)
+            unlinkat(dir, f->tmp, 0);
     } else if (final_rel != NULL) {
         /* Reserved above: these cannot fail. */
         (void)buf_append_str(final_rel, f->prefix);
@@ -505,8 +715,8 @@ int save_failure_is_fatal(saver *s, int err)
 {
     if (err != -EACCES && err != -EPERM)
         return save_error_is_fatal(err);
-    char probe[48];
-    int fd = open_temp(s, s->root, probe);
+    char probe[TEMP_NAME_MAX];
+    int fd = open_named_temp(s, s->root, probe);
     if (fd < 0)
         return 1;
     close(fd);

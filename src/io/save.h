@@ -7,11 +7,17 @@
  * empty name, so a walk of single names cannot climb out (openat2's RESOLVE_BENEATH would
  * add nothing to that).
  *
- * A body goes to a temporary file (".areq-*.part") in its target directory, and is renamed
- * into place by save_commit() only when the caller knows it is complete: a failed,
- * truncated, cancelled or too-big transfer is save_abort()ed, which removes the temporary
- * file and leaves a good earlier copy as it was. rename is atomic, so two runs saving into
- * one directory at once never leave a torn file (the later rename wins).
+ * A body goes to a temporary file in its target directory, and is put in place by
+ * save_commit() only when the caller knows it is complete: a failed, truncated, cancelled or
+ * too-big transfer is save_abort()ed, which drops the temporary file and leaves a good
+ * earlier copy as it was. Where the file system allows (O_TMPFILE: ext4, xfs, btrfs, tmpfs)
+ * the temporary file has no name until it is linked into place, so even SIGKILL leaves
+ * nothing behind; a replacement is linked under a temporary name and renamed over the old
+ * copy (a window of microseconds). Elsewhere it is a named ".areq-*.part" file, renamed into
+ * place. rename is atomic, so two runs saving into one directory at once never leave a torn
+ * file (the later rename wins). Named temporary files that a killed run left are removed
+ * by a later run the first time it saves into their directory, and only those: see
+ * stale_temp() in save.c for why a live run's are never taken.
  *
  * Collisions, resolved so that the tree does not depend on the order of the fetches:
  *   - a file `a` where a directory `a` is needed (http://h/a, then http://h/a/b) is moved to
@@ -37,6 +43,8 @@
 
 enum save_flags {
     SAVE_FLAT = 1u << 0, /* every file directly in the directory (paths from SAVEPATH_FLAT) */
+    SAVE_NAMED_TEMP = 1u << 1, /* named temporary files even where O_TMPFILE works (tests) */
+    SAVE_LINK_BY_PROC = 1u << 2, /* link nameless ones through /proc/self/fd only (tests) */
 };
 
 typedef struct saver saver;

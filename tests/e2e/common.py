@@ -92,6 +92,30 @@ def served(url):
         return r.read()
 
 
+def temporary_files_open(pid, root):
+    """The temporary files of --save below root that process pid holds open, as
+    /proc/PID/fd/N paths (os.stat gives their size): named ones (.areq-*.part) and nameless
+    ones (O_TMPFILE, which /proc shows as "DIR/#INODE (deleted)"). For tests that must know
+    that a body is being written, whichever kind the file system gives."""
+    root = os.path.realpath(root) + "/"
+    fd_dir = "/proc/%d/fd" % pid
+    out = []
+    try:
+        fds = os.listdir(fd_dir)
+    except OSError:
+        return out
+    for fd in fds:
+        try:
+            target = os.readlink(os.path.join(fd_dir, fd))
+        except OSError:
+            continue
+        base = os.path.basename(target)
+        if target.startswith(root) and (base.startswith(".areq-") or (
+                base.startswith("#") and target.endswith(" (deleted)"))):
+            out.append(os.path.join(fd_dir, fd))
+    return out
+
+
 def file_tree(root):
     """{relative path: bytes} of every file below root; symbolic links are listed as
     ("link", target), not followed."""

@@ -338,7 +338,8 @@ class PartialTest(SaveTest):
         p = common.start_areq(["--save", "saved", "-o", "out.tsv", "--max-size", "0", url],
                               self.tmp)
         try:
-            self.assertTrue(common.wait_for(started, scaled(10)), "the body did not begin")
+            self.assertTrue(common.wait_for(lambda: started(p), scaled(10)),
+                            "the body did not begin")
             common.stop_with_signal(self, p, signal.SIGINT, 130)
         finally:
             if p.poll() is None:
@@ -351,14 +352,13 @@ class PartialTest(SaveTest):
     def test_interrupted_streamed_body_leaves_nothing(self):
         # Larger than what is held in memory: streamed to a temporary file, which must go.
         url = SRV.url("/save15/big?size=100000000&pause=0.05")
-        self.interrupt(url, lambda: any(
-            f.startswith(".areq-") for _, _, fs in os.walk(self.save_dir()) for f in fs))
+        self.interrupt(url, lambda p: common.temporary_files_open(p.pid, self.save_dir()))
 
     def test_interrupted_held_body_leaves_nothing(self):
         # A page arriving slowly, held in memory until it is whole: nothing on disk.
         url = SRV.url("/drip?bytes=100000&interval=0.01")
         target = common.target_of(url)
-        self.interrupt(url, lambda: SRV.count(target) > 0 and time.sleep(0.3) is None)
+        self.interrupt(url, lambda p: SRV.count(target) > 0 and time.sleep(0.3) is None)
 
 
 class FlatTest(SaveTest):

@@ -508,8 +508,7 @@ class InterruptTest(ReviewTest):
         big_dir = os.path.join(self.save_dir(), host_dir(), "save15")
         try:
             self.assertTrue(common.wait_for(
-                lambda: os.path.isdir(big_dir) and sum(
-                    f.startswith(".areq-") for f in os.listdir(big_dir)) == 4, scaled(10)),
+                lambda: len(common.temporary_files_open(p.pid, big_dir)) == 4, scaled(10)),
                 "the streamed bodies did not begin")
             common.stop_with_signal(self, p, signal.SIGINT, 130)
         finally:
@@ -529,17 +528,18 @@ class InterruptTest(ReviewTest):
 class KillTest(ReviewTest):
     def test_sigkill_leaves_only_a_temporary_file(self):
         # After SIGKILL nothing can clean up: what may be left is a ".areq-*.part" file in
-        # the target's directory, never a file under the final name. A later run saves the
-        # body whole (the temporary stays: areq cannot tell a dead run's from a live one's).
+        # the target's directory (only where the temporary file has a name; see
+        # test_save_kill.py), never a file under the final name. A later run saves the body
+        # whole.
         url = SRV.url("/save15/big?size=50000000&pause=0.05")
         p = common.start_areq(["--save", "saved", "-o", "out.tsv", "--max-size", "0", url],
                               self.tmp)
         target_dir = os.path.join(self.save_dir(), host_dir(), "save15")
         try:
             self.assertTrue(common.wait_for(
-                lambda: os.path.isdir(target_dir) and any(
-                    f.startswith(".areq-") and os.path.getsize(os.path.join(target_dir, f)) > 0
-                    for f in os.listdir(target_dir)), scaled(10)), "the body did not begin")
+                lambda: any(os.stat(f).st_size > 0
+                            for f in common.temporary_files_open(p.pid, target_dir)),
+                scaled(10)), "the body did not begin")
             p.send_signal(signal.SIGKILL)
             p.wait(scaled(10))
         finally:

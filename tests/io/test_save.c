@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -63,7 +65,7 @@ static void assert_file(const char *rel, const char *text)
 static int entries(const char *rel)
 {
     char cmd[600];
-    for (int want = 0; want < 8; want++) {
+    for (int want = 0; want < 16; want++) {
         snprintf(cmd, sizeof cmd, "test $(ls -A '%s' | wc -l) -eq %d", path_of(rel), want);
         if (system(cmd) == 0)
             return want;
@@ -85,11 +87,12 @@ static int save(saver *s, const char *rel, const char *url, const char *body, st
     return save_commit(f, got);
 }
 
-static void test_commit_and_abort(void **state)
+/* Run with flags 0 (a nameless temporary file where the kernel has O_TMPFILE, as /tmp does)
+ * and SAVE_NAMED_TEMP (the fallback: a named one). */
+static void commit_and_abort(unsigned flags)
 {
-    (void)state;
     saver *s;
-    assert_int_equal(saver_open(path_of("d/e"), 0, &s), 0); /* made, parents too */
+    assert_int_equal(saver_open(path_of("d/e"), flags, &s), 0); /* made, parents too */
     struct buf got;
     buf_init(&got);
     assert_int_equal(save(s, "h/x/y.txt", "u", "one", &got), 0);
@@ -99,15 +102,134 @@ static void test_commit_and_abort(void **state)
     save_file *f;
     assert_int_equal(save_begin(s, "h/x/y.txt", "u", &f), 0);
     assert_int_equal(save_write(f, "partial", 7), 0);
-    assert_int_equal(entries("d/e/h/x"), 2); /* y.txt and the temporary file */
+    /* y.txt, and the temporary file where it has a name */
+    assert_int_equal(entries("d/e/h/x"), flags & SAVE_NAMED_TEMP ? 2 : 1);
     save_abort(f);
     assert_int_equal(entries("d/e/h/x"), 1);
     assert_file("d/e/h/x/y.txt", "one");
     /* A complete one replaces it. */
     assert_int_equal(save(s, "h/x/y.txt", "u", "two", NULL), 0);
     assert_file("d/e/h/x/y.txt", "two");
+    assert_int_equal(entries("d/e/h/x"), 1);
+    /* A name that became a directory: the body is its index.html, replaced too. */
+    assert_int_equal(save(s, "h/x/z/w", "u", "w", NULL), 0);
+    assert_int_equal(save(s, "h/x/z", "u", "z1", NULL), 0);
+    assert_int_equal(save(s, "h/x/z", "u", "z2", NULL), 0);
+    assert_file("d/e/h/x/z/index.html", "z2");
+    assert_int_equal(entries("d/e/h/x/z"), 2);
     saver_destroy(s);
     buf_finish(&got);
+}
+
+static void test_commit_and_abort(void **state)
+{
+    (void)state;
+    commit_and_abort(0);
+}
+
+/* Where AT_EMPTY_PATH is refused (older kernels, without CAP_DAC_READ_SEARCH). */
+static void test_commit_and_abort_by_proc(void **state)
+{
+    (void)state;
+    commit_and_abort(SAVE_LINK_BY_PROC);
+}
+
+static void test_commit_and_abort_named(void **state)
+{
+    (void)state;
+    commit_and_abort(SAVE_NAMED_TEMP);
+}
+
+/* The name of the temporary file a saver makes in `rel` (a directory of the tree, with
+ * its '/'), with its counter cut off: ".areq-WHERE-PID-". */
+static void temp_prefix(const char *rel, char *out, size_t cap)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "ls -A '%s' | grep '^\\.areq-.*\\.part$'", path_of(rel));
+    FILE *ls = popen(cmd, "r");
+    assert_non_null(ls);
+    assert_non_null(fgets(out, (int)cap, ls));
+    pclose(ls);
+    char *third = strchr(strchr(out + 6, '-') + 1, '-');
+    assert_non_null(third);
+    third[1] = '\0';
+}
+
+static pid_t dead_pid(void)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(0);
+    assert_int_equal(waitpid(pid, NULL, 0), pid);
+    return pid;
+}
+
+static void put_aged(const char *rel, time_t age)
+{
+    put(rel, "left");
+    struct timespec t[2] = {{time(NULL) - age, 0}, {time(NULL) - age, 0}};
+    assert_int_equal(utimensat(AT_FDCWD, path_of(rel), t, 0), 0);
+}
+
+/* A later run removes the temporary files of runs that are gone, and only those (save.c,
+ * stale_temp), the first time it saves into their directory. */
+static void test_stale_temporary_files(void **state)
+{
+    (void)state;
+    saver *s;
+    /* Where this process runs, as the names say it: from a named file left open. */
+    assert_int_equal(saver_open(path_of("t"), SAVE_NAMED_TEMP, &s), 0);
+    save_file *f;
+    assert_int_equal(save_begin(s, "h/keep", "u", &f), 0);
+    char me[96], name[160];
+    temp_prefix("t/h", me, sizeof me);
+    save_abort(f);
+    saver_destroy(s);
+    char *where_end = strchr(me + 6, '-');
+    int where_len = (int)(where_end - me);
+
+    put("t/h/outside", "untouched");
+    /* this host, a dead run: stale however new */
+    snprintf(name, sizeof name, "t/h/%.*s-%ld-7.part", where_len, me, (long)dead_pid());
+    put_aged(name, 0);
+    char dead[160];
+    snprintf(dead, sizeof dead, "%s", name);
+    /* this host, a live run (our parent): kept however old */
+    snprintf(name, sizeof name, "t/h/%.*s-%ld-7.part", where_len, me, (long)getppid());
+    put_aged(name, 24 * 3600);
+    char live[160];
+    snprintf(live, sizeof live, "%s", name);
+    /* another host or namespace, and an older version's name: by age only */
+    put_aged("t/h/.areq-0123456789abcdef-1-1.part", 60);
+    put_aged("t/h/.areq-0123456789abcdef-2-1.part", 2 * 3600);
+    put_aged("t/h/.areq-0123456789abcdef-3.part", 60);
+    put_aged("t/h/.areq-0123456789abcdef-4.part", 2 * 3600);
+    /* not ours to remove: a link and a directory with such names, and other names */
+    char target[512];
+    snprintf(target, sizeof target, "%s", path_of("t/h/outside"));
+    assert_int_equal(symlink(target, path_of("t/h/.areq-0123456789abcdef-5.part")), 0);
+    snprintf(name, sizeof name, "t/h/%.*s-%ld-8.part", where_len, me, (long)dead_pid());
+    assert_int_equal(mkdir(path_of(name), 0777), 0);
+    put_aged("t/h/.areq-x.partial", 2 * 3600);
+    put_aged("t/h/areq-0123456789abcdef-4.part", 2 * 3600);
+
+    assert_int_equal(saver_open(path_of("t"), 0, &s), 0);
+    assert_int_equal(save(s, "h/a", "u", "a", NULL), 0);
+    saver_destroy(s);
+    struct stat st;
+    assert_int_equal(lstat(path_of(dead), &st), -1);
+    assert_int_equal(lstat(path_of(live), &st), 0);
+    assert_int_equal(lstat(path_of("t/h/.areq-0123456789abcdef-1-1.part"), &st), 0);
+    assert_int_equal(lstat(path_of("t/h/.areq-0123456789abcdef-2-1.part"), &st), -1);
+    assert_int_equal(lstat(path_of("t/h/.areq-0123456789abcdef-3.part"), &st), 0);
+    assert_int_equal(lstat(path_of("t/h/.areq-0123456789abcdef-4.part"), &st), -1);
+    assert_int_equal(lstat(path_of("t/h/.areq-0123456789abcdef-5.part"), &st), 0);
+    assert_int_equal(lstat(path_of(name), &st), 0);
+    assert_file("t/h/outside", "untouched");
+    assert_file("t/h/a", "a");
+    /* a, outside, the live one, two by age, the link, the directory, two other names */
+    assert_int_equal(entries("t/h"), 9);
 }
 
 /* A link planted in the tree is never followed, as a directory or as the file. */
@@ -231,6 +353,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_commit_and_abort, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_commit_and_abort_by_proc, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_commit_and_abort_named, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stale_temporary_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_symlinks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_and_directory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exists, setup, teardown),

@@ -204,6 +204,46 @@ static void test_commit_covers(void **st)
     state_close(s);
 }
 
+/* Long lists come back as they went in, whatever their targets share with which of the
+ * ones before them: links of several sites interleaved, repeats, one a prefix of the
+ * other, the empty string, and a target longer than a varint's first byte counts. */
+static void test_targets_round_trip(void **st)
+{
+    struct env *e = *st;
+    state *s = open_ok(e->path);
+    assert_int_equal(state_run_begin(s, 0, cmd_hash, opt_hash, STARTING(0), 100), 0);
+    struct buf list;
+    buf_init(&list);
+    static const char *const sites[] = {"http://a.test/p/", "https://www.example.org/blog/",
+                                        "http://a.test/q/", "ftp://f.test/"};
+    char one[600];
+    for (unsigned i = 0; i < 500; i++) {
+        unsigned k = (i * 7 + i / 3) % 5;
+        if (k == 4 && i % 11 == 0)
+            one[0] = '\0'; /* the empty target */
+        else if (k == 4)
+            snprintf(one, sizeof one, "%s%0*u", sites[i % 4], (int)(300 + i % 50), i);
+        else
+            snprintf(one, sizeof one, "%s%05u.html", sites[k], i % 37);
+        assert_int_equal(buf_append(&list, one, strlen(one) + 1), 0);
+    }
+    struct state_page p = page("http://a.test/", list.data, list.len, 0);
+    assert_int_equal(state_page_put(s, &p), 0);
+    assert_int_equal(state_commit_now(s, OUTPUT(0), NULL, 1), 0);
+    struct state_record r;
+    state_record_init(&r);
+    assert_int_equal(state_page_get(s, "http://a.test/", 14, &r), 1);
+    assert_int_equal(state_record_targets(&r), 0);
+    assert_int_equal(r.page.targets_len, list.len);
+    assert_memory_equal(r.page.targets, list.data, list.len);
+    assert_int_equal(r.page.ntargets, 500);
+    assert_int_equal(state_record_targets(&r), 0); /* once decoded, it stays */
+    assert_memory_equal(r.page.targets, list.data, list.len);
+    state_record_finish(&r);
+    buf_finish(&list);
+    state_close(s);
+}
+
 /* The --changes and --failures files (issue 14): a page is committed only once its lines
  * are whole in all three files, and each commit records, for each file, the length that
  * holds the lines of the pages committed and no others'; a file the run does not keep is
@@ -604,6 +644,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_targets_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commit_covers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commit_records_each_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commit_syncs_each_file, setup, teardown),
