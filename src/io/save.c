@@ -425,8 +425,14 @@ static int open_subdir(saver *s, int dir, const char *name, const char *path, si
             return fd;
         int err = errno;
         if (err == ENOENT) {
-            if (mkdirat(dir, name, DIR_MODE) != 0 && errno != EEXIST)
-                return -errno;
+            /* Under the lock, so that a commit never finds a name free that then becomes a
+             * directory before its body is put there (save_commit). Once a directory,
+             * always one: this is the only time the lock is taken for it. */
+            uv_mutex_lock(&s->claims);
+            int made = mkdirat(dir, name, DIR_MODE) == 0 || errno == EEXIST ? 0 : -errno;
+            uv_mutex_unlock(&s->claims);
+            if (made != 0)
+                return made;
             continue;
         }
         if (err != ENOTDIR && err != ELOOP)
@@ -782,34 +788,28 @@ int save_commit(save_file *f, struct buf *final_rel)
     }
     const char *name = f->name;
     /* In the tree, ruling whether the body takes its place and putting it there are one
-     * step under the lock, as are moves of a file into its directory: so bodies bound for
-     * one path are ruled in the rule's order, never in the order they were ready. */
+     * step under the lock, as are moves of a file into its directory and the making of
+     * directories (open_subdir): so bodies bound for one path are ruled in the rule's
+     * order, never in the order they were ready, and no name turns into a directory
+     * between find_place() and the link or rename. */
     int ruled = !flat && f->url != NULL;
     uint64_t key = 0;
     int rank = 0;
     if (ruled)
         uv_mutex_lock(&s->claims);
-    for (int tries = 0; rc == 0; tries++) {
+    if (rc == 0)
         rc = find_place(f, dir, name, &into_dir, &sub);
-        if (rc == 0 && ruled)
-            rc = may_take(f, into_dir, &key, &rank);
-        /* Room for the name first: after the file takes its place, nothing may fail. */
-        if (rc == 0 && final_rel != NULL)
-            rc = buf_reserve(final_rel, strlen(f->prefix) + strlen(name) + sizeof "/index.html");
-        int to_dir = into_dir ? sub : dir;
-        const char *to_name = into_dir ? "index.html" : name;
-        if (rc == 0 && nameless)
-            rc = place_nameless(s, f->fd, to_dir, to_name);
-        else if (rc == 0 && renameat(dir, f->tmp, to_dir, to_name) != 0)
-            rc = -errno;
-        /* A save_begin() made the name a directory since find_place() looked (mkdirat is
-         * not under the lock): the body is its index.html now, ruled as such. */
-        if (rc == -EISDIR && !into_dir && tries < 2) {
-            rc = 0;
-            continue;
-        }
-        break;
-    }
+    if (rc == 0 && ruled)
+        rc = may_take(f, into_dir, &key, &rank);
+    /* Room for the name first: after the file takes its place, nothing may fail. */
+    if (rc == 0 && final_rel != NULL)
+        rc = buf_reserve(final_rel, strlen(f->prefix) + strlen(name) + sizeof "/index.html");
+    int to_dir = into_dir ? sub : dir;
+    const char *to_name = into_dir ? "index.html" : name;
+    if (rc == 0 && nameless)
+        rc = place_nameless(s, f->fd, to_dir, to_name);
+    else if (rc == 0 && renameat(dir, f->tmp, to_dir, to_name) != 0)
+        rc = -errno;
     if (rc == 0 && ruled) {
         claim_put(s, key, rank, f->url); /* reserved by may_take() */
         f->url = NULL;

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <uv.h>
 
 #include "save.h"
 
@@ -332,6 +333,57 @@ static void test_rule_whatever_the_order(void **state)
     }
 }
 
+/* The rule with the four bodies committed from four threads at once, as the pool does. */
+struct racer {
+    saver *s;
+    const char *rel, *url;
+    uv_barrier_t *start;
+    int rc;
+};
+
+static void race_one(void *arg)
+{
+    struct racer *r = arg;
+    uv_barrier_wait(r->start);
+    r->rc = save(r->s, r->rel, r->url, r->url, NULL);
+}
+
+static void test_rule_from_threads(void **state)
+{
+    (void)state;
+    static const char *const urls[4] = {"http://h/a", "http://h/a/", "http://h/a/index.html",
+                                         "http://h/a/b"};
+    static const char *const rels[4] = {"h/a", "h/a/index.html", "h/a/index.html", "h/a/b"};
+    for (int round = 0; round < 40; round++) {
+        char dir[32];
+        snprintf(dir, sizeof dir, "r%d", round);
+        saver *s;
+        assert_int_equal(saver_open(path_of(dir), 0, &s), 0);
+        uv_barrier_t start;
+        assert_int_equal(uv_barrier_init(&start, 4), 0);
+        struct racer racers[4];
+        uv_thread_t threads[4];
+        for (int i = 0; i < 4; i++) {
+            racers[i] = (struct racer){.s = s, .rel = rels[i], .url = urls[i], .start = &start};
+            assert_int_equal(uv_thread_create(&threads[i], race_one, &racers[i]), 0);
+        }
+        for (int i = 0; i < 4; i++)
+            assert_int_equal(uv_thread_join(&threads[i]), 0);
+        for (int i = 0; i < 4; i++)
+            if (racers[i].rc != 0 && racers[i].rc != SAVE_YIELDED)
+                fail_msg("%s: %s", urls[i], strerror(-racers[i].rc));
+        uv_barrier_destroy(&start);
+        saver_destroy(s);
+        char rel[64];
+        snprintf(rel, sizeof rel, "%s/h/a/index.html", dir);
+        assert_file(rel, "http://h/a/index.html");
+        snprintf(rel, sizeof rel, "%s/h/a/b", dir);
+        assert_file(rel, "http://h/a/b");
+        snprintf(rel, sizeof rel, "%s/h/a", dir);
+        assert_int_equal(entries(rel), 2);
+    }
+}
+
 /* What each kind of body gets, and a later run into the same directory. */
 static void test_rule_yields_and_ties(void **state)
 {
@@ -454,6 +506,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_file_and_directory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rule_whatever_the_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rule_yields_and_ties, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rule_from_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exists, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flat, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_writable, setup, teardown),
