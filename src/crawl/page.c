@@ -535,6 +535,24 @@ static int record_saved(struct page *p, const char *rel, unsigned long long byte
     return 0;
 }
 
+/* What save_commit() came to: the body in place, that URL's failure, or (issue 15's
+ * collision rule, save.h) another URL's body holding its path, which is no failure.
+ * 0, or -1 after reporting. */
+static int after_commit(struct page *p, int rc, const char *rel, unsigned long long bytes,
+                        const unsigned char sum[DIGEST_SIZE])
+{
+    if (rc == SAVE_YIELDED) {
+        log_verbose("%s: not saved: another URL's body holds its name (SAVING in areq(1))",
+                    p->target.url);
+        return 0;
+    }
+    if (rc != 0) {
+        report_save_failure(p, rc);
+        return -1;
+    }
+    return record_saved(p, rel, bytes, sum);
+}
+
 /* A streamed body is complete and 2xx: it takes its place. 0, or -1 after reporting. */
 static int keep_streamed(struct page *p)
 {
@@ -548,7 +566,7 @@ static int keep_streamed(struct page *p)
     else
         save_abort(p->file);
     p->file = NULL;
-    rc = rc != 0 ? (report_save_failure(p, rc), -1) : record_saved(p, rel.data, bytes, sum);
+    rc = after_commit(p, rc, rel.data, bytes, sum);
     buf_finish(&rel);
     return rc;
 }
@@ -558,8 +576,7 @@ static int finish_pool_save(struct page *p)
 {
     unsigned long long bytes = p->html ? p->req.body.len : p->held.len;
     release_held(p);
-    int rc = p->save_rc != 0 ? (report_save_failure(p, p->save_rc), -1)
-                             : record_saved(p, p->saved_as.data, bytes, p->saved_sum);
+    int rc = after_commit(p, p->save_rc, p->saved_as.data, bytes, p->saved_sum);
     buf_finish(&p->saved_as);
     return rc;
 }

@@ -22,6 +22,18 @@
 
 enum { TEMP_NAME_MAX = 80 };
 
+/* How a body came by its path in the tree, best first (save.h, collisions): the URL spells
+ * the name, the name is the index.html supplied for a URL ending in '/', or the body's own
+ * name is a directory and it was put (or moved) into it as its index.html. */
+enum rank { RANK_NAMED, RANK_INDEX, RANK_MOVED };
+
+/* The body of this run that holds a path of the tree, and by which right. */
+struct claim {
+    uint64_t key; /* seen_hash() of the relative path */
+    int rank;
+    char *url;    /* owned; NULL marks an empty slot */
+};
+
 struct saver {
     int root;           /* the directory, open */
     unsigned flags;
@@ -35,6 +47,11 @@ struct saver {
     seen_set names, owners;
     uv_mutex_t claims;  /* guards names and owners, and swept */
     seen_set swept;     /* directories (by relative path) already rid of stale files */
+    /* The tree (not SAVE_FLAT): who holds each path that this run put a body at, an
+     * open-addressing table guarded by `claims`, so that a body ready later takes a path
+     * only when the rule gives it the path, whatever the order. */
+    struct claim *held;
+    size_t held_cap, held_used;
 };
 
 struct save_file {
@@ -44,7 +61,7 @@ struct save_file {
     char tmp[TEMP_NAME_MAX]; /* its name, or "" while it has none (O_TMPFILE) */
     char *name;         /* the final name in `dir` */
     char *prefix;       /* the directories of the relative path, with a '/' at the end */
-    char *url;          /* SAVE_FLAT only */
+    char *url;          /* for the collision rules; NULL when the caller gave none */
     unsigned long long bytes;
     char *stage;        /* small pieces gathered into one write(2) of STAGE_SIZE */
     size_t staged;
@@ -244,13 +261,101 @@ void saver_destroy(saver *s)
     seen_finish(&s->names);
     seen_finish(&s->owners);
     seen_finish(&s->swept);
+    for (size_t i = 0; i < s->held_cap; i++)
+        free(s->held[i].url);
+    free(s->held);
     uv_mutex_destroy(&s->claims);
     free(s);
 }
 
+/* What `name` in `dir` is, without following a link: S_IFDIR, S_IFREG, another type, 0 for
+ * nothing, or a negative errno. */
+static int kind_of(int dir, const char *name)
+{
+    struct stat st;
+    if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        return errno == ENOENT ? 0 : -errno;
+    return (int)(st.st_mode & S_IFMT);
+}
+
+/* ---- who holds a path of the tree (struct claim); all under s->claims ---- */
+
+/* The key of the relative path a[0..a_len) b c. 0 or -ENOMEM. */
+static int path_key(const char *a, size_t a_len, const char *b, const char *c, uint64_t *key)
+{
+    struct buf path;
+    buf_init(&path);
+    int rc = buf_append(&path, a, a_len);
+    if (rc == 0)
+        rc = buf_append_str(&path, b);
+    if (rc == 0)
+        rc = buf_append_str(&path, c);
+    if (rc == 0)
+        *key = seen_hash(path.data, path.len);
+    buf_finish(&path);
+    return rc;
+}
+
+/* The slot of `key`: its claim, or the empty slot where it would go. held_cap > 0. */
+static struct claim *claim_slot(saver *s, uint64_t key)
+{
+    size_t mask = s->held_cap - 1;
+    size_t i = (size_t)key & mask;
+    while (s->held[i].url != NULL && s->held[i].key != key)
+        i = (i + 1) & mask;
+    return &s->held[i];
+}
+
+static const struct claim *claim_find(saver *s, uint64_t key)
+{
+    if (s->held_cap == 0)
+        return NULL;
+    const struct claim *c = claim_slot(s, key);
+    return c->url != NULL ? c : NULL;
+}
+
+/* Room for one more claim, so that the claim_put() after a body is in place cannot fail.
+ * Moves the slots: claim_find() again after it. 0 or -ENOMEM. */
+static int claim_reserve(saver *s)
+{
+    if ((s->held_used + 1) * 2 <= s->held_cap)
+        return 0;
+    size_t old_cap = s->held_cap, cap = old_cap > 0 ? old_cap * 2 : 64;
+    struct claim *old = s->held, *grown = calloc(cap, sizeof *grown);
+    if (grown == NULL)
+        return -ENOMEM;
+    s->held = grown;
+    s->held_cap = cap;
+    for (size_t i = 0; i < old_cap; i++)
+        if (old[i].url != NULL)
+            *claim_slot(s, old[i].key) = old[i];
+    free(old);
+    return 0;
+}
+
+/* `url` (the table owns it now) holds the path of `key` by `rank`. After claim_reserve(). */
+static void claim_put(saver *s, uint64_t key, int rank, char *url)
+{
+    struct claim *c = claim_slot(s, key);
+    if (c->url == NULL)
+        s->held_used++;
+    free(c->url);
+    *c = (struct claim){.key = key, .rank = rank, .url = url};
+}
+
+/* The rule (save.h): a body takes a path from the one that holds it (NULL: none of this
+ * run) when it has the better rank, or the same rank and a URL that sorts first (or is the
+ * same URL, saved again). Whatever the order they come in, the same body ends there. */
+static int claim_wins(const struct claim *held, int rank, const char *url)
+{
+    if (held == NULL || rank != held->rank)
+        return held == NULL || rank < held->rank;
+    return strcmp(url, held->url) <= 0;
+}
+
 /* Moves the regular file `name` in `dir` to `name/index.html`, so that a directory can
  * take its name (save.h, collisions). 0 or a negative errno. */
-static int file_into_directory(saver *s, int dir, const char *name)
+static int move_into_directory(saver *s, int dir, const char *name)
 {
     char aside[TEMP_NAME_MAX];
     temp_name(s, aside);
@@ -271,20 +376,48 @@ static int file_into_directory(saver *s, int dir, const char *name)
     return rc;
 }
 
-/* What `name` in `dir` is, without following a link: S_IFDIR, S_IFREG, another type, 0 for
- * nothing, or a negative errno. */
-static int kind_of(int dir, const char *name)
+/* The same, for the file at `path` (its relative path, path_len bytes) of the tree: under
+ * the lock, so that no commit puts a body in between, and with its claim, so that the body
+ * moved keeps it, now by RANK_MOVED. 0 when the file was moved or is no longer there (the
+ * caller looks again), or a negative errno. */
+static int file_into_directory(saver *s, int dir, const char *name, const char *path,
+                               size_t path_len)
 {
-    struct stat st;
-    if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
-        return errno == ENOENT ? 0 : -errno;
-    return (int)(st.st_mode & S_IFMT);
+    uint64_t from = 0, to = 0;
+    int rc = path_key(path, path_len, "", "", &from);
+    if (rc == 0)
+        rc = path_key(path, path_len, "/index.html", "", &to);
+    if (rc != 0)
+        return rc;
+    char *url = NULL;
+    uv_mutex_lock(&s->claims);
+    /* Another thread may have moved it since the caller looked. */
+    int kind = kind_of(dir, name);
+    if (kind != S_IFREG) {
+        uv_mutex_unlock(&s->claims);
+        return kind < 0 ? kind : 0;
+    }
+    if (claim_find(s, from) != NULL) {
+        rc = claim_reserve(s);
+        if (rc == 0 && (url = strdup(claim_find(s, from)->url)) == NULL)
+            rc = -ENOMEM;
+    }
+    if (rc == 0)
+        rc = move_into_directory(s, dir, name);
+    if (rc == 0 && url != NULL) {
+        /* The claim on `from` stays: that name is a directory now, never a body's place. */
+        claim_put(s, to, RANK_MOVED, url);
+        url = NULL;
+    }
+    uv_mutex_unlock(&s->claims);
+    free(url);
+    return rc;
 }
 
-/* Opens (making it when missing) the directory `name` in `dir`, never through a link. The
- * fd, or a negative errno; -ELOOP when something other than a directory or a regular
- * file has the name. */
-static int open_subdir(saver *s, int dir, const char *name)
+/* Opens (making it when missing) the directory `name` in `dir`, never through a link;
+ * `path` (path_len bytes) is its relative path. The fd, or a negative errno; -ELOOP when
+ * something other than a directory or a regular file has the name. */
+static int open_subdir(saver *s, int dir, const char *name, const char *path, size_t path_len)
 {
     for (int tries = 0; tries < 4; tries++) {
         int fd = openat(dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -292,8 +425,14 @@ static int open_subdir(saver *s, int dir, const char *name)
             return fd;
         int err = errno;
         if (err == ENOENT) {
-            if (mkdirat(dir, name, DIR_MODE) != 0 && errno != EEXIST)
-                return -errno;
+            /* Under the lock, so that a commit never finds a name free that then becomes a
+             * directory before its body is put there (save_commit). Once a directory,
+             * always one: this is the only time the lock is taken for it. */
+            uv_mutex_lock(&s->claims);
+            int made = mkdirat(dir, name, DIR_MODE) == 0 || errno == EEXIST ? 0 : -errno;
+            uv_mutex_unlock(&s->claims);
+            if (made != 0)
+                return made;
             continue;
         }
         if (err != ENOTDIR && err != ELOOP)
@@ -302,7 +441,7 @@ static int open_subdir(saver *s, int dir, const char *name)
         if (kind < 0)
             return kind;
         if (kind == S_IFREG) {
-            int rc = file_into_directory(s, dir, name);
+            int rc = file_into_directory(s, dir, name, path, path_len);
             if (rc != 0)
                 return rc;
             continue;
@@ -414,11 +553,9 @@ int save_begin(saver *s, const char *rel, const char *url, save_file **out)
     last = last != NULL ? last + 1 : rel;
     f->name = strdup(last);
     f->prefix = strndup(rel, (size_t)(last - rel));
-    if ((s->flags & SAVE_FLAT) && url != NULL)
+    if (url != NULL)
         f->url = strdup(url);
-    int rc = f->name == NULL || f->prefix == NULL || ((s->flags & SAVE_FLAT) && f->url == NULL)
-                 ? -ENOMEM
-                 : 0;
+    int rc = f->name == NULL || f->prefix == NULL || (url != NULL && f->url == NULL) ? -ENOMEM : 0;
     if (rc == 0 && (f->name[0] == '\0' || rel[0] == '/'))
         rc = -EINVAL; /* savepath.h never makes these */
     char part[SAVEPATH_NAME_MAX + 1];
@@ -431,7 +568,7 @@ int save_begin(saver *s, const char *rel, const char *url, save_file **out)
         }
         memcpy(part, p, n);
         part[n] = '\0';
-        int sub = open_subdir(s, f->dir, part);
+        int sub = open_subdir(s, f->dir, part, rel, (size_t)(p - rel) + n);
         if (sub < 0) {
             rc = sub;
             break;
@@ -593,8 +730,46 @@ static int place_nameless(saver *s, int fd, int dir, const char *name)
     return rc;
 }
 
+/* Where the body of `f` goes: `name` in `dir` itself, or, when that name is a directory
+ * (not with SAVE_FLAT), its index.html, with *sub that directory opened. 0 or a negative
+ * errno. */
+static int find_place(save_file *f, int dir, const char *name, int *into_dir, int *sub)
+{
+    *into_dir = 0;
+    *sub = -1;
+    int kind = kind_of(dir, name);
+    if (kind == S_IFDIR && !(f->s->flags & SAVE_FLAT)) {
+        *into_dir = 1;
+        *sub = openat(dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        return *sub >= 0 ? 0 : -errno;
+    }
+    if (kind < 0)
+        return kind;
+    if (kind != 0 && kind != S_IFREG)
+        return kind == S_IFDIR ? -EISDIR : -ELOOP;
+    return 0;
+}
+
+/* Whether the body of `f` may take its place in the tree (the rule, claim_wins): 0 with the
+ * key and rank to claim it by, and room for the claim made; SAVE_YIELDED; or -ENOMEM.
+ * Under s->claims. */
+static int may_take(save_file *f, int into_dir, uint64_t *key, int *rank)
+{
+    saver *s = f->s;
+    *rank = into_dir ? RANK_MOVED
+            : savepath_supplies_index(f->url, strlen(f->url)) ? RANK_INDEX
+                                                               : RANK_NAMED;
+    int rc = path_key(f->prefix, strlen(f->prefix), f->name, into_dir ? "/index.html" : "", key);
+    if (rc == 0)
+        rc = claim_reserve(s);
+    if (rc == 0 && !claim_wins(claim_find(s, *key), *rank, f->url))
+        rc = SAVE_YIELDED;
+    return rc;
+}
+
 int save_commit(save_file *f, struct buf *final_rel)
 {
+    saver *s = f->s;
     int rc = f->staged > 0 ? flush_stage(f) : 0;
     int nameless = f->tmp[0] == '\0';
     if (!nameless) {
@@ -604,37 +779,43 @@ int save_commit(save_file *f, struct buf *final_rel)
     }
     int dir = f->dir;
     int sub = -1;
-    const char *name = f->name;
     int into_dir = 0;
-    if (rc == 0 && (f->s->flags & SAVE_FLAT) && f->url != NULL) {
-        uv_mutex_lock(&f->s->claims);
+    int flat = (s->flags & SAVE_FLAT) != 0;
+    if (rc == 0 && flat && f->url != NULL) {
+        uv_mutex_lock(&s->claims);
         rc = claim_flat_name(f);
-        uv_mutex_unlock(&f->s->claims);
-        name = f->name;
+        uv_mutex_unlock(&s->claims);
     }
-    if (rc == 0) {
-        int kind = kind_of(dir, name);
-        if (kind == S_IFDIR && !(f->s->flags & SAVE_FLAT)) {
-            /* The name is a directory already: the body is its index.html. */
-            sub = openat(dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-            if (sub < 0)
-                rc = -errno;
-            into_dir = 1;
-        } else if (kind < 0) {
-            rc = kind;
-        } else if (kind != 0 && kind != S_IFREG) {
-            rc = kind == S_IFDIR ? -EISDIR : -ELOOP;
-        }
-    }
+    const char *name = f->name;
+    /* In the tree, ruling whether the body takes its place and putting it there are one
+     * step under the lock, as are moves of a file into its directory and the making of
+     * directories (open_subdir): so bodies bound for one path are ruled in the rule's
+     * order, never in the order they were ready, and no name turns into a directory
+     * between find_place() and the link or rename. */
+    int ruled = !flat && f->url != NULL;
+    uint64_t key = 0;
+    int rank = 0;
+    if (ruled)
+        uv_mutex_lock(&s->claims);
+    if (rc == 0)
+        rc = find_place(f, dir, name, &into_dir, &sub);
+    if (rc == 0 && ruled)
+        rc = may_take(f, into_dir, &key, &rank);
     /* Room for the name first: after the file takes its place, nothing may fail. */
     if (rc == 0 && final_rel != NULL)
         rc = buf_reserve(final_rel, strlen(f->prefix) + strlen(name) + sizeof "/index.html");
     int to_dir = into_dir ? sub : dir;
     const char *to_name = into_dir ? "index.html" : name;
     if (rc == 0 && nameless)
-        rc = place_nameless(f->s, f->fd, to_dir, to_name);
+        rc = place_nameless(s, f->fd, to_dir, to_name);
     else if (rc == 0 && renameat(dir, f->tmp, to_dir, to_name) != 0)
         rc = -errno;
+    if (rc == 0 && ruled) {
+        claim_put(s, key, rank, f->url); /* reserved by may_take() */
+        f->url = NULL;
+    }
+    if (ruled)
+        uv_mutex_unlock(&s->claims);
     if (sub >= 0)
         close(sub);
     if (nameless) {
@@ -653,7 +834,7 @@ int save_commit(save_file *f, struct buf *final_rel)
         if (into_dir)
             (void)buf_append_str(final_rel, "/index.html");
     }
-    if (f->dir != f->s->root)
+    if (f->dir != s->root)
         close(f->dir);
     f->dir = -1;
     free(f->name);

@@ -22,7 +22,17 @@
  * Collisions, resolved so that the tree does not depend on the order of the fetches:
  *   - a file `a` where a directory `a` is needed (http://h/a, then http://h/a/b) is moved to
  *     `a/index.html`, and a body for `a` when the directory exists goes to `a/index.html`;
- *     so http://h/a and http://h/a/ share a/index.html;
+ *   - so several URLs of a run can be bound for one path: http://h/a (moved there),
+ *     http://h/a/ (index.html supplied for a '/') and http://h/a/index.html (the name
+ *     spelled out), or two URLs whose names decode alike (http and https, %2F and %252F).
+ *     One body ends there whatever the order they come in: the one whose URL spells the
+ *     name, else the one given index.html for its '/', else the one moved there; between
+ *     two of one kind, the URL that sorts first (strcmp). The saver remembers, for each
+ *     path it put a body at in this run, whose body it is and of which kind; a body that
+ *     loses is not put in place (save_commit() says SAVE_YIELDED), one that wins replaces
+ *     the loser's. A file from an earlier run is replaced by any body of this run, so a
+ *     later run with the same URLs ends with the same tree. Only bodies given a URL
+ *     (save_begin) take part;
  *   - with SAVE_FLAT, a name already taken in this run by another URL gets a counter before
  *     its extension (x.png, x.1.png, x.2.png ...): no URL's body overwrites another's. The
  *     same URL saved again takes its own name back.
@@ -73,7 +83,7 @@ int save_type_wanted(const char *types, const char *content_type);
 int save_types_check(const char *types, char *bad, size_t cap);
 
 /* Makes the directories of `rel` (a savepath_map() path) and opens a temporary file in the
- * last. `url` names the body for SAVE_FLAT's collisions. 0, or a negative errno: -ELOOP
+ * last. `url` (or NULL) names the body for the collision rules. 0, or a negative errno: -ELOOP
  * when a symbolic link (or anything but a directory or a regular file) is in the way. */
 int save_begin(saver *s, const char *rel, const char *url, save_file **out);
 
@@ -85,9 +95,14 @@ int save_write(save_file *f, const void *data, size_t len);
 /* Bytes written so far. */
 unsigned long long save_bytes(const save_file *f);
 
+/* save_commit(): the body was complete, but another URL's body holds its path by the rule
+ * above (save.h, collisions), so it was not put in place. Not a failure. */
+enum { SAVE_YIELDED = 1 };
+
 /* Renames the temporary file into place, and appends the path it took, relative to the
- * directory, to `final_rel` (NULL: not wanted). Frees `f` whatever happens. 0 or a negative
- * errno, in which case the temporary file is gone and any earlier copy untouched. */
+ * directory, to `final_rel` (NULL: not wanted). Frees `f` whatever happens. 0,
+ * SAVE_YIELDED, or a negative errno; after either of the last two the temporary file is
+ * gone, any earlier copy untouched and `final_rel` as it was. */
 int save_commit(save_file *f, struct buf *final_rel);
 
 /* Removes the temporary file and frees `f`. Accepts NULL. */

@@ -260,3 +260,23 @@ int savepath_map(const char *url, size_t len, unsigned flags, struct buf *out)
         buf_truncate(out, mark);
     return rc;
 }
+
+int savepath_supplies_index(const char *url, size_t len)
+{
+    size_t skip;
+    if (len >= 7 && strncasecmp(url, "http://", 7) == 0)
+        skip = 7;
+    else if (len >= 8 && strncasecmp(url, "https://", 8) == 0)
+        skip = 8;
+    else
+        return 0;
+    /* As map() reads it: the path runs from the first '/' after the authority to the
+     * query or fragment, and its last segment is what follows its last '/'. */
+    size_t path = skip;
+    while (path < len && url[path] != '/' && url[path] != '?' && url[path] != '#')
+        path++;
+    size_t end = path;
+    while (end < len && url[end] != '?' && url[end] != '#')
+        end++;
+    return end == path || url[end - 1] == '/';
+}

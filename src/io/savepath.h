@@ -36,4 +36,10 @@ enum savepath_flags {
  * `out` keeps its old length. */
 int savepath_map(const char *url, size_t len, unsigned flags, struct buf *out);
 
+/* Whether the last name savepath_map() gives `url` is the index.html it supplies for a path
+ * that is empty or ends in '/' (1), rather than a name the URL spells (0: so also for
+ * http://h/d/index.html, and for anything that is not an http(s) URL). save.c ranks the
+ * bodies that collide at one name by this (save.h). */
+int savepath_supplies_index(const char *url, size_t len);
+
 #endif

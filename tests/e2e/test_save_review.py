@@ -266,22 +266,25 @@ class OrderTest(ReviewTest):
         self.assertEqual(one[h + "c/index.html"], served(urls[4]))
         self.assertEqual(len(one), 5)
 
-    @unittest.expectedFailure  # defect: /a and /a/ share a/index.html; the last one wins
     def test_slash_and_no_slash_do_not_depend_on_order(self):
-        # http://h/x and http://h/x/ serve different bodies and are saved to one name: the
-        # tree then depends on which was fetched last.
+        # http://h/x and http://h/x/ serve different bodies and are bound for one name:
+        # x/index.html holds /x/'s (index.html for its '/') over /x's (moved there because
+        # x is a directory), whichever came last.
         urls = [SRV.url("/save/os/x"), SRV.url("/save/os/x/")]
         one = self.saved_tree(urls, "one")
         two = self.saved_tree(list(reversed(urls)), "two")
         self.assertEqual(one, two)
+        self.assertNotEqual(served(urls[0]), served(urls[1]))
+        self.assertEqual(one, {host_dir() + "/save/os/x/index.html": served(urls[1])})
 
-
-    @unittest.expectedFailure  # defect: /d/ and /d/index.html share d/index.html likewise
     def test_index_html_and_directory_do_not_depend_on_order(self):
+        # Both are bound for d/index.html: the URL that spells the name wins.
         urls = [SRV.url("/save/oi/d/"), SRV.url("/save/oi/d/index.html")]
         one = self.saved_tree(urls, "one")
         two = self.saved_tree(list(reversed(urls)), "two")
         self.assertEqual(one, two)
+        self.assertNotEqual(served(urls[0]), served(urls[1]))
+        self.assertEqual(one, {host_dir() + "/save/oi/d/index.html": served(urls[1])})
 
     def test_file_and_directory_at_once(self):
         # 30 pairs of `kN` and `kN/x.png` fetched 60 at a time: the moves of a file into

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <uv.h>
 
 #include "save.h"
 
@@ -282,6 +283,151 @@ static void test_file_and_directory(void **state)
     buf_finish(&got);
 }
 
+/* The collision rule of save.h: four URLs, three of them bound for h/a/index.html (/a
+ * moved there, /a/ given index.html, /a/index.html by name), in every order, saved one
+ * after another and with all begun before any is committed: always the same tree. */
+static void test_rule_whatever_the_order(void **state)
+{
+    (void)state;
+    static const char *const urls[4] = {"http://h/a", "http://h/a/", "http://h/a/index.html",
+                                         "http://h/a/b"};
+    static const char *const rels[4] = {"h/a", "h/a/index.html", "h/a/index.html", "h/a/b"};
+    for (int run = 0; run < 48; run++) {
+        /* The run's order: permutation run % 24, by its factorial digits. */
+        int order[4], left[4] = {0, 1, 2, 3};
+        for (int i = 0, code = run % 24, n = 4; i < 4; i++, n--) {
+            int fact = n == 4 ? 6 : n == 3 ? 2 : 1;
+            int pick = code / fact;
+            code %= fact;
+            order[i] = left[pick];
+            memmove(left + pick, left + pick + 1, sizeof(int) * (size_t)(n - pick - 1));
+        }
+        int interleaved = run >= 24;
+        char dir[32];
+        snprintf(dir, sizeof dir, "t%d", run);
+        saver *s;
+        assert_int_equal(saver_open(path_of(dir), 0, &s), 0);
+        save_file *f[4];
+        for (int i = 0; i < 4; i++) {
+            int u = order[i];
+            if (!interleaved) {
+                int rc = save(s, rels[u], urls[u], urls[u], NULL);
+                assert_true(rc == 0 || rc == SAVE_YIELDED);
+                continue;
+            }
+            assert_int_equal(save_begin(s, rels[u], urls[u], &f[u]), 0);
+            assert_int_equal(save_write(f[u], urls[u], strlen(urls[u])), 0);
+        }
+        for (int i = 0; interleaved && i < 4; i++) {
+            int rc = save_commit(f[order[i]], NULL);
+            assert_true(rc == 0 || rc == SAVE_YIELDED);
+        }
+        saver_destroy(s);
+        char rel[64];
+        snprintf(rel, sizeof rel, "%s/h/a/index.html", dir);
+        assert_file(rel, "http://h/a/index.html");
+        snprintf(rel, sizeof rel, "%s/h/a/b", dir);
+        assert_file(rel, "http://h/a/b");
+        snprintf(rel, sizeof rel, "%s/h/a", dir);
+        assert_int_equal(entries(rel), 2);
+    }
+}
+
+/* The rule with the four bodies committed from four threads at once, as the pool does. */
+struct racer {
+    saver *s;
+    const char *rel, *url;
+    uv_barrier_t *start;
+    int rc;
+};
+
+static void race_one(void *arg)
+{
+    struct racer *r = arg;
+    uv_barrier_wait(r->start);
+    r->rc = save(r->s, r->rel, r->url, r->url, NULL);
+}
+
+static void test_rule_from_threads(void **state)
+{
+    (void)state;
+    static const char *const urls[4] = {"http://h/a", "http://h/a/", "http://h/a/index.html",
+                                         "http://h/a/b"};
+    static const char *const rels[4] = {"h/a", "h/a/index.html", "h/a/index.html", "h/a/b"};
+    for (int round = 0; round < 40; round++) {
+        char dir[32];
+        snprintf(dir, sizeof dir, "r%d", round);
+        saver *s;
+        assert_int_equal(saver_open(path_of(dir), 0, &s), 0);
+        uv_barrier_t start;
+        assert_int_equal(uv_barrier_init(&start, 4), 0);
+        struct racer racers[4];
+        uv_thread_t threads[4];
+        for (int i = 0; i < 4; i++) {
+            racers[i] = (struct racer){.s = s, .rel = rels[i], .url = urls[i], .start = &start};
+            assert_int_equal(uv_thread_create(&threads[i], race_one, &racers[i]), 0);
+        }
+        for (int i = 0; i < 4; i++)
+            assert_int_equal(uv_thread_join(&threads[i]), 0);
+        for (int i = 0; i < 4; i++)
+            if (racers[i].rc != 0 && racers[i].rc != SAVE_YIELDED)
+                fail_msg("%s: %s", urls[i], strerror(-racers[i].rc));
+        uv_barrier_destroy(&start);
+        saver_destroy(s);
+        char rel[64];
+        snprintf(rel, sizeof rel, "%s/h/a/index.html", dir);
+        assert_file(rel, "http://h/a/index.html");
+        snprintf(rel, sizeof rel, "%s/h/a/b", dir);
+        assert_file(rel, "http://h/a/b");
+        snprintf(rel, sizeof rel, "%s/h/a", dir);
+        assert_int_equal(entries(rel), 2);
+    }
+}
+
+/* What each kind of body gets, and a later run into the same directory. */
+static void test_rule_yields_and_ties(void **state)
+{
+    (void)state;
+    saver *s;
+    struct buf got;
+    buf_init(&got);
+    assert_int_equal(saver_open(path_of("d"), 0, &s), 0);
+    assert_int_equal(save(s, "h/a/index.html", "http://h/a/index.html", "named", NULL), 0);
+    /* The losers: nothing appended to `got`, nothing left behind. */
+    assert_int_equal(save(s, "h/a/index.html", "http://h/a/", "index", &got), SAVE_YIELDED);
+    assert_int_equal(save(s, "h/a", "http://h/a", "moved", &got), SAVE_YIELDED);
+    assert_int_equal(got.len, 0);
+    assert_file("d/h/a/index.html", "named");
+    assert_int_equal(entries("d/h/a"), 1);
+    /* The same URL again takes its place back. */
+    assert_int_equal(save(s, "h/a/index.html", "http://h/a/index.html", "named 2", NULL), 0);
+    assert_file("d/h/a/index.html", "named 2");
+    /* One kind, two URLs (http and https decode alike): the one that sorts first. */
+    assert_int_equal(save(s, "h/n", "https://h/n", "https", NULL), 0);
+    assert_int_equal(save(s, "h/n", "http://h/n", "http", NULL), 0);
+    assert_int_equal(save(s, "h/n", "https://h/n", "https", NULL), SAVE_YIELDED);
+    assert_file("d/h/n", "http");
+    /* Without a URL a body takes no part: the last one is there (the old behaviour). */
+    assert_int_equal(save(s, "h/z", NULL, "one", NULL), 0);
+    assert_int_equal(save(s, "h/z", NULL, "two", NULL), 0);
+    assert_file("d/h/z", "two");
+    saver_destroy(s);
+    /* A later run knows nothing of the earlier one's bodies: any body replaces them, and
+     * the same URLs in another order end the same. */
+    assert_int_equal(saver_open(path_of("d"), 0, &s), 0);
+    assert_int_equal(save(s, "h/n", "https://h/n", "https", NULL), 0);
+    assert_file("d/h/n", "https");
+    assert_int_equal(save(s, "h/n", "http://h/n", "http", NULL), 0);
+    assert_file("d/h/n", "http");
+    assert_int_equal(save(s, "h/a", "http://h/a", "moved", &got), 0);
+    assert_string_equal(got.data, "h/a/index.html");
+    assert_int_equal(save(s, "h/a/index.html", "http://h/a/", "index", NULL), 0);
+    assert_int_equal(save(s, "h/a/index.html", "http://h/a/index.html", "named", NULL), 0);
+    assert_file("d/h/a/index.html", "named");
+    saver_destroy(s);
+    buf_finish(&got);
+}
+
 /* The --state hook: a body counts as saved only once it is in place, never through a link. */
 static void test_exists(void **state)
 {
@@ -358,6 +504,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stale_temporary_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_symlinks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_and_directory, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rule_whatever_the_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rule_yields_and_ties, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rule_from_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exists, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flat, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_writable, setup, teardown),

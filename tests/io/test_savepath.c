@@ -182,12 +182,52 @@ static void test_long_names(void **state)
     buf_finish(&b);
 }
 
+/* Which last names are the index.html that savepath_map() supplies (save.h ranks by it). */
+static void test_supplies_index(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *url;
+        int supplied;
+    } rows[] = {
+        {"http://h", 1},
+        {"http://h/", 1},
+        {"http://h?q=1", 1},
+        {"https://h:8080/d/", 1},
+        {"http://h/d/?q=/x", 1},
+        {"http://h/d/#frag", 1},
+        {"http://h/d", 0},
+        {"http://h/d/index.html", 0},
+        {"http://h/d?q=/", 0},
+        {"http://h/d#/", 0},
+        {"ftp://h/d/", 0},
+        {"u", 0},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        const char *u = rows[i].url;
+        if (savepath_supplies_index(u, strlen(u)) != rows[i].supplied)
+            fail_msg("%s: %d", u, !rows[i].supplied);
+        /* It agrees with the name savepath_map() gives, where it gives one. */
+        struct buf out;
+        buf_init(&out);
+        if (savepath_map(u, strlen(u), 0, &out) == 0 && !rows[i].supplied) {
+            const char *last = strrchr(out.data, '/');
+            assert_true(last == NULL || strncmp(last, "/index.html", 11) != 0 ||
+                        strstr(u, "index.html") != NULL);
+        }
+        buf_finish(&out);
+    }
+    /* Only `len` bytes are read: the '/' past them does not count. */
+    assert_int_equal(savepath_supplies_index("http://h/d/", 10), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rows),
         cmocka_unit_test(test_every_byte),
         cmocka_unit_test(test_long_names),
+        cmocka_unit_test(test_supplies_index),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
