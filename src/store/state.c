@@ -485,6 +485,12 @@ static int check_identity(state *s, int *empty)
         return say(s->why, sizeof s->why, STATE_E_NEWER,
                    "%s was written by a newer areq (state schema %lld; this one knows %d); it "
                    "was left as it is", s->path, (long long)version, STATE_SCHEMA_VERSION);
+    /* The store is unreleased: an earlier layout is refused rather than migrated. */
+    if (version >= 1 && version < STATE_SCHEMA_VERSION)
+        return say(s->why, sizeof s->why, STATE_E_OLDER,
+                   "%s was written by an earlier areq (state schema %lld; this one reads %d "
+                   "only); it was left as it is: remove it to start over", s->path,
+                   (long long)version, STATE_SCHEMA_VERSION);
     if (version < 1)
         return say(s->why, sizeof s->why, STATE_E_CORRUPT,
                    "%s is an areq state file without a schema (damaged?); it was left as it is",

@@ -417,5 +417,123 @@ class BadStateFilesTest(Base):
             common.WRAPPER[:] = old
 
 
+# ---- rev14b: the store's new internals (targets table, front-coding against the best of
+# four, targets decoded late, the commit thread) ----
+
+def varint(v):
+    out = bytearray()
+    while True:
+        out.append((v & 0x7F) | (0x80 if v > 0x7F else 0))
+        v >>= 7
+        if v == 0:
+            return bytes(out)
+
+
+def target(shared, back, rest):
+    """One front-coded target as state.c writes it: varint(shared * 4 + back - 1),
+    varint(len(rest)), rest."""
+    return varint(shared * 4 + back - 1) + varint(len(rest)) + rest
+
+
+# Damaged targets.list values: each must cost its page no more than its stored pairs.
+DAMAGED_LISTS = {
+    "truncated varint": b"\x80",
+    "truncated rest": varint(0) + varint(20) + b"http://",
+    "back-reference before the first target": target(3, 1, b"x"),
+    "back-reference beyond the targets so far": target(0, 1, b"http://a/") + target(2, 3, b"b"),
+    "shared longer than the referenced target": target(0, 1, b"ab") + target(10, 1, b""),
+    "huge rest length": varint(0) + varint(1 << 62) + b"x",
+    "huge shared length": target(1 << 50, 1, b""),
+    "varint of eleven bytes": b"\xff" * 11 + b"\x00",
+}
+
+
+class StoreInternalsTest(Base):
+    """rev14b: damaged target lists, a store of an earlier layout, what a run leaves
+    beside the store."""
+
+    def sql(self, name, *statements):
+        import sqlite3
+        db = sqlite3.connect(self.path(name))
+        try:
+            for st in statements:
+                if isinstance(st, tuple):
+                    db.execute(*st)
+                else:
+                    db.execute(st)
+            db.commit()
+        finally:
+            db.close()
+
+    def query(self, name, statement, args=()):
+        import sqlite3
+        db = sqlite3.connect(self.path(name))
+        try:
+            return db.execute(statement, args).fetchall()
+        finally:
+            db.close()
+
+    def damage(self, name, urls, blobs):
+        """Writes blobs[i] as the stored targets of urls[i]."""
+        for url, blob in zip(urls, blobs):
+            self.sql(name, ("UPDATE targets SET list = ? WHERE page = "
+                            "(SELECT id FROM page WHERE url = ?)", (blob, url)))
+
+    def test_store_of_an_earlier_layout_is_refused(self):
+        """Schema 1 was written with other front-coding (and, before that, the targets in
+        the page row and SHA-256 body hashes): read by this build, its lists decode to other
+        targets or to nothing. Refused with a message naming the file, left as it is."""
+        r = self.run_areq(["-q", "-o", "seed", "--state", "s1.db", self.start_url])
+        self.assertEqual(r.rc, 0, r)
+        self.sql("s1.db", "PRAGMA user_version = 1")
+        self.refused_earlier("s1.db")
+        # The layout of 114cbb9: targets in the page row.
+        import sqlite3
+        db = sqlite3.connect(self.path("old.db"))
+        db.executescript(
+            "PRAGMA journal_mode=WAL;"
+            "CREATE TABLE page (url TEXT PRIMARY KEY, final_url TEXT, outcome INTEGER NOT NULL,"
+            " status INTEGER NOT NULL, error TEXT, etag TEXT, last_modified TEXT, body_hash BLOB,"
+            " targets BLOB, ntargets INTEGER NOT NULL, depth INTEGER NOT NULL, nofollow INTEGER"
+            " NOT NULL, fetched_at INTEGER NOT NULL, changed_at INTEGER NOT NULL, options_hash"
+            " BLOB NOT NULL, run INTEGER NOT NULL);"
+            "CREATE INDEX page_run ON page(run);"
+            "CREATE TABLE robots (origin TEXT PRIMARY KEY, status INTEGER NOT NULL, etag TEXT,"
+            " last_modified TEXT, body BLOB, fetched_at INTEGER NOT NULL);"
+            "CREATE TABLE run (id INTEGER PRIMARY KEY, command_hash BLOB NOT NULL, options_hash"
+            " BLOB NOT NULL, started_at INTEGER NOT NULL, finished_at INTEGER, output_bytes"
+            " INTEGER NOT NULL);"
+            "PRAGMA application_id = %d; PRAGMA user_version = 1;" % 0x61726571)
+        db.close()
+        self.refused_earlier("old.db")
+
+    def refused_earlier(self, name):
+        before = self.data(name)
+        mark = self.answered()
+        r = self.run_areq(["-o", "out", "--state", name, self.start_url])
+        self.assertEqual(r.rc, 2, r)
+        self.assertIn(name, r.err)
+        self.assertIn("earlier areq", r.err)
+        self.assertEqual(self.data(name), before, "the state file was written to")
+        self.assertFalse(os.path.exists(self.path("out")))
+        self.assertEqual(self.answered(), mark)
+
+    def test_files_beside_the_store(self):
+        """A clean run leaves the store alone (no -wal, no -shm); a SIGKILLed one leaves its
+        WAL, which the next run reads and removes."""
+        args = ["-o", "out", "--state", "s.db", "-d", "2", "--delay", DELAY, self.start_url]
+        r = self.run_areq(["-q"] + args)
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(sorted(f for f in os.listdir(self.tmp) if f.startswith("s.db")),
+                         ["s.db"])
+        SRV.cond14("change", every="3")
+        self.assertTrue(self.kill_after(["-q", "--fresh"] + args, 15))
+        self.assertTrue(os.path.exists(self.path("s.db-wal")))
+        r = self.run_areq(["-q"] + args)
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(sorted(f for f in os.listdir(self.tmp) if f.startswith("s.db")),
+                         ["s.db"])
+
+
 if __name__ == "__main__":
     common.main()
