@@ -185,8 +185,12 @@ int page_format_stored(enum format format, struct buf *block, const char *source
     const char *t = stored->targets, *end = t + stored->targets_len;
     size_t n = 0;
     /* The TSV lines' size, at least, at once: grown by doubling, the block was copied
-     * over and over (realloc, 9% of an unchanged re-run of scenario A). */
-    int rc = buf_reserve(block, stored->targets_len + stored->ntargets * (len + 2));
+     * over and over (realloc, 9% of an unchanged re-run of scenario A). The stored count
+     * is only a hint, bounded by the list itself (a target is a byte and its NUL at
+     * least): a damaged one asked for terabytes, and the page's pairs were lost. */
+    size_t count = stored->ntargets < stored->targets_len / 2 ? stored->ntargets
+                                                              : stored->targets_len / 2;
+    int rc = buf_reserve(block, stored->targets_len + count * (len + 2));
     for (; t < end && rc == 0; n++) {
         size_t tl = strlen(t);
         rc = format_pair(format, block, source, len, t, tl, &origin);

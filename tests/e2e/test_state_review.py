@@ -479,6 +479,18 @@ class StoreInternalsTest(Base):
             self.sql(name, ("UPDATE targets SET list = ? WHERE page = "
                             "(SELECT id FROM page WHERE url = ?)", (blob, url)))
 
+    def test_huge_target_count(self):
+        """ntargets is only a hint for the block's size: a damaged one (2^40) must not make
+        the 304's pairs fail to be written ("out of memory", or nothing at all)."""
+        args = ["-d", "1", self.start_url]
+        r = self.run_areq(["-q", "-o", "clean", "--state", "s.db"] + args)
+        self.assertEqual(r.rc, 0, r)
+        self.sql("s.db", "UPDATE page SET ntargets = 1099511627776")
+        r = self.run_areq(["-v", "-o", "out", "--state", "s.db"] + args)
+        self.assertEqual(r.rc, 0, r)
+        self.assertNotIn("out of memory", r.err)
+        self.assertEqual(multiset(self.data("out")), multiset(self.data("clean")))
+
     def test_store_of_an_earlier_layout_is_refused(self):
         """Schema 1 was written with other front-coding (and, before that, the targets in
         the page row and SHA-256 body hashes): read by this build, its lists decode to other
