@@ -710,6 +710,17 @@ static enum task_step page_step(task *t)
         page_work(&p->work);
         /* fall through */
     case PAGE_SCANNED:
+        if (p->replay && p->scan_rc == -EINVAL && !task_cancelled(t)) {
+            /* The stored list is damaged (state_record_targets): asked again without
+             * validators, the page's pairs come from its body, and its record is
+             * rewritten. Once: without target.stored a 304 is not replayed. */
+            scan_finish(&p->scan);
+            p->replay = 0;
+            p->target.stored = NULL;
+            p->target.if_none_match = p->target.if_modified_since = NULL;
+            page_set_state(p, PAGE_BACKED_OFF);
+            return task_yield(t);
+        }
         if (p->in_pool && finish_pool_save(p) != 0) {
             if (p->html)
                 scan_finish(&p->scan);

@@ -246,16 +246,27 @@ static int encode_targets(const char *t, size_t len, struct buf *out)
 }
 
 /* The plain size of an encoded list (each target and its NUL), or SIZE_MAX when the blob
- * does not parse; decode_targets checks the rest. */
+ * is damaged: a varint cut short, a rest beyond the blob, or a prefix shared with a target
+ * before the first or longer than that target (which, unchecked here, made a damaged
+ * blob ask buf_reserve for petabytes: "out of memory" rather than "damaged"). */
 static size_t decoded_size(const unsigned char *p, const unsigned char *end)
 {
+    size_t before_len[TARGETS_BACK] = {0};
     size_t total = 0;
-    while (p < end) {
+    for (size_t k = 0; p < end; k++) {
         uint64_t ref, rest;
         if (get_varint(&p, end, &ref) != 0 || get_varint(&p, end, &rest) != 0 ||
-            rest > (uint64_t)(end - p) || ref > SIZE_MAX / 4 || total > SIZE_MAX / 4)
+            rest > (uint64_t)(end - p))
             return SIZE_MAX;
-        total += (size_t)(ref / TARGETS_BACK + rest) + 1;
+        size_t back = (size_t)(ref % TARGETS_BACK) + 1;
+        uint64_t shared = ref / TARGETS_BACK;
+        if (shared > 0 && (back > k || shared > before_len[(k - back) % TARGETS_BACK]))
+            return SIZE_MAX;
+        size_t n = (size_t)shared + (size_t)rest;
+        if (total > SIZE_MAX / 2 - n - 1)
+            return SIZE_MAX;
+        total += n + 1;
+        before_len[k % TARGETS_BACK] = n;
         p += rest;
     }
     return total;
@@ -783,6 +794,9 @@ int state_each_page(state *s, int64_t run, state_page_fn *fn, void *arg)
         rc = read_row(st, &rec);
         if (rc == 0)
             rc = state_record_targets(&rec);
+        /* A damaged list costs its page its targets, not the pass over the others. */
+        if (rc == -EINVAL)
+            rc = 0;
         if (rc == 0)
             rc = fn(arg, &rec.page);
     }

@@ -128,7 +128,8 @@ int state_record_targets(struct state_record *rec);
 int state_page_get(state *s, const char *url, size_t len, struct state_record *rec);
 
 /* Calls fn for every page the run `run` wrote, in no particular order; a non-zero answer
- * stops and is returned. Records handed to fn are valid only during the call. */
+ * stops and is returned. Records handed to fn are valid only during the call; a page
+ * whose stored list is damaged comes with page.targets NULL. */
 typedef int state_page_fn(void *arg, const struct state_page *p);
 int state_each_page(state *s, int64_t run, state_page_fn *fn, void *arg);
 

@@ -479,6 +479,25 @@ class StoreInternalsTest(Base):
             self.sql(name, ("UPDATE targets SET list = ? WHERE page = "
                             "(SELECT id FROM page WHERE url = ?)", (blob, url)))
 
+    def test_damaged_lists_under_max_age(self):
+        """--max-age: a page not asked for whose stored list is damaged is fetched whole
+        (before: named as "taken as a new page", then left out with no pairs, run after
+        run)."""
+        args = ["-d", "2", self.start_url]
+        r = self.run_areq(["-q", "-o", "clean", "--state", "s.db"] + args)
+        self.assertEqual(r.rc, 0, r)
+        urls = [u for (u,) in self.query("s.db", "SELECT url FROM page WHERE outcome = 0 "
+                                         "ORDER BY url")][:len(DAMAGED_LISTS)]
+        self.damage("s.db", urls, DAMAGED_LISTS.values())
+        mark = len(SRV.requests())
+        r = self.run_areq(["-v", "-o", "out", "--state", "s.db", "--max-age", "1d"] + args)
+        self.assertEqual(r.rc, 0, r)
+        for url in urls:
+            self.assertTrue(any(url in l and "damaged" in l for l in r.err.splitlines()), url)
+        self.assertEqual(sorted(e[3] for e in SRV.requests()[mark:] if "/site/" in e[3]),
+                         sorted(common.target_of(u) for u in urls))
+        self.assertEqual(multiset(self.data("out")), multiset(self.data("clean")))
+
     def test_huge_target_count(self):
         """ntargets is only a hint for the block's size: a damaged one (2^40) must not make
         the 304's pairs fail to be written ("out of memory", or nothing at all)."""
@@ -490,6 +509,47 @@ class StoreInternalsTest(Base):
         self.assertEqual(r.rc, 0, r)
         self.assertNotIn("out of memory", r.err)
         self.assertEqual(multiset(self.data("out")), multiset(self.data("clean")))
+
+    def test_damaged_lists_on_an_unchanged_rerun(self):
+        """Every page answers 304: a page whose stored list is damaged is named and fetched
+        whole again, so the output equals a clean run's, and the next run finds it
+        repaired. Before, its pairs were left out without a word (or "out of memory"),
+        in this run and every later one."""
+        args = ["-d", "2", self.start_url]
+        r = self.run_areq(["-q", "-o", "clean", "--state", "s.db"] + args)
+        self.assertEqual(r.rc, 0, r)
+        urls = [u for (u,) in self.query("s.db", "SELECT url FROM page WHERE outcome = 0 "
+                                         "ORDER BY url")][:len(DAMAGED_LISTS)]
+        self.assertEqual(len(urls), len(DAMAGED_LISTS))
+        self.damage("s.db", urls, DAMAGED_LISTS.values())
+        r = self.run_areq(["-v", "-o", "out", "--state", "s.db"] + args)
+        self.assertEqual(r.rc, 0, r)
+        for url, what in zip(urls, DAMAGED_LISTS):
+            self.assertTrue(any(url in l and "damaged" in l for l in r.err.splitlines()),
+                            "%s (%s) not named: %s" % (url, what, r.err[-3000:]))
+        self.assertNotIn("out of memory", r.err)
+        self.assertEqual(multiset(self.data("out")), multiset(self.data("clean")))
+        r = self.run_areq(["-v", "-o", "out2", "--state", "s.db"] + args)
+        self.assertEqual(r.rc, 0, r)
+        self.assertNotIn("damaged", r.err)
+        self.assertEqual(multiset(self.data("out2")), multiset(self.data("clean")))
+
+    def test_damaged_list_in_a_resumed_run(self):
+        """A run to resume whose done page has a damaged list: the page is named and the
+        run goes on (before: a fatal error with an empty message, exit 3)."""
+        args = ["-d", "1", self.start_url]
+        r = self.run_areq(["-q", "-o", "out", "--state", "s.db"] + args)
+        self.assertEqual(r.rc, 0, r)
+        # What a run killed just after its last commit leaves: an open run.
+        self.sql("s.db", "UPDATE run SET finished_at = NULL")
+        (url,), = self.query("s.db", "SELECT url FROM page WHERE url != ? ORDER BY url "
+                             "LIMIT 1", (self.start_url,))
+        self.damage("s.db", [url], [DAMAGED_LISTS["truncated varint"]])
+        r = self.run_areq(["-v", "-o", "out", "--state", "s.db"] + args)
+        self.assertIn("resuming", r.err)
+        self.assertTrue(any(url in l and "damaged" in l for l in r.err.splitlines()), r.err)
+        self.assertEqual(r.rc, 0, r)
+        self.assertNoDuplicate(self.data("out"))
 
     def test_store_of_an_earlier_layout_is_refused(self):
         """Schema 1 was written with other front-coding (and, before that, the targets in
