@@ -311,6 +311,52 @@ class ChangesAcrossResumeTest(Base):
                          "the changes found before the kill were lost")
 
 
+    def test_changes_after_many_kills_and_stops(self):
+        """rev14b: a changed site, the run cut many times at random points by SIGKILL,
+        SIGTERM or SIGINT (a commit every 50 ms is often in flight then), each cut resumed
+        by the next run: the output still equals one uninterrupted run's, exactly once, and
+        the changes file invents nothing."""
+        args = ["-d", "2", "-c", "3", "--delay", "0.01", self.start_url]
+        r = self.run_areq(["-q", "-o", "a", "--state", "s.db"] + args, timeout=120)
+        self.assertEqual(r.rc, 0, r)
+        shutil.copy(self.path("s.db"), self.path("ref.db"))
+        self.assertTrue(SRV.cond14("change", every="4", offset="2").split())
+        mark = self.answered()
+        ref = self.run_areq(["-q", "-o", "ref", "--state", "ref.db", "--changes", "refch"]
+                            + args, timeout=120)
+        self.assertEqual(ref.rc, 0, ref)
+        pages = self.answered() - mark
+        expect = sorted(self.data("refch").split(b"\n"))
+        self.assertGreater(len(expect), 10)
+        rng = random.Random(int(os.environ.get("AREQ_TEST_SEED", "141")))
+        cuts, rc = 0, None
+        for i in range(3 if common.WRAPPER else 12):
+            sig = rng.choice([signal.SIGKILL, signal.SIGKILL, signal.SIGTERM, signal.SIGINT])
+            goal = self.answered() + rng.randint(1, max(1, pages // 3))
+            p = self.start(["-q", "-o", "b", "--state", "s.db", "--changes", "ch"] + args)
+            wait_for(lambda: p.poll() is not None or self.answered() >= goal, scaled(60),
+                     interval=0.002)
+            if p.poll() is None:
+                p.send_signal(sig)
+                cuts += 1
+            rc = p.wait()
+            # -2, -15: the signal came before areq had its handlers (as a kill would).
+            self.assertIn(rc, (0, -9, -2, -15, 130, 143), "cut %d by %s" % (i, sig))
+            if os.path.exists(self.path("b")):
+                self.assertNoDuplicate(self.data("b"), "cut %d" % i)
+            if rc == 0:
+                break
+        self.assertGreater(cuts, 0)
+        if rc != 0:  # the last cut run is resumed by one that ends
+            r = self.run_areq(["-v", "-o", "b", "--state", "s.db", "--changes", "ch"] + args,
+                              timeout=120)
+            self.assertEqual(r.rc, 0, r)
+        self.assertEqual(multiset(self.data("b")), multiset(self.data("ref")))
+        self.assertNoDuplicate(self.data("ch"), "--changes")
+        # Not all of them: the open defect above (a resumed run opens --changes anew).
+        self.assertLessEqual(set(self.data("ch").split(b"\n")), set(expect))
+
+
 class FullStoreAtStartTest(Base):
     def test_store_full_before_the_run_begins(self):
         """A disk with room for the new store but not for the run's first commit: exit 3
