@@ -145,8 +145,12 @@ static int sql_fail(state *s, sqlite3 *db, int code, const char *doing)
         rc = STATE_E_IO;
         break;
     }
-    say(s->why, sizeof s->why, rc, "state file %s: %s: %s%s", s->path, doing,
-        db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(code),
+    /* SQLite says "disk I/O error" for a full disk where it maps or grows the -shm file
+     * (opening a store in WAL mode): the system's word says which. */
+    int sys = db != NULL && (code & 0xff) == SQLITE_IOERR ? sqlite3_system_errno(db) : 0;
+    say(s->why, sizeof s->why, rc, "state file %s: %s: %s%s%s%s%s", s->path, doing,
+        db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(code), sys != 0 ? " (" : "",
+        sys != 0 ? strerror(sys) : "", sys != 0 ? ")" : "",
         rc == STATE_E_CORRUPT ? " (the file is damaged; it was left as it is)" : "");
     return rc;
 }

@@ -636,6 +636,36 @@ class StoreInternalsTest(Base):
         self.assertFalse(os.path.exists(self.path("out")))
         self.assertEqual(self.answered(), mark)
 
+    def test_full_disk_at_open_is_named(self):
+        """A store on a disk that has filled up since its last run: SQLite cannot make its
+        -shm file and says "disk I/O error"; the message says the disk is full, the run
+        exits 2 without a request, and with room again the store is as it was."""
+        disk = self.path("disk")
+        os.mkdir(disk)
+        common.mount_tmpfs(self, disk, "256k")
+        args = ["-o", "disk/out", "--state", "disk/s.db", "-d", "1", self.start_url]
+        r = self.run_areq(["-q"] + args)
+        self.assertEqual(r.rc, 0, r)
+        fd = os.open(os.path.join(disk, "fill"), os.O_WRONLY | os.O_CREAT)
+        try:
+            while os.write(fd, b"\0" * 4096) > 0:
+                pass
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+        mark = self.answered()
+        r = self.run_areq(args)
+        self.assertEqual(r.rc, 2, r)
+        self.assertIn("disk/s.db", r.err)
+        self.assertIn("No space left on device", r.err)
+        self.assertEqual(self.answered(), mark)
+        os.unlink(os.path.join(disk, "fill"))
+        r = self.run_areq(["-v"] + args)
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("7 not modified (304)", r.err)
+        self.assertEqual(sorted(os.listdir(disk)), ["out", "s.db"])
+
     def test_files_beside_the_store(self):
         """A clean run leaves the store alone (no -wal, no -shm); a SIGKILLed one leaves its
         WAL, which the next run reads and removes."""
