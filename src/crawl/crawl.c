@@ -803,8 +803,13 @@ static int spawn_page(crawl *c, struct frontier_item *it)
     };
     if (v != NULL && v->comparable && v->rec.page.outcome == STATE_PAGE_OK) {
         const struct state_page *old = &v->rec.page;
-        if (c->opt.max_age_s > 0 && old->fetched_at <= c->opt.now &&
-            c->opt.now - old->fetched_at < c->opt.max_age_s) {
+        int fresh = c->opt.max_age_s > 0 && old->fetched_at <= c->opt.now &&
+                    c->opt.now - old->fetched_at < c->opt.max_age_s;
+        /* Its pairs are written from here: decoded now, so that a damaged list is fetched
+         * whole instead (decode_stored says so) rather than standing for no pairs. */
+        if (fresh)
+            decode_stored(v);
+        if (fresh && v->known) {
             /* Fresh enough: not asked for at all; completed here as a 304 would be. */
             v->reused = 1;
             struct page_result r = {.outcome = PAGE_NOT_MODIFIED};
@@ -816,7 +821,7 @@ static int spawn_page(crawl *c, struct frontier_item *it)
         }
         /* With --save, a 304 leaves the saved file as it is: ask conditionally only when
          * the body is in place, else fetch it whole (save.h, save_exists). */
-        if (saved_in_place(c, it)) {
+        if (v->known && saved_in_place(c, it)) {
             target.if_none_match = old->etag;
             target.if_modified_since = old->last_modified;
             target.stored = &v->rec;
@@ -847,6 +852,11 @@ static int resume_page(void *arg, const struct state_page *p)
     switch (p->outcome) {
     case STATE_PAGE_OK:
         c->stats.ok++;
+        if (p->targets == NULL) {
+            log_error("%s: its stored targets are damaged: its links are not followed "
+                      "again%s", p->url, c->opt.replay_writes ? ", nor its pairs written" : "");
+            break;
+        }
         if (c->opt.replay_writes) {
             size_t pairs;
             if (write_stored(c, p->url, p->url_len, p, p->depth, &pairs) == 0)
@@ -870,7 +880,8 @@ static int resume_page(void *arg, const struct state_page *p)
 static int resume_links(void *arg, const struct state_page *p)
 {
     crawl *c = arg;
-    if (p->outcome != STATE_PAGE_OK || p->nofollow || p->depth >= c->opt.depth)
+    if (p->outcome != STATE_PAGE_OK || p->nofollow || p->depth >= c->opt.depth ||
+        p->targets == NULL)
         return 0;
     struct frontier_host *h;
     if (frontier_host_of(c->frontier, p->url, p->url_len, &h) != 0)

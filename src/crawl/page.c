@@ -185,8 +185,12 @@ int page_format_stored(enum format format, struct buf *block, const char *source
     const char *t = stored->targets, *end = t + stored->targets_len;
     size_t n = 0;
     /* The TSV lines' size, at least, at once: grown by doubling, the block was copied
-     * over and over (realloc, 9% of an unchanged re-run of scenario A). */
-    int rc = buf_reserve(block, stored->targets_len + stored->ntargets * (len + 2));
+     * over and over (realloc, 9% of an unchanged re-run of scenario A). The stored count
+     * is only a hint, bounded by the list itself (a target is a byte and its NUL at
+     * least): a damaged one asked for terabytes, and the page's pairs were lost. */
+    size_t count = stored->ntargets < stored->targets_len / 2 ? stored->ntargets
+                                                              : stored->targets_len / 2;
+    int rc = buf_reserve(block, stored->targets_len + count * (len + 2));
     for (; t < end && rc == 0; n++) {
         size_t tl = strlen(t);
         rc = format_pair(format, block, source, len, t, tl, &origin);
@@ -723,6 +727,17 @@ static enum task_step page_step(task *t)
         page_work(&p->work);
         /* fall through */
     case PAGE_SCANNED:
+        if (p->replay && p->scan_rc == -EINVAL && !task_cancelled(t)) {
+            /* The stored list is damaged (state_record_targets): asked again without
+             * validators, the page's pairs come from its body, and its record is
+             * rewritten. Once: without target.stored a 304 is not replayed. */
+            scan_finish(&p->scan);
+            p->replay = 0;
+            p->target.stored = NULL;
+            p->target.if_none_match = p->target.if_modified_since = NULL;
+            page_set_state(p, PAGE_BACKED_OFF);
+            return task_yield(t);
+        }
         if (p->in_pool && finish_pool_save(p) != 0) {
             if (p->html)
                 scan_finish(&p->scan);

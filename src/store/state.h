@@ -34,14 +34,17 @@
 
 typedef struct state state;
 
-/* The schema this build writes; a file with a higher user_version is refused. */
-enum { STATE_SCHEMA_VERSION = 1 };
+/* The schema this build writes; a file with another user_version is refused. 2: targets
+ * in a table of their own, front-coded against the best of the four before them, and body
+ * fingerprints; schema 1's lists decode to other targets. */
+enum { STATE_SCHEMA_VERSION = 2 };
 
 /* state_open's failures beyond errno values, each with its message in `why`. */
 enum {
     STATE_E_LOCKED = -10001,  /* another run holds the file */
     STATE_E_FOREIGN = -10002, /* not an SQLite database, or not areq's */
     STATE_E_NEWER = -10003,   /* written by a newer areq */
+    STATE_E_OLDER = -10006,   /* written by an earlier areq, in a layout this one cannot read */
     STATE_E_CORRUPT = -10004, /* SQLite says it is damaged */
     STATE_E_IO = -10005,      /* SQLite could not read or write it (full disk, ...) */
 };
@@ -143,7 +146,8 @@ int state_record_targets(struct state_record *rec);
 int state_page_get(state *s, const char *url, size_t len, struct state_record *rec);
 
 /* Calls fn for every page the run `run` wrote, in no particular order; a non-zero answer
- * stops and is returned. Records handed to fn are valid only during the call. */
+ * stops and is returned. Records handed to fn are valid only during the call; a page
+ * whose stored list is damaged comes with page.targets NULL. */
 typedef int state_page_fn(void *arg, const struct state_page *p);
 int state_each_page(state *s, int64_t run, state_page_fn *fn, void *arg);
 

@@ -309,6 +309,52 @@ class ChangesAcrossResumeTest(Base):
                          "the changes found before the kill were lost")
 
 
+    def test_changes_after_many_kills_and_stops(self):
+        """rev14b: a changed site, the run cut many times at random points by SIGKILL,
+        SIGTERM or SIGINT (a commit every 50 ms is often in flight then), each cut resumed
+        by the next run: the output still equals one uninterrupted run's, exactly once, and
+        the changes file invents nothing."""
+        args = ["-d", "2", "-c", "3", "--delay", "0.01", self.start_url]
+        r = self.run_areq(["-q", "-o", "a", "--state", "s.db"] + args, timeout=120)
+        self.assertEqual(r.rc, 0, r)
+        shutil.copy(self.path("s.db"), self.path("ref.db"))
+        self.assertTrue(SRV.cond14("change", every="4", offset="2").split())
+        mark = self.answered()
+        ref = self.run_areq(["-q", "-o", "ref", "--state", "ref.db", "--changes", "refch"]
+                            + args, timeout=120)
+        self.assertEqual(ref.rc, 0, ref)
+        pages = self.answered() - mark
+        expect = sorted(self.data("refch").split(b"\n"))
+        self.assertGreater(len(expect), 10)
+        rng = random.Random(int(os.environ.get("AREQ_TEST_SEED", "141")))
+        cuts, rc = 0, None
+        for i in range(3 if common.WRAPPER else 12):
+            sig = rng.choice([signal.SIGKILL, signal.SIGKILL, signal.SIGTERM, signal.SIGINT])
+            goal = self.answered() + rng.randint(1, max(1, pages // 3))
+            p = self.start(["-q", "-o", "b", "--state", "s.db", "--changes", "ch"] + args)
+            wait_for(lambda: p.poll() is not None or self.answered() >= goal, scaled(60),
+                     interval=0.002)
+            if p.poll() is None:
+                p.send_signal(sig)
+                cuts += 1
+            rc = p.wait()
+            # -2, -15: the signal came before areq had its handlers (as a kill would).
+            self.assertIn(rc, (0, -9, -2, -15, 130, 143), "cut %d by %s" % (i, sig))
+            if os.path.exists(self.path("b")):
+                self.assertNoDuplicate(self.data("b"), "cut %d" % i)
+            if rc == 0:
+                break
+        self.assertGreater(cuts, 0)
+        if rc != 0:  # the last cut run is resumed by one that ends
+            r = self.run_areq(["-v", "-o", "b", "--state", "s.db", "--changes", "ch"] + args,
+                              timeout=120)
+            self.assertEqual(r.rc, 0, r)
+        self.assertEqual(multiset(self.data("b")), multiset(self.data("ref")))
+        self.assertNoDuplicate(self.data("ch"), "--changes")
+        # Every change, once: the resumed runs append to --changes from their last commit.
+        self.assertEqual(sorted(self.data("ch").split(b"\n")), expect)
+
+
 class KeptFilesOnResumeTest(Base):
     """What a resumed run does with a --changes or --failures file it cannot trust, or one
     that the unfinished run did not write (man/areq.1, --state, Resuming)."""
@@ -490,6 +536,226 @@ class BadStateFilesTest(Base):
             self.refused("ro/new.db", [])
         finally:
             common.WRAPPER[:] = old
+
+
+# ---- rev14b: the store's new internals (targets table, front-coding against the best of
+# four, targets decoded late, the commit thread) ----
+
+def varint(v):
+    out = bytearray()
+    while True:
+        out.append((v & 0x7F) | (0x80 if v > 0x7F else 0))
+        v >>= 7
+        if v == 0:
+            return bytes(out)
+
+
+def target(shared, back, rest):
+    """One front-coded target as state.c writes it: varint(shared * 4 + back - 1),
+    varint(len(rest)), rest."""
+    return varint(shared * 4 + back - 1) + varint(len(rest)) + rest
+
+
+# Damaged targets.list values: each must cost its page no more than its stored pairs.
+DAMAGED_LISTS = {
+    "truncated varint": b"\x80",
+    "truncated rest": varint(0) + varint(20) + b"http://",
+    "back-reference before the first target": target(3, 1, b"x"),
+    "back-reference beyond the targets so far": target(0, 1, b"http://a/") + target(2, 3, b"b"),
+    "shared longer than the referenced target": target(0, 1, b"ab") + target(10, 1, b""),
+    "huge rest length": varint(0) + varint(1 << 62) + b"x",
+    "huge shared length": target(1 << 50, 1, b""),
+    "varint of eleven bytes": b"\xff" * 11 + b"\x00",
+}
+
+
+class StoreInternalsTest(Base):
+    """rev14b: damaged target lists, a store of an earlier layout, what a run leaves
+    beside the store."""
+
+    def sql(self, name, *statements):
+        import sqlite3
+        db = sqlite3.connect(self.path(name))
+        try:
+            for st in statements:
+                if isinstance(st, tuple):
+                    db.execute(*st)
+                else:
+                    db.execute(st)
+            db.commit()
+        finally:
+            db.close()
+
+    def query(self, name, statement, args=()):
+        import sqlite3
+        db = sqlite3.connect(self.path(name))
+        try:
+            return db.execute(statement, args).fetchall()
+        finally:
+            db.close()
+
+    def damage(self, name, urls, blobs):
+        """Writes blobs[i] as the stored targets of urls[i]."""
+        for url, blob in zip(urls, blobs):
+            self.sql(name, ("UPDATE targets SET list = ? WHERE page = "
+                            "(SELECT id FROM page WHERE url = ?)", (blob, url)))
+
+    def test_damaged_lists_under_max_age(self):
+        """--max-age: a page not asked for whose stored list is damaged is fetched whole
+        (before: named as "taken as a new page", then left out with no pairs, run after
+        run)."""
+        args = ["-d", "2", self.start_url]
+        r = self.run_areq(["-q", "-o", "clean", "--state", "s.db"] + args)
+        self.assertEqual(r.rc, 0, r)
+        urls = [u for (u,) in self.query("s.db", "SELECT url FROM page WHERE outcome = 0 "
+                                         "ORDER BY url")][:len(DAMAGED_LISTS)]
+        self.damage("s.db", urls, DAMAGED_LISTS.values())
+        mark = len(SRV.requests())
+        r = self.run_areq(["-v", "-o", "out", "--state", "s.db", "--max-age", "1d"] + args)
+        self.assertEqual(r.rc, 0, r)
+        for url in urls:
+            self.assertTrue(any(url in l and "damaged" in l for l in r.err.splitlines()), url)
+        self.assertEqual(sorted(e[3] for e in SRV.requests()[mark:] if "/site/" in e[3]),
+                         sorted(common.target_of(u) for u in urls))
+        self.assertEqual(multiset(self.data("out")), multiset(self.data("clean")))
+
+    def test_huge_target_count(self):
+        """ntargets is only a hint for the block's size: a damaged one (2^40) must not make
+        the 304's pairs fail to be written ("out of memory", or nothing at all)."""
+        args = ["-d", "1", self.start_url]
+        r = self.run_areq(["-q", "-o", "clean", "--state", "s.db"] + args)
+        self.assertEqual(r.rc, 0, r)
+        self.sql("s.db", "UPDATE page SET ntargets = 1099511627776")
+        r = self.run_areq(["-v", "-o", "out", "--state", "s.db"] + args)
+        self.assertEqual(r.rc, 0, r)
+        self.assertNotIn("out of memory", r.err)
+        self.assertEqual(multiset(self.data("out")), multiset(self.data("clean")))
+
+    def test_damaged_lists_on_an_unchanged_rerun(self):
+        """Every page answers 304: a page whose stored list is damaged is named and fetched
+        whole again, so the output equals a clean run's, and the next run finds it
+        repaired. Before, its pairs were left out without a word (or "out of memory"),
+        in this run and every later one."""
+        args = ["-d", "2", self.start_url]
+        r = self.run_areq(["-q", "-o", "clean", "--state", "s.db"] + args)
+        self.assertEqual(r.rc, 0, r)
+        urls = [u for (u,) in self.query("s.db", "SELECT url FROM page WHERE outcome = 0 "
+                                         "ORDER BY url")][:len(DAMAGED_LISTS)]
+        self.assertEqual(len(urls), len(DAMAGED_LISTS))
+        self.damage("s.db", urls, DAMAGED_LISTS.values())
+        r = self.run_areq(["-v", "-o", "out", "--state", "s.db"] + args)
+        self.assertEqual(r.rc, 0, r)
+        for url, what in zip(urls, DAMAGED_LISTS):
+            self.assertTrue(any(url in l and "damaged" in l for l in r.err.splitlines()),
+                            "%s (%s) not named: %s" % (url, what, r.err[-3000:]))
+        self.assertNotIn("out of memory", r.err)
+        self.assertEqual(multiset(self.data("out")), multiset(self.data("clean")))
+        r = self.run_areq(["-v", "-o", "out2", "--state", "s.db"] + args)
+        self.assertEqual(r.rc, 0, r)
+        self.assertNotIn("damaged", r.err)
+        self.assertEqual(multiset(self.data("out2")), multiset(self.data("clean")))
+
+    def test_damaged_list_in_a_resumed_run(self):
+        """A run to resume whose done page has a damaged list: the page is named and the
+        run goes on (before: a fatal error with an empty message, exit 3)."""
+        args = ["-d", "1", self.start_url]
+        r = self.run_areq(["-q", "-o", "out", "--state", "s.db"] + args)
+        self.assertEqual(r.rc, 0, r)
+        # What a run killed just after its last commit leaves: an open run.
+        self.sql("s.db", "UPDATE run SET finished_at = NULL")
+        (url,), = self.query("s.db", "SELECT url FROM page WHERE url != ? ORDER BY url "
+                             "LIMIT 1", (self.start_url,))
+        self.damage("s.db", [url], [DAMAGED_LISTS["truncated varint"]])
+        r = self.run_areq(["-v", "-o", "out", "--state", "s.db"] + args)
+        self.assertIn("resuming", r.err)
+        self.assertTrue(any(url in l and "damaged" in l for l in r.err.splitlines()), r.err)
+        self.assertEqual(r.rc, 0, r)
+        self.assertNoDuplicate(self.data("out"))
+
+    def test_store_of_an_earlier_layout_is_refused(self):
+        """Schema 1 was written with other front-coding (and, before that, the targets in
+        the page row and SHA-256 body hashes): read by this build, its lists decode to other
+        targets or to nothing. Refused with a message naming the file, left as it is."""
+        r = self.run_areq(["-q", "-o", "seed", "--state", "s1.db", self.start_url])
+        self.assertEqual(r.rc, 0, r)
+        self.sql("s1.db", "PRAGMA user_version = 1")
+        self.refused_earlier("s1.db")
+        # The layout of 114cbb9: targets in the page row.
+        import sqlite3
+        db = sqlite3.connect(self.path("old.db"))
+        db.executescript(
+            "PRAGMA journal_mode=WAL;"
+            "CREATE TABLE page (url TEXT PRIMARY KEY, final_url TEXT, outcome INTEGER NOT NULL,"
+            " status INTEGER NOT NULL, error TEXT, etag TEXT, last_modified TEXT, body_hash BLOB,"
+            " targets BLOB, ntargets INTEGER NOT NULL, depth INTEGER NOT NULL, nofollow INTEGER"
+            " NOT NULL, fetched_at INTEGER NOT NULL, changed_at INTEGER NOT NULL, options_hash"
+            " BLOB NOT NULL, run INTEGER NOT NULL);"
+            "CREATE INDEX page_run ON page(run);"
+            "CREATE TABLE robots (origin TEXT PRIMARY KEY, status INTEGER NOT NULL, etag TEXT,"
+            " last_modified TEXT, body BLOB, fetched_at INTEGER NOT NULL);"
+            "CREATE TABLE run (id INTEGER PRIMARY KEY, command_hash BLOB NOT NULL, options_hash"
+            " BLOB NOT NULL, started_at INTEGER NOT NULL, finished_at INTEGER, output_bytes"
+            " INTEGER NOT NULL);"
+            "PRAGMA application_id = %d; PRAGMA user_version = 1;" % 0x61726571)
+        db.close()
+        self.refused_earlier("old.db")
+
+    def refused_earlier(self, name):
+        before = self.data(name)
+        mark = self.answered()
+        r = self.run_areq(["-o", "out", "--state", name, self.start_url])
+        self.assertEqual(r.rc, 2, r)
+        self.assertIn(name, r.err)
+        self.assertIn("earlier areq", r.err)
+        self.assertEqual(self.data(name), before, "the state file was written to")
+        self.assertFalse(os.path.exists(self.path("out")))
+        self.assertEqual(self.answered(), mark)
+
+    def test_full_disk_at_open_is_named(self):
+        """A store on a disk that has filled up since its last run: SQLite cannot make its
+        -shm file and says "disk I/O error"; the message says the disk is full, the run
+        exits 2 without a request, and with room again the store is as it was."""
+        disk = self.path("disk")
+        os.mkdir(disk)
+        common.mount_tmpfs(self, disk, "256k")
+        args = ["-o", "disk/out", "--state", "disk/s.db", "-d", "1", self.start_url]
+        r = self.run_areq(["-q"] + args)
+        self.assertEqual(r.rc, 0, r)
+        fd = os.open(os.path.join(disk, "fill"), os.O_WRONLY | os.O_CREAT)
+        try:
+            while os.write(fd, b"\0" * 4096) > 0:
+                pass
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+        mark = self.answered()
+        r = self.run_areq(args)
+        self.assertEqual(r.rc, 2, r)
+        self.assertIn("disk/s.db", r.err)
+        self.assertIn("No space left on device", r.err)
+        self.assertEqual(self.answered(), mark)
+        os.unlink(os.path.join(disk, "fill"))
+        r = self.run_areq(["-v"] + args)
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("7 not modified (304)", r.err)
+        self.assertEqual(sorted(os.listdir(disk)), ["out", "s.db"])
+
+    def test_files_beside_the_store(self):
+        """A clean run leaves the store alone (no -wal, no -shm); a SIGKILLed one leaves its
+        WAL, which the next run reads and removes."""
+        args = ["-o", "out", "--state", "s.db", "-d", "2", "--delay", DELAY, self.start_url]
+        r = self.run_areq(["-q"] + args)
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(sorted(f for f in os.listdir(self.tmp) if f.startswith("s.db")),
+                         ["s.db"])
+        SRV.cond14("change", every="3")
+        self.assertTrue(self.kill_after(["-q", "--fresh"] + args, 15))
+        self.assertTrue(os.path.exists(self.path("s.db-wal")))
+        r = self.run_areq(["-q"] + args)
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(sorted(f for f in os.listdir(self.tmp) if f.startswith("s.db")),
+                         ["s.db"])
 
 
 if __name__ == "__main__":

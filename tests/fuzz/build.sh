@@ -11,7 +11,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 out=${1:-$root/build-fuzz}
 cc=${CLANG:-clang}
 # What meson.build asks pkg-config for; keep the two lists in step.
-modules=(libcurl libuv libpcre2-8 libidn2 libcrypto)
+modules=(libcurl libuv libpcre2-8 libidn2 libcrypto sqlite3)
 
 mkdir -p "$out/obj"
 # The same generated table and config.h the meson build makes.
@@ -45,7 +45,7 @@ done
 rm -f "$out/libareq_fuzz.a"
 ar rcs "$out/libareq_fuzz.a" "${objs[@]}"
 
-for name in fuzz_links fuzz_url fuzz_input fuzz_robots fuzz_savepath; do
+for name in fuzz_links fuzz_url fuzz_input fuzz_robots fuzz_savepath fuzz_targets; do
     echo "building $out/$name"
     "$cc" "${common[@]}" -fsanitize=fuzzer -o "$out/$name" "$root/tests/fuzz/$name.c" \
         "$out/libareq_fuzz.a" -Wl,--as-needed "${pkg_libs[@]}" -lm

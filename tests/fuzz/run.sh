@@ -12,7 +12,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 seconds=${1:-60}
 out=$root/build-fuzz
-fuzzers=(fuzz_links fuzz_url fuzz_input fuzz_robots fuzz_savepath)
+fuzzers=(fuzz_links fuzz_url fuzz_input fuzz_robots fuzz_savepath fuzz_targets)
 
 if ! bash "$root/tests/fuzz/build.sh" "$out"; then
     echo "fuzz: build failed"
