@@ -252,66 +252,80 @@ static int encode_targets(const char *t, size_t len, struct buf *out)
     return 0;
 }
 
+/* One entry of an encoded list, the k-th: which target before it shares its prefix (`from`,
+ * an index into the TARGETS_BACK ring), how much, and the rest's bytes. */
+struct entry {
+    size_t from, shared, rest;
+    const unsigned char *bytes;
+};
+
+/* Reads the k-th entry at *p, given the lengths of the targets before it. 0, or -EINVAL
+ * when the blob is damaged: a varint cut short, a rest beyond the blob, or a prefix shared
+ * with a target before the first or longer than that target. */
+static int read_entry(const unsigned char **p, const unsigned char *end, size_t k,
+                      const size_t before_len[TARGETS_BACK], struct entry *e)
+{
+    uint64_t ref, rest;
+    if (get_varint(p, end, &ref) != 0 || get_varint(p, end, &rest) != 0 ||
+        rest > (uint64_t)(end - *p))
+        return -EINVAL;
+    size_t back = (size_t)(ref % TARGETS_BACK) + 1;
+    uint64_t shared = ref / TARGETS_BACK;
+    e->from = (k - back) % TARGETS_BACK;
+    if (shared > 0 && (back > k || shared > before_len[e->from]))
+        return -EINVAL;
+    e->shared = (size_t)shared;
+    e->rest = (size_t)rest;
+    e->bytes = *p;
+    *p += rest;
+    return 0;
+}
+
 /* The plain size of an encoded list (each target and its NUL), or SIZE_MAX when the blob
- * is damaged: a varint cut short, a rest beyond the blob, or a prefix shared with a target
- * before the first or longer than that target (which, unchecked here, made a damaged
- * blob ask buf_reserve for petabytes: "out of memory" rather than "damaged"). */
+ * is damaged (read_entry; unchecked, a damaged blob asked buf_reserve for petabytes: "out
+ * of memory" rather than "damaged"). */
 static size_t decoded_size(const unsigned char *p, const unsigned char *end)
 {
     size_t before_len[TARGETS_BACK] = {0};
     size_t total = 0;
+    struct entry e;
     for (size_t k = 0; p < end; k++) {
-        uint64_t ref, rest;
-        if (get_varint(&p, end, &ref) != 0 || get_varint(&p, end, &rest) != 0 ||
-            rest > (uint64_t)(end - p))
+        if (read_entry(&p, end, k, before_len, &e) != 0)
             return SIZE_MAX;
-        size_t back = (size_t)(ref % TARGETS_BACK) + 1;
-        uint64_t shared = ref / TARGETS_BACK;
-        if (shared > 0 && (back > k || shared > before_len[(k - back) % TARGETS_BACK]))
-            return SIZE_MAX;
-        size_t n = (size_t)shared + (size_t)rest;
+        size_t n = e.shared + e.rest;
         if (total > SIZE_MAX / 2 - n - 1)
             return SIZE_MAX;
         total += n + 1;
         before_len[k % TARGETS_BACK] = n;
-        p += rest;
     }
     return total;
 }
 
-/* Appends the targets, each NUL-terminated, to out. */
+/* Appends the targets, each NUL-terminated, to out. 0, -EINVAL (damaged) or -ENOMEM. */
 static int decode_targets(const void *blob, size_t len, struct buf *out)
 {
     const unsigned char *p = blob, *end = p + len;
-    /* Where the last TARGETS_BACK targets start in out, and their lengths. */
-    size_t before[TARGETS_BACK] = {0}, before_len[TARGETS_BACK] = {0};
-    /* Sized once: grown target by target, the record was copied over as it doubled. */
+    /* Sized once, which also checks every entry: grown target by target, the record was
+     * copied over as it doubled. */
     size_t size = len > 0 ? decoded_size(p, end) : 0;
     if (size == SIZE_MAX)
         return -EINVAL;
     if (size > 0 && buf_reserve(out, size) != 0)
         return -ENOMEM;
+    /* Where the last TARGETS_BACK targets start in out, and their lengths. */
+    size_t before[TARGETS_BACK] = {0}, before_len[TARGETS_BACK] = {0};
+    struct entry e;
     for (size_t k = 0; p < end; k++) {
-        uint64_t ref, rest;
-        if (get_varint(&p, end, &ref) != 0 || get_varint(&p, end, &rest) != 0 ||
-            rest > (uint64_t)(end - p))
-            return -EINVAL;
-        size_t back = (size_t)(ref % TARGETS_BACK) + 1, shared = (size_t)(ref / TARGETS_BACK);
-        size_t from = (k - back) % TARGETS_BACK;
-        if (shared > 0 && (back > k || shared > before_len[from]))
-            return -EINVAL;
+        if (read_entry(&p, end, k, before_len, &e) != 0)
+            return -EINVAL; /* not after decoded_size; kept so this loop stands alone */
         size_t at = out->len;
-        int rc = buf_reserve(out, shared + (size_t)rest + 1);
-        if (rc != 0)
-            return rc;
-        if (shared > 0)
-            memmove(out->data + at, out->data + before[from], shared);
-        memcpy(out->data + at + shared, p, (size_t)rest);
-        out->data[at + shared + rest] = '\0';
-        out->len = at + shared + (size_t)rest + 1;
-        p += rest;
+        if (e.shared > 0)
+            memmove(out->data + at, out->data + before[e.from], e.shared);
+        memcpy(out->data + at + e.shared, e.bytes, e.rest);
+        out->data[at + e.shared + e.rest] = '\0';
+        out->len = at + e.shared + e.rest + 1;
         before[k % TARGETS_BACK] = at;
-        before_len[k % TARGETS_BACK] = shared + (size_t)rest;
+        before_len[k % TARGETS_BACK] = e.shared + e.rest;
     }
     return 0;
 }
