@@ -276,23 +276,29 @@ class MaxAgeRecursionTest(Base):
 
 
 class ChangesAcrossResumeTest(Base):
+    def reference_changes(self, args, every, offset):
+        """A finished run into s.db, a copy of it as ref.db, the site changed (every
+        `every`-th page from `offset`), and an uninterrupted run on ref.db with --changes
+        (into ref and refch): the pages that run asked for, and refch's lines sorted."""
+        r = self.run_areq(["-q", "-o", "a", "--state", "s.db"] + args, timeout=120)
+        self.assertEqual(r.rc, 0, r)
+        shutil.copy(self.path("s.db"), self.path("ref.db"))
+        self.assertTrue(SRV.cond14("change", every=every, offset=offset).split())
+        mark = self.answered()
+        ref = self.run_areq(["-q", "-o", "ref", "--state", "ref.db", "--changes", "refch"]
+                            + args, timeout=120)
+        self.assertEqual(ref.rc, 0, ref)
+        expect = sorted(self.data("refch").split(b"\n"))
+        self.assertGreater(len(expect), 10)
+        return self.answered() - mark, expect
+
     # Once a defect: a resumed run opened --changes anew, so the changes of the pages the
     # cut run committed were lost (their old state is overwritten in the store).
     def test_changes_file_after_a_resume_lists_every_change(self):
         """--changes with a run killed halfway and resumed: the changes file the resumed
         run leaves lists the same lines as an uninterrupted run on a copy of the store."""
         args = ["-d", "2", "-c", "2", "--delay", "0.04", self.start_url]
-        r = self.run_areq(["-q", "-o", "a", "--state", "s.db"] + args, timeout=120)
-        self.assertEqual(r.rc, 0, r)
-        shutil.copy(self.path("s.db"), self.path("ref.db"))
-        self.assertTrue(SRV.cond14("change", every="3", offset="1").split())
-        mark = self.answered()
-        ref = self.run_areq(["-q", "-o", "ref", "--state", "ref.db", "--changes", "refch"]
-                            + args, timeout=120)
-        self.assertEqual(ref.rc, 0, ref)
-        pages = self.answered() - mark
-        expect = sorted(self.data("refch").split(b"\n"))
-        self.assertGreater(len(expect), 10)
+        pages, expect = self.reference_changes(args, every="3", offset="1")
         SRV.cond14("reset")
         SRV.cond14("change", every="3", offset="1")
         self.assertTrue(self.kill_after(["-q", "-o", "b", "--state", "s.db", "--changes", "ch"]
@@ -308,24 +314,13 @@ class ChangesAcrossResumeTest(Base):
         self.assertEqual(sorted(self.data("ch").split(b"\n")), expect,
                          "the changes found before the kill were lost")
 
-
     def test_changes_after_many_kills_and_stops(self):
         """rev14b: a changed site, the run cut many times at random points by SIGKILL,
         SIGTERM or SIGINT (a commit every 50 ms is often in flight then), each cut resumed
         by the next run: the output still equals one uninterrupted run's, exactly once, and
         the changes file invents nothing."""
         args = ["-d", "2", "-c", "3", "--delay", "0.01", self.start_url]
-        r = self.run_areq(["-q", "-o", "a", "--state", "s.db"] + args, timeout=120)
-        self.assertEqual(r.rc, 0, r)
-        shutil.copy(self.path("s.db"), self.path("ref.db"))
-        self.assertTrue(SRV.cond14("change", every="4", offset="2").split())
-        mark = self.answered()
-        ref = self.run_areq(["-q", "-o", "ref", "--state", "ref.db", "--changes", "refch"]
-                            + args, timeout=120)
-        self.assertEqual(ref.rc, 0, ref)
-        pages = self.answered() - mark
-        expect = sorted(self.data("refch").split(b"\n"))
-        self.assertGreater(len(expect), 10)
+        pages, expect = self.reference_changes(args, every="4", offset="2")
         rng = random.Random(int(os.environ.get("AREQ_TEST_SEED", "141")))
         cuts, rc = 0, None
         for i in range(3 if common.WRAPPER else 12):
