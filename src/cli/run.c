@@ -518,6 +518,30 @@ struct resume_plan {
     int append[STATE_NFILES];
 };
 
+/* Cuts a file a resumed run goes on writing back to `keep` bytes, the length the unfinished
+ * run's last commit recorded of it. 1 when cut; 0 when it is not what that run left, with
+ * *wrong saying how (missing, not a regular file, shorter than that); -1 after the message
+ * when it cannot be cut. */
+static int cut_back(const char *path, uint64_t keep, const char **wrong)
+{
+    struct stat st;
+    *wrong = NULL;
+    if (stat(path, &st) != 0)
+        *wrong = "missing";
+    else if (!S_ISREG(st.st_mode))
+        *wrong = "not a regular file";
+    else if ((uint64_t)st.st_size < keep)
+        *wrong = "shorter than that";
+    if (*wrong != NULL)
+        return 0;
+    if (truncate(path, (off_t)keep) != 0) {
+        log_fatal("cannot resume: cannot cut %s back to %llu bytes: %s", path,
+                  (unsigned long long)keep, strerror(errno));
+        return -1;
+    }
+    return 1;
+}
+
 /* A resumed run's --changes or --failures file `path` (NULL: none named): cut back to the
  * length the unfinished run committed, to be appended to (1), or replaced (0), saying so,
  * when what is there cannot be trusted: that run wrote no such file (its lines of the pages
@@ -533,27 +557,13 @@ static int plan_kept_file(const char *state_path, const char *option, const char
                   "without the lines of the pages that run did", state_path, option, path);
         return 0;
     }
-    unsigned long long keep = (unsigned long long)last->files.bytes[which];
-    struct stat st;
-    const char *wrong = NULL;
-    if (stat(path, &st) != 0)
-        wrong = "missing";
-    else if (!S_ISREG(st.st_mode))
-        wrong = "not a regular file";
-    else if ((uint64_t)st.st_size < keep)
-        wrong = "shorter than that";
-    if (wrong != NULL) {
+    const char *wrong;
+    int cut = cut_back(path, last->files.bytes[which], &wrong);
+    if (cut == 0)
         log_error("%s: the unfinished run being resumed committed %llu bytes of %s %s, which "
-                  "is %s: it cannot be trusted and starts afresh", state_path, keep, option,
-                  path, wrong);
-        return 0;
-    }
-    if (truncate(path, (off_t)keep) != 0) {
-        log_fatal("cannot resume: cannot cut %s back to %llu bytes: %s", path, keep,
-                  strerror(errno));
-        return -1;
-    }
-    return 1;
+                  "is %s: it cannot be trusted and starts afresh", state_path,
+                  (unsigned long long)last->files.bytes[which], option, path, wrong);
+    return cut;
 }
 
 /* Resuming onto a kept --failures file: the fingerprints of its lines, so that a failure
@@ -615,19 +625,16 @@ static int open_state(struct areq_run *r, unsigned char options_hash[DIGEST_SIZE
         return 0;
     }
     if (strcmp(o->output, "-") != 0) {
-        struct stat st;
-        if (stat(o->output, &st) != 0 || !S_ISREG(st.st_mode) ||
-            (uint64_t)st.st_size < last.files.bytes[STATE_OUTPUT]) {
+        /* What the unfinished run wrote past its last commit is written again. */
+        const char *wrong;
+        int cut = cut_back(o->output, last.files.bytes[STATE_OUTPUT], &wrong);
+        if (cut < 0)
+            return -1;
+        if (cut == 0) {
             log_error("%s: cannot resume: %s is not the output the unfinished run left "
                       "(%llu bytes): starting over", o->state, o->output,
                       (unsigned long long)last.files.bytes[STATE_OUTPUT]);
             return 0;
-        }
-        /* What the unfinished run wrote past its last commit is written again. */
-        if (truncate(o->output, (off_t)last.files.bytes[STATE_OUTPUT]) != 0) {
-            log_fatal("cannot resume: cannot cut %s back to %llu bytes: %s", o->output,
-                      (unsigned long long)last.files.bytes[STATE_OUTPUT], strerror(errno));
-            return -1;
         }
     }
     int changes = plan_kept_file(o->state, "--changes", o->changes, &last, STATE_CHANGES);
