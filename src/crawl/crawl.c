@@ -375,21 +375,35 @@ static void follow_links(crawl *c, const struct frontier_item *it, const struct 
 
 /* ---- the state store (--state, issue 14) ---- */
 
-/* What the store knew of a page before this run asked for it, carried from spawn_page to
- * the page's completion. Only with --state; without it a page's tag is its item. */
+/* A page with --state: a task of its own that asks the store what it knew of the page (on
+ * the store's reader thread, so that the loop never waits on SQLite), decides how to ask
+ * for it, and is then the parent of the page task, which it outlives: the page's callback
+ * reads the record, and the visit's on_done frees it. Without --state there is no visit,
+ * and a page's tag is its item. */
+enum visit_state {
+    VISIT_LOOKUP,    /* the store is asked */
+    VISIT_LOOKED_UP, /* its answer is in `look` */
+    VISIT_PAGE,      /* the page, if any, was started: joined */
+};
+
 struct visit {
+    task t;         /* first: the frame is the task's */
+    crawl *c;
     struct frontier_item *it;
     int known;      /* the store has a row for it */
     int comparable; /* ... written with these options: its pairs are what a fetch yields */
     int reused;     /* --max-age: not requested; the stored pairs stand */
-    struct state_record rec;  /* its targets decoded only when needed (see page_completed) */
+    struct state_lookup look; /* look.rec: its targets decoded only when needed (see
+                                 page_completed) */
 };
+
+static void visit_set_state(struct visit *v, enum visit_state next);
 
 static void visit_free(struct visit *v)
 {
     if (v == NULL)
         return;
-    state_record_finish(&v->rec);
+    state_lookup_finish(&v->look);
     free(v);
 }
 
@@ -566,7 +580,7 @@ static void note_changes(crawl *c, const struct visit *v, const struct state_pag
 static void remember(crawl *c, struct visit *v, const struct page_target *t,
                      const struct page_result *r)
 {
-    const struct state_page *old = v->known ? &v->rec.page : NULL;
+    const struct state_page *old = v->known ? &v->look.rec.page : NULL;
     struct state_page p = {0};
     switch (r->outcome) {
     case PAGE_OK: {
@@ -666,7 +680,7 @@ static void remember(crawl *c, struct visit *v, const struct page_target *t,
 static enum page_outcome unchanged(crawl *c, struct visit *v, const struct page_target *t,
                                    const struct page_result *r, size_t *pairs)
 {
-    const struct state_page *old = &v->rec.page;
+    const struct state_page *old = &v->look.rec.page;
     if (!r->replayed) {
         if (write_stored(c, t->url, t->len, old, t->depth, pairs) != 0)
             return PAGE_UNWRITTEN;
@@ -684,7 +698,7 @@ static enum page_outcome unchanged(crawl *c, struct visit *v, const struct page_
  * cannot be read leaves the page as if the store had not known it. */
 static void decode_stored(struct visit *v)
 {
-    int rc = state_record_targets(&v->rec);
+    int rc = state_record_targets(&v->look.rec);
     if (rc == 0)
         return;
     log_error("%s: %s reading its stored targets; taken as a new page", v->it->url,
@@ -736,8 +750,7 @@ static void page_completed(void *arg, const struct page_target *target,
     if (v != NULL) {
         if (outcome != PAGE_UNWRITTEN)
             remember(c, v, target, r);
-        visit_free(v);
-        maybe_commit(c);
+        maybe_commit(c); /* the visit, the page's parent, frees itself when it ends */
     }
     frontier_done(c->frontier, it, now_ms(c));
     c->stats.finished++;
@@ -745,31 +758,16 @@ static void page_completed(void *arg, const struct page_target *target,
     task_event_signal(&c->changed);
 }
 
-/* With --state: what the store knows of the page, and so how to ask for it. NULL and 0
- * without a store; -ENOMEM. */
-static int look_up(crawl *c, struct frontier_item *it, struct visit **out)
+/* What the store's answer says of the page. A read that failed costs this page its
+ * validators, not the run. */
+static void take_answer(crawl *c, struct visit *v)
 {
-    *out = NULL;
-    if (c->opt.state == NULL)
-        return 0;
-    struct visit *v = calloc(1, sizeof *v);
-    if (v == NULL)
-        return -ENOMEM;
-    v->it = it;
-    state_record_init(&v->rec);
-    int rc = state_page_get(c->opt.state, it->url, it->len, &v->rec);
-    if (rc == -ENOMEM) {
-        visit_free(v);
-        return rc;
-    }
-    /* A read that fails costs this page its validators, not the run. */
+    int rc = v->look.rc;
     if (rc < 0)
-        log_error("%s", state_error(c->opt.state));
+        log_error("%s: %s", v->it->url, v->look.why[0] != '\0' ? v->look.why : strerror(-rc));
     v->known = rc == 1;
     v->comparable = v->known &&
-                    memcmp(v->rec.page.options_hash, c->opt.options_hash, DIGEST_SIZE) == 0;
-    *out = v;
-    return 0;
+                    memcmp(v->look.rec.page.options_hash, c->opt.options_hash, DIGEST_SIZE) == 0;
 }
 
 /* Without --save, yes; with it, whether the page's body is saved where --save puts it. */
@@ -786,23 +784,42 @@ static int saved_in_place(crawl *c, const struct frontier_item *it)
     return in_place;
 }
 
-/* Takes the item and one permit of the caller's. 0, or -ENOMEM with both still the
- * caller's. */
-static int spawn_page(crawl *c, struct frontier_item *it)
+static struct page_target target_of(crawl *c, struct frontier_item *it, void *tag)
 {
-    struct visit *v;
-    if (look_up(c, it, &v) != 0)
-        return -ENOMEM;
-    struct page_target target = {
+    return (struct page_target){
         .url = it->url,
         .len = it->len,
         .depth = it->depth,
         .found_on = it->found_on != NULL ? it->found_on->text : NULL,
         .follow = it->depth < c->opt.depth,
-        .tag = v != NULL ? (void *)v : (void *)it,
+        .tag = tag,
     };
-    if (v != NULL && v->comparable && v->rec.page.outcome == STATE_PAGE_OK) {
-        const struct state_page *old = &v->rec.page;
+}
+
+/* Completes a page that was not fetched: reused under --max-age (PAGE_NOT_MODIFIED), or
+ * never started (PAGE_CANCELLED). */
+static void complete_unfetched(crawl *c, const struct page_target *target,
+                               enum page_outcome outcome)
+{
+    struct page_result r = {.outcome = outcome};
+    buf_init(&r.follow);
+    buf_init(&r.targets);
+    page_completed(c, target, &r);
+}
+
+/* The store has answered: reuse the stored pairs, or start the page, asking conditionally
+ * when what is stored can stand for its answer. */
+static void start_visit(crawl *c, struct visit *v)
+{
+    struct frontier_item *it = v->it;
+    struct page_target target = target_of(c, it, v);
+    if (task_cancelled(&v->t)) {
+        complete_unfetched(c, &target, PAGE_CANCELLED);
+        return;
+    }
+    take_answer(c, v);
+    if (v->comparable && v->look.rec.page.outcome == STATE_PAGE_OK) {
+        const struct state_page *old = &v->look.rec.page;
         int fresh = c->opt.max_age_s > 0 && old->fetched_at <= c->opt.now &&
                     c->opt.now - old->fetched_at < c->opt.max_age_s;
         /* Its pairs are written from here: decoded now, so that a damaged list is fetched
@@ -812,26 +829,85 @@ static int spawn_page(crawl *c, struct frontier_item *it)
         if (fresh && v->known) {
             /* Fresh enough: not asked for at all; completed here as a 304 would be. */
             v->reused = 1;
-            struct page_result r = {.outcome = PAGE_NOT_MODIFIED};
-            buf_init(&r.follow);
-            buf_init(&r.targets);
-            c->stats.started++;
-            page_completed(c, &target, &r);
-            return 0;
+            complete_unfetched(c, &target, PAGE_NOT_MODIFIED);
+            return;
         }
         /* With --save, a 304 leaves the saved file as it is: ask conditionally only when
          * the body is in place, else fetch it whole (save.h, save_exists). */
         if (v->known && saved_in_place(c, it)) {
             target.if_none_match = old->etag;
             target.if_modified_since = old->last_modified;
-            target.stored = &v->rec;
+            target.stored = &v->look.rec;
         }
     }
+    if (page_spawn(v->t.sched, &v->t, &c->pages, &target, page_completed, c) != 0) {
+        log_error("%s: out of memory", it->url);
+        c->stats.failed++;
+        complete_unfetched(c, &target, PAGE_CANCELLED);
+    }
+}
+
+static void looked_up(struct state_lookup *l)
+{
+    struct visit *v = l->arg;
+    task_wake(&v->t, 0);
+}
+
+static enum task_step visit_step(task *t)
+{
+    struct visit *v = (struct visit *)t;
+    crawl *c = v->c;
+    switch ((enum visit_state)t->state) {
+    case VISIT_LOOKUP:
+        visit_set_state(v, VISIT_LOOKED_UP);
+        /* Shielded: the answer comes whatever happens, and soon; a cancellation is seen
+         * when it has. */
+        if (state_lookup_start(c->opt.state, t->sched->loop, &v->look) == 0)
+            return task_suspend_shielded(t);
+        v->look.rc = -ENOMEM;
+        snprintf(v->look.why, sizeof v->look.why, "the state store's reader cannot start");
+        /* fall through */
+    case VISIT_LOOKED_UP:
+        start_visit(c, v);
+        visit_set_state(v, VISIT_PAGE);
+        if (task_join(t) == TASK_SUSPENDED)
+            return TASK_PENDING;
+        /* fall through */
+    case VISIT_PAGE:
+        return task_finish(t, 0);
+    }
+    return task_finish(t, -EINVAL);
+}
+
+static void visit_done(task *t)
+{
+    visit_free((struct visit *)t);
+}
+
+/* Takes the item and one permit of the caller's. 0, or -ENOMEM with both still the
+ * caller's. With --state the page starts once the store has answered (visit_step). */
+static int spawn_page(crawl *c, struct frontier_item *it)
+{
+    if (c->opt.state != NULL) {
+        struct visit *v = calloc(1, sizeof *v);
+        if (v == NULL)
+            return -ENOMEM;
+        task_init(&v->t, visit_step, visit_done);
+        v->c = c;
+        v->it = it;
+        state_lookup_init(&v->look);
+        v->look.url = it->url;
+        v->look.len = it->len;
+        v->look.done = looked_up;
+        v->look.arg = v;
+        task_spawn(c->t.sched, &v->t, &c->t);
+        c->stats.started++;
+        return 0;
+    }
+    struct page_target target = target_of(c, it, it);
     int rc = page_spawn(c->t.sched, &c->t, &c->pages, &target, page_completed, c);
     if (rc == 0)
         c->stats.started++;
-    else
-        visit_free(v);
     return rc;
 }
 
@@ -1055,6 +1131,11 @@ static void dispatch_set_state(crawl *c, enum dispatch_state next)
 {
     set_state(&c->dispatcher, "dispatcher", NAMES("NEXT", "PAGE_PERMIT", "ROBOTS_PERMIT"),
               (int)next);
+}
+
+static void visit_set_state(struct visit *v, enum visit_state next)
+{
+    set_state(&v->t, "visit", NAMES("LOOKUP", "LOOKED_UP", "PAGE"), (int)next);
 }
 
 static void run_set_state(crawl *c, enum run_state next)

@@ -70,13 +70,27 @@ struct pending_robots {
     char data[];
 };
 
+/* A thread of the store's own, and what wakes it and, back on the loop, its caller: a
+ * commit waits for fdatasync and SQLite's checkpoints, and a read may wait for the disk;
+ * on libuv's pool, whose threads scan pages, either held every scan behind it. `lock`
+ * guards the hand-over between the two sides (what each thread's section below says). */
+struct worker {
+    uv_thread_t thread;
+    uv_mutex_t lock;
+    uv_cond_t wake;
+    uv_async_t done; /* ref'd only while the loop waits for an answer */
+    int up, quit;
+};
+
 struct state {
     char *path;
     int lock_fd;              /* flock held on the file; closed after SQLite has let go */
-    sqlite3 *rd;              /* the caller's thread */
-    sqlite3 *wr;              /* commits (the pool while one is in flight) */
+    sqlite3 *rd;              /* reads: the reader thread, or the caller under rd_lock */
+    sqlite3 *wr;              /* commits (the commit thread while one is in flight) */
     sqlite3_stmt *get_page, *each_page, *last_run, *get_robots;
     sqlite3_stmt *put_page, *put_targets, *touch_page, *update_run, *finish_run, *put_robots;
+    uv_mutex_t rd_lock;       /* rd and its statements, between the reader and the caller */
+    int rd_lock_up;
     int64_t run;
     unsigned char options_hash[DIGEST_SIZE];
     int kept[STATE_NFILES];        /* the run's files whose lengths are recorded */
@@ -88,16 +102,10 @@ struct state {
 
     struct buf scratch;       /* the caller's, for encoding targets in state_page_put */
 
-    /* The commit thread, started by the first state_commit and stopped by state_detach:
-     * its own thread rather than libuv's pool, whose threads scan pages. A commit waits
-     * for fdatasync and for SQLite's checkpoints; on the pool that held every scan behind
-     * it. `lock` guards `job` and `quit`; `done` wakes the loop when a commit ends. */
-    uv_thread_t thread;
-    uv_mutex_t lock;
-    uv_cond_t wake;
-    uv_async_t done;
-    int thread_up;
-    int job, quit;
+    /* The commit thread, started by the first state_commit and stopped by state_detach.
+     * committer.lock guards `job` and `result`. */
+    struct worker committer;
+    int job;
     int wal_pages;            /* in the WAL after the last commit (wal_grew) */
 
     /* A commit in flight: its pages, its arguments and its answer. */
@@ -110,6 +118,13 @@ struct state {
     int result;
     state_commit_fn *cb;
     void *cb_arg;
+
+    /* The reader thread, started by the first state_lookup_start and stopped by
+     * state_detach. reader.lock guards both lists, each oldest first. */
+    struct worker reader;
+    struct state_lookup *asked, *asked_tail;       /* for the reader */
+    struct state_lookup *answered, *answered_tail; /* for the loop */
+    size_t lookups;           /* started and not yet answered on the loop */
 
     char why[512];
 };
@@ -128,8 +143,9 @@ static int say(char *why, size_t whylen, int rc, const char *fmt, ...)
     return rc;
 }
 
-/* SQLite's answer in our terms, with its words in s->why. */
-static int sql_fail(state *s, sqlite3 *db, int code, const char *doing)
+/* SQLite's answer in our terms, with its words in `why`. */
+static int sql_fail_in(state *s, sqlite3 *db, int code, const char *doing, char *why,
+                       size_t whylen)
 {
     int rc;
     switch (code & 0xff) {
@@ -151,11 +167,17 @@ static int sql_fail(state *s, sqlite3 *db, int code, const char *doing)
     /* SQLite says "disk I/O error" for a full disk where it maps or grows the -shm file
      * (opening a store in WAL mode): the system's word says which. */
     int sys = db != NULL && (code & 0xff) == SQLITE_IOERR ? sqlite3_system_errno(db) : 0;
-    say(s->why, sizeof s->why, rc, "state file %s: %s: %s%s%s%s%s", s->path, doing,
+    say(why, whylen, rc, "state file %s: %s: %s%s%s%s%s", s->path, doing,
         db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(code), sys != 0 ? " (" : "",
         sys != 0 ? strerror(sys) : "", sys != 0 ? ")" : "",
         rc == STATE_E_CORRUPT ? " (the file is damaged; it was left as it is)" : "");
     return rc;
+}
+
+/* The same, in s->why: for the thread that owns the store (or a commit it waits for). */
+static int sql_fail(state *s, sqlite3 *db, int code, const char *doing)
+{
+    return sql_fail_in(s, db, code, doing, s->why, sizeof s->why);
 }
 
 const char *state_error(const state *s)
@@ -611,6 +633,11 @@ int state_open(const char *path, state **out, char *why, size_t whylen)
     }
     s->lock_fd = -1;
     buf_init(&s->scratch);
+    if (uv_mutex_init(&s->rd_lock) != 0) {
+        state_close(s);
+        return say(why, whylen, -ENOMEM, "out of memory");
+    }
+    s->rd_lock_up = 1;
     int empty = 0;
     int rc = take_file(s, why, whylen);
     if (rc == 0)
@@ -733,13 +760,25 @@ void state_close(state *s)
     drop_robots(s->robots);
     drop_robots(s->robots_batch);
     buf_finish(&s->scratch);
+    if (s->rd_lock_up)
+        uv_mutex_destroy(&s->rd_lock);
     free(s->path);
     free(s);
 }
 
 /* ---- runs ---- */
 
+static int last_run(state *s, struct state_run *out);
+
 int state_last_run(state *s, struct state_run *out)
+{
+    uv_mutex_lock(&s->rd_lock);
+    int rc = last_run(s, out);
+    uv_mutex_unlock(&s->rd_lock);
+    return rc;
+}
+
+static int last_run(state *s, struct state_run *out)
 {
     sqlite3_stmt *st = s->last_run;
     int code = sqlite3_step(st);
@@ -822,7 +861,10 @@ int64_t state_run_id(const state *s)
 
 /* ---- pages ---- */
 
-int state_page_get(state *s, const char *url, size_t len, struct state_record *rec)
+/* The stored page for `url` into rec, on whichever thread holds rd_lock; a failure's words
+ * in `why`. */
+static int get_page(state *s, const char *url, size_t len, struct state_record *rec,
+                    char *why, size_t whylen)
 {
     sqlite3_stmt *st = s->get_page;
     sqlite3_bind_text(st, 1, url, (int)len, SQLITE_STATIC);
@@ -831,14 +873,34 @@ int state_page_get(state *s, const char *url, size_t len, struct state_record *r
     if (code == SQLITE_ROW)
         rc = read_row(st, rec) == 0 ? 1 : -ENOMEM;
     else if (code != SQLITE_DONE)
-        rc = sql_fail(s, s->rd, code, "cannot read");
+        rc = sql_fail_in(s, s->rd, code, "cannot read", why, whylen);
+    if (rc == -ENOMEM)
+        say(why, whylen, rc, "out of memory");
     /* Reset at once: an open read would keep the WAL from being checkpointed. */
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     return rc;
 }
 
+static int each_page(state *s, int64_t run, state_page_fn *fn, void *arg);
+
+int state_page_get(state *s, const char *url, size_t len, struct state_record *rec)
+{
+    uv_mutex_lock(&s->rd_lock);
+    int rc = get_page(s, url, len, rec, s->why, sizeof s->why);
+    uv_mutex_unlock(&s->rd_lock);
+    return rc;
+}
+
 int state_each_page(state *s, int64_t run, state_page_fn *fn, void *arg)
+{
+    uv_mutex_lock(&s->rd_lock);
+    int rc = each_page(s, run, fn, arg);
+    uv_mutex_unlock(&s->rd_lock);
+    return rc;
+}
+
+static int each_page(state *s, int64_t run, state_page_fn *fn, void *arg)
 {
     sqlite3_stmt *st = s->each_page;
     struct state_record rec;
@@ -938,7 +1000,17 @@ void state_robots_record_finish(struct state_robots_record *r)
     memset(&r->robots, 0, sizeof r->robots);
 }
 
+static int robots_get(state *s, const char *origin, struct state_robots_record *rec);
+
 int state_robots_get(state *s, const char *origin, struct state_robots_record *rec)
+{
+    uv_mutex_lock(&s->rd_lock);
+    int rc = robots_get(s, origin, rec);
+    uv_mutex_unlock(&s->rd_lock);
+    return rc;
+}
+
+static int robots_get(state *s, const char *origin, struct state_robots_record *rec)
 {
     sqlite3_stmt *st = s->get_robots;
     sqlite3_bind_text(st, 1, origin, -1, SQLITE_STATIC);
@@ -1228,18 +1300,70 @@ int state_commit_now(state *s, const uint64_t whole[STATE_NFILES],
     return rc;
 }
 
+/* ---- the store's threads ---- */
+
+static int worker_start(struct worker *w, uv_loop_t *loop, uv_thread_cb run, uv_async_cb done,
+                        state *s)
+{
+    int rc = uv_mutex_init(&w->lock);
+    if (rc != 0)
+        return rc;
+    rc = uv_cond_init(&w->wake);
+    if (rc != 0) {
+        uv_mutex_destroy(&w->lock);
+        return rc;
+    }
+    rc = uv_async_init(loop, &w->done, done);
+    if (rc == 0) {
+        w->done.data = s;
+        uv_unref((uv_handle_t *)&w->done);
+        w->quit = 0;
+        rc = uv_thread_create(&w->thread, run, s);
+        if (rc == 0) {
+            w->up = 1;
+            return 0;
+        }
+        uv_close((uv_handle_t *)&w->done, NULL);
+    }
+    uv_cond_destroy(&w->wake);
+    uv_mutex_destroy(&w->lock);
+    return rc;
+}
+
+/* Signals the thread under the lock: it waits on `wake` for a job or `quit`. */
+static void worker_signal(struct worker *w)
+{
+    uv_cond_signal(&w->wake);
+}
+
+static void worker_stop(struct worker *w)
+{
+    if (!w->up)
+        return;
+    uv_mutex_lock(&w->lock);
+    w->quit = 1;
+    worker_signal(w);
+    uv_mutex_unlock(&w->lock);
+    uv_thread_join(&w->thread);
+    uv_close((uv_handle_t *)&w->done, NULL);
+    uv_cond_destroy(&w->wake);
+    uv_mutex_destroy(&w->lock);
+    w->up = 0;
+}
+
 /* The commit thread: one commit at a time, handed over by state_commit. */
 static void commit_thread(void *arg)
 {
     state *s = arg;
-    uv_mutex_lock(&s->lock);
+    struct worker *w = &s->committer;
+    uv_mutex_lock(&w->lock);
     for (;;) {
-        while (!s->job && !s->quit)
-            uv_cond_wait(&s->wake, &s->lock);
+        while (!s->job && !w->quit)
+            uv_cond_wait(&w->wake, &w->lock);
         if (!s->job)
             break;
         s->job = 0;
-        uv_mutex_unlock(&s->lock);
+        uv_mutex_unlock(&w->lock);
         int result = commit_batch(s);
         if (result == 0)
             result = checkpoint_if_long(s);
@@ -1247,11 +1371,11 @@ static void commit_thread(void *arg)
          * there, and only the lock tells a race detector (or a reader) that this
          * thread is through with it (uv_async_send's ordering lives in libuv's atomics,
          * which ThreadSanitizer does not see: 112 reports on test_state.py). */
-        uv_mutex_lock(&s->lock);
+        uv_mutex_lock(&w->lock);
         s->result = result;
-        uv_async_send(&s->done);
+        uv_async_send(&w->done);
     }
-    uv_mutex_unlock(&s->lock);
+    uv_mutex_unlock(&w->lock);
 }
 
 /* On the loop, once the commit thread is through. */
@@ -1260,56 +1384,22 @@ static void commit_done(uv_async_t *h)
     state *s = h->data;
     if (!s->busy)
         return;
-    uv_mutex_lock(&s->lock);
+    uv_mutex_lock(&s->committer.lock);
     int result = s->result;
-    uv_mutex_unlock(&s->lock);
+    uv_mutex_unlock(&s->committer.lock);
     s->busy = 0;
     /* Idle, the handle must not keep the loop from ending. */
-    uv_unref((uv_handle_t *)&s->done);
+    uv_unref((uv_handle_t *)&s->committer.done);
     end_batch(s, result);
     s->cb(s->cb_arg, result);
 }
 
-static int start_thread(state *s, uv_loop_t *loop)
-{
-    int rc = uv_mutex_init(&s->lock);
-    if (rc != 0)
-        return rc;
-    rc = uv_cond_init(&s->wake);
-    if (rc != 0) {
-        uv_mutex_destroy(&s->lock);
-        return rc;
-    }
-    rc = uv_async_init(loop, &s->done, commit_done);
-    if (rc == 0) {
-        s->done.data = s;
-        uv_unref((uv_handle_t *)&s->done);
-        s->job = s->quit = 0;
-        rc = uv_thread_create(&s->thread, commit_thread, s);
-        if (rc == 0) {
-            s->thread_up = 1;
-            return 0;
-        }
-        uv_close((uv_handle_t *)&s->done, NULL);
-    }
-    uv_cond_destroy(&s->wake);
-    uv_mutex_destroy(&s->lock);
-    return rc;
-}
-
 void state_detach(state *s)
 {
-    if (s == NULL || !s->thread_up)
+    if (s == NULL)
         return;
-    uv_mutex_lock(&s->lock);
-    s->quit = 1;
-    uv_cond_signal(&s->wake);
-    uv_mutex_unlock(&s->lock);
-    uv_thread_join(&s->thread);
-    uv_close((uv_handle_t *)&s->done, NULL);
-    uv_cond_destroy(&s->wake);
-    uv_mutex_destroy(&s->lock);
-    s->thread_up = 0;
+    worker_stop(&s->committer);
+    worker_stop(&s->reader);
 }
 
 int state_commit(state *s, uv_loop_t *loop, const uint64_t whole[STATE_NFILES],
@@ -1317,7 +1407,7 @@ int state_commit(state *s, uv_loop_t *loop, const uint64_t whole[STATE_NFILES],
 {
     if (s->busy)
         return -EBUSY;
-    int rc = s->thread_up ? 0 : start_thread(s, loop);
+    int rc = s->committer.up ? 0 : worker_start(&s->committer, loop, commit_thread, commit_done, s);
     if (rc == 0)
         rc = take_batch(s, whole, finish);
     if (rc != 0)
@@ -1326,11 +1416,95 @@ int state_commit(state *s, uv_loop_t *loop, const uint64_t whole[STATE_NFILES],
     s->cb = cb;
     s->cb_arg = arg;
     s->busy = 1;
-    uv_ref((uv_handle_t *)&s->done);
-    uv_mutex_lock(&s->lock);
+    uv_ref((uv_handle_t *)&s->committer.done);
+    uv_mutex_lock(&s->committer.lock);
     s->job = 1;
-    uv_cond_signal(&s->wake);
-    uv_mutex_unlock(&s->lock);
+    worker_signal(&s->committer);
+    uv_mutex_unlock(&s->committer.lock);
+    return 0;
+}
+
+/* ---- lookups, on the reader thread ---- */
+
+/* The reader thread: answers whatever lookups are waiting, oldest first, and hands them
+ * back all at once. */
+static void reader_thread(void *arg)
+{
+    state *s = arg;
+    struct worker *w = &s->reader;
+    uv_mutex_lock(&w->lock);
+    for (;;) {
+        while (s->asked == NULL && !w->quit)
+            uv_cond_wait(&w->wake, &w->lock);
+        struct state_lookup *batch = s->asked, *last = s->asked_tail;
+        if (batch == NULL)
+            break;
+        s->asked = s->asked_tail = NULL;
+        uv_mutex_unlock(&w->lock);
+        uv_mutex_lock(&s->rd_lock);
+        for (struct state_lookup *l = batch; l != NULL; l = l->next)
+            l->rc = get_page(s, l->url, l->len, &l->rec, l->why, sizeof l->why);
+        uv_mutex_unlock(&s->rd_lock);
+        /* Under the lock, as commit_thread hands back its batch. */
+        uv_mutex_lock(&w->lock);
+        if (s->answered_tail != NULL)
+            s->answered_tail->next = batch;
+        else
+            s->answered = batch;
+        s->answered_tail = last;
+        uv_async_send(&w->done);
+    }
+    uv_mutex_unlock(&w->lock);
+}
+
+/* On the loop: the answers so far, each to its caller. */
+static void lookups_answered(uv_async_t *h)
+{
+    state *s = h->data;
+    uv_mutex_lock(&s->reader.lock);
+    struct state_lookup *l = s->answered;
+    s->answered = s->answered_tail = NULL;
+    uv_mutex_unlock(&s->reader.lock);
+    while (l != NULL) {
+        struct state_lookup *next = l->next;
+        l->next = NULL;
+        /* Idle, the handle must not keep the loop from ending. */
+        if (--s->lookups == 0)
+            uv_unref((uv_handle_t *)&s->reader.done);
+        l->done(l); /* may free l */
+        l = next;
+    }
+}
+
+void state_lookup_init(struct state_lookup *l)
+{
+    memset(l, 0, sizeof *l);
+    state_record_init(&l->rec);
+}
+
+void state_lookup_finish(struct state_lookup *l)
+{
+    state_record_finish(&l->rec);
+}
+
+int state_lookup_start(state *s, uv_loop_t *loop, struct state_lookup *l)
+{
+    int rc = s->reader.up ? 0 : worker_start(&s->reader, loop, reader_thread, lookups_answered, s);
+    if (rc != 0)
+        return rc;
+    l->next = NULL;
+    l->rc = 0;
+    l->why[0] = '\0';
+    if (s->lookups++ == 0)
+        uv_ref((uv_handle_t *)&s->reader.done);
+    uv_mutex_lock(&s->reader.lock);
+    if (s->asked_tail != NULL)
+        s->asked_tail->next = l;
+    else
+        s->asked = l;
+    s->asked_tail = l;
+    worker_signal(&s->reader);
+    uv_mutex_unlock(&s->reader.lock);
     return 0;
 }
 

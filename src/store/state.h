@@ -11,17 +11,22 @@
  * on the file is therefore never closed while SQLite's POSIX locks are held; closing one
  * would drop them).
  *
- * Threads: reads (state_page_get, state_each_page) run on the caller's thread on one
- * connection; writes are collected by state_page_put on that same thread (which encodes a
- * page's targets there) and committed in batches by state_commit, whose transaction (and an
- * fdatasync of the run's files before it) runs on a thread of the store's own, on a second
- * connection, so that a commit holds neither the loop nor libuv's pool, where pages are
- * scanned.
+ * Threads: the store has two of its own, so that neither the loop nor libuv's pool (where
+ * pages are scanned) ever waits on SQLite. A crawl's page lookups (state_lookup_start) are
+ * answered on the reader thread, in whatever batches they queue up in; the other reads
+ * (state_page_get, state_each_page, state_robots_get, state_last_run), for the start of a
+ * run, robots.txt and tests, run on the caller's thread on the same connection, taking
+ * turns with the reader. Writes are collected by state_page_put on the caller's thread
+ * (which encodes a page's targets there) and committed in batches by state_commit, whose
+ * transaction (and an fdatasync of the run's files before it) runs on the commit thread, on
+ * a second connection. Every function is called from one thread, the loop's.
  *
  * Ownership: state_open creates the store, state_close frees it (NULL accepted; no commit
- * may be in flight). A store that has committed with state_commit holds a handle on that
- * loop: state_detach lets go of it (and stops the thread) before the loop is closed. A record filled by state_page_get points into its own `mem`, which
- * the caller finishes with state_record_finish. state_page_put copies what it is given. */
+ * or lookup may be in flight). A store that has committed with state_commit or looked up
+ * with state_lookup_start holds handles on that loop: state_detach lets go of them (and
+ * stops the threads) before the loop is closed. A record filled by state_page_get or a
+ * lookup points into its own `mem`, which the caller finishes with state_record_finish
+ * (state_lookup_finish). state_page_put copies what it is given. */
 #ifndef AREQ_STATE_H
 #define AREQ_STATE_H
 
@@ -145,6 +150,29 @@ int state_record_targets(struct state_record *rec);
  * state_record_targets), 0 when unknown, or a negative error. */
 int state_page_get(state *s, const char *url, size_t len, struct state_record *rec);
 
+/* state_page_get off the loop: the page's row is read on the store's reader thread, and
+ * `done` is called on the loop with rec and rc filled as state_page_get fills and answers
+ * them (a failure's message in `why`, not in state_error). A lookup waits behind no commit,
+ * and the loop behind no read of the disk. The caller sets url, len, done and arg after
+ * state_lookup_init, and keeps the struct and the URL until `done` has been called, which
+ * it is exactly once for every lookup started. Lookups are answered in the order started. */
+struct state_lookup {
+    const char *url;
+    size_t len;
+    void (*done)(struct state_lookup *l); /* may free l */
+    void *arg;
+    struct state_record rec;
+    int rc;
+    char why[256];
+    struct state_lookup *next; /* the store's */
+};
+
+void state_lookup_init(struct state_lookup *l);
+void state_lookup_finish(struct state_lookup *l);
+/* 0 when started, or a negative libuv error when the reader thread cannot be started
+ * (`done` is then not called). */
+int state_lookup_start(state *s, uv_loop_t *loop, struct state_lookup *l);
+
 /* Calls fn for every page the run `run` wrote, in no particular order; a non-zero answer
  * stops and is returned. Records handed to fn are valid only during the call; a page
  * whose stored list is damaged comes with page.targets NULL. */
@@ -196,9 +224,10 @@ size_t state_pending_bytes(const state *s);
 typedef void state_commit_fn(void *arg, int status);
 int state_commit(state *s, uv_loop_t *loop, const uint64_t whole[STATE_NFILES],
                  const int sync_fds[STATE_NFILES], int finish, state_commit_fn *cb, void *arg);
-/* Stops the commit thread and closes its handle on the loop (the loop must run once more
- * for that close before it is closed). No commit may be in flight; later commits must use
- * state_commit_now. NULL, or a store that never committed on a loop, is accepted. */
+/* Stops the commit and reader threads and closes their handles on the loop (the loop must
+ * run once more for those closes before it is closed). No commit or lookup may be in
+ * flight; later commits must use state_commit_now, later reads state_page_get. NULL, or a
+ * store that never committed or looked up on a loop, is accepted. */
 void state_detach(state *s);
 
 /* The same, on the calling thread, for the end of a run and for tests. */

@@ -640,6 +640,136 @@ static void test_create_only_when_missing(void **st)
     assert_true(sb.st_size > 0);
 }
 
+/* Lookups for test_lookups: each answer in the order it came. */
+struct answers {
+    int order[64];
+    int n;
+};
+
+struct asked {
+    struct state_lookup look;
+    char url[64];
+    int index;
+    int calls;
+    struct answers *answers;
+};
+
+static void answered(struct state_lookup *l)
+{
+    struct asked *a = l->arg;
+    a->calls++;
+    a->answers->order[a->answers->n++] = a->index;
+}
+
+/* Lookups are answered off the loop, each once, in the order asked, as state_page_get
+ * answers: pages known with their record, unknown ones 0, and a page committed on the
+ * commit thread while lookups are in flight is seen by a lookup asked after its commit.
+ * The loop ends by itself once every answer is in: an idle store keeps no loop alive. */
+static void test_lookups(void **st)
+{
+    struct env *e = *st;
+    uv_loop_t loop;
+    task_sched sched;
+    test_loop_open(&loop, &sched);
+    task_sched_close(&sched);
+    state *s = open_ok(e->path);
+    assert_int_equal(state_run_begin(s, 0, cmd_hash, opt_hash, STARTING(0), 100), 0);
+    char url[64];
+    for (int i = 0; i < 40; i++) {
+        snprintf(url, sizeof url, "http://a.test/%d", i);
+        struct state_page p = page(url, "http://a.test/t\0http://a.test/u\0", 32, 10);
+        p.etag = i % 2 ? "\"odd\"" : "\"even\"";
+        assert_int_equal(state_page_put(s, &p), 0);
+    }
+    assert_int_equal(state_commit_now(s, OUTPUT(10), NULL, 0), 0);
+
+    struct answers answers = {0};
+    static struct asked asked[48];
+    for (int i = 0; i < 48; i++) {
+        struct asked *a = &asked[i];
+        /* 40-47: never stored. */
+        snprintf(a->url, sizeof a->url, "http://a.test/%d", i);
+        a->index = i;
+        a->calls = 0;
+        a->answers = &answers;
+        state_lookup_init(&a->look);
+        a->look.url = a->url;
+        a->look.len = strlen(a->url);
+        a->look.done = answered;
+        a->look.arg = a;
+        assert_int_equal(state_lookup_start(s, &loop, &a->look), 0);
+    }
+    assert_int_equal(answers.n, 0); /* answered on the loop, never inside the start */
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(answers.n, 48);
+    for (int i = 0; i < 48; i++) {
+        struct asked *a = &asked[i];
+        assert_int_equal(answers.order[i], i);
+        assert_int_equal(a->calls, 1);
+        if (i < 40) {
+            assert_int_equal(a->look.rc, 1);
+            assert_string_equal(a->look.rec.page.url, a->url);
+            assert_string_equal(a->look.rec.page.etag, i % 2 ? "\"odd\"" : "\"even\"");
+            assert_int_equal(a->look.rec.page.ntargets, 2);
+            assert_int_equal(state_record_targets(&a->look.rec), 0);
+            assert_memory_equal(a->look.rec.page.targets, "http://a.test/t\0http://a.test/u\0",
+                                32);
+        } else {
+            assert_int_equal(a->look.rc, 0);
+        }
+    }
+
+    /* A commit in flight on the commit thread, and lookups on the reader thread. */
+    struct state_page late = page("http://a.test/late", "http://a.test/x\0", 16, 20);
+    assert_int_equal(state_page_put(s, &late), 0);
+    int out = open(e->dir, O_RDONLY | O_DIRECTORY);
+    int status = -1;
+    assert_int_equal(state_commit(s, &loop, OUTPUT(20), SYNC(out), 0, committed, &status), 0);
+    answers.n = 0;
+    for (int i = 0; i < 8; i++) {
+        struct asked *a = &asked[i];
+        state_lookup_finish(&a->look);
+        state_lookup_init(&a->look);
+        a->look.url = a->url;
+        a->look.len = strlen(a->url);
+        a->look.done = answered;
+        a->look.arg = a;
+        assert_int_equal(state_lookup_start(s, &loop, &a->look), 0);
+    }
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(status, 1000);
+    assert_int_equal(answers.n, 8);
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(asked[i].look.rc, 1);
+    struct asked *a = &asked[47];
+    state_lookup_finish(&a->look);
+    state_lookup_init(&a->look);
+    strcpy(a->url, "http://a.test/late");
+    a->look.url = a->url;
+    a->look.len = strlen(a->url);
+    a->look.done = answered;
+    a->look.arg = a;
+    assert_int_equal(state_lookup_start(s, &loop, &a->look), 0);
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(a->look.rc, 1);
+    assert_int_equal(a->look.rec.page.output_end, 0); /* get only fills what is stored */
+    assert_int_equal(state_record_targets(&a->look.rec), 0);
+    assert_string_equal(a->look.rec.page.targets, "http://a.test/x");
+
+    state_detach(s);
+    test_loop_drain_and_close(&loop);
+    close(out);
+    for (int i = 0; i < 48; i++)
+        state_lookup_finish(&asked[i].look);
+    /* After the threads have stopped, the synchronous reads still answer. */
+    struct state_record r;
+    state_record_init(&r);
+    assert_int_equal(state_page_get(s, "http://a.test/3", 15, &r), 1);
+    assert_string_equal(r.page.etag, "\"odd\"");
+    state_record_finish(&r);
+    state_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -653,6 +783,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_commit_async, setup, teardown),
         cmocka_unit_test_setup_teardown(test_robots, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreign_text, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lookups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreign_sqlite, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_schema, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt, setup, teardown),
