@@ -146,6 +146,13 @@ int64_t state_run_id(const state *s);
  * has the record to itself. 0, -ENOMEM, or -EINVAL for a damaged list. */
 int state_record_targets(struct state_record *rec);
 
+/* Appends rec's targets to out as lines, each `prefix`, the target and a newline, straight
+ * from the stored list (a TSV pair is its source and a tab, then the target): what decoding
+ * them (state_record_targets) and writing each took, in one pass. *count: how many; on any
+ * thread that has the record. 0, -ENOMEM, or -EINVAL for a damaged list (out as it was). */
+int state_record_lines(const struct state_record *rec, const char *prefix, size_t prefix_len,
+                       struct buf *out, size_t *count);
+
 /* The stored page for `url`: 1 with *rec filled (its targets still encoded: see
  * state_record_targets), 0 when unknown, or a negative error. */
 int state_page_get(state *s, const char *url, size_t len, struct state_record *rec);

@@ -1,7 +1,8 @@
 /* fuzz_targets.c: libFuzzer harness for decoding a page's stored targets (src/store/state.c,
  * state_record_targets), the front-coded list a `targets.list` blob holds.
  *
- * Two checks per input:
+ * Two checks per input (and, with each, that state_record_lines gives the same list as
+ * lines, or refuses it alike):
  *   1. The whole input as a blob, as a damaged or hostile store would hold it: decoding
  *      answers 0, -EINVAL or -ENOMEM, never reads outside the blob (the input is an exact
  *      heap copy, so AddressSanitizer sees any over-read), and a list it accepts is whole:
@@ -32,6 +33,39 @@ static size_t put_varint(unsigned char *at, uint64_t v)
     return n;
 }
 
+/* The same list as lines (state_record_lines, which a 304 writes from): each target
+ * after a prefix and before a newline, exactly those of the decoded list; refused when
+ * the list is, leaving what was in the buffer as it was. */
+static void check_lines(const struct state_record *rec, int rc)
+{
+    static const char prefix[] = "http://s.test/\t";
+    struct buf out;
+    buf_init(&out);
+    CHECK(buf_append(&out, "kept", 4) == 0);
+    size_t count = 0;
+    int lrc = state_record_lines(rec, prefix, sizeof prefix - 1, &out, &count);
+    if (rc != 0) {
+        CHECK(lrc == rc || lrc == -ENOMEM);
+        CHECK(out.len == 4 && memcmp(out.data, "kept", 4) == 0);
+    } else if (lrc == 0) {
+        const char *t = rec->page.targets, *end = t + rec->page.targets_len;
+        const char *l = out.data + 4;
+        size_t k = 0;
+        for (; t < end; k++) {
+            size_t tl = strlen(t);
+            CHECK(memcmp(l, prefix, sizeof prefix - 1) == 0);
+            l += sizeof prefix - 1;
+            CHECK(memcmp(l, t, tl) == 0 && l[tl] == '\n');
+            l += tl + 1;
+            t += tl + 1;
+        }
+        CHECK(k == count && l == out.data + out.len && *l == '\0');
+    } else {
+        CHECK(lrc == -ENOMEM);
+    }
+    buf_finish(&out);
+}
+
 /* Decodes `blob` as the store would; returns its answer, with the record for checking. */
 static int decode(const unsigned char *blob, size_t len, struct state_record *rec)
 {
@@ -47,6 +81,7 @@ static int decode(const unsigned char *blob, size_t len, struct state_record *re
         /* Decoding again is a no-op. */
         CHECK(state_record_targets(rec) == 0);
     }
+    check_lines(rec, rc);
     return rc;
 }
 

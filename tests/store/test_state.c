@@ -134,8 +134,17 @@ static void test_round_trip(void **st)
     assert_int_equal(r.page.status, 200);
     assert_true(r.page.has_body_hash);
     assert_int_equal(r.page.body_hash[1], 0xbb);
-    /* The targets come encoded, and are decoded when asked for. */
+    /* The targets come encoded, and are decoded when asked for: as lines after a prefix
+     * (what a 304 writes), or as the list. */
     assert_null(r.page.targets);
+    struct buf lines;
+    buf_init(&lines);
+    size_t count = 0;
+    assert_int_equal(state_record_lines(&r, "S\t", 2, &lines, &count), 0);
+    assert_int_equal(count, 4);
+    assert_string_equal(lines.data, "S\thttp://a.test/x/1\nS\thttp://a.test/x/12\n"
+                                    "S\thttp://b.test/\nS\thttp://a.test/x/1#f\n");
+    buf_finish(&lines);
     assert_int_equal(state_record_targets(&r), 0);
     assert_int_equal(r.page.targets_len, sizeof t - 1);
     assert_memory_equal(r.page.targets, t, sizeof t - 1);
