@@ -864,8 +864,10 @@ static enum task_step visit_step(task *t)
          * when it has. */
         if (state_lookup_start(c->opt.state, t->sched->loop, &v->look) == 0)
             return task_suspend_shielded(t);
-        v->look.rc = -ENOMEM;
-        snprintf(v->look.why, sizeof v->look.why, "the state store's reader cannot start");
+        /* No reader thread (the system would not start one): asked here, as it can be. */
+        v->look.rc = state_page_get(c->opt.state, v->it->url, v->it->len, &v->look.rec);
+        if (v->look.rc < 0)
+            snprintf(v->look.why, sizeof v->look.why, "%s", state_error(c->opt.state));
         /* fall through */
     case VISIT_LOOKED_UP:
         start_visit(c, v);
