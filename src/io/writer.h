@@ -2,8 +2,8 @@
  *
  * A block handed to writer_submit() reaches the file whole and contiguous: there is only
  * ever one write in flight, blocks are concatenated in the order submitted, and a file
- * opened for appending gets each batch (up to WRITER_MAX_WRITE bytes) in a single write(2)
- * on an O_APPEND descriptor. The first error is sticky: later submissions are refused with
+ * opened for appending gets each batch (up to WRITER_MAX_WRITE bytes and 1024 blocks) in a
+ * single write(2) of several buffers on an O_APPEND descriptor. The first error is sticky: later submissions are refused with
  * it. Whole blocks or nothing: when a write fails part-way (a full disk), a regular file is
  * cut back to the end of the last whole block, and only whole blocks are counted.
  *
@@ -11,7 +11,8 @@
  * takes such a write whole or not at all), so that writer_abandon() leaves whole lines even
  * when the reader has stalled; files and terminals are written from libuv's pool.
  *
- * Ownership: the writer copies what it is given (writer_submit_buf takes it instead). It is
+ * Ownership: the writer copies what it is given (writer_submit_buf takes it instead, and
+ * writes it from where it lies). It is
  * created by writer_open() and freed by writer_destroy(), which should come after
  * writer_close() has completed and the loop has run its requests out; destroyed sooner, it
  * leaves a pipe handle to close, and the loop must run once more. */
@@ -68,8 +69,9 @@ enum task_wait writer_wait_room(writer *w, task *t);
  * 0). writer_close() then completes at once, bar a file write in flight. */
 void writer_abandon(writer *w);
 
-/* writer_submit_counted, taking the block itself: when nothing else is waiting, `b`'s
- * memory becomes the writer's without a copy, so that a large block is not held twice.
+/* writer_submit_counted, taking the block itself: `b`'s memory becomes the writer's without
+ * a copy, also while a write is in flight (a block under 4 KiB is copied onto the last one
+ * queued instead), so that the loop copies nothing and a large block is not held twice.
  * `b` is left empty (initialised) whatever the result. */
 struct buf;
 int writer_submit_buf(writer *w, struct buf *b, size_t count);
