@@ -40,7 +40,8 @@ typedef struct writer writer;
 typedef void (*writer_error_fn)(void *ctx, int err);
 
 /* Opens `path` ("-" is standard output), truncating it unless `append`. Returns 0 or a
- * negative errno. */
+ * negative errno. The truncation itself is the first request on the pool (or, should the
+ * loop never run it, done by writer_destroy). */
 int writer_open(uv_loop_t *loop, const char *path, int append, writer **out);
 void writer_on_error(writer *w, writer_error_fn fn, void *ctx);
 
@@ -98,6 +99,9 @@ int writer_dup_sync_fd(const writer *w);
 int writer_error(const writer *w);
 /* Bytes handed over and not yet written: lets callers hold back when the disk is slow. */
 size_t writer_backlog(const writer *w);
+/* Nothing queued and no request in flight (a write, or the truncation of a replaced file,
+ * which writer_abandon() does not stop): the writer may be destroyed. */
+int writer_idle(const writer *w);
 void writer_destroy(writer *w); /* accepts NULL */
 
 #endif

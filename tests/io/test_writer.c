@@ -290,6 +290,50 @@ static void test_open_truncates_even_with_nothing_written(void **state)
     assert_file_is(e->path, "", 0);
 }
 
+/* The truncation is the writer's first request, not part of writer_open(): a replaced file
+ * of many megabytes takes milliseconds to free, which the loop would spend before its first
+ * transfer (issue 15). */
+static void test_truncation_waits_for_the_loop(void **state)
+{
+    struct env *e = *state;
+    spit(e->path, "old content\n");
+    struct producer p = {.blocks = {"new\n"}};
+    assert_int_equal(writer_open(&e->loop, e->path, 0, &p.w), 0);
+    assert_file_is(e->path, "old content\n", 12); /* not cut: no request before a submission */
+    assert_int_equal(writer_start(p.w, "H\n", 2), 0);
+    assert_int_equal(writer_offset_submitted(p.w), 2); /* counted from the empty file */
+    start_producer(e, &p);
+    run(e);
+    assert_int_equal(p.close_rc, 0);
+    assert_int_equal(writer_offset_whole(p.w), 6);
+    writer_destroy(p.w);
+    assert_file_is(e->path, "H\nnew\n", 6);
+}
+
+/* A writer let go before the loop ran (a run that fails to start) still leaves the file
+ * it replaced empty, as opening with O_TRUNC did; and one abandoned with the truncation in
+ * flight is idle only once that is back (settle_output() in run.c waits for it). */
+static void test_truncation_without_the_loop_and_abandoned(void **state)
+{
+    struct env *e = *state;
+    spit(e->path, "old\n");
+    writer *w = NULL;
+    assert_int_equal(writer_open(&e->loop, e->path, 0, &w), 0);
+    writer_destroy(w);
+    assert_file_is(e->path, "", 0);
+
+    spit(e->path, "old\n");
+    assert_int_equal(writer_open(&e->loop, e->path, 0, &w), 0);
+    assert_int_equal(writer_start(w, "H\n", 2), 0); /* the truncation starts */
+    writer_abandon(w);                              /* drops the header */
+    assert_int_equal(writer_backlog(w), 0);
+    assert_false(writer_idle(w));
+    while (!writer_idle(w))
+        uv_run(&e->loop, UV_RUN_ONCE);
+    writer_destroy(w);
+    assert_file_is(e->path, "", 0);
+}
+
 static void test_append_keeps_old_content(void **state)
 {
     struct env *e = *state;
@@ -705,6 +749,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_counts_what_was_written_whole, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_truncates_existing_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_truncates_even_with_nothing_written, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_truncation_waits_for_the_loop, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_truncation_without_the_loop_and_abandoned, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_append_keeps_old_content, setup, teardown),
         cmocka_unit_test_setup_teardown(test_append_creates_missing_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_disk_is_reported_once_and_sticks, setup, teardown),
