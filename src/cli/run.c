@@ -677,14 +677,14 @@ static int close_state(struct areq_run *r, int complete)
     return 0;
 }
 
-/* A start that fails after writer_start() may leave the header's write in flight on the
- * pool, and its request lives in the writer: the writer may be let go only once it is
- * back. Nothing more is written, and no error of it reaches a crawl that never started. */
+/* A start that fails after writer_start() may leave the header's write (or the truncation
+ * before it) in flight on the pool, and its request lives in the writer: the writer may be
+ * let go only once it is back. Nothing more is written, and no error of it reaches a crawl that never started. */
 static void settle_output(struct areq_run *r)
 {
     writer_on_error(r->out, NULL, NULL);
     writer_abandon(r->out);
-    while (writer_backlog(r->out) > 0 && writer_error(r->out) == 0)
+    while (!writer_idle(r->out) && writer_error(r->out) == 0)
         uv_run(&r->loop, UV_RUN_ONCE);
 }
 

@@ -11,11 +11,29 @@
 
 #include "buf.h"
 
-/* Where a submitted block ends in its batch, and what writing it whole counts for. */
+/* Where a submitted block ends, in bytes through this writer, and what writing it whole
+ * counts for. */
 struct mark {
-    size_t end;
+    uint64_t end;
     size_t count;
 };
+
+/* The most buffers one write request carries. libuv splits a request of more than
+ * sysconf(_SC_IOV_MAX) buffers (1024 on Linux) into several write(2)s, and a batch on an
+ * O_APPEND descriptor must be one. */
+#if defined(IOV_MAX) && IOV_MAX < 1024
+#define MAX_BUFS IOV_MAX
+#else
+#define MAX_BUFS 1024
+#endif
+
+/* A taken block shorter than this is copied onto the last queued chunk instead of becoming
+ * a chunk of its own: a chunk costs a buffer in a write and its allocation's slack. */
+#define SMALL_BLOCK 4096
+
+/* Copies are gathered into the last chunk while it holds less than this, or while they fit
+ * in its memory: beyond, growing it would copy what it holds. */
+#define MAX_GROWN_CHUNK ((size_t)64 << 10)
 
 struct writer {
     uv_loop_t *loop;
@@ -25,15 +43,23 @@ struct writer {
     int append;
     int regular;         /* a regular file: a cut block can be truncated away */
     int cut_line;        /* an append found a cut last line and began a new one */
+    int to_truncate;     /* what a replaced file held is still to be cut away */
     uv_fs_t req;
     int busy;            /* a request is in flight */
-    struct buf pending;  /* submitted, not yet being written */
-    struct buf pending_marks; /* struct mark, one per block in `pending` */
-    struct buf inflight; /* being written */
-    struct buf inflight_marks;
-    size_t next_mark;    /* first mark of inflight not yet written whole */
-    size_t written;      /* of inflight */
+    /* What is queued, oldest first from chunk_head: blocks taken from callers as they are
+     * (no copy: a write of several buffers takes them as they lie), and copies of small
+     * ones gathered together. The request in flight points into the first chunks_busy
+     * chunks, which must stay put until it is back; the others may grow. */
+    struct buf chunks;   /* struct buf */
+    size_t chunk_head;
+    size_t head_done;    /* bytes of the head chunk already written */
+    size_t chunks_busy;
+    size_t queued;       /* bytes in the chunks not yet written: the backlog */
+    struct buf marks;    /* struct mark, one per block not yet written whole, from mark_head */
+    size_t mark_head;
+    struct buf iov;      /* uv_buf_t: the buffers of the next file write */
     size_t piece;        /* bytes of the stream write in flight */
+    char staging[PIPE_BUF]; /* a pipe piece gathered from several chunks */
     off_t start_size;    /* the file's size once writer_start() is done */
     uint64_t bytes_written;   /* through this writer */
     uint64_t bytes_committed; /* of those, up to the end of the last whole block */
@@ -66,24 +92,59 @@ struct out_stream {
 
 static void start_next(writer *w);
 
-static struct mark *marks_of(struct buf *b)
+static struct buf *chunk_at(const writer *w, size_t i)
 {
-    return (struct mark *)(void *)b->data;
+    return (struct buf *)(void *)w->chunks.data + i;
 }
 
-static size_t nmarks(const struct buf *b)
+static size_t nchunks(const writer *w)
 {
-    return b->len / sizeof(struct mark);
+    return w->chunks.len / sizeof(struct buf);
 }
 
-/* `written` and `next_mark` count into `inflight`, so they are reset together:
- * writer_backlog() subtracts one from the other. */
-static void drop_inflight(writer *w)
+static struct mark *mark_at(const writer *w, size_t i)
 {
-    buf_clear(&w->inflight);
-    buf_clear(&w->inflight_marks);
-    w->written = 0;
-    w->next_mark = 0;
+    return (struct mark *)(void *)w->marks.data + i;
+}
+
+static size_t nmarks(const writer *w)
+{
+    return w->marks.len / sizeof(struct mark);
+}
+
+/* Drops the entries before `head` of an array of `size`-byte entries once they are half
+ * of it, so that it does not grow with everything ever queued. */
+static void compact(struct buf *a, size_t *head, size_t size)
+{
+    if (*head == a->len / size) {
+        a->len = 0;
+        *head = 0;
+    } else if (*head >= 64 && *head * 2 >= a->len / size) {
+        buf_consume(a, *head * size);
+        *head = 0;
+    }
+}
+
+/* Frees the chunks from index `from` on, none of them in flight: what was queued and will
+ * not be written (an error, an abandoned reader). */
+static void drop_chunks_from(writer *w, size_t from)
+{
+    size_t n = nchunks(w);
+    for (size_t i = from; i < n; i++) {
+        struct buf *c = chunk_at(w, i);
+        w->queued -= c->len - (i == w->chunk_head ? w->head_done : 0);
+        buf_finish(c);
+    }
+    w->chunks.len = from * sizeof(struct buf);
+    if (from == w->chunk_head) {
+        w->head_done = 0;
+        compact(&w->chunks, &w->chunk_head, sizeof(struct buf));
+    }
+}
+
+static void drop_unsent(writer *w)
+{
+    drop_chunks_from(w, w->chunk_head + w->chunks_busy);
 }
 
 static void wake_room_waiter(writer *w)
@@ -97,21 +158,31 @@ static void wake_room_waiter(writer *w)
     task_wake(t, 0);
 }
 
-/* Bytes of inflight reached the output: count the blocks now whole. */
+/* `n` queued bytes reached the output: free the chunks they used up, and count the blocks
+ * now whole. */
 static void advance(writer *w, size_t n)
 {
-    w->written += n;
     w->bytes_written += n;
-    struct mark *m = marks_of(&w->inflight_marks);
-    size_t k = nmarks(&w->inflight_marks);
-    uint64_t batch_start = w->bytes_written - w->written;
-    while (w->next_mark < k && m[w->next_mark].end <= w->written) {
-        w->count_written += m[w->next_mark].count;
-        w->bytes_committed = batch_start + m[w->next_mark].end;
-        w->next_mark++;
+    w->queued -= n;
+    while (n > 0) {
+        struct buf *c = chunk_at(w, w->chunk_head);
+        size_t left = c->len - w->head_done;
+        if (n < left) {
+            w->head_done += n;
+            break;
+        }
+        n -= left;
+        buf_finish(c);
+        w->chunk_head++;
+        w->head_done = 0;
     }
-    if (w->written >= w->inflight.len)
-        drop_inflight(w);
+    compact(&w->chunks, &w->chunk_head, sizeof(struct buf));
+    while (w->mark_head < nmarks(w) && mark_at(w, w->mark_head)->end <= w->bytes_written) {
+        struct mark *m = mark_at(w, w->mark_head++);
+        w->count_written += m->count;
+        w->bytes_committed = m->end;
+    }
+    compact(&w->marks, &w->mark_head, sizeof(struct mark));
     wake_room_waiter(w);
 }
 
@@ -135,8 +206,7 @@ static void fail(writer *w, int err)
         return;
     w->error = err;
     cut_back_to_whole_block(w);
-    buf_clear(&w->pending);
-    buf_clear(&w->pending_marks);
+    drop_unsent(w);
     wake_room_waiter(w);
     if (w->on_error != NULL)
         w->on_error(w->on_error_ctx, err);
@@ -185,11 +255,13 @@ static void on_written(uv_fs_t *req)
     ssize_t n = req->result;
     uv_fs_req_cleanup(req);
     w->busy = 0;
+    w->chunks_busy = 0;
     if (n < 0) {
         fail(w, (int)n);
-        drop_inflight(w);
     } else {
         advance(w, (size_t)n);
+        if (w->abandoned)
+            drop_unsent(w); /* the rest of a short write: nothing more is written */
     }
     start_next(w);
 }
@@ -201,11 +273,11 @@ static void on_stream_written(uv_write_t *req, int status)
     if (w == NULL)
         return;
     w->busy = 0;
+    w->chunks_busy = 0;
     if (status == UV_ECANCELED) {
-        drop_inflight(w); /* abandoned: the piece never reached the pipe */
+        drop_unsent(w); /* abandoned: the piece never reached the pipe */
     } else if (status < 0) {
         fail(w, status);
-        drop_inflight(w);
     } else {
         advance(w, w->piece);
     }
@@ -213,17 +285,45 @@ static void on_stream_written(uv_write_t *req, int status)
         start_next(w);
 }
 
-/* The next piece of inflight for a pipe: whole lines of at most PIPE_BUF bytes, which a
- * pipe takes whole or not at all, so that output cut short by a stalled reader (see
- * writer_abandon) still ends with a whole line. A line longer than that goes alone. */
-static size_t next_piece(const writer *w)
+/* The last newline in the first `span` bytes of p, plus one; 0 if there is none. */
+static size_t through_last_newline(const char *p, size_t span)
 {
-    const char *p = w->inflight.data + w->written;
-    size_t left = w->inflight.len - w->written;
-    size_t span = left < PIPE_BUF ? left : PIPE_BUF;
     for (size_t i = span; i > 0; i--)
         if (p[i - 1] == '\n')
             return i;
+    return 0;
+}
+
+/* The next piece of what is queued for a pipe: whole lines of at most PIPE_BUF bytes,
+ * which a pipe takes whole or not at all, so that output cut short by a stalled reader
+ * (see writer_abandon) still ends with a whole line. A line longer than that goes alone.
+ * Lines that run across chunks are gathered into `staging` (*in_chunk is then 0). */
+static size_t next_piece(writer *w, const char **piece, int *in_chunk)
+{
+    struct buf *c = chunk_at(w, w->chunk_head);
+    const char *p = c->data + w->head_done;
+    size_t left = c->len - w->head_done;
+    *piece = p;
+    *in_chunk = 1;
+    if (left < PIPE_BUF && w->chunk_head + 1 < nchunks(w)) {
+        size_t got = 0;
+        for (size_t i = w->chunk_head; i < nchunks(w) && got < PIPE_BUF; i++) {
+            struct buf *d = chunk_at(w, i);
+            size_t from = i == w->chunk_head ? w->head_done : 0;
+            size_t n = d->len - from < PIPE_BUF - got ? d->len - from : PIPE_BUF - got;
+            memcpy(w->staging + got, d->data + from, n);
+            got += n;
+        }
+        size_t n = through_last_newline(w->staging, got);
+        if (n > left) {
+            *piece = w->staging;
+            *in_chunk = 0;
+            return n;
+        }
+    }
+    size_t n = through_last_newline(p, left < PIPE_BUF ? left : PIPE_BUF);
+    if (n > 0)
+        return n;
     const char *nl = memchr(p, '\n', left);
     return nl != NULL ? (size_t)(nl - p) + 1 : left;
 }
@@ -231,11 +331,13 @@ static size_t next_piece(const writer *w)
 /* Writes pieces at once while the pipe takes them; queues the first it refuses. */
 static int write_stream(writer *w)
 {
-    while (w->inflight.len > 0) {
-        size_t n = next_piece(w);
+    while (w->queued > 0) {
+        const char *p;
+        int in_chunk;
+        size_t n = next_piece(w, &p, &in_chunk);
         if (n > WRITER_MAX_WRITE)
             n = WRITER_MAX_WRITE;
-        uv_buf_t b = uv_buf_init(w->inflight.data + w->written, (unsigned)n);
+        uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
         int rc = uv_try_write((uv_stream_t *)&w->stream->pipe, &b, 1);
         if (rc == (int)n) {
             advance(w, n);
@@ -244,9 +346,9 @@ static int write_stream(writer *w)
         if (rc < 0 && rc != UV_EAGAIN)
             return rc;
         if (rc > 0) {
-            advance(w, (size_t)rc);
+            advance(w, (size_t)rc); /* frees no chunk p points into: less than n went */
             n -= (size_t)rc;
-            b = uv_buf_init(w->inflight.data + w->written, (unsigned)n);
+            b = uv_buf_init((char *)p + rc, (unsigned)n);
         }
         w->piece = n;
         rc = uv_write(&w->stream->req, (uv_stream_t *)&w->stream->pipe, &b, 1,
@@ -254,54 +356,76 @@ static int write_stream(writer *w)
         if (rc != 0)
             return rc;
         w->busy = 1;
+        w->chunks_busy = in_chunk ? 1 : 0;
         return 0;
     }
     return 0;
 }
 
-/* Keeps exactly one request in flight: the rest of a short write, else the next batch,
- * else the close that was asked for. */
+/* One request for the chunks from the head on: a single write(2) of up to MAX_BUFS
+ * buffers and WRITER_MAX_WRITE bytes. */
+static int write_file(writer *w)
+{
+    size_t k = nchunks(w) - w->chunk_head;
+    if (k > MAX_BUFS)
+        k = MAX_BUFS;
+    w->iov.len = 0;
+    int rc = buf_reserve(&w->iov, k * sizeof(uv_buf_t));
+    if (rc != 0)
+        return rc;
+    uv_buf_t *bufs = (uv_buf_t *)(void *)w->iov.data;
+    size_t total = 0, i = 0;
+    for (; i < k && total < WRITER_MAX_WRITE; i++) {
+        struct buf *c = chunk_at(w, w->chunk_head + i);
+        size_t from = i == 0 ? w->head_done : 0;
+        size_t n = c->len - from;
+        if (n > WRITER_MAX_WRITE - total)
+            n = WRITER_MAX_WRITE - total; /* uv_buf_t holds an unsigned length */
+        bufs[i] = uv_buf_init(c->data + from, (unsigned)n);
+        total += n;
+    }
+    w->req.data = w;
+    rc = uv_fs_write(w->loop, &w->req, w->fd, bufs, (unsigned)i, -1, on_written);
+    if (rc != 0)
+        return rc;
+    w->busy = 1;
+    w->chunks_busy = i;
+    return 0;
+}
+
+static void on_truncated(uv_fs_t *req)
+{
+    writer *w = req->data;
+    int rc = (int)req->result;
+    uv_fs_req_cleanup(req);
+    w->busy = 0;
+    if (rc < 0)
+        fail(w, rc);
+    start_next(w);
+}
+
+/* Keeps exactly one request in flight: the truncation of a replaced file, then the next
+ * write of what is queued, else the close that was asked for. */
 static void start_next(writer *w)
 {
     if (w->busy)
         return;
-    int writing = w->error == 0 && !w->abandoned;
-    if (w->inflight.len == 0 && w->pending.len > 0 && writing) {
-        struct buf t = w->inflight;
-        w->inflight = w->pending;
-        w->pending = t;
-        t = w->inflight_marks;
-        w->inflight_marks = w->pending_marks;
-        w->pending_marks = t;
-        w->written = 0;
-        w->next_mark = 0;
+    if (w->to_truncate) {
+        w->to_truncate = 0;
+        w->req.data = w;
+        int rc = uv_fs_ftruncate(w->loop, &w->req, w->fd, 0, on_truncated);
+        if (rc == 0) {
+            w->busy = 1;
+            return;
+        }
+        fail(w, rc);
     }
-    if (w->inflight.len > 0 && writing) {
-        int rc;
-        if (w->use_stream) {
-            rc = write_stream(w);
-            if (rc == 0 && w->busy)
-                return;
-            if (rc == 0 && w->pending.len > 0) {
-                start_next(w);
-                return;
-            }
-        } else {
-            size_t n = w->inflight.len - w->written;
-            if (n > WRITER_MAX_WRITE)
-                n = WRITER_MAX_WRITE; /* uv_buf_t holds an unsigned length */
-            uv_buf_t b = uv_buf_init(w->inflight.data + w->written, (unsigned)n);
-            w->req.data = w;
-            rc = uv_fs_write(w->loop, &w->req, w->fd, &b, 1, -1, on_written);
-            if (rc == 0) {
-                w->busy = 1;
-                return;
-            }
-        }
-        if (rc != 0) {
+    if (w->queued > 0 && w->error == 0 && !w->abandoned) {
+        int rc = w->use_stream ? write_stream(w) : write_file(w);
+        if (rc != 0)
             fail(w, rc);
-            drop_inflight(w);
-        }
+        if (w->busy)
+            return;
     }
     if (w->closing && !w->closed) {
         if (w->stream_open) {
@@ -330,15 +454,17 @@ int writer_open(uv_loop_t *loop, const char *path, int append, writer **out)
     if (w == NULL)
         return -ENOMEM;
     w->loop = loop;
-    buf_init(&w->pending);
-    buf_init(&w->pending_marks);
-    buf_init(&w->inflight);
-    buf_init(&w->inflight_marks);
+    buf_init(&w->chunks);
+    buf_init(&w->marks);
+    buf_init(&w->iov);
     if (strcmp(path, "-") == 0) {
         w->fd = STDOUT_FILENO;
     } else {
-        /* Appending reads the last byte, to find a cut last line. */
-        int flags = O_CREAT | O_CLOEXEC | (append ? O_RDWR | O_APPEND : O_WRONLY | O_TRUNC);
+        /* Appending reads the last byte, to find a cut last line. A replaced file is not
+         * opened with O_TRUNC but truncated by the first request, on the pool: freeing the
+         * 23 MB that the last run of a benchmark left took 10-14 ms (strace -T), during
+         * which the loop would start no transfer. */
+        int flags = O_CREAT | O_CLOEXEC | (append ? O_RDWR | O_APPEND : O_WRONLY);
         uv_fs_t req;
         /* Synchronous: it runs once, before any transfer, and its error ends the run. */
         int fd = uv_fs_open(NULL, &req, path, flags, 0666, NULL);
@@ -361,7 +487,9 @@ int writer_open(uv_loop_t *loop, const char *path, int append, writer **out)
     struct stat st;
     if (fstat(w->fd, &st) == 0) {
         w->regular = S_ISREG(st.st_mode);
-        if (w->regular)
+        if (w->regular && !w->append && w->owns_fd)
+            w->to_truncate = st.st_size > 0; /* start_size stays 0, what it will be */
+        else if (w->regular)
             w->start_size = st.st_size;
         if (append && w->owns_fd && st.st_size > 0)
             w->at_start = 0;
@@ -449,24 +577,44 @@ void writer_on_error(writer *w, writer_error_fn fn, void *ctx)
     w->on_error_ctx = ctx;
 }
 
-/* Queues a block with what it counts for: copied from `data`, or taken from `take` (which
- * is left empty) when nothing else waits. An abandoned writer drops it, as it dropped what
- * was queued: the page is no failure. */
+/* Adds a chunk at the end of the queue, taking `c`'s memory. Room was reserved. */
+static void push_chunk(writer *w, struct buf *c)
+{
+    buf_append(&w->chunks, c, sizeof *c);
+    buf_init(c);
+}
+
+/* Queues a block with what it counts for: taken from `take` (which is left empty) unless
+ * it is small and can join the last chunk, else copied from `data`. An abandoned writer
+ * drops it, as it dropped what was queued: the page is no failure. */
 static int submit(writer *w, const char *data, size_t len, struct buf *take, size_t count)
 {
     int rc = w->error != 0 ? w->error : w->closing && !w->abandoned ? -EPIPE : 0;
     if (rc == 0 && !w->abandoned && len > 0) {
-        struct mark m = {.end = w->pending.len + len, .count = count};
-        rc = buf_reserve(&w->pending_marks, sizeof m);
-        if (rc == 0 && take != NULL && w->pending.len == 0) {
-            buf_finish(&w->pending);
-            w->pending = *take;
-            buf_init(take);
+        /* The last chunk may grow unless the request in flight points into it, and as
+         * long as growing it copies little. */
+        rc = buf_reserve(&w->marks, sizeof(struct mark));
+        if (rc == 0)
+            rc = buf_reserve(&w->chunks, sizeof(struct buf)); /* may move the chunks */
+        size_t n = nchunks(w);
+        struct buf *tail = n > w->chunk_head + w->chunks_busy ? chunk_at(w, n - 1) : NULL;
+        if (tail != NULL && tail->len + len >= tail->cap && tail->len >= MAX_GROWN_CHUNK)
+            tail = NULL;
+        if (rc == 0 && take != NULL && (tail == NULL || len >= SMALL_BLOCK)) {
+            push_chunk(w, take);
+        } else if (rc == 0 && tail != NULL) {
+            rc = buf_append(tail, data, len);
         } else if (rc == 0) {
-            rc = buf_append(&w->pending, data, len);
+            struct buf copy;
+            buf_init(&copy);
+            rc = buf_append(&copy, data, len);
+            if (rc == 0)
+                push_chunk(w, &copy);
         }
         if (rc == 0) {
-            buf_append(&w->pending_marks, &m, sizeof m); /* room was reserved */
+            w->queued += len;
+            struct mark m = {.end = w->bytes_written + w->queued, .count = count};
+            buf_append(&w->marks, &m, sizeof m); /* room was reserved */
             start_next(w);
         }
     }
@@ -518,8 +666,7 @@ void writer_abandon(writer *w)
     if (w->abandoned)
         return;
     w->abandoned = 1;
-    buf_clear(&w->pending);
-    buf_clear(&w->pending_marks);
+    drop_unsent(w);
     wake_room_waiter(w);
     /* A piece waiting for the pipe was refused whole (see next_piece): dropping it leaves
      * whole lines. A file write in flight ends on its own. */
@@ -579,7 +726,12 @@ int writer_error(const writer *w)
 
 size_t writer_backlog(const writer *w)
 {
-    return w->pending.len + (w->inflight.len - w->written);
+    return w->queued;
+}
+
+int writer_idle(const writer *w)
+{
+    return !w->busy && w->queued == 0;
 }
 
 void writer_destroy(writer *w)
@@ -594,13 +746,18 @@ void writer_destroy(writer *w)
             uv_close((uv_handle_t *)&w->stream->pipe, on_stream_closed);
     }
     if (w->owns_fd) {
+        /* A run that ends before the loop ran leaves a replaced file empty all the same,
+         * as opening it with O_TRUNC did. */
+        if (w->to_truncate && ftruncate(w->fd, 0) != 0)
+            w->error = -errno; /* nobody is left to tell */
         uv_fs_t req;
         uv_fs_close(NULL, &req, w->fd, NULL);
         uv_fs_req_cleanup(&req);
     }
-    buf_finish(&w->pending);
-    buf_finish(&w->pending_marks);
-    buf_finish(&w->inflight);
-    buf_finish(&w->inflight_marks);
+    for (size_t i = w->chunk_head; i < nchunks(w); i++)
+        buf_finish(chunk_at(w, i));
+    buf_finish(&w->chunks);
+    buf_finish(&w->marks);
+    buf_finish(&w->iov);
     free(w);
 }

@@ -2,8 +2,8 @@
  *
  * A block handed to writer_submit() reaches the file whole and contiguous: there is only
  * ever one write in flight, blocks are concatenated in the order submitted, and a file
- * opened for appending gets each batch (up to WRITER_MAX_WRITE bytes) in a single write(2)
- * on an O_APPEND descriptor. The first error is sticky: later submissions are refused with
+ * opened for appending gets each batch (up to WRITER_MAX_WRITE bytes and 1024 blocks) in a
+ * single write(2) of several buffers on an O_APPEND descriptor. The first error is sticky: later submissions are refused with
  * it. Whole blocks or nothing: when a write fails part-way (a full disk), a regular file is
  * cut back to the end of the last whole block, and only whole blocks are counted.
  *
@@ -11,7 +11,8 @@
  * takes such a write whole or not at all), so that writer_abandon() leaves whole lines even
  * when the reader has stalled; files and terminals are written from libuv's pool.
  *
- * Ownership: the writer copies what it is given (writer_submit_buf takes it instead). It is
+ * Ownership: the writer copies what it is given (writer_submit_buf takes it instead, and
+ * writes it from where it lies). It is
  * created by writer_open() and freed by writer_destroy(), which should come after
  * writer_close() has completed and the loop has run its requests out; destroyed sooner, it
  * leaves a pipe handle to close, and the loop must run once more. */
@@ -39,7 +40,8 @@ typedef struct writer writer;
 typedef void (*writer_error_fn)(void *ctx, int err);
 
 /* Opens `path` ("-" is standard output), truncating it unless `append`. Returns 0 or a
- * negative errno. */
+ * negative errno. The truncation itself is the first request on the pool (or, should the
+ * loop never run it, done by writer_destroy). */
 int writer_open(uv_loop_t *loop, const char *path, int append, writer **out);
 void writer_on_error(writer *w, writer_error_fn fn, void *ctx);
 
@@ -68,8 +70,9 @@ enum task_wait writer_wait_room(writer *w, task *t);
  * 0). writer_close() then completes at once, bar a file write in flight. */
 void writer_abandon(writer *w);
 
-/* writer_submit_counted, taking the block itself: when nothing else is waiting, `b`'s
- * memory becomes the writer's without a copy, so that a large block is not held twice.
+/* writer_submit_counted, taking the block itself: `b`'s memory becomes the writer's without
+ * a copy, also while a write is in flight (a block under 4 KiB is copied onto the last one
+ * queued instead), so that the loop copies nothing and a large block is not held twice.
  * `b` is left empty (initialised) whatever the result. */
 struct buf;
 int writer_submit_buf(writer *w, struct buf *b, size_t count);
@@ -96,6 +99,9 @@ int writer_dup_sync_fd(const writer *w);
 int writer_error(const writer *w);
 /* Bytes handed over and not yet written: lets callers hold back when the disk is slow. */
 size_t writer_backlog(const writer *w);
+/* Nothing queued and no request in flight (a write, or the truncation of a replaced file,
+ * which writer_abandon() does not stop): the writer may be destroyed. */
+int writer_idle(const writer *w);
 void writer_destroy(writer *w); /* accepts NULL */
 
 #endif

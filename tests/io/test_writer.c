@@ -3,6 +3,7 @@
  * left no request behind. A task submits blocks and awaits writer_close(); the file is then
  * read back and compared byte for byte. */
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -288,6 +290,50 @@ static void test_open_truncates_even_with_nothing_written(void **state)
     assert_file_is(e->path, "", 0);
 }
 
+/* The truncation is the writer's first request, not part of writer_open(): a replaced file
+ * of many megabytes takes milliseconds to free, which the loop would spend before its first
+ * transfer (issue 15). */
+static void test_truncation_waits_for_the_loop(void **state)
+{
+    struct env *e = *state;
+    spit(e->path, "old content\n");
+    struct producer p = {.blocks = {"new\n"}};
+    assert_int_equal(writer_open(&e->loop, e->path, 0, &p.w), 0);
+    assert_file_is(e->path, "old content\n", 12); /* not cut: no request before a submission */
+    assert_int_equal(writer_start(p.w, "H\n", 2), 0);
+    assert_int_equal(writer_offset_submitted(p.w), 2); /* counted from the empty file */
+    start_producer(e, &p);
+    run(e);
+    assert_int_equal(p.close_rc, 0);
+    assert_int_equal(writer_offset_whole(p.w), 6);
+    writer_destroy(p.w);
+    assert_file_is(e->path, "H\nnew\n", 6);
+}
+
+/* A writer let go before the loop ran (a run that fails to start) still leaves the file
+ * it replaced empty, as opening with O_TRUNC did; and one abandoned with the truncation in
+ * flight is idle only once that is back (settle_output() in run.c waits for it). */
+static void test_truncation_without_the_loop_and_abandoned(void **state)
+{
+    struct env *e = *state;
+    spit(e->path, "old\n");
+    writer *w = NULL;
+    assert_int_equal(writer_open(&e->loop, e->path, 0, &w), 0);
+    writer_destroy(w);
+    assert_file_is(e->path, "", 0);
+
+    spit(e->path, "old\n");
+    assert_int_equal(writer_open(&e->loop, e->path, 0, &w), 0);
+    assert_int_equal(writer_start(w, "H\n", 2), 0); /* the truncation starts */
+    writer_abandon(w);                              /* drops the header */
+    assert_int_equal(writer_backlog(w), 0);
+    assert_false(writer_idle(w));
+    while (!writer_idle(w))
+        uv_run(&e->loop, UV_RUN_ONCE);
+    writer_destroy(w);
+    assert_file_is(e->path, "", 0);
+}
+
 static void test_append_keeps_old_content(void **state)
 {
     struct env *e = *state;
@@ -504,6 +550,197 @@ static void test_cancelled_close_still_writes(void **state)
     assert_file_is(e->path, "kept 1\nkept 2\n", 14);
 }
 
+/* ---- blocks handed over while a write is in flight (issue 15: no copy on the loop) ---- */
+
+/* Line `i` of the many-blocks cases: lengths from 1 to 300 bytes, so that blocks of a few
+ * lines fall either side of the 4 KiB below which a taken block is copied. */
+static void put_line(struct buf *b, size_t i)
+{
+    char line[320];
+    size_t len = 1 + (i * 7919) % 300;
+    for (size_t k = 0; k + 1 < len; k++)
+        line[k] = (char)('a' + (i + k) % 26);
+    line[len - 1] = '\n';
+    assert_int_equal(buf_append(b, line, len), 0);
+}
+
+/* 3,000 blocks taken in one turn behind an 8 MiB write: more blocks than one write of
+ * several buffers takes (1024), small ones that join the block before them and large ones
+ * that stay apart, all reaching the file in order, each counted once. */
+static void test_many_taken_blocks_behind_a_write(void **state)
+{
+    struct env *e = *state;
+    size_t big_len = (size_t)8 << 20, nblocks = 3000, line = 0;
+    char *big = malloc(big_len);
+    assert_non_null(big);
+    memset(big, 'x', big_len);
+    big[big_len - 1] = '\n';
+    struct buf want;
+    buf_init(&want);
+    assert_int_equal(buf_append(&want, big, big_len), 0);
+
+    struct producer p = {.blocks = {NULL}};
+    assert_int_equal(writer_open(&e->loop, e->path, 0, &p.w), 0);
+    assert_int_equal(writer_submit(p.w, big, big_len), 0); /* in flight from here on */
+    size_t counted = 0;
+    for (size_t i = 0; i < nblocks; i++) {
+        struct buf b;
+        buf_init(&b);
+        size_t lines = i % 5 == 0 ? 40 : 1 + i % 4; /* 40 lines: about 6 KB */
+        for (size_t k = 0; k < lines; k++)
+            put_line(&b, line++);
+        assert_int_equal(buf_append(&want, b.data, b.len), 0);
+        assert_int_equal(writer_submit_buf(p.w, &b, lines), 0);
+        assert_null(b.data); /* taken, or copied and freed */
+        counted += lines;
+    }
+    assert_int_equal(writer_backlog(p.w), want.len);
+    assert_int_equal(writer_offset_submitted(p.w), want.len);
+    start_producer(e, &p);
+    run(e);
+    assert_int_equal(p.close_rc, 0);
+    assert_int_equal(writer_backlog(p.w), 0);
+    assert_int_equal(writer_count_written(p.w), counted);
+    assert_int_equal(writer_offset_whole(p.w), want.len);
+    writer_destroy(p.w);
+    assert_file_is(e->path, want.data, want.len);
+    buf_finish(&want);
+    free(big);
+}
+
+/* A pipe takes whole lines of up to PIPE_BUF bytes at a time, also when a piece gathers
+ * lines from the end of one block and the start of the next: with a reader that never
+ * reads, what reached the pipe before the writer was abandoned is a prefix of the blocks
+ * that ends with a whole line. Block sizes vary by `variant`, which moves where the pipe
+ * fills: after a piece from inside a block, or after one that ran across blocks. */
+static void abandon_on_a_full_pipe(struct env *e, size_t variant)
+{
+    char fifo[160];
+    snprintf(fifo, sizeof fifo, "%s/fifo", e->dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    int rfd = open(fifo, O_RDONLY | O_NONBLOCK); /* so that opening for writing does not wait */
+    assert_true(rfd >= 0);
+
+    /* Full to begin with, so that the blocks queue up behind the first write. */
+    int fill = open(fifo, O_WRONLY | O_NONBLOCK);
+    assert_true(fill >= 0);
+    char zs[4096];
+    memset(zs, 'Z', sizeof zs);
+    size_t filled = 0;
+    ssize_t n;
+    while ((n = write(fill, zs, sizeof zs)) > 0)
+        filled += (size_t)n;
+    close(fill);
+
+    struct producer p = {.blocks = {NULL}};
+    assert_int_equal(writer_open(&e->loop, fifo, 0, &p.w), 0);
+    struct buf want;
+    buf_init(&want);
+    for (size_t i = 0, line = variant; want.len < ((size_t)256 << 10); i++) {
+        struct buf b;
+        buf_init(&b);
+        /* taken whole (4 KiB or more): lines run across blocks */
+        while (b.len < 4096 + (i + variant) % 3 * 1000 + variant * 97)
+            put_line(&b, line++);
+        assert_int_equal(buf_append(&want, b.data, b.len), 0);
+        assert_int_equal(writer_submit_buf(p.w, &b, 0), 0);
+    }
+    char chunk[65536];
+    size_t room = filled * 5 / 8; /* some 10 pages of the pipe's 16 */
+    assert_int_equal(read(rfd, chunk, room), (ssize_t)room);
+    for (int turn = 0; turn < 4; turn++)
+        uv_run(&e->loop, UV_RUN_NOWAIT); /* the pipe fills again and refuses the rest */
+    writer_abandon(p.w);
+    start_producer(e, &p);
+    run(e);
+    assert_true(p.closed);
+    assert_int_equal(writer_backlog(p.w), 0);
+    writer_destroy(p.w);
+
+    struct buf got;
+    buf_init(&got);
+    while ((n = read(rfd, chunk, sizeof chunk)) > 0)
+        assert_int_equal(buf_append(&got, chunk, (size_t)n), 0);
+    close(rfd);
+    unlink(fifo);
+    assert_true(got.len > filled - room);
+    assert_int_equal(got.data[filled - room - 1], 'Z');
+    buf_consume(&got, filled - room);
+    assert_true(got.len > 0);
+    assert_true(got.len < want.len);
+    assert_memory_equal(got.data, want.data, got.len);
+    assert_int_equal(got.data[got.len - 1], '\n');
+    buf_finish(&got);
+    buf_finish(&want);
+}
+
+static void test_pipe_gets_whole_lines_across_blocks(void **state)
+{
+    for (size_t variant = 0; variant < 16; variant++)
+        abandon_on_a_full_pipe(*state, variant);
+}
+
+/* The same blocks through a pipe that is read: all of them arrive, in order. */
+struct pipe_reader {
+    uv_thread_t thread;
+    int fd;
+    struct buf got;
+};
+
+static void read_all(void *arg)
+{
+    struct pipe_reader *r = arg;
+    char chunk[4096];
+    ssize_t n;
+    while ((n = read(r->fd, chunk, sizeof chunk)) != 0) {
+        if (n < 0) {
+            if (errno == EAGAIN) {
+                usleep(1000);
+                continue;
+            }
+            break;
+        }
+        if (buf_append(&r->got, chunk, (size_t)n) != 0)
+            break;
+    }
+}
+
+static void test_pipe_gets_every_block_in_order(void **state)
+{
+    struct env *e = *state;
+    char fifo[160];
+    snprintf(fifo, sizeof fifo, "%s/fifo", e->dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    struct pipe_reader r = {.fd = open(fifo, O_RDONLY | O_NONBLOCK)};
+    assert_true(r.fd >= 0);
+    buf_init(&r.got);
+
+    struct producer p = {.blocks = {NULL}};
+    assert_int_equal(writer_open(&e->loop, fifo, 0, &p.w), 0);
+    assert_int_equal(uv_thread_create(&r.thread, read_all, &r), 0);
+    struct buf want;
+    buf_init(&want);
+    for (size_t i = 0, line = 0; want.len < ((size_t)1 << 20); i++) {
+        struct buf b;
+        buf_init(&b);
+        while (b.len < (i % 2 == 0 ? 100 : 4096 + i % 5 * 1000)) /* copied, or taken */
+            put_line(&b, line++);
+        assert_int_equal(buf_append(&want, b.data, b.len), 0);
+        assert_int_equal(writer_submit_buf(p.w, &b, 1), 0);
+    }
+    start_producer(e, &p);
+    run(e);
+    assert_int_equal(p.close_rc, 0);
+    writer_destroy(p.w);
+    assert_int_equal(uv_thread_join(&r.thread), 0);
+    close(r.fd);
+    unlink(fifo);
+    assert_int_equal(r.got.len, want.len);
+    assert_memory_equal(r.got.data, want.data, want.len);
+    buf_finish(&r.got);
+    buf_finish(&want);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -512,6 +749,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_counts_what_was_written_whole, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_truncates_existing_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_truncates_even_with_nothing_written, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_truncation_waits_for_the_loop, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_truncation_without_the_loop_and_abandoned, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_append_keeps_old_content, setup, teardown),
         cmocka_unit_test_setup_teardown(test_append_creates_missing_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_disk_is_reported_once_and_sticks, setup, teardown),
@@ -522,6 +762,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_backlog_counts_queued_bytes_and_drains, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backlog_drains_between_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancelled_close_still_writes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_many_taken_blocks_behind_a_write, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pipe_gets_whole_lines_across_blocks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pipe_gets_every_block_in_order, setup, teardown),
     };
     return cmocka_run_group_tests_name("writer", tests, NULL, NULL);
 }
