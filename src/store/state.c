@@ -1468,6 +1468,17 @@ int state_commit(state *s, uv_loop_t *loop, const uint64_t whole[STATE_NFILES],
 
 /* ---- lookups, on the reader thread ---- */
 
+/* Appends the list first..last to the list *head..*tail (the two lists of lookups). */
+static void append_lookups(struct state_lookup **head, struct state_lookup **tail,
+                           struct state_lookup *first, struct state_lookup *last)
+{
+    if (*tail != NULL)
+        (*tail)->next = first;
+    else
+        *head = first;
+    *tail = last;
+}
+
 /* The reader thread: answers whatever lookups are waiting, oldest first, and hands them
  * back all at once. */
 static void reader_thread(void *arg)
@@ -1497,11 +1508,7 @@ static void reader_thread(void *arg)
         uv_mutex_unlock(&s->rd_lock);
         /* Under the lock, as commit_thread hands back its batch. */
         uv_mutex_lock(&w->lock);
-        if (s->answered_tail != NULL)
-            s->answered_tail->next = batch;
-        else
-            s->answered = batch;
-        s->answered_tail = last;
+        append_lookups(&s->answered, &s->answered_tail, batch, last);
         uv_async_send(&w->done);
     }
     uv_mutex_unlock(&w->lock);
@@ -1548,11 +1555,7 @@ int state_lookup_start(state *s, uv_loop_t *loop, struct state_lookup *l)
     if (s->lookups++ == 0)
         uv_ref((uv_handle_t *)&s->reader.done);
     uv_mutex_lock(&s->reader.lock);
-    if (s->asked_tail != NULL)
-        s->asked_tail->next = l;
-    else
-        s->asked = l;
-    s->asked_tail = l;
+    append_lookups(&s->asked, &s->asked_tail, l, l);
     worker_signal(&s->reader);
     uv_mutex_unlock(&s->reader.lock);
     return 0;

@@ -670,6 +670,18 @@ static void answered(struct state_lookup *l)
     a->answers->order[a->answers->n++] = a->index;
 }
 
+/* Asks the store for a->url, afresh. */
+static void ask(state *s, uv_loop_t *loop, struct asked *a)
+{
+    state_lookup_finish(&a->look);
+    state_lookup_init(&a->look);
+    a->look.url = a->url;
+    a->look.len = strlen(a->url);
+    a->look.done = answered;
+    a->look.arg = a;
+    assert_int_equal(state_lookup_start(s, loop, &a->look), 0);
+}
+
 /* Lookups are answered off the loop, each once, in the order asked, as state_page_get
  * answers: pages known with their record, unknown ones 0, and a page committed on the
  * commit thread while lookups are in flight is seen by a lookup asked after its commit.
@@ -702,11 +714,7 @@ static void test_lookups(void **st)
         a->calls = 0;
         a->answers = &answers;
         state_lookup_init(&a->look);
-        a->look.url = a->url;
-        a->look.len = strlen(a->url);
-        a->look.done = answered;
-        a->look.arg = a;
-        assert_int_equal(state_lookup_start(s, &loop, &a->look), 0);
+        ask(s, &loop, a);
     }
     assert_int_equal(answers.n, 0); /* answered on the loop, never inside the start */
     assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
@@ -735,30 +743,16 @@ static void test_lookups(void **st)
     int status = -1;
     assert_int_equal(state_commit(s, &loop, OUTPUT(20), SYNC(out), 0, committed, &status), 0);
     answers.n = 0;
-    for (int i = 0; i < 8; i++) {
-        struct asked *a = &asked[i];
-        state_lookup_finish(&a->look);
-        state_lookup_init(&a->look);
-        a->look.url = a->url;
-        a->look.len = strlen(a->url);
-        a->look.done = answered;
-        a->look.arg = a;
-        assert_int_equal(state_lookup_start(s, &loop, &a->look), 0);
-    }
+    for (int i = 0; i < 8; i++)
+        ask(s, &loop, &asked[i]);
     assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
     assert_int_equal(status, 1000);
     assert_int_equal(answers.n, 8);
     for (int i = 0; i < 8; i++)
         assert_int_equal(asked[i].look.rc, 1);
     struct asked *a = &asked[47];
-    state_lookup_finish(&a->look);
-    state_lookup_init(&a->look);
     strcpy(a->url, "http://a.test/late");
-    a->look.url = a->url;
-    a->look.len = strlen(a->url);
-    a->look.done = answered;
-    a->look.arg = a;
-    assert_int_equal(state_lookup_start(s, &loop, &a->look), 0);
+    ask(s, &loop, a);
     assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
     assert_int_equal(a->look.rc, 1);
     assert_int_equal(a->look.rec.page.output_end, 0); /* get only fills what is stored */
