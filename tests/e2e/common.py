@@ -548,3 +548,26 @@ class SkipNamingResult(unittest.TextTestResult):
 def main():
     """unittest.main() with skipped tests named (SkipNamingResult)."""
     unittest.main(testRunner=unittest.TextTestRunner(resultclass=SkipNamingResult))
+
+
+def fixture_module(namespace, *server_args):
+    """setUpModule and tearDownModule for a test file whose tests share one fixture server
+    (started with server_args) in the file's global SRV: AREQ_BIN is checked first, so that
+    a missing binary fails at once with the reason. In the file:
+
+        setUpModule, tearDownModule = common.fixture_module(globals())
+    """
+    def set_up():
+        areq_bin()
+        namespace["SRV"] = FixtureServer(*server_args)
+
+    def tear_down():
+        if namespace.get("SRV"):
+            namespace["SRV"].stop()
+
+    return set_up, tear_down
+
+
+def host_dir(srv):
+    """The folder --save makes for the fixture server's host: 127.0.0.1:PORT."""
+    return "127.0.0.1:%d" % srv.port

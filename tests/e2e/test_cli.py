@@ -35,15 +35,7 @@ DEMO = os.path.join(REPO, "data", "demo")
 SRV = None
 
 
-def setUpModule():
-    global SRV
-    common.areq_bin()
-    SRV = common.FixtureServer()
-
-
-def tearDownModule():
-    if SRV:
-        SRV.stop()
+setUpModule, tearDownModule = common.fixture_module(globals())
 
 
 def page(name, links=0, hrefs=()):

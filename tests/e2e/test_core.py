@@ -25,15 +25,8 @@ PAGES, LINKS, SEED = 50, 20, "7"
 SRV = None
 
 
-def setUpModule():
-    global SRV
-    common.areq_bin()  # fail at once, with the reason, when AREQ_BIN is missing
-    SRV = common.FixtureServer("--pages", str(PAGES), "--links", str(LINKS), "--seed", SEED)
-
-
-def tearDownModule():
-    if SRV:
-        SRV.stop()
+setUpModule, tearDownModule = common.fixture_module(
+    globals(), "--pages", str(PAGES), "--links", str(LINKS), "--seed", SEED)
 
 
 def site_url(i):

@@ -38,15 +38,7 @@ MB = 1 << 20
 RSS_LIMIT_KB = 60 * 1024  # the spec's "peak RSS stays small"
 
 
-def setUpModule():
-    global SRV
-    common.areq_bin()  # fail at once, with the reason, when AREQ_BIN is missing
-    SRV = common.FixtureServer()
-
-
-def tearDownModule():
-    if SRV:
-        SRV.stop()
+setUpModule, tearDownModule = common.fixture_module(globals())
 
 
 _seq = [0]

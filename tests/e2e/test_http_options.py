@@ -27,14 +27,7 @@ from common import AreqTest, by_source, parse_output, target_of  # noqa: E402
 SRV = None
 
 
-def setUpModule():
-    global SRV
-    SRV = common.FixtureServer()
-
-
-def tearDownModule():
-    if SRV:
-        SRV.stop()
+setUpModule, tearDownModule = common.fixture_module(globals())
 
 
 def page(name, links=2):

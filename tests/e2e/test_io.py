@@ -22,15 +22,7 @@ from common import AreqTest, by_source, parse_output, scaled  # noqa: E402
 SRV = None
 
 
-def setUpModule():
-    global SRV
-    common.areq_bin()
-    SRV = common.FixtureServer()
-
-
-def tearDownModule():
-    if SRV:
-        SRV.stop()
+setUpModule, tearDownModule = common.fixture_module(globals())
 
 
 def page_url(name, links=0):

@@ -19,15 +19,8 @@ PAGES, LINKS, SEED = 30, 40, "11"
 SRV = None
 
 
-def setUpModule():
-    global SRV
-    common.areq_bin()
-    SRV = common.FixtureServer("--pages", str(PAGES), "--links", str(LINKS), "--seed", SEED)
-
-
-def tearDownModule():
-    if SRV:
-        SRV.stop()
+setUpModule, tearDownModule = common.fixture_module(
+    globals(), "--pages", str(PAGES), "--links", str(LINKS), "--seed", SEED)
 
 
 def html_url(name, body):

@@ -21,15 +21,7 @@ SRV = None
 MB = 1 << 20
 
 
-def setUpModule():
-    global SRV
-    common.areq_bin()
-    SRV = common.FixtureServer()
-
-
-def tearDownModule():
-    if SRV:
-        SRV.stop()
+setUpModule, tearDownModule = common.fixture_module(globals())
 
 
 class MemoryTest(AreqTest):

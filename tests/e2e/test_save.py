@@ -26,19 +26,8 @@ SRV = None
 MB = 1 << 20
 
 
-def setUpModule():
-    global SRV
-    common.areq_bin()
-    SRV = common.FixtureServer()
+setUpModule, tearDownModule = common.fixture_module(globals())
 
-
-def tearDownModule():
-    if SRV:
-        SRV.stop()
-
-
-def host_dir():
-    return "127.0.0.1:%d" % SRV.port
 
 
 class SaveTest(AreqTest):
@@ -73,7 +62,7 @@ class BodiesTest(SaveTest):
         self.write_urls(list(urls))
         res = self.run_areq(["--save", "saved", "--manifest", "m.jsonl", "-o", "out.tsv"])
         self.assertEqual(res.rc, 0, res)
-        root = os.path.join(self.save_dir(), host_dir())
+        root = os.path.join(self.save_dir(), common.host_dir(SRV))
         self.assertSavedAsServed(root, urls)
         self.assertEqual(len(tree(self.save_dir())), len(urls))
         self.assertNoTemporaryFiles(self.save_dir())
@@ -93,7 +82,7 @@ class BodiesTest(SaveTest):
             self.assertEqual(set(l), {"url", "final_url", "path", "bytes", "type", "sha256"})
             with open(os.path.join(self.save_dir(), l["path"]), "rb") as f:
                 data = f.read()
-            self.assertEqual(l["path"], host_dir() + "/" + urls[l["url"]])
+            self.assertEqual(l["path"], common.host_dir(SRV) + "/" + urls[l["url"]])
             self.assertEqual(l["sha256"], hashlib.sha256(data).hexdigest(), l)
             self.assertEqual(l["bytes"], len(data))
             self.assertEqual(l["final_url"], l["url"])
@@ -110,7 +99,7 @@ class BodiesTest(SaveTest):
         self.assertEqual(line["url"], url)
         self.assertEqual(line["final_url"], target)
         # Saved under the URL that was asked for, which is what links to it name.
-        self.assertEqual(line["path"], host_dir() + "/redirect?to=%2Fsave%2Fmoved%2Fto.png")
+        self.assertEqual(line["path"], common.host_dir(SRV) + "/redirect?to=%2Fsave%2Fmoved%2Fto.png")
         with open(os.path.join(self.save_dir(), line["path"]), "rb") as f:
             self.assertEqual(f.read(), served(target))
 
@@ -121,7 +110,7 @@ class BodiesTest(SaveTest):
         res = self.run_areq(["--save", "saved", "--save-types", "image/*, application/PDF",
                              "-o", "out.tsv"])
         self.assertEqual(res.rc, 0, res)
-        files = tree(os.path.join(self.save_dir(), host_dir()))
+        files = tree(os.path.join(self.save_dir(), common.host_dir(SRV)))
         self.assertEqual(sorted(files), ["save/t/a.png", "save/t/b.gif", "save/t/c.pdf"])
         # HTML not saved is still scanned; CSS is skipped as without --save.
         self.assertIn(SRV.url("/save/t/x.html"), res.read("out.tsv"))
@@ -134,14 +123,14 @@ class BodiesTest(SaveTest):
         res = self.run_areq(["--save", "saved", "-o", "/dev/null"] + urls)
         self.assertEqual(res.rc, 0, res)
         self.assertRegex(res.err_lines()[-1], r"\b0 ok, 0 failed, 0 skipped, 2 saved\b")
-        self.assertSavedAsServed(os.path.join(self.save_dir(), host_dir()),
-                                 {u: u.split(host_dir() + "/")[1] for u in urls})
+        self.assertSavedAsServed(os.path.join(self.save_dir(), common.host_dir(SRV)),
+                                 {u: u.split(common.host_dir(SRV) + "/")[1] for u in urls})
         # With --depth the links are needed: the page is scanned and its link followed.
         res = self.run_areq(["--save", "saved2", "-o", "/dev/null", "-d", "1", "--no-robots",
                              page])
         self.assertEqual(res.rc, 0, res)
         self.assertRegex(res.err_lines()[-1], r"\b2 ok, 0 failed, 0 skipped, 2 saved\b")
-        self.assertIn("save/only/a.html", tree(os.path.join(self.tmp, "saved2", host_dir())))
+        self.assertIn("save/only/a.html", tree(os.path.join(self.tmp, "saved2", common.host_dir(SRV))))
 
     def test_without_save_nothing_changes(self):
         url = SRV.url("/save/t/a.png")
@@ -186,7 +175,7 @@ class LayoutTest(SaveTest):
         self.write_urls(urls)
         res = self.run_areq(["--save", "saved", "-o", "out.tsv", "-c", "1"])
         self.assertEqual(res.rc, 0, res)
-        root = os.path.join(self.save_dir(), host_dir())
+        root = os.path.join(self.save_dir(), common.host_dir(SRV))
         files = tree(root)
         want = {}
         for p, rel in self.TABLE:
@@ -202,7 +191,7 @@ class LayoutTest(SaveTest):
     def test_port_is_part_of_the_host_directory(self):
         res = self.run_areq(["--save", "saved", "-o", "out.tsv", SRV.url("/save/p.png")])
         self.assertEqual(res.rc, 0, res)
-        self.assertEqual(os.listdir(self.save_dir()), [host_dir()])
+        self.assertEqual(os.listdir(self.save_dir()), [common.host_dir(SRV)])
 
 
 class EscapeTest(SaveTest):
@@ -262,7 +251,7 @@ class EscapeTest(SaveTest):
         outside = os.path.join(self.tmp, "outside")
         os.mkdir(outside)
         self.write("outside/victim.png", b"untouched")
-        base = os.path.join(self.save_dir(), host_dir(), "save")
+        base = os.path.join(self.save_dir(), common.host_dir(SRV), "save")
         os.makedirs(base)
         os.symlink(outside, os.path.join(base, "linkdir"))
         os.symlink(os.path.join(outside, "victim.png"), os.path.join(base, "victim.png"))
@@ -302,7 +291,7 @@ class PartialTest(SaveTest):
         self.assertRegex(res.err_lines()[-1], r"\b0 ok, 7 failed, 0 skipped, 0 saved\b")
 
     def test_a_good_copy_is_never_replaced_by_a_bad_one(self):
-        root = os.path.join(self.save_dir(), host_dir())
+        root = os.path.join(self.save_dir(), common.host_dir(SRV))
         good = {"save15/cut?at=50000": b"good cut", "close-mid-body": b"good close",
                 "status/404": b"good 404", "save/big.png?size=50000": b"good big"}
         for rel, data in good.items():
@@ -313,20 +302,20 @@ class PartialTest(SaveTest):
         res = self.run_areq(["--save", "saved", "-o", "out.tsv", "--retries", "1",
                              "--max-size", "20k"])
         self.assertEqual(res.rc, 1, res)
-        self.assertEqual(tree(self.save_dir()), {host_dir() + "/" + k: v for k, v in good.items()})
+        self.assertEqual(tree(self.save_dir()), {common.host_dir(SRV) + "/" + k: v for k, v in good.items()})
 
     def test_not_modified_keeps_the_saved_file(self):
         # A 304 has no body: the sink never starts, and the copy saved earlier stays. (With
         # --state the store sends the validators; here the request carries them itself.)
         url = SRV.url("/cond14/fixed?etag=%22v1%22")
-        rel = os.path.join(self.save_dir(), host_dir(), "cond14", 'fixed?etag=%22v1%22')
+        rel = os.path.join(self.save_dir(), common.host_dir(SRV), "cond14", 'fixed?etag=%22v1%22')
         os.makedirs(os.path.dirname(rel))
         with open(rel, "wb") as f:
             f.write(b"saved before")
         res = self.run_areq(["--save", "saved", "-o", "out.tsv", "-H", 'If-None-Match: "v1"',
                              url])
         self.assertIn("304", res.err)
-        self.assertEqual(tree(self.save_dir()), {host_dir() + "/cond14/fixed?etag=%22v1%22":
+        self.assertEqual(tree(self.save_dir()), {common.host_dir(SRV) + "/cond14/fixed?etag=%22v1%22":
                                                  b"saved before"})
         # Without the validator the page is saved anew.
         res = self.run_areq(["--save", "saved", "-o", "out.tsv", url])
@@ -478,8 +467,8 @@ class DiskTest(SaveTest):
         for p in ps:
             out, err = p.communicate(timeout=scaled(60))
             self.assertEqual(p.returncode, 0, err)
-        root = os.path.join(self.save_dir(), host_dir())
-        self.assertSavedAsServed(root, {u: u.split(host_dir() + "/")[1] for u in urls})
+        root = os.path.join(self.save_dir(), common.host_dir(SRV))
+        self.assertSavedAsServed(root, {u: u.split(common.host_dir(SRV) + "/")[1] for u in urls})
         self.assertNoTemporaryFiles(self.save_dir())
 
 
@@ -492,7 +481,7 @@ class MemoryTest(SaveTest):
         res, rss = measure_areq(["--save", "saved", "-o", "out.tsv", "--max-size", "0",
                                  "--manifest", "m.jsonl", url], self.tmp, timeout=300)
         self.assertEqual(res.rc, 0, res)
-        path = os.path.join(self.save_dir(), host_dir(), "save15", "big?size=%d" % size)
+        path = os.path.join(self.save_dir(), common.host_dir(SRV), "save15", "big?size=%d" % size)
         self.assertEqual(os.path.getsize(path), size)
         self.assertTrue(SRV.completed(common.target_of(url)))
         with open(os.path.join(self.tmp, "m.jsonl"), encoding="utf-8") as f:

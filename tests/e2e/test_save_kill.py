@@ -24,19 +24,8 @@ SRV = None
 SEED = int(os.environ.get("AREQ_KILL_SEED", str(int(time.time()) % 100000)))
 
 
-def setUpModule():
-    global SRV
-    common.areq_bin()
-    SRV = common.FixtureServer()
+setUpModule, tearDownModule = common.fixture_module(globals())
 
-
-def tearDownModule():
-    if SRV:
-        SRV.stop()
-
-
-def host_dir():
-    return "127.0.0.1:%d" % SRV.port
 
 
 def temporary_files(root):
@@ -107,7 +96,7 @@ class KillTest(AreqTest):
         # Once a streamed body has its file: a small body's lives only for a moment, and a
         # kill after it had gone (under valgrind, before the streamed ones had theirs) left
         # nothing to remove.
-        streamed = os.path.join(root, host_dir(), "save15")
+        streamed = os.path.join(root, common.host_dir(SRV), "save15")
         self.kill_at_random(0, True, rng, begun=lambda: temporary_files(streamed) != [])
         left = temporary_files(root)
         self.assertNotEqual(left, [], "seed %d: no temporary file was left to remove" % SEED)
@@ -128,7 +117,7 @@ class KillTest(AreqTest):
         # 16 pieces of 64 KiB, 50 ms apart (1 s under valgrind): alive while the other runs.
         slow = SRV.url("/save15/big?size=1000000&pause=%g" % (0.05 * common.TIME_FACTOR))
         p = self.start(["--save", "saved", "-o", "out.tsv", "--max-size", "0", slow], True)
-        target = os.path.join(self.tmp, "saved", host_dir(), "save15")
+        target = os.path.join(self.tmp, "saved", common.host_dir(SRV), "save15")
         try:
             self.assertTrue(common.wait_for(lambda: temporary_files(target) != [],
                                             scaled(10)), "the body did not begin")

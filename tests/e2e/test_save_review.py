@@ -26,19 +26,8 @@ from common import AreqTest, file_tree as tree, served, scaled  # noqa: E402
 SRV = None
 
 
-def setUpModule():
-    global SRV
-    common.areq_bin()
-    SRV = common.FixtureServer()
+setUpModule, tearDownModule = common.fixture_module(globals())
 
-
-def tearDownModule():
-    if SRV:
-        SRV.stop()
-
-
-def host_dir():
-    return "127.0.0.1:%d" % SRV.port
 
 
 def read_manifest(path):
@@ -85,11 +74,11 @@ class NamesTest(ReviewTest):
             self.assertEqual(l["sha256"], hashlib.sha256(data).hexdigest())
         paths = {l["url"]: l["path"] for l in lines}
         # Valid UTF-8 stays as it is (a browser finds café.png); the rest is %XX.
-        self.assertEqual(paths[urls[1]], host_dir() + "/save/u/caf\u00e9.png")
-        self.assertEqual(paths[urls[0]], host_dir() + "/save/u/%FF%FE.png")
-        self.assertEqual(paths[urls[2]], host_dir() + "/save/u/%C3.png")
-        self.assertEqual(paths[urls[3]], host_dir() + "/save/u/%ED%A0%80.png")
-        self.assertEqual(paths[urls[4]], host_dir() + "/save/u%E9/x.png")
+        self.assertEqual(paths[urls[1]], common.host_dir(SRV) + "/save/u/caf\u00e9.png")
+        self.assertEqual(paths[urls[0]], common.host_dir(SRV) + "/save/u/%FF%FE.png")
+        self.assertEqual(paths[urls[2]], common.host_dir(SRV) + "/save/u/%C3.png")
+        self.assertEqual(paths[urls[3]], common.host_dir(SRV) + "/save/u/%ED%A0%80.png")
+        self.assertEqual(paths[urls[4]], common.host_dir(SRV) + "/save/u%E9/x.png")
         for d, dirs, files in os.walk(os.fsencode(self.save_dir())):
             for name in dirs + files:
                 name.decode("utf-8")  # every name on disk is text
@@ -111,16 +100,16 @@ class NamesTest(ReviewTest):
         self.write_urls(urls)
         res = self.run_areq(["--save", "saved", "-o", "out.tsv", "--manifest", "m.jsonl"])
         self.assertEqual(res.rc, 0, res)
-        files = tree(os.path.join(self.save_dir(), host_dir()))
+        files = tree(os.path.join(self.save_dir(), common.host_dir(SRV)))
         self.assertEqual(sorted(files), sorted(rel for _, rel in table))
         # The bytes are those served for the URL as areq sent it (normalised: %2f is %2F).
         lines = read_manifest(os.path.join(self.tmp, "m.jsonl"))
         self.assertEqual(sorted(l["path"] for l in lines),
-                         sorted(host_dir() + "/" + rel for _, rel in table))
+                         sorted(common.host_dir(SRV) + "/" + rel for _, rel in table))
         for l in lines:
             self.assertEqual(files[l["path"].split("/", 1)[1]], served(l["url"]), l)
         self.assertEqual(os.listdir(self.tmp).count("saved"), 1)
-        self.assertEqual(sorted(os.listdir(self.save_dir())), [host_dir()])
+        self.assertEqual(sorted(os.listdir(self.save_dir())), [common.host_dir(SRV)])
 
     def test_path_longer_than_path_max(self):
         # 24 names of 200 bytes: 4.8 KB of path, beyond PATH_MAX; each name fits, so the
@@ -135,7 +124,7 @@ class NamesTest(ReviewTest):
         self.assertEqual(sorted(lines), sorted([url, ok]))
         rel = lines[url]["path"]
         self.assertGreater(len(rel), 4096)
-        self.assertEqual(rel, host_dir() + "/save/deep/" + segs + "/leaf.png")
+        self.assertEqual(rel, common.host_dir(SRV) + "/save/deep/" + segs + "/leaf.png")
         fd = os.open(self.save_dir(), os.O_RDONLY)
         try:
             for name in rel.split("/")[:-1]:
@@ -259,7 +248,7 @@ class OrderTest(ReviewTest):
         one = self.saved_tree(urls, "one")
         two = self.saved_tree(list(reversed(urls)), "two")
         self.assertEqual(one, two)
-        h = host_dir() + "/save/od/"
+        h = common.host_dir(SRV) + "/save/od/"
         self.assertEqual(one[h + "a.png/index.html"], served(urls[0]))
         self.assertEqual(one[h + "a.png/b.png"], served(urls[1]))
         self.assertEqual(one[h + "c/d/index.html"], served(urls[3]))
@@ -275,7 +264,7 @@ class OrderTest(ReviewTest):
         two = self.saved_tree(list(reversed(urls)), "two")
         self.assertEqual(one, two)
         self.assertNotEqual(served(urls[0]), served(urls[1]))
-        self.assertEqual(one, {host_dir() + "/save/os/x/index.html": served(urls[1])})
+        self.assertEqual(one, {common.host_dir(SRV) + "/save/os/x/index.html": served(urls[1])})
 
     def test_index_html_and_directory_do_not_depend_on_order(self):
         # Both are bound for d/index.html: the URL that spells the name wins.
@@ -284,7 +273,7 @@ class OrderTest(ReviewTest):
         two = self.saved_tree(list(reversed(urls)), "two")
         self.assertEqual(one, two)
         self.assertNotEqual(served(urls[0]), served(urls[1]))
-        self.assertEqual(one, {host_dir() + "/save/oi/d/index.html": served(urls[1])})
+        self.assertEqual(one, {common.host_dir(SRV) + "/save/oi/d/index.html": served(urls[1])})
 
     def test_file_and_directory_at_once(self):
         # 30 pairs of `kN` and `kN/x.png` fetched 60 at a time: the moves of a file into
@@ -296,7 +285,7 @@ class OrderTest(ReviewTest):
         self.write_urls(urls)
         res = self.run_areq(["--save", "saved", "-o", "out.tsv", "-c", "60"])
         self.assertEqual(res.rc, 0, res)
-        files = tree(os.path.join(self.save_dir(), host_dir(), "save", "race"))
+        files = tree(os.path.join(self.save_dir(), common.host_dir(SRV), "save", "race"))
         self.assertEqual(len(files), 60, sorted(files))
         for i in range(30):
             self.assertEqual(files["k%d/index.html" % i], served(urls[2 * i]), i)
@@ -312,10 +301,10 @@ class FaultTest(ReviewTest):
         urls = [SRV.url("/huge?size=5000000&chunked=1"), SRV.url("/gzip-bomb?size=5000000"),
                 SRV.url("/save15/big?size=900000&pause=0.2"),
                 SRV.url("/save15/cut?size=900000&at=600000")]
-        root = os.path.join(self.save_dir(), host_dir())
+        root = os.path.join(self.save_dir(), common.host_dir(SRV))
         os.makedirs(os.path.join(root, "save15"))
         for u in urls:
-            self.write(os.path.join("saved", host_dir(), u.split(host_dir() + "/")[1]),
+            self.write(os.path.join("saved", common.host_dir(SRV), u.split(common.host_dir(SRV) + "/")[1]),
                        b"good " + u.encode())
         self.write_urls(urls)
         res = self.run_areq(["--save", "saved", "-o", "out.tsv", "--max-size", "1M",
@@ -328,7 +317,7 @@ class FaultTest(ReviewTest):
         # Each sent more than a body held in memory (256 KiB) before it failed: streamed.
         self.assertFalse(any("--max-size" in l for l in res.err_lines() if urls[3] in l))
         files = tree(root)
-        self.assertEqual(files, {u.split(host_dir() + "/")[1]: b"good " + u.encode()
+        self.assertEqual(files, {u.split(common.host_dir(SRV) + "/")[1]: b"good " + u.encode()
                                  for u in urls})
         self.assertNoTemporaryFiles(self.save_dir())
 
@@ -336,10 +325,10 @@ class FaultTest(ReviewTest):
     def test_no_content_keeps_the_good_copy(self):
         # 204 and 205 have no content: nothing is saved, and an earlier copy is not made
         # an empty file. A 202 or 203 has a body, saved as any 2xx.
-        root = os.path.join(self.save_dir(), host_dir(), "status")
+        root = os.path.join(self.save_dir(), common.host_dir(SRV), "status")
         os.makedirs(root)
         for code in ("204", "205", "202"):
-            self.write(os.path.join("saved", host_dir(), "status", code), b"good " + code.encode())
+            self.write(os.path.join("saved", common.host_dir(SRV), "status", code), b"good " + code.encode())
         urls = [SRV.url("/status/%d" % c) for c in (204, 205, 202, 203)]
         for extra in (["-o", "/dev/null"], ["-o", "out.tsv"]):
             res = self.run_areq(["--save", "saved", "--retries", "0"] + extra + urls)
@@ -381,7 +370,7 @@ class PermissionTest(ReviewTest):
     def test_one_locked_directory_is_that_urls_failure(self):
         # DIR is writable; one directory below it is not: the URL that needs it fails,
         # named, and the run goes on to save the others (exit 1, not 3).
-        locked = os.path.join(self.save_dir(), host_dir(), "save", "locked")
+        locked = os.path.join(self.save_dir(), common.host_dir(SRV), "save", "locked")
         os.makedirs(locked)
         for d, _, _ in os.walk(self.save_dir()):
             os.chmod(d, 0o777)
@@ -395,7 +384,7 @@ class PermissionTest(ReviewTest):
         self.assertFailureReported(res, urls[0], "cannot save", "Permission denied")
         self.assertNotIn("cannot save into", res.err)
         self.assertEqual(os.listdir(locked), [])
-        files = tree(os.path.join(self.save_dir(), host_dir(), "save", "free"))
+        files = tree(os.path.join(self.save_dir(), common.host_dir(SRV), "save", "free"))
         self.assertEqual(files, {"%d.png" % i: served(urls[i + 1]) for i in range(4)})
 
 
@@ -424,7 +413,7 @@ class PermissionTest(ReviewTest):
                       err)
         with open(os.path.join(self.tmp, "listing")) as f:
             listing = sorted(l.split() for l in f if l.strip())
-        self.assertEqual(listing, [[host_dir() + "/save/fd/a.png?size=100000", "100000"]])
+        self.assertEqual(listing, [[common.host_dir(SRV) + "/save/fd/a.png?size=100000", "100000"]])
 
 
 class LinkTest(ReviewTest):
@@ -433,19 +422,19 @@ class LinkTest(ReviewTest):
         os.mkdir(outside)
         self.write("outside/h.png", b"untouched")
         os.makedirs(self.save_dir())
-        os.symlink(outside, os.path.join(self.save_dir(), host_dir()))
+        os.symlink(outside, os.path.join(self.save_dir(), common.host_dir(SRV)))
         url = SRV.url("/h.png")
         res = self.run_areq(["--save", "saved", "-o", "out.tsv", "--retries", "0",
                              SRV.url("/save/h.png"), url])
         self.assertEqual(res.rc, 1, res)
         self.assertEqual(tree(outside), {"h.png": b"untouched"})
         self.assertFailureReported(res, SRV.url("/save/h.png"), "cannot save")
-        self.assertTrue(os.path.islink(os.path.join(self.save_dir(), host_dir())))
+        self.assertTrue(os.path.islink(os.path.join(self.save_dir(), common.host_dir(SRV))))
 
     def test_dangling_links_are_not_made_real(self):
         # A dangling link at the file's name and at a directory's: neither is followed
         # (their targets would be created outside), neither replaced.
-        base = os.path.join(self.save_dir(), host_dir(), "save", "dl")
+        base = os.path.join(self.save_dir(), common.host_dir(SRV), "save", "dl")
         os.makedirs(base)
         gone = os.path.join(self.tmp, "gone")
         os.symlink(gone + "-file", os.path.join(base, "f.png"))
@@ -479,7 +468,7 @@ class TypesTest(ReviewTest):
         res = self.run_areq(["--save", "saved", "-o", "out.tsv", "--save-types",
                              " TEXT/* , image/* "])
         self.assertEqual(res.rc, 0, res)
-        files = tree(os.path.join(self.save_dir(), host_dir(), "save", "ty"))
+        files = tree(os.path.join(self.save_dir(), common.host_dir(SRV), "save", "ty"))
         self.assertEqual(sorted(files), ["a.txt?ctype=text%2Fplain;%20charset=utf-8",
                                          "b.bin?ctype=IMAGE%2FPNG",
                                          "c.bin?ctype=image%2Fsvg%2Bxml"])
@@ -487,7 +476,7 @@ class TypesTest(ReviewTest):
         res = self.run_areq(["--save", "oct", "-o", "out.tsv", "--save-types",
                              "application/octet-stream", urls[-1], urls[0]])
         self.assertEqual(res.rc, 0, res)
-        self.assertEqual(list(tree(os.path.join(self.tmp, "oct", host_dir(), "save",
+        self.assertEqual(list(tree(os.path.join(self.tmp, "oct", common.host_dir(SRV), "save",
                                                 "ty"))), ["e.bin?ctype=none"])
         # A list item that is not a media type is named, before anything is fetched.
         before = SRV.count(common.target_of(urls[0]))
@@ -508,7 +497,7 @@ class InterruptTest(ReviewTest):
         self.write_urls(small + urls)
         p = common.start_areq(["--save", "saved", "-o", "/dev/null", "--max-size", "0",
                                "-c", "8"], self.tmp)
-        big_dir = os.path.join(self.save_dir(), host_dir(), "save15")
+        big_dir = os.path.join(self.save_dir(), common.host_dir(SRV), "save15")
         try:
             self.assertTrue(common.wait_for(
                 lambda: len(common.temporary_files_open(p.pid, big_dir)) == 4, scaled(10)),
@@ -537,7 +526,7 @@ class KillTest(ReviewTest):
         url = SRV.url("/save15/big?size=50000000&pause=0.05")
         p = common.start_areq(["--save", "saved", "-o", "out.tsv", "--max-size", "0", url],
                               self.tmp)
-        target_dir = os.path.join(self.save_dir(), host_dir(), "save15")
+        target_dir = os.path.join(self.save_dir(), common.host_dir(SRV), "save15")
         try:
             self.assertTrue(common.wait_for(
                 lambda: any(os.stat(f).st_size > 0

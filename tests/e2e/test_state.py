@@ -21,15 +21,8 @@ SRV = None
 PAGES = 40
 
 
-def setUpModule():
-    global SRV
-    common.areq_bin()
-    SRV = common.FixtureServer("--pages", str(PAGES), "--links", "12", "--robots", "404")
-
-
-def tearDownModule():
-    if SRV:
-        SRV.stop()
+setUpModule, tearDownModule = common.fixture_module(
+    globals(), "--pages", str(PAGES), "--links", "12", "--robots", "404")
 
 
 def lines_of(text):

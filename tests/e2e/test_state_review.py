@@ -28,15 +28,8 @@ PAGES = 120
 DELAY = "0.015"
 
 
-def setUpModule():
-    global SRV
-    common.areq_bin()
-    SRV = common.FixtureServer("--pages", str(PAGES), "--links", "6", "--robots", "404")
-
-
-def tearDownModule():
-    if SRV:
-        SRV.stop()
+setUpModule, tearDownModule = common.fixture_module(
+    globals(), "--pages", str(PAGES), "--links", "6", "--robots", "404")
 
 
 def multiset(data):
