@@ -80,6 +80,7 @@ struct worker {
     uv_cond_t wake;
     uv_async_t done; /* ref'd only while the loop waits for an answer */
     int up, quit;
+    int start_error; /* a start that failed: not tried again, `done` may still be closing */
 };
 
 struct state {
@@ -1344,8 +1345,8 @@ int state_commit_now(state *s, const uint64_t whole[STATE_NFILES],
 
 /* ---- the store's threads ---- */
 
-static int worker_start(struct worker *w, uv_loop_t *loop, uv_thread_cb run, uv_async_cb done,
-                        state *s)
+static int worker_try_start(struct worker *w, uv_loop_t *loop, uv_thread_cb run,
+                            uv_async_cb done, state *s)
 {
     int rc = uv_mutex_init(&w->lock);
     if (rc != 0)
@@ -1369,6 +1370,20 @@ static int worker_start(struct worker *w, uv_loop_t *loop, uv_thread_cb run, uv_
     }
     uv_cond_destroy(&w->wake);
     uv_mutex_destroy(&w->lock);
+    return rc;
+}
+
+static int worker_start(struct worker *w, uv_loop_t *loop, uv_thread_cb run, uv_async_cb done,
+                        state *s)
+{
+    /* Tried once: the handle a failed start closed is the loop's until the loop has run
+     * its close, and initialised again before that it broke libuv's handle queue (an
+     * abort in uv__finish_close on the next visit); nor would a second try fare better. */
+    if (w->start_error != 0)
+        return w->start_error;
+    int rc = worker_try_start(w, loop, run, done, s);
+    if (rc != 0)
+        w->start_error = rc;
     return rc;
 }
 
