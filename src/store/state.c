@@ -1465,8 +1465,10 @@ int state_commit(state *s, uv_loop_t *loop, const uint64_t whole[STATE_NFILES],
     if (s->busy)
         return -EBUSY;
     int rc = s->committer.up ? 0 : worker_start(&s->committer, loop, commit_thread, commit_done, s);
-    if (rc == 0)
-        rc = take_batch(s, whole, finish);
+    if (rc != 0) /* the caller's message is s->why */
+        return say(s->why, sizeof s->why, rc, "state file %s: cannot start a thread to commit: %s",
+                   s->path, uv_strerror(rc));
+    rc = take_batch(s, whole, finish);
     if (rc != 0)
         return rc;
     set_sync(s, sync_fds);

@@ -780,11 +780,14 @@ class NoReaderThreadTest(Base):
                            timeout=scaled(60))
         return p.returncode, p.stderr.decode("utf-8", "replace")
 
-    def test_lookups_without_a_reader_thread(self):
+    def skip_unless_limits_hold(self):
         with open(common.areq_bin(), "rb") as f:
             binary = f.read()
         if common.WRAPPER or b"__asan_init" in binary or b"__tsan_init" in binary:
             self.skipTest("address-space limits do not hold under valgrind or a sanitizer")
+
+    def test_lookups_without_a_reader_thread(self):
+        self.skip_unless_limits_hold()
         urls = [SRV.url("/site/p%d.html" % i) for i in range(1, 7)]
         r = self.run_areq(["-q", "-o", "clean"] + urls)
         self.assertEqual(r.rc, 0, r)
@@ -804,6 +807,17 @@ class NoReaderThreadTest(Base):
                 statuses = [str(e[5]) for e in SRV.conditional()[mark:]]
                 self.assertEqual(statuses, ["304"] * len(urls), err)
                 self.assertIn("6 not modified", err)
+
+    def test_no_commit_thread_is_named(self):
+        """A run long enough to commit on the commit thread, which cannot start either: the
+        run stops on a message that says so (before: "areq: " and nothing more)."""
+        self.skip_unless_limits_hold()
+        urls = [SRV.url("/site/p%d.html" % i) for i in range(1, 7)]
+        rc, err = self.limited_run(["-o", "out", "--state", "s.db", "--delay", "0.03"] + urls)
+        self.assertEqual(rc, 3, err)
+        self.assertNotIn("areq: \n", err)
+        self.assertTrue(any("s.db" in l and "thread" in l for l in err.splitlines()), err)
+        multiset(self.data("out"))  # whole lines
 
 
 if __name__ == "__main__":
