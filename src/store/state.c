@@ -289,8 +289,8 @@ struct entry {
 
 /* Reads the k-th entry at *p, given the lengths of the targets before it. 0, or -EINVAL
  * when the blob is damaged: a varint cut short, a rest beyond the blob, or a prefix shared
- * with a target before the first or longer than that target. (A rest holding a NUL is
- * damage too, which decode_lines finds.) */
+ * with a target before the first or longer than that target. (A rest holding a NUL or a
+ * newline is damage too, which decode_lines finds.) */
 static int read_entry(const unsigned char **p, const unsigned char *end, size_t k,
                       const size_t before_len[TARGETS_BACK], struct entry *e)
 {
@@ -368,6 +368,11 @@ static int decode_lines(const void *blob, size_t len, const char *prefix, size_t
         /* A target is a C string: one holding a NUL would decode as two, and its line would
          * not be its pair. For lines, one look over all of them at the end finds it. */
         if (end_with == '\0' && memchr(e.bytes, '\0', e.rest) != NULL)
+            return -EINVAL;
+        /* Nor does a target hold a newline (url.h: resolving drops them): as a line it
+         * would be two, one without its source, and the links read back from the lines
+         * (page.c) would be out of step. */
+        if (memchr(e.bytes, '\n', e.rest) != NULL)
             return -EINVAL;
         before[k % TARGETS_BACK] = at;
         before_len[k % TARGETS_BACK] = e.shared + e.rest;

@@ -667,6 +667,26 @@ class StoreInternalsTest(Base):
         self.assertEqual(r.rc, 0, r)
         self.assertNoDuplicate(self.data("out"))
 
+    def test_newline_inside_a_stored_target(self):
+        """rev14c: a stored target holding a newline (no fetch stores one: resolving drops
+        them) is damage like a NUL. Before, a 304's TSV lines (f220369) wrote it as two
+        lines, one without its source, and read the links to follow back from the lines
+        out of step, so that the page's later links were not followed."""
+        args = ["-d", "2", self.start_url]
+        r = self.run_areq(["-q", "-o", "clean", "--state", "s.db"] + args)
+        self.assertEqual(r.rc, 0, r)
+        src = self.start_url.encode()
+        targets = [l.split(b"\t", 1)[1] for l in self.data("clean").split(b"\n")[1:]
+                   if l.startswith(src + b"\t")]
+        self.assertGreater(len(targets), 3)
+        targets[1] = targets[1][:12] + b"\n" + targets[1][12:]
+        self.damage("s.db", [self.start_url], [b"".join(target(0, 1, t) for t in targets)])
+        r = self.run_areq(["-v", "-o", "out", "--state", "s.db"] + args)
+        self.assertEqual(r.rc, 0, r)
+        self.assertTrue(any(self.start_url in l and "damaged" in l for l in r.err.splitlines()),
+                        r.err[-3000:])
+        self.assertEqual(multiset(self.data("out")), multiset(self.data("clean")))
+
     def test_store_of_an_earlier_layout_is_refused(self):
         """Schema 1 was written with other front-coding (and, before that, the targets in
         the page row and SHA-256 body hashes): read by this build, its lists decode to other
