@@ -805,6 +805,12 @@ class NoReaderThreadTest(Base):
             binary = f.read()
         if common.WRAPPER or b"__asan_init" in binary or b"__tsan_init" in binary:
             self.skipTest("address-space limits do not hold under valgrind or a sanitizer")
+        import resource
+        hard = resource.getrlimit(resource.RLIMIT_STACK)[1]
+        as_hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+        if (hard != resource.RLIM_INFINITY and hard < (1 << 30)) or \
+                (as_hard != resource.RLIM_INFINITY and as_hard < (1 << 30) + (600 << 20)):
+            self.skipTest("RLIMIT_STACK or RLIMIT_AS cannot be raised as far here")
 
     def test_lookups_without_a_reader_thread(self):
         self.skip_unless_limits_hold()
