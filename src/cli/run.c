@@ -228,22 +228,34 @@ static void close_inputs(const struct options *o, int *fds)
  * --append, read its own output for ever). Compared by device and inode, so that another
  * name for the same file (a link, a relative path, /dev/stdin) is caught too. 0, or -1
  * after the message. */
-static int check_not_output(const struct options *o, const int *fds)
+static int check_not_written(const struct options *o, const int *fds, const char *path,
+                             const char *what)
 {
     struct stat out;
-    if (strcmp(o->output, "-") == 0 ? fstat(STDOUT_FILENO, &out) != 0
-                                     : stat(o->output, &out) != 0)
+    if (path == NULL || (strcmp(path, "-") == 0 ? fstat(STDOUT_FILENO, &out) != 0
+                                                : stat(path, &out) != 0))
         return 0; /* a new file cannot be a list */
     if (!S_ISREG(out.st_mode))
         return 0;
     for (size_t i = 0; i < o->ninputs; i++) {
         struct stat in;
         if (fstat(fds[i], &in) == 0 && in.st_dev == out.st_dev && in.st_ino == out.st_ino) {
-            log_fatal("%s is both an input list and the output: refusing to overwrite it",
-                      o->inputs[i]);
+            log_fatal("%s is both an input list and %s: refusing to overwrite it",
+                      o->inputs[i], what);
             return -1;
         }
     }
+    return 0;
+}
+
+/* The same for every file the run writes: a --failures or --changes file replaces a list
+ * as the output does (rev14c). */
+static int check_not_output(const struct options *o, const int *fds)
+{
+    if (check_not_written(o, fds, o->output, "the output") != 0 ||
+        check_not_written(o, fds, o->failures, "an output (--failures)") != 0 ||
+        check_not_written(o, fds, o->changes, "an output (--changes)") != 0)
+        return -1;
     return 0;
 }
 

@@ -80,6 +80,7 @@ struct worker {
     uv_cond_t wake;
     uv_async_t done; /* ref'd only while the loop waits for an answer */
     int up, quit;
+    int start_error; /* a start that failed: not tried again, `done` may still be closing */
 };
 
 struct state {
@@ -288,8 +289,8 @@ struct entry {
 
 /* Reads the k-th entry at *p, given the lengths of the targets before it. 0, or -EINVAL
  * when the blob is damaged: a varint cut short, a rest beyond the blob, or a prefix shared
- * with a target before the first or longer than that target. (A rest holding a NUL is
- * damage too, which decode_lines finds.) */
+ * with a target before the first or longer than that target. (A rest holding a NUL or a
+ * newline is damage too, which decode_lines finds.) */
 static int read_entry(const unsigned char **p, const unsigned char *end, size_t k,
                       const size_t before_len[TARGETS_BACK], struct entry *e)
 {
@@ -367,6 +368,11 @@ static int decode_lines(const void *blob, size_t len, const char *prefix, size_t
         /* A target is a C string: one holding a NUL would decode as two, and its line would
          * not be its pair. For lines, one look over all of them at the end finds it. */
         if (end_with == '\0' && memchr(e.bytes, '\0', e.rest) != NULL)
+            return -EINVAL;
+        /* Nor does a target hold a newline (url.h: resolving drops them): as a line it
+         * would be two, one without its source, and the links read back from the lines
+         * (page.c) would be out of step. */
+        if (memchr(e.bytes, '\n', e.rest) != NULL)
             return -EINVAL;
         before[k % TARGETS_BACK] = at;
         before_len[k % TARGETS_BACK] = e.shared + e.rest;
@@ -1344,8 +1350,8 @@ int state_commit_now(state *s, const uint64_t whole[STATE_NFILES],
 
 /* ---- the store's threads ---- */
 
-static int worker_start(struct worker *w, uv_loop_t *loop, uv_thread_cb run, uv_async_cb done,
-                        state *s)
+static int worker_try_start(struct worker *w, uv_loop_t *loop, uv_thread_cb run,
+                            uv_async_cb done, state *s)
 {
     int rc = uv_mutex_init(&w->lock);
     if (rc != 0)
@@ -1369,6 +1375,20 @@ static int worker_start(struct worker *w, uv_loop_t *loop, uv_thread_cb run, uv_
     }
     uv_cond_destroy(&w->wake);
     uv_mutex_destroy(&w->lock);
+    return rc;
+}
+
+static int worker_start(struct worker *w, uv_loop_t *loop, uv_thread_cb run, uv_async_cb done,
+                        state *s)
+{
+    /* Tried once: the handle a failed start closed is the loop's until the loop has run
+     * its close, and initialised again before that it broke libuv's handle queue (an
+     * abort in uv__finish_close on the next visit); nor would a second try fare better. */
+    if (w->start_error != 0)
+        return w->start_error;
+    int rc = worker_try_start(w, loop, run, done, s);
+    if (rc != 0)
+        w->start_error = rc;
     return rc;
 }
 
@@ -1450,8 +1470,10 @@ int state_commit(state *s, uv_loop_t *loop, const uint64_t whole[STATE_NFILES],
     if (s->busy)
         return -EBUSY;
     int rc = s->committer.up ? 0 : worker_start(&s->committer, loop, commit_thread, commit_done, s);
-    if (rc == 0)
-        rc = take_batch(s, whole, finish);
+    if (rc != 0) /* the caller's message is s->why */
+        return say(s->why, sizeof s->why, rc, "state file %s: cannot start a thread to commit: %s",
+                   s->path, uv_strerror(rc));
+    rc = take_batch(s, whole, finish);
     if (rc != 0)
         return rc;
     set_sync(s, sync_fds);

@@ -340,6 +340,17 @@ class SameFileTest(IoTest):
     def test_append(self):
         self.check_refused(["--append", "-o", "urls.txt", "urls.txt"])
 
+    # rev14c: the other files a run writes. Before, `--failures urls.txt urls.txt` replaced
+    # the list with its failures (now that a replaced file is truncated by the writer's first
+    # request, after the list was read and crawled; before that, at open, before a line of it
+    # was read).
+    def test_failures_file_is_the_list(self):
+        self.check_refused(["-o", "out.tsv", "--failures", "urls.txt", "urls.txt"])
+
+    def test_changes_file_is_the_list(self):
+        self.check_refused(["-o", "out.tsv", "--state", "s.db", "--changes", "./link.txt",
+                            "urls.txt"])
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -660,6 +660,26 @@ class StoreInternalsTest(Base):
         self.assertEqual(r.rc, 0, r)
         self.assertNoDuplicate(self.data("out"))
 
+    def test_newline_inside_a_stored_target(self):
+        """rev14c: a stored target holding a newline (no fetch stores one: resolving drops
+        them) is damage like a NUL. Before, a 304's TSV lines (f220369) wrote it as two
+        lines, one without its source, and read the links to follow back from the lines
+        out of step, so that the page's later links were not followed."""
+        args = ["-d", "2", self.start_url]
+        r = self.run_areq(["-q", "-o", "clean", "--state", "s.db"] + args)
+        self.assertEqual(r.rc, 0, r)
+        src = self.start_url.encode()
+        targets = [l.split(b"\t", 1)[1] for l in self.data("clean").split(b"\n")[1:]
+                   if l.startswith(src + b"\t")]
+        self.assertGreater(len(targets), 3)
+        targets[1] = targets[1][:12] + b"\n" + targets[1][12:]
+        self.damage("s.db", [self.start_url], [b"".join(target(0, 1, t) for t in targets)])
+        r = self.run_areq(["-v", "-o", "out", "--state", "s.db"] + args)
+        self.assertEqual(r.rc, 0, r)
+        self.assertTrue(any(self.start_url in l and "damaged" in l for l in r.err.splitlines()),
+                        r.err[-3000:])
+        self.assertEqual(multiset(self.data("out")), multiset(self.data("clean")))
+
     def test_store_of_an_earlier_layout_is_refused(self):
         """Schema 1 was written with other front-coding (and, before that, the targets in
         the page row and SHA-256 body hashes): read by this build, its lists decode to other
@@ -744,6 +764,79 @@ class StoreInternalsTest(Base):
         self.assertEqual(r.rc, 0, r)
         self.assertEqual(sorted(f for f in os.listdir(self.tmp) if f.startswith("s.db")),
                          ["s.db"])
+
+
+# --- rev14c: the store's reader thread cannot start --------------------------------------
+
+def _limit_threads():
+    """In the child: a thread's stack (its default size is RLIMIT_STACK's) of 1 GiB, and
+    room for the process and one such thread only. libuv's pool, started by the header's
+    write before the crawl, takes the one; the store's reader thread (and commit thread)
+    cannot start."""
+    import resource
+    gib = 1 << 30
+    resource.setrlimit(resource.RLIMIT_STACK, (gib, gib))
+    resource.setrlimit(resource.RLIMIT_AS, (gib + (600 << 20), gib + (600 << 20)))
+
+
+class NoReaderThreadTest(Base):
+    """rev14c: when the system will not start the reader thread, each visit reads its record
+    on the loop (92b54a9). Before: the second visit re-initialised the async handle the first
+    failed start had left closing, and libuv aborted (uv__finish_close assertion, SIGABRT)."""
+
+    def limited_run(self, args):
+        env = common.areq_env()
+        env["UV_THREADPOOL_SIZE"] = "1"
+        p = subprocess.run(common.areq_argv(args), cwd=self.tmp, env=env,
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, preexec_fn=_limit_threads,
+                           timeout=scaled(60))
+        return p.returncode, p.stderr.decode("utf-8", "replace")
+
+    def skip_unless_limits_hold(self):
+        with open(common.areq_bin(), "rb") as f:
+            binary = f.read()
+        if common.WRAPPER or b"__asan_init" in binary or b"__tsan_init" in binary:
+            self.skipTest("address-space limits do not hold under valgrind or a sanitizer")
+        import resource
+        hard = resource.getrlimit(resource.RLIMIT_STACK)[1]
+        as_hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+        if (hard != resource.RLIM_INFINITY and hard < (1 << 30)) or \
+                (as_hard != resource.RLIM_INFINITY and as_hard < (1 << 30) + (600 << 20)):
+            self.skipTest("RLIMIT_STACK or RLIMIT_AS cannot be raised as far here")
+
+    def test_lookups_without_a_reader_thread(self):
+        self.skip_unless_limits_hold()
+        urls = [SRV.url("/site/p%d.html" % i) for i in range(1, 7)]
+        r = self.run_areq(["-q", "-o", "clean"] + urls)
+        self.assertEqual(r.rc, 0, r)
+        for run in ("first", "second"):
+            mark = self.answered()
+            rc, err = self.limited_run(["-v", "-o", run, "--state", "s.db"] + urls)
+            self.assertGreaterEqual(rc, 0, "%s run killed by signal %d: %s" % (run, -rc, err))
+            if rc == 3:
+                # A run longer than a commit interval also needs the commit thread, which
+                # cannot start either: that must be said, and the run end cleanly.
+                self.assertIn("thread", err, err)
+                continue
+            self.assertEqual(rc, 0, err)
+            self.assertEqual(multiset(self.data(run)), multiset(self.data("clean")))
+            if run == "second":
+                # The records were read: every page was asked conditionally.
+                statuses = [str(e[5]) for e in SRV.conditional()[mark:]]
+                self.assertEqual(statuses, ["304"] * len(urls), err)
+                self.assertIn("6 not modified", err)
+
+    def test_no_commit_thread_is_named(self):
+        """A run long enough to commit on the commit thread, which cannot start either: the
+        run stops on a message that says so (before: "areq: " and nothing more)."""
+        self.skip_unless_limits_hold()
+        urls = [SRV.url("/site/p%d.html" % i) for i in range(1, 7)]
+        rc, err = self.limited_run(["-o", "out", "--state", "s.db", "--delay", "0.03"] + urls)
+        self.assertEqual(rc, 3, err)
+        self.assertNotIn("areq: \n", err)
+        self.assertTrue(any("s.db" in l and "thread" in l for l in err.splitlines()), err)
+        multiset(self.data("out"))  # whole lines
 
 
 if __name__ == "__main__":
