@@ -93,6 +93,7 @@ struct state {
     uv_mutex_t rd_lock;       /* rd and its statements, between the reader and the caller */
     int rd_lock_up;
     int64_t run;
+    int knew_pages;           /* the page table had a row when the store was opened */
     unsigned char options_hash[DIGEST_SIZE];
     int kept[STATE_NFILES];        /* the run's files whose lengths are recorded */
     uint64_t ends[STATE_NFILES];   /* each file's length as the last commit recorded it */
@@ -126,6 +127,12 @@ struct state {
     struct state_lookup *asked, *asked_tail;       /* for the reader */
     struct state_lookup *answered, *answered_tail; /* for the loop */
     size_t lookups;           /* started and not yet answered on the loop */
+    /* The loop's own: lookups started in this turn of the loop, handed to the reader all
+     * at once before the loop waits (hand_over, a prepare handle active only while some
+     * are held), so that a turn that starts many pages wakes the reader once. */
+    struct state_lookup *held, *held_tail;
+    uv_prepare_t hand_over;
+    int hand_over_up;
 
     char why[512];
 };
@@ -671,6 +678,22 @@ static int create_schema(state *s)
 
 static int wal_grew(void *arg, sqlite3 *db, const char *name, int pages);
 
+/* Whether the page table has a row. */
+static int has_pages(state *s, int *out)
+{
+    sqlite3_stmt *st;
+    int rc = prepare(s, s->rd, "SELECT EXISTS (SELECT 1 FROM page)", &st);
+    if (rc != 0)
+        return rc;
+    int code = sqlite3_step(st);
+    if (code == SQLITE_ROW)
+        *out = sqlite3_column_int(st, 0);
+    else
+        rc = sql_fail(s, s->rd, code, "cannot read");
+    sqlite3_finalize(st);
+    return rc;
+}
+
 int state_open(const char *path, state **out, char *why, size_t whylen)
 {
     *out = NULL;
@@ -756,6 +779,8 @@ int state_open(const char *path, state **out, char *why, size_t whylen)
         int found = state_last_run(s, &r);
         rc = found < 0 ? found : 0;
     }
+    if (rc == 0)
+        rc = has_pages(s, &s->knew_pages);
     if (rc != 0) {
         say(why, whylen, rc, "%s", s->why);
         state_close(s);
@@ -900,6 +925,11 @@ int state_run_begin(state *s, int64_t resume_id, const unsigned char command_has
         return sql_fail(s, s->wr, code, "cannot start a run");
     s->run = sqlite3_last_insert_rowid(s->wr);
     return 0;
+}
+
+int state_knew_pages(const state *s)
+{
+    return s->knew_pages;
 }
 
 int64_t state_run_id(const state *s)
@@ -1462,6 +1492,10 @@ void state_detach(state *s)
         return;
     worker_stop(&s->committer);
     worker_stop(&s->reader);
+    if (s->hand_over_up) {
+        uv_close((uv_handle_t *)&s->hand_over, NULL);
+        s->hand_over_up = 0;
+    }
 }
 
 int state_commit(state *s, uv_loop_t *loop, const uint64_t whole[STATE_NFILES],
@@ -1566,9 +1600,26 @@ void state_lookup_finish(struct state_lookup *l)
     state_record_finish(&l->rec);
 }
 
+/* On the loop, before it waits: what this turn asked, to the reader. */
+static void hand_over_lookups(uv_prepare_t *h)
+{
+    state *s = h->data;
+    uv_prepare_stop(h);
+    uv_mutex_lock(&s->reader.lock);
+    append_lookups(&s->asked, &s->asked_tail, s->held, s->held_tail);
+    worker_signal(&s->reader);
+    uv_mutex_unlock(&s->reader.lock);
+    s->held = s->held_tail = NULL;
+}
+
 int state_lookup_start(state *s, uv_loop_t *loop, struct state_lookup *l)
 {
     int rc = s->reader.up ? 0 : worker_start(&s->reader, loop, reader_thread, lookups_answered, s);
+    if (rc == 0 && !s->hand_over_up) {
+        rc = uv_prepare_init(loop, &s->hand_over);
+        s->hand_over.data = s;
+        s->hand_over_up = rc == 0;
+    }
     if (rc != 0)
         return rc;
     l->next = NULL;
@@ -1576,10 +1627,9 @@ int state_lookup_start(state *s, uv_loop_t *loop, struct state_lookup *l)
     l->why[0] = '\0';
     if (s->lookups++ == 0)
         uv_ref((uv_handle_t *)&s->reader.done);
-    uv_mutex_lock(&s->reader.lock);
-    append_lookups(&s->asked, &s->asked_tail, l, l);
-    worker_signal(&s->reader);
-    uv_mutex_unlock(&s->reader.lock);
+    append_lookups(&s->held, &s->held_tail, l, l);
+    if (!uv_is_active((uv_handle_t *)&s->hand_over))
+        uv_prepare_start(&s->hand_over, hand_over_lookups);
     return 0;
 }
 

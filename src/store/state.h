@@ -142,6 +142,11 @@ int state_run_begin(state *s, int64_t resume_id, const unsigned char command_has
                     const struct state_files *start, int64_t now);
 int64_t state_run_id(const state *s);
 
+/* Whether the store held any page when it was opened. A run asks about each URL once, so
+ * in a store that held none (a new one) every lookup of the run answers 0, and need not
+ * be made. */
+int state_knew_pages(const state *s);
+
 /* Decodes rec's targets into page.targets and page.targets_len, once; on any thread that
  * has the record to itself. 0, -ENOMEM, or -EINVAL for a damaged list. */
 int state_record_targets(struct state_record *rec);

@@ -98,6 +98,7 @@ static void test_round_trip(void **st)
 {
     struct env *e = *st;
     state *s = open_ok(e->path);
+    assert_false(state_knew_pages(s)); /* a new store: the run's lookups are not made */
     struct state_run run;
     assert_int_equal(state_last_run(s, &run), 0);
     assert_int_equal(state_run_begin(s, 0, cmd_hash, opt_hash, STARTING(0), 100), 0);
@@ -118,6 +119,7 @@ static void test_round_trip(void **st)
     state_close(s);
 
     s = open_ok(e->path);
+    assert_true(state_knew_pages(s));
     assert_int_equal(state_last_run(s, &run), 1);
     assert_false(run.open);
     assert_int_equal(run.files.bytes[STATE_OUTPUT], 50);
