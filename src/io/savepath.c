@@ -189,14 +189,20 @@ static int add_last(struct buf *out, const char *seg, size_t seg_len, const char
     return rc != 0 ? rc : fit_name(out, start);
 }
 
+/* The length of url's "http://" or "https://", or 0 for any other scheme. */
+static size_t scheme_length(const char *url, size_t len)
+{
+    if (len >= 7 && strncasecmp(url, "http://", 7) == 0)
+        return 7;
+    if (len >= 8 && strncasecmp(url, "https://", 8) == 0)
+        return 8;
+    return 0;
+}
+
 static int map(const char *url, size_t len, unsigned flags, struct buf *out)
 {
-    size_t skip;
-    if (len >= 7 && strncasecmp(url, "http://", 7) == 0)
-        skip = 7;
-    else if (len >= 8 && strncasecmp(url, "https://", 8) == 0)
-        skip = 8;
-    else
+    size_t skip = scheme_length(url, len);
+    if (skip == 0)
         return -EINVAL;
     const char *end = url + len;
     const char *auth = url + skip;
@@ -263,12 +269,8 @@ int savepath_map(const char *url, size_t len, unsigned flags, struct buf *out)
 
 int savepath_supplies_index(const char *url, size_t len)
 {
-    size_t skip;
-    if (len >= 7 && strncasecmp(url, "http://", 7) == 0)
-        skip = 7;
-    else if (len >= 8 && strncasecmp(url, "https://", 8) == 0)
-        skip = 8;
-    else
+    size_t skip = scheme_length(url, len);
+    if (skip == 0)
         return 0;
     /* As map() reads it: the path runs from the first '/' after the authority to the
      * query or fragment, and its last segment is what follows its last '/'. */
