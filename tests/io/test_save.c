@@ -283,6 +283,18 @@ static void test_file_and_directory(void **state)
     buf_finish(&got);
 }
 
+/* After the four bodies of test_rule_*: "h/a/" holds the index and "h/a/b", nothing else. */
+static void assert_rule_held(const char *dir)
+{
+    char rel[64];
+    snprintf(rel, sizeof rel, "%s/h/a/index.html", dir);
+    assert_file(rel, "http://h/a/index.html");
+    snprintf(rel, sizeof rel, "%s/h/a/b", dir);
+    assert_file(rel, "http://h/a/b");
+    snprintf(rel, sizeof rel, "%s/h/a", dir);
+    assert_int_equal(entries(rel), 2);
+}
+
 /* The collision rule of save.h: four URLs, three of them bound for h/a/index.html (/a
  * moved there, /a/ given index.html, /a/index.html by name), in every order, saved one
  * after another and with all begun before any is committed: always the same tree. */
@@ -323,13 +335,7 @@ static void test_rule_whatever_the_order(void **state)
             assert_true(rc == 0 || rc == SAVE_YIELDED);
         }
         saver_destroy(s);
-        char rel[64];
-        snprintf(rel, sizeof rel, "%s/h/a/index.html", dir);
-        assert_file(rel, "http://h/a/index.html");
-        snprintf(rel, sizeof rel, "%s/h/a/b", dir);
-        assert_file(rel, "http://h/a/b");
-        snprintf(rel, sizeof rel, "%s/h/a", dir);
-        assert_int_equal(entries(rel), 2);
+        assert_rule_held(dir);
     }
 }
 
@@ -374,13 +380,7 @@ static void test_rule_from_threads(void **state)
                 fail_msg("%s: %s", urls[i], strerror(-racers[i].rc));
         uv_barrier_destroy(&start);
         saver_destroy(s);
-        char rel[64];
-        snprintf(rel, sizeof rel, "%s/h/a/index.html", dir);
-        assert_file(rel, "http://h/a/index.html");
-        snprintf(rel, sizeof rel, "%s/h/a/b", dir);
-        assert_file(rel, "http://h/a/b");
-        snprintf(rel, sizeof rel, "%s/h/a", dir);
-        assert_int_equal(entries(rel), 2);
+        assert_rule_held(dir);
     }
 }
 
