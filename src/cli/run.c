@@ -691,7 +691,8 @@ static int close_state(struct areq_run *r, int complete)
 
 /* A start that fails after writer_start() may leave the header's write (or the truncation
  * before it) in flight on the pool, and its request lives in the writer: the writer may be
- * let go only once it is back. Nothing more is written, and no error of it reaches a crawl that never started. */
+ * let go only once it is back. Nothing more is written, and no error of it reaches a crawl
+ * that never started. */
 static void settle_output(struct areq_run *r)
 {
     writer_on_error(r->out, NULL, NULL);

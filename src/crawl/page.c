@@ -221,8 +221,8 @@ static int replay_stored_lines(struct page *p)
         s->pairs = 0;
         return rc;
     }
-    /* A target holds no newline (url.h: resolving drops tabs and newlines, as the WHATWG
-     * parser does), so each line ends where the next begins. */
+    /* A target holds no newline (url.h: resolving drops them, and the store refuses a
+     * list with one as damaged), so each line ends where the next begins. */
     const char *l = b->data + start, *end = b->data + b->len;
     size_t skip = s->source_len + 1;
     for (size_t k = 0; s->following && k < s->pairs && l + skip <= end; k++) {
