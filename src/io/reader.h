@@ -1,11 +1,12 @@
-/* reader.h: reads a URL list from a file or standard input without blocking the loop, and
- * hands it out a line at a time (split by input.h's rules).
+/* reader.h: reads a URL list from a file or standard input without ever waiting on the loop
+ * for a writer, and hands it out a line at a time (split by input.h's rules).
  *
- * A regular file is read with libuv's fs API in chunks; a pipe, FIFO, socket or terminal
- * is read as a stream on the loop, so that an idle producer holds no pool thread and a run
- * can be stopped while its input is idle. Reading
- * is driven by the consumer: the next chunk is asked for only when the lines of the last
- * one are used up, so a list of any length costs one chunk of memory.
+ * A regular file is read in chunks on the loop, at once (reader_next says why); a pipe,
+ * FIFO, socket or terminal is read as a stream on the loop, so that an idle producer holds
+ * no pool thread and a run can be stopped while its input is idle; anything else (a
+ * device) with libuv's fs API on the pool. Reading is driven by the consumer: the next
+ * chunk is asked for only when the lines of the last one are used up, so a list of any
+ * length costs one chunk of memory.
  *
  * Ownership: the caller creates the reader with reader_open() and gives it up with
  * reader_close(), which frees it once libuv is done with it (the loop must run). Lines
