@@ -38,7 +38,7 @@ static const char schema_sql[] =
      * re-run of scenario A wrote 8 MB of WAL and its last commit was 18% of its profile. */
     "CREATE TABLE targets ("
     " page INTEGER PRIMARY KEY," /* page.id */
-    " list BLOB NOT NULL);"      /* front-coded, in output order (see encode_targets) */
+    " list BLOB NOT NULL);"      /* front-coded, in output order (see state_encode_targets) */
     "CREATE TABLE robots ("
     " origin TEXT PRIMARY KEY, status INTEGER NOT NULL, etag TEXT, last_modified TEXT,"
     " body BLOB, fetched_at INTEGER NOT NULL);"
@@ -226,7 +226,11 @@ static size_t put_varint_at(unsigned char *at, uint64_t v)
 
 /* How many of the first `max` bytes of a and b agree: eight at a time, since neighbouring
  * targets share some 30 bytes (callgrind: the byte loop made encoding 163 instructions a
- * target). */
+ * target), and within the first eight that differ, the first byte that does is where the
+ * lowest set bit of their difference falls (the highest, on a big-endian host): a byte
+ * loop there ended in a mispredicted branch for each of the four targets compared, and
+ * encoding scenario A's 300,000 targets took 24.4 ms where this takes 17.7 (the lists of
+ * a run's output, encoded ten times over, same bytes out). */
 static size_t common_prefix(const char *a, const char *b, size_t max)
 {
     size_t i = 0;
@@ -234,8 +238,14 @@ static size_t common_prefix(const char *a, const char *b, size_t max)
         uint64_t x, y;
         memcpy(&x, a + i, 8);
         memcpy(&y, b + i, 8);
-        if (x != y)
-            break;
+        uint64_t differ = x ^ y;
+        if (differ != 0) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+            return i + (size_t)(__builtin_clzll(differ) / 8);
+#else
+            return i + (size_t)(__builtin_ctzll(differ) / 8);
+#endif
+        }
         i += 8;
     }
     while (i < max && a[i] == b[i])
@@ -252,8 +262,12 @@ static size_t common_prefix(const char *a, const char *b, size_t max)
  * write, twice with the checkpoint). Appends to out. */
 enum { TARGETS_BACK = 4 };
 
-static int encode_targets(const char *t, size_t len, struct buf *out)
+int state_encode_targets(const char *t, size_t len, struct buf *out)
 {
+    /* Room for half the plain list at once, about what it comes to (2.9 KB of 6 a page
+     * on scenario A), rather than a dozen doublings from nothing. */
+    if (buf_reserve(out, len / 2) != 0)
+        return -ENOMEM;
     const char *before[TARGETS_BACK] = {0};
     size_t before_len[TARGETS_BACK] = {0};
     const char *end = t + len;
@@ -1020,14 +1034,23 @@ static const char *copy_text(char **at, const char *t)
 
 int state_page_put(state *s, const struct state_page *p)
 {
-    /* Encoded here, on the caller's thread, straight from the page's own list: no copy of
-     * the plain list waits for the commit, and the commit thread only binds the blob. */
+    /* Encoded already (where the list was made), or here, on the caller's thread: either
+     * way no copy of the plain list waits for the commit, and the commit thread only binds
+     * the blob. */
     struct buf *blob = &s->scratch;
     buf_clear(blob);
-    if (!p->same_content && encode_targets(p->targets, p->targets_len, blob) != 0)
-        return -ENOMEM;
+    const void *list = p->encoded;
+    size_t list_len = p->encoded_len;
+    if (!p->same_content && list == NULL) {
+        if (state_encode_targets(p->targets, p->targets_len, blob) != 0)
+            return -ENOMEM;
+        list = blob->data;
+        list_len = blob->len;
+    } else if (p->same_content) {
+        list_len = 0;
+    }
     size_t bytes = p->url_len + 1 + text_size(p->final_url) + text_size(p->error) +
-                   text_size(p->etag) + text_size(p->last_modified) + blob->len;
+                   text_size(p->etag) + text_size(p->last_modified) + list_len;
     struct pending *e = malloc(sizeof *e + bytes);
     if (e == NULL)
         return -ENOMEM;
@@ -1043,10 +1066,12 @@ int state_page_put(state *s, const struct state_page *p)
     e->p.error = copy_text(&at, p->error);
     e->p.etag = copy_text(&at, p->etag);
     e->p.last_modified = copy_text(&at, p->last_modified);
-    if (blob->len > 0)
-        memcpy(at, blob->data, blob->len);
+    if (list_len > 0)
+        memcpy(at, list, list_len);
     e->p.targets = at;
-    e->p.targets_len = blob->len;
+    e->p.targets_len = list_len;
+    e->p.encoded = NULL;
+    e->p.encoded_len = 0;
     memcpy(e->p.options_hash, s->options_hash, DIGEST_SIZE);
     e->p.run = s->run;
     if (s->tail != NULL)
