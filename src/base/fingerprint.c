@@ -45,21 +45,55 @@ static uint64_t step(uint64_t lane, const unsigned char *p, int k)
     return lane ^ (lane >> 29);
 }
 
-uint64_t fingerprint(const void *data, size_t len)
+static void take_block(uint64_t lane[4], const unsigned char *p)
+{
+    lane[0] = step(lane[0], p, 0);
+    lane[1] = step(lane[1], p + 16, 2);
+    lane[2] = step(lane[2], p + 32, 4);
+    lane[3] = step(lane[3], p + 48, 6);
+}
+
+void fingerprint_start(struct fingerprint_state *f)
+{
+    f->lane[0] = K[4];
+    f->lane[1] = K[5];
+    f->lane[2] = K[6];
+    f->lane[3] = K[7];
+    f->len = 0;
+    f->nheld = 0;
+}
+
+void fingerprint_add(struct fingerprint_state *f, const void *data, size_t len)
 {
     const unsigned char *p = data;
-    size_t left = len;
-    uint64_t a = K[4], b = K[5], c = K[6], d = K[7];
-    while (left >= 64) {
-        a = step(a, p, 0);
-        b = step(b, p + 16, 2);
-        c = step(c, p + 32, 4);
-        d = step(d, p + 48, 6);
-        p += 64;
-        left -= 64;
+    f->len += len;
+    if (f->nheld > 0) {
+        size_t n = sizeof f->held - f->nheld;
+        if (n > len)
+            n = len;
+        memcpy(f->held + f->nheld, p, n);
+        f->nheld += n;
+        p += n;
+        len -= n;
+        if (f->nheld < sizeof f->held)
+            return;
+        take_block(f->lane, f->held);
+        f->nheld = 0;
     }
+    for (; len >= 64; p += 64, len -= 64)
+        take_block(f->lane, p);
+    if (len > 0)
+        memcpy(f->held, p, len);
+    f->nheld = len;
+}
+
+uint64_t fingerprint_end(const struct fingerprint_state *f)
+{
+    uint64_t a = f->lane[0], b = f->lane[1], c = f->lane[2], d = f->lane[3];
     /* The tail, zero-padded to 16 bytes a step; the length below tells the padding from
      * real zero bytes. */
+    const unsigned char *p = f->held;
+    size_t left = f->nheld;
     while (left > 0) {
         unsigned char block[16] = {0};
         size_t n = left < sizeof block ? left : sizeof block;
@@ -68,6 +102,14 @@ uint64_t fingerprint(const void *data, size_t len)
         p += n;
         left -= n;
     }
-    uint64_t h = fold(a ^ K[0], b ^ K[1]) ^ fold(c ^ K[2], d ^ K[3]) ^ (uint64_t)len;
+    uint64_t h = fold(a ^ K[0], b ^ K[1]) ^ fold(c ^ K[2], d ^ K[3]) ^ f->len;
     return fold(h ^ K[4], K[5]) ^ h;
+}
+
+uint64_t fingerprint(const void *data, size_t len)
+{
+    struct fingerprint_state f;
+    fingerprint_start(&f);
+    fingerprint_add(&f, data, len);
+    return fingerprint_end(&f);
 }

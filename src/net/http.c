@@ -303,6 +303,8 @@ static size_t on_curl_write(char *data, size_t size, size_t nmemb, void *userp)
         if (is_2xx(status) && buf_append(&r->body, data, room) != 0) {
             snprintf(r->error, sizeof r->error, "out of memory for the body");
             r->aborted_as = HTTP_TRANSPORT;
+        } else if (is_2xx(status) && r->fingerprint) {
+            fingerprint_add(&r->fp, data, room);
         }
         return 0;
     }
@@ -321,6 +323,8 @@ static size_t on_curl_write(char *data, size_t size, size_t nmemb, void *userp)
         r->aborted_as = HTTP_TRANSPORT;
         return 0;
     }
+    if (keep && r->fingerprint)
+        fingerprint_add(&r->fp, data, n);
     return n;
 }
 
@@ -686,10 +690,13 @@ static void record_results(http_request *r, CURLcode result)
     } else {
         r->outcome = HTTP_OK;
     }
-    if (r->outcome != HTTP_OK)
+    if (r->outcome != HTTP_OK) {
         buf_finish(&r->body);
-    else
+    } else {
         buf_zero_slack(&r->body);
+        if (r->fingerprint)
+            r->body_fingerprint = fingerprint_end(&r->fp);
+    }
 }
 
 /* Detaches a transfer from the multi handle and keeps its easy handle for the next one. */
@@ -747,6 +754,7 @@ enum task_step http_fetch(http_client *c, http_request *r, task *t)
     r->sink_mode = r->sink_error = r->sink_started = 0;
     r->unsolicited_304 = 0;
     r->conditional = validator_ok(r->if_none_match) || validator_ok(r->if_modified_since);
+    fingerprint_start(&r->fp);
     CURL *e = take_easy(c);
     if (e == NULL) {
         snprintf(r->error, sizeof r->error, "out of memory");

@@ -19,6 +19,7 @@
 #include <uv.h>
 
 #include "buf.h"
+#include "fingerprint.h"
 #include "task.h"
 
 struct http_options {
@@ -114,6 +115,9 @@ typedef struct http_request {
      * longer than HTTP_VALIDATOR_MAX or holds a control character is not sent. */
     const char *if_none_match;
     const char *if_modified_since;
+    /* Set: the body kept is fingerprinted (fingerprint.h) as it arrives, each piece while
+     * it is still in the cache, into body_fingerprint. */
+    int fingerprint;
 
     /* Results, set when the transfer ends. */
     enum http_outcome outcome;
@@ -133,6 +137,7 @@ typedef struct http_request {
      * HTTP_VALIDATOR_MAX, a control character, a Last-Modified that is not a date). */
     char *etag;
     char *last_modified;
+    uint64_t body_fingerprint; /* with `fingerprint`, for HTTP_OK: fingerprint() of body */
     int unsolicited_304;      /* a 304 answered a request that had no validator at all
                                  (none of ours, none in the caller's extra headers): a
                                  server fault, outcome HTTP_STATUS, for the caller to count */
@@ -147,6 +152,7 @@ typedef struct http_request {
     int sink_started;         /* the sink's start() has been asked */
     int conditional;          /* this transfer carries a validator of ours */
     void *request_headers;    /* its own header list (a curl_slist) when conditional */
+    struct fingerprint_state fp; /* of the body so far, with `fingerprint` */
 } http_request;
 
 /* 0 or a negative error (libuv's, or -ENOMEM, or -EIO when libcurl refuses). */

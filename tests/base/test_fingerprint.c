@@ -113,6 +113,39 @@ static void test_stable(void **st)
     assert_true(h == UINT64_C(0xB2954EEE7E5F7B1C));
 }
 
+/* Taken in pieces, as a body arrives, the fingerprint is the one of the whole: pieces of
+ * every size from 1 to past two blocks, and in irregular runs, over bodies whose length
+ * falls everywhere in a block. */
+static void test_pieces_add_up(void **st)
+{
+    (void)st;
+    unsigned char *b = page_like(1000, 7);
+    for (size_t n = 0; n <= 1000; n += n < 200 ? 1 : 37) {
+        uint64_t whole = fingerprint(b, n);
+        for (size_t piece = 1; piece <= 130; piece += piece < 70 ? 1 : 13) {
+            struct fingerprint_state f;
+            fingerprint_start(&f);
+            for (size_t at = 0; at < n; at += piece)
+                fingerprint_add(&f, b + at, n - at < piece ? n - at : piece);
+            assert_true(fingerprint_end(&f) == whole);
+        }
+        struct fingerprint_state f;
+        fingerprint_start(&f);
+        unsigned seed = (unsigned)n;
+        for (size_t at = 0; at < n;) {
+            seed = seed * 1103515245u + 12345u;
+            size_t piece = (seed >> 16) % 150; /* zero-length pieces too */
+            if (piece > n - at)
+                piece = n - at;
+            fingerprint_add(&f, b + at, piece);
+            at += piece;
+        }
+        assert_true(fingerprint_end(&f) == whole);
+        assert_true(fingerprint_end(&f) == whole); /* ending reads, never changes, the state */
+    }
+    free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -120,6 +153,7 @@ int main(void)
         cmocka_unit_test(test_order_counts),
         cmocka_unit_test(test_length_counts),
         cmocka_unit_test(test_stable),
+        cmocka_unit_test(test_pieces_add_up),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
