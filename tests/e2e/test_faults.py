@@ -255,6 +255,66 @@ class FaultTest(AreqTest):
 
 # --- --max-size -------------------------------------------------------------------------------
 
+class IdleConnectionTest(FaultTest):
+    def test_closed_while_idle(self):
+        """A connection libcurl keeps for the next transfer, which the server then closes:
+        areq stops watching it (closed, it would be readable on every turn of the loop),
+        and the next transfer to the host, half a second later, takes a new connection.
+        Counted, not timed: the loop's epoll_wait calls, from strace."""
+        import shutil
+        if common.WRAPPER or not shutil.which("strace"):
+            self.skipTest("needs strace, and areq not under a wrapper")
+        first = SRV.url("/closed-when-idle")
+        second = SRV.url("/page/after-idle.html?links=2")
+        trace = os.path.join(self.tmp, "trace")
+        p = subprocess.run(["strace", "-f", "-e", "trace=epoll_wait,epoll_pwait", "-o", trace,
+                            common.areq_bin(), "-c", "1", "--delay", "0.5", "-o", "-",
+                            first, second],
+                           cwd=self.tmp, env=common.areq_env(), stdin=subprocess.DEVNULL,
+                           capture_output=True, timeout=scaled(60))
+        err = p.stderr.decode(errors="replace")
+        self.assertEqual(p.returncode, 0, err)
+        pairs = by_source(parse_output(self, p.stdout.decode()))
+        self.assertEqual(len(pairs.get(second, [])), 2, p.stdout.decode())
+        conns = {e[1] for e in SRV.requests()
+                 if e[3] in (target_of(first), target_of(second))}
+        self.assertEqual(len(conns), 2, SRV.requests())
+        with open(trace) as f:
+            waits = sum(1 for line in f if "epoll_wait(" in line or "epoll_pwait(" in line)
+        # Woken by the closed socket on every turn for half a second, it made thousands.
+        self.assertLess(waits, 300, "%d epoll_wait calls" % waits)
+
+
+    def test_kept_connection_is_taken_up_without_epoll_ctl(self):
+        """Transfers one after another on one kept-alive connection: the poll of its socket
+        stays while the connection waits in libcurl's pool, so taking it up again costs no
+        epoll_ctl (closed on every REMOVE and made again, it cost about 5 a transfer).
+        Counted from strace, together with the connections the server saw."""
+        import shutil
+        if common.WRAPPER or not shutil.which("strace"):
+            self.skipTest("needs strace, and areq not under a wrapper")
+        n = 30
+        urls = [SRV.url("/page/kept-%s/%d.html?links=2" % (unique("k"), i)) for i in range(n)]
+        lst = os.path.join(self.tmp, "list")
+        with open(lst, "w") as f:
+            f.write("\n".join(urls) + "\n")
+        trace = os.path.join(self.tmp, "trace")
+        p = subprocess.run(["strace", "-f", "-e", "trace=epoll_ctl", "-o", trace,
+                            common.areq_bin(), "-c", "1", "-o", "-", lst],
+                           cwd=self.tmp, env=common.areq_env(), stdin=subprocess.DEVNULL,
+                           capture_output=True, timeout=scaled(60))
+        self.assertEqual(p.returncode, 0, p.stderr.decode(errors="replace"))
+        pairs = by_source(parse_output(self, p.stdout.decode()))
+        self.assertEqual(sorted(pairs), sorted(urls))
+        targets = {target_of(u) for u in urls}
+        conns = {e[1] for e in SRV.requests() if e[3] in targets}
+        self.assertEqual(len(conns), 1, SRV.requests())
+        with open(trace) as f:
+            calls = sum(1 for line in f if "epoll_ctl(" in line)
+        # 9 here for all 30, where closing the poll on every REMOVE made 149.
+        self.assertLess(calls, n, "%d epoll_ctl calls for %d transfers" % (calls, n))
+
+
 class MaxSizeTest(FaultTest):
     def test_declared_too_big_is_abandoned_at_once(self):
         good = page_url("ms-declared-good.html", ["a.html"])
