@@ -270,7 +270,7 @@ class IdleConnectionTest(FaultTest):
         p = subprocess.run(["strace", "-f", "-e", "trace=epoll_wait,epoll_pwait", "-o", trace,
                             common.areq_bin(), "-c", "1", "--delay", "0.5", "-o", "-",
                             first, second],
-                           cwd=self.tmp, env=common.areq_env(), stdin=subprocess.DEVNULL,
+                           cwd=self.tmp, env=common.traced_env(), stdin=subprocess.DEVNULL,
                            capture_output=True, timeout=scaled(60))
         err = p.stderr.decode(errors="replace")
         self.assertEqual(p.returncode, 0, err)
@@ -301,7 +301,7 @@ class IdleConnectionTest(FaultTest):
         trace = os.path.join(self.tmp, "trace")
         p = subprocess.run(["strace", "-f", "-e", "trace=epoll_ctl", "-o", trace,
                             common.areq_bin(), "-c", "1", "-o", "-", lst],
-                           cwd=self.tmp, env=common.areq_env(), stdin=subprocess.DEVNULL,
+                           cwd=self.tmp, env=common.traced_env(), stdin=subprocess.DEVNULL,
                            capture_output=True, timeout=scaled(60))
         self.assertEqual(p.returncode, 0, p.stderr.decode(errors="replace"))
         pairs = by_source(parse_output(self, p.stdout.decode()))

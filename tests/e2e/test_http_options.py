@@ -269,8 +269,7 @@ class TlsTrustTest(AreqTest):
         urls = [self.origin + "/page/sys%d.html?links=1" % i for i in range(8)]
         self.write_urls(urls)
         trace = os.path.join(self.tmp, "trace")
-        env = common.areq_env()
-        env["ASAN_OPTIONS"] = "detect_leaks=0"
+        env = common.traced_env()
         p = subprocess.run(["strace", "-f", "-e", "trace=open,openat", "-o", trace,
                             common.areq_bin(), "--resolve", self.resolve, "--retries", "0",
                             "-c", "1", "-o", "-", "urls.txt", SRV.url("/page/plain.html")],
@@ -308,9 +307,8 @@ class TlsTrustTest(AreqTest):
             self.skipTest("needs strace, and areq not under a wrapper")
         ca = os.path.join(self.dir, "ca.pem")
         trace = os.path.join(self.tmp, "trace")
-        env = common.areq_env()
+        env = common.traced_env()
         env["CURL_CA_BUNDLE"] = ca
-        env["ASAN_OPTIONS"] = "detect_leaks=0"
 
         def opens_of_ca(args):
             p = subprocess.run(["strace", "-f", "-e", "trace=open,openat", "-o", trace,
@@ -334,8 +332,7 @@ class TlsTrustTest(AreqTest):
         self.write_urls(urls)
         ca = os.path.join(self.dir, "ca.pem")
         trace = os.path.join(self.tmp, "trace")
-        env = common.areq_env()
-        env["ASAN_OPTIONS"] = "detect_leaks=0"  # LeakSanitizer cannot run under ptrace
+        env = common.traced_env()
         p = subprocess.run(["strace", "-f", "-e", "trace=open,openat", "-o", trace,
                             common.areq_bin(), "--resolve", self.resolve, "--cacert", ca,
                             "-c", "1", "-H", "Connection: close", "-o", "-", "urls.txt"],
