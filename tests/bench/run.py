@@ -19,7 +19,7 @@ Scenarios (default: all four):
      10k baseline.
 
 Each measurement runs REPS times (default 5; the tools alternate, in a rotating order) and the
-tables show medians of wall time and peak RSS (os.wait4's ru_maxrss) and ratios to curl -Z.
+tables show medians of wall time and peak RSS (GNU time's, see measure()) and ratios to curl -Z.
 areq's output is counted in A and B, and a run with the wrong number of lines is reported as
 broken instead of timed. Every run has a time limit (--timeout, default 300 s). Results go to
 standard output and to tests/bench/results/latest.txt (--out to change).
@@ -47,6 +47,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -125,10 +126,24 @@ class Run:
         return not self.timed_out and self.note is None
 
 
+# A child's ru_maxrss counts the memory of the process it was forked from, up to its exec:
+# Python forks (vfork) its children, so a bench that holds 80 MB (state.py, after comparing
+# outputs) reported 80 MB for every tool, /bin/true included (and 14 MB at the least). GNU
+# time, started in between, forks the tool from its own small process and reports the
+# tool's peak alone; without it the figure is ru_maxrss, and the table says so.
+GNU_TIME = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
+RSS_SOURCE = "GNU time's %M" if GNU_TIME else "os.wait4's ru_maxrss, which counts the bench's own memory too: install Debian's time package"
+
+
 def measure(cmd, timeout, cwd=None, stdout=None, stderr=None, server_pids=()):
     """Runs cmd; returns a Run with wall seconds, peak RSS (KiB), CPU seconds, exit status."""
     out = open(stdout, "wb") if stdout else subprocess.DEVNULL
     err = open(stderr, "wb") if stderr else subprocess.DEVNULL
+    rss_file = None
+    if GNU_TIME:
+        fd, rss_file = tempfile.mkstemp(prefix="areq-bench-rss-")
+        os.close(fd)
+        cmd = [GNU_TIME, "-f", "%M", "-o", rss_file] + list(cmd)
     ov0 = listen_overflows()
     s0 = proc_cpu(server_pids)
     t0 = time.monotonic()
@@ -159,6 +174,15 @@ def measure(cmd, timeout, cwd=None, stdout=None, stderr=None, server_pids=()):
     r = Run()
     r.wall = wall
     r.rss_kb = ru.ru_maxrss
+    if rss_file is not None:
+        try:
+            with open(rss_file) as f:
+                last = f.read().split()
+            # GNU time writes "Command exited with non-zero status N" first, then %M.
+            if last and last[-1].isdigit():
+                r.rss_kb = int(last[-1])
+        finally:
+            os.unlink(rss_file)
     r.cpu = ru.ru_utime + ru.ru_stime
     r.rc = p.returncode
     r.timed_out = bool(timed_out)
@@ -760,7 +784,7 @@ def main():
                                                     text=True).stdout.strip(), args.compare))
     report("peers: %s; %s; %s; python %s" % (tools.version("curl"), tools.version("wget2"), tools.version("nginx"),
                                              platform.python_version()))
-    report("medians of repeated runs (tools alternate); wall = elapsed seconds, RSS = peak resident set (ru_maxrss)%s"
+    report("medians of repeated runs (tools alternate); wall = elapsed seconds, RSS = peak resident set (" + RSS_SOURCE + ")%s"
            % (" [--quick]" if args.quick else ""))
     uv = subprocess.run([sys.executable, "-c", "import uvloop"], stderr=subprocess.DEVNULL).returncode == 0
     report("delay_server.py: %s on %s" % ("uvloop" if uv else "asyncio (no uvloop)", sys.executable))

@@ -18,7 +18,7 @@ Scenarios (default: all three):
 tools' own costs when the disk is busy. Every run starts with an empty directory (removed
 outside the timed part), and a run that
 did not save every file is reported as broken. Tools alternate in a rotating order; the
-tables show medians of wall time and peak RSS (ru_maxrss) and ratios. Results go to standard
+tables show medians of wall time and peak RSS (run.py's measure()) and ratios. Results go to standard
 output and to tests/bench/results/save.txt (--out). Stdlib only; reuses run.py's helpers.
 Only loopback addresses are used.
 """
