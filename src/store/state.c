@@ -1039,15 +1039,16 @@ int state_page_put(state *s, const struct state_page *p)
      * the blob. */
     struct buf *blob = &s->scratch;
     buf_clear(blob);
-    const void *list = p->encoded;
-    size_t list_len = p->encoded_len;
-    if (!p->same_content && list == NULL) {
+    const void *list = NULL; /* a 304's row keeps its stored list */
+    size_t list_len = 0;
+    if (!p->same_content && p->encoded != NULL) {
+        list = p->encoded;
+        list_len = p->encoded_len;
+    } else if (!p->same_content) {
         if (state_encode_targets(p->targets, p->targets_len, blob) != 0)
             return -ENOMEM;
         list = blob->data;
         list_len = blob->len;
-    } else if (p->same_content) {
-        list_len = 0;
     }
     size_t bytes = p->url_len + 1 + text_size(p->final_url) + text_size(p->error) +
                    text_size(p->etag) + text_size(p->last_modified) + list_len;
