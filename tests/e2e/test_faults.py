@@ -284,7 +284,6 @@ class IdleConnectionTest(FaultTest):
         # Woken by the closed socket on every turn for half a second, it made thousands.
         self.assertLess(waits, 300, "%d epoll_wait calls" % waits)
 
-
     def test_kept_connection_is_taken_up_without_epoll_ctl(self):
         """Transfers one after another on one kept-alive connection: the poll of its socket
         stays while the connection waits in libcurl's pool, so taking it up again costs no
@@ -295,9 +294,7 @@ class IdleConnectionTest(FaultTest):
             self.skipTest("needs strace, and areq not under a wrapper")
         n = 30
         urls = [SRV.url("/page/kept-%s/%d.html?links=2" % (unique("k"), i)) for i in range(n)]
-        lst = os.path.join(self.tmp, "list")
-        with open(lst, "w") as f:
-            f.write("\n".join(urls) + "\n")
+        lst = self.write_urls(urls, "list")
         trace = os.path.join(self.tmp, "trace")
         p = subprocess.run(["strace", "-f", "-e", "trace=epoll_ctl", "-o", trace,
                             common.areq_bin(), "-c", "1", "-o", "-", lst],
