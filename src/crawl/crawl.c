@@ -594,8 +594,6 @@ static void remember(crawl *c, struct visit *v, const struct page_target *t,
             .has_body_hash = r->has_body_hash,
             .targets = targets,
             .targets_len = r->targets.len,
-            .encoded = r->encoded.data,
-            .encoded_len = r->encoded.len,
             .ntargets = r->pairs,
             .nofollow = r->nofollow,
             .changed_at = c->opt.now,
@@ -806,7 +804,6 @@ static void complete_unfetched(crawl *c, const struct page_target *target,
     struct page_result r = {.outcome = outcome};
     buf_init(&r.follow);
     buf_init(&r.targets);
-    buf_init(&r.encoded);
     page_completed(c, target, &r);
 }
 

@@ -26,7 +26,6 @@ struct scan {
     struct buf block;   /* the page's lines */
     struct buf follow;  /* links to offer the frontier, each NUL-terminated */
     struct buf written;  /* with cfg->keep_targets: the targets written, each NUL-terminated */
-    struct buf encoded;  /* and as the store keeps them (state_encode_targets) */
     int following;      /* the page is shallow enough for its links to be followed */
     int nofollow;       /* <meta name="robots" content="nofollow"> */
     seen_set targets;
@@ -147,13 +146,6 @@ static int scan_body(const http_request *r, struct scan *s)
         seen_clear(&s->targets);
         s->links = s->pairs = s->bad = 0;
     }
-    /* Encoded for the store here, where the list was just made and is in this core's
-     * cache, and off the loop: there, state_page_put read it cold, 29 ms of the loop's
-     * 270 on a first run of scenario A (perf, 5 kHz); here it takes 18 ms of the pool's
-     * (perf, 10 kHz, 5 runs). */
-    if (rc == 0 && s->cfg->keep_targets)
-        rc = state_encode_targets(s->written.data != NULL ? s->written.data : "",
-                                  s->written.len, &s->encoded);
     return rc;
 }
 
@@ -309,7 +301,6 @@ static void scan_init(struct page *p)
     buf_init(&p->scan.block);
     buf_init(&p->scan.follow);
     buf_init(&p->scan.written);
-    buf_init(&p->scan.encoded);
     seen_init(&p->scan.targets);
 }
 
@@ -319,7 +310,6 @@ static void scan_finish(struct scan *s)
     s->base = NULL;
     seen_finish(&s->targets);
     buf_finish(&s->written);
-    buf_finish(&s->encoded);
     buf_finish(&s->follow);
     buf_finish(&s->block);
     buf_finish(&s->target);
@@ -399,8 +389,6 @@ static void publish(struct page *p)
         buf_init(&s->follow);
         res->targets = s->written;
         buf_init(&s->written);
-        res->encoded = s->encoded;
-        buf_init(&s->encoded);
     } else if (writer_error(p->cfg->out) == 0) {
         const char *what = rc == -ENOMEM ? "out of memory" : "cannot scan the page";
         log_error("%s: %s", p->target.url, what);
@@ -824,7 +812,6 @@ static void page_done(task *t)
     http_request_finish(&p->req);
     buf_finish(&res->follow);
     buf_finish(&res->targets);
-    buf_finish(&res->encoded);
     free(p);
 }
 
@@ -843,7 +830,6 @@ int page_spawn(task_sched *s, task *parent, const struct page_config *cfg,
     buf_init(&p->held);
     buf_init(&p->saved_as);
     buf_init(&p->result.targets);
-    buf_init(&p->result.encoded);
     task_init(&p->t, page_step, page_done);
     http_request_init(&p->req, target->url);
     task_spawn(s, &p->t, parent);

@@ -123,10 +123,8 @@ struct page_result {
     int has_body_hash;
     unsigned char body_hash[DIGEST_SIZE];
     /* With cfg->keep_targets, for PAGE_OK: its targets in output order, each NUL-terminated,
-     * one per pair written; and the same as the store keeps them (state_encode_targets),
-     * for state_page's `encoded`. */
+     * one per pair written. */
     struct buf targets;
-    struct buf encoded;
 };
 
 /* Appends `target` (a resolved link of a page) to a list of links to follow, each

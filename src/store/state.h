@@ -88,10 +88,6 @@ struct state_page {
     uint64_t failures_end;
     int same_content;          /* put only: outcome, final URL, status, body and targets are
                                   as stored (a 304): only the rest is written */
-    /* Put only: the targets already encoded by state_encode_targets, or NULL for
-     * state_page_put to encode them. */
-    const void *encoded;
-    size_t encoded_len;
 };
 
 /* A page read back: `page` points into `mem`. state_page_get leaves the targets encoded
@@ -199,9 +195,9 @@ int state_each_page(state *s, int64_t run, state_page_fn *fn, void *arg);
  * failures_end. 0 or -ENOMEM. */
 int state_page_put(state *s, const struct state_page *p);
 
-/* Appends `targets` (each NUL-terminated, in output order) to out as the store keeps them,
- * for state_page's `encoded`: a pure function, for any thread, so that the encoding can
- * be done where the list was just made. 0 or -ENOMEM. */
+/* Appends `targets` (each NUL-terminated, in output order) to out as the store keeps them
+ * (what the commit thread does to each page's list): a pure function, for any thread, for
+ * tests and the fuzzer. 0 or -ENOMEM. */
 int state_encode_targets(const char *targets, size_t len, struct buf *out);
 
 /* robots.txt of one origin as last fetched (RFC 9309: reused for at most 24 hours). */
