@@ -120,7 +120,8 @@ typedef struct crawl {
     int input_error;           /* a list could not be read to its end */
     int lists_read;            /* every list has been read: the total is known */
 
-    task_sem slots;
+    task_sem slots;            /* transfers: pages and robots.txt files (-c) */
+    task_sem lookahead;        /* with --state, pages asking the store before a slot */
     seen_set seen;             /* every URL queued, by fingerprint */
     frontier *frontier;
     task_event changed;        /* a page or robots.txt ended, or the feeder queued a URL:

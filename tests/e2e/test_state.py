@@ -79,6 +79,29 @@ class StateTest(AreqTest):
                          len(lines_of(second.read("b.tsv"))), "a line came twice")
         self.assertTrue(all(c[5] == 304 for c in self.cond_since(mark)))
 
+    def test_concurrency_limit_holds_while_the_store_answers(self):
+        """With --state a page asks the store before it takes a transfer slot, so more pages
+        than -c are under way at once: the server must still never see more than -c
+        requests open, on a first run (nothing stored) and on a re-run (every page looked
+        up and found; /slow sends no validators, so it is fetched whole again)."""
+        delay = 0.3 if not common.WRAPPER else 2
+        c, n = 3, 9
+        prefix = "/slow?delay=%s&state-c%d=" % (delay, c)
+        self.write_urls([SRV.url(prefix + str(k)) for k in range(n)])
+        for run in ("first", "again"):
+            mark = len(SRV.events())
+            r = self.run_areq(["-c", str(c), "--state", "slow.db", "-o", run + ".tsv", "-v"],
+                              timeout=scaled(120))
+            self.assertEqual(r.rc, 0, r)
+            events = SRV.events()[mark:]
+            most = common.max_in_flight(events, prefix)
+            self.assertLessEqual(most, c, "%s run: %d requests at once under -c %d"
+                                 % (run, most, c))
+            self.assertGreaterEqual(most, 2, "%s run: requests never overlapped" % run)
+            self.assertEqual(sum(1 for e in events if e[0] == "REQ" and e[3].startswith(prefix)),
+                             n, "%s run" % run)
+        self.assertIn("%d unchanged (same body)" % n, r.err)  # each page was found stored
+
     def test_changed_pages_are_fetched_again(self):
         first = self.crawl("a.tsv")
         self.assertEqual(first.rc, 0, first)
