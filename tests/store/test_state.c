@@ -792,6 +792,69 @@ static void test_lookups(void **st)
     state_close(s);
 }
 
+/* A lookup's record gets its memory on the thread that asks (the loop), as much as the
+ * largest row read so far, so that the reader thread only fills it (state_lookup_start);
+ * a row larger than that still comes back whole, grown on the reader. */
+static void test_lookup_room(void **st)
+{
+    struct env *e = *st;
+    uv_loop_t loop;
+    task_sched sched;
+    test_loop_open(&loop, &sched);
+    task_sched_close(&sched);
+    state *s = open_ok(e->path);
+    assert_int_equal(state_run_begin(s, 0, cmd_hash, opt_hash, STARTING(0), 100), 0);
+    /* Targets that share little, so that the stored list stays long: 20 KB and 200 KB. */
+    struct buf lists[2];
+    static const size_t want[2] = {20000, 200000};
+    static const char *const urls[2] = {"http://a.test/mid", "http://a.test/big"};
+    for (int k = 0; k < 2; k++) {
+        buf_init(&lists[k]);
+        char one[64];
+        for (unsigned i = 0; lists[k].len < want[k]; i++) {
+            snprintf(one, sizeof one, "http://h%u.test/%08x", i * 2654435761u % 9973,
+                     i * 2246822519u);
+            assert_int_equal(buf_append(&lists[k], one, strlen(one) + 1), 0);
+        }
+        struct state_page p = page(urls[k], lists[k].data, lists[k].len, 10);
+        assert_int_equal(state_page_put(s, &p), 0);
+    }
+    assert_int_equal(state_commit_now(s, OUTPUT(10), NULL, 0), 0);
+
+    struct answers answers = {0};
+    static struct asked asked[4];
+    static const int which[4] = {0, 0, 1, 1}; /* mid, mid again, big, big again */
+    for (int i = 0; i < 4; i++) {
+        struct asked *a = &asked[i];
+        snprintf(a->url, sizeof a->url, "%s", urls[which[i]]);
+        a->index = i;
+        a->answers = &answers;
+        state_lookup_init(&a->look);
+        ask(s, &loop, a);
+        size_t room = a->look.rec.mem.cap;
+        if (i == 0)
+            assert_true(room >= 4096); /* some room before anything was read */
+        if (i == 1 || i == 2) /* as much as the 20 KB row read before */
+            assert_true(room > asked[0].look.rec.mem.len);
+        if (i == 3) /* not as much as the 200 KB one: the room has a ceiling */
+            assert_true(room < asked[2].look.rec.mem.len);
+        assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+        assert_int_equal(a->calls, 1);
+        assert_int_equal(a->look.rc, 1);
+        assert_int_equal(state_record_targets(&a->look.rec), 0);
+        assert_int_equal(a->look.rec.page.targets_len, lists[which[i]].len);
+        assert_memory_equal(a->look.rec.page.targets, lists[which[i]].data,
+                            lists[which[i]].len);
+    }
+    state_detach(s);
+    test_loop_drain_and_close(&loop);
+    for (int i = 0; i < 4; i++)
+        state_lookup_finish(&asked[i].look);
+    for (int k = 0; k < 2; k++)
+        buf_finish(&lists[k]);
+    state_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -806,6 +869,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_robots, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreign_text, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lookups, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lookup_room, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreign_sqlite, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_schema, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt, setup, teardown),
