@@ -22,7 +22,9 @@ size_t progress_format(char *line, size_t size, const struct crawl_stats *s, int
                        double elapsed_s)
 {
     size_t done = s->ok + s->failed + s->skipped + s->saved_only;
-    size_t in_flight = s->started > s->finished ? s->started - s->finished : 0;
+    /* Transfers: with --state, pages not yet given a slot are under way but not in flight. */
+    size_t under_way = s->started > s->finished ? s->started - s->finished : 0;
+    size_t in_flight = under_way > s->before_slot ? under_way - s->before_slot : 0;
     char total[32] = "";
     if (lists_read)
         snprintf(total, sizeof total, "/%zu", s->started + s->bad_lines);

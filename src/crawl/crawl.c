@@ -889,6 +889,7 @@ static enum task_step visit_step(task *t)
         /* fall through */
     case VISIT_SLOT:
         task_sem_release(&c->lookahead);
+        c->stats.before_slot--;
         v->holds_slot = task_wait_rc(t) == 0; /* else cancelled: start_visit says so */
         start_visit(c, v);
         visit_set_state(v, VISIT_PAGE);
@@ -925,6 +926,7 @@ static int spawn_page(crawl *c, struct frontier_item *it)
         v->look.arg = v;
         task_spawn(c->t.sched, &v->t, &c->t);
         c->stats.started++;
+        c->stats.before_slot++;
         return 0;
     }
     struct page_target target = target_of(c, it, it);

@@ -93,6 +93,8 @@ struct crawl_stats {
     size_t retries;   /* attempts made again after a transient failure */
     size_t started;   /* page tasks spawned */
     size_t finished;  /* page tasks ended */
+    size_t before_slot; /* with --state, started but not yet given a transfer slot: asking
+                           the store or waiting for a slot (not in flight) */
     size_t bad_lines; /* input lines reported and skipped (also counted failed) */
     size_t queued;    /* URLs put in the frontier, listed and found */
     size_t disallowed; /* dropped by robots.txt */

@@ -493,6 +493,17 @@ class ProgressTest(AreqTest):
         text = self.read_out()
         self.assertEqual(by_source(parse_output(self, text)), self.pages)
 
+    def test_in_flight_counts_transfers_with_state(self):
+        """With --state up to -c more pages are under way than transfers (asking the store,
+        or waiting for a slot): "in flight" counts the transfers, never more than -c."""
+        rc, tty = run_in_terminal(self, ["-c", "2", "--state", "s.db", "-o", "out.tsv",
+                                         "urls.txt"], self.tmp, timeout=60)
+        self.assertEqual(rc, 0, repr(tty))
+        counts = [int(n) for n in re.findall(r"(\d+) in flight", tty)]
+        self.assertTrue(counts, "no status line drawn: %r" % tty)
+        self.assertLessEqual(max(counts), 2, "more in flight than -c 2: %r" % counts)
+        self.assertGreaterEqual(max(counts), 1, counts)
+
     def read_out(self, name="out.tsv"):
         with open(os.path.join(self.tmp, name), encoding="utf-8", newline="") as f:
             text = f.read()
