@@ -1243,9 +1243,13 @@ static int put_one(state *s, const struct state_page *p)
     sqlite3_reset(st);
     if (code != SQLITE_DONE)
         return sql_fail(s, s->wr, code, "cannot write");
+    /* Out of memory here fails the whole commit, not just this page: the output length
+     * the commit records covers the page's lines, and a page left out of it would be
+     * fetched again on resume and its lines written twice. */
     buf_clear(&s->blob);
     if (state_encode_targets(p->targets != NULL ? p->targets : "", p->targets_len, &s->blob) != 0)
-        return say(s->why, sizeof s->why, -ENOMEM, "out of memory");
+        return say(s->why, sizeof s->why, -ENOMEM,
+                   "state file %s: out of memory encoding the targets of %s", s->path, p->url);
     st = s->put_targets;
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_blob(st, 2, s->blob.len > 0 ? s->blob.data : "", (int)s->blob.len,
