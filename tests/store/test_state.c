@@ -701,6 +701,18 @@ static void ask(state *s, uv_loop_t *loop, struct asked *a)
     assert_int_equal(state_lookup_start(s, loop, &a->look), 0);
 }
 
+/* A loop whose task scheduler is closed at once (lookups need none; its handles close on
+ * the loop's next run, so it must outlive that) and the store at `path`, its run 0 begun:
+ * what the lookup tests start from. */
+static state *open_for_lookups(const char *path, uv_loop_t *loop, task_sched *sched)
+{
+    test_loop_open(loop, sched);
+    task_sched_close(sched);
+    state *s = open_ok(path);
+    assert_int_equal(state_run_begin(s, 0, cmd_hash, opt_hash, STARTING(0), 100), 0);
+    return s;
+}
+
 /* Lookups are answered off the loop, each once, in the order asked, as state_page_get
  * answers: pages known with their record, unknown ones 0, and a page committed on the
  * commit thread while lookups are in flight is seen by a lookup asked after its commit.
@@ -710,10 +722,7 @@ static void test_lookups(void **st)
     struct env *e = *st;
     uv_loop_t loop;
     task_sched sched;
-    test_loop_open(&loop, &sched);
-    task_sched_close(&sched);
-    state *s = open_ok(e->path);
-    assert_int_equal(state_run_begin(s, 0, cmd_hash, opt_hash, STARTING(0), 100), 0);
+    state *s = open_for_lookups(e->path, &loop, &sched);
     char url[64];
     for (int i = 0; i < 40; i++) {
         snprintf(url, sizeof url, "http://a.test/%d", i);
@@ -800,10 +809,7 @@ static void test_lookup_room(void **st)
     struct env *e = *st;
     uv_loop_t loop;
     task_sched sched;
-    test_loop_open(&loop, &sched);
-    task_sched_close(&sched);
-    state *s = open_ok(e->path);
-    assert_int_equal(state_run_begin(s, 0, cmd_hash, opt_hash, STARTING(0), 100), 0);
+    state *s = open_for_lookups(e->path, &loop, &sched);
     /* Targets that share little, so that the stored list stays long: 20 KB and 200 KB. */
     struct buf lists[2];
     static const size_t want[2] = {20000, 200000};
