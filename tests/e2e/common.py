@@ -512,6 +512,20 @@ class AreqTest(unittest.TestCase):
             f.write(data)
         return path
 
+    def run_traced(self, calls, args, env=None, timeout=120):
+        """Runs areq with args in the case's folder under `strace -f -e trace=CALLS`, with
+        traced_env() unless env is given; skips the case where strace is missing or areq runs
+        under a wrapper. The CompletedProcess (bytes) and the trace's lines."""
+        if WRAPPER or not shutil.which("strace"):
+            self.skipTest("needs strace, and areq not under a wrapper")
+        trace = os.path.join(self.tmp, "trace")
+        p = subprocess.run(["strace", "-f", "-e", "trace=" + calls, "-o", trace, areq_bin()]
+                           + list(args), cwd=self.tmp,
+                           env=env if env is not None else traced_env(),
+                           stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+        with open(trace) as f:
+            return p, f.readlines()
+
     def write_urls(self, urls, name="urls.txt"):
         return self.write(name, "".join(u + "\n" for u in urls))
 

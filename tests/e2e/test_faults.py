@@ -261,17 +261,11 @@ class IdleConnectionTest(FaultTest):
         areq stops watching it (closed, it would be readable on every turn of the loop),
         and the next transfer to the host, half a second later, takes a new connection.
         Counted, not timed: the loop's epoll_wait calls, from strace."""
-        import shutil
-        if common.WRAPPER or not shutil.which("strace"):
-            self.skipTest("needs strace, and areq not under a wrapper")
         first = SRV.url("/closed-when-idle")
         second = SRV.url("/page/after-idle.html?links=2")
-        trace = os.path.join(self.tmp, "trace")
-        p = subprocess.run(["strace", "-f", "-e", "trace=epoll_wait,epoll_pwait", "-o", trace,
-                            common.areq_bin(), "-c", "1", "--delay", "0.5", "-o", "-",
-                            first, second],
-                           cwd=self.tmp, env=common.traced_env(), stdin=subprocess.DEVNULL,
-                           capture_output=True, timeout=scaled(60))
+        p, trace = self.run_traced("epoll_wait,epoll_pwait",
+                                   ["-c", "1", "--delay", "0.5", "-o", "-", first, second],
+                                   timeout=scaled(60))
         err = p.stderr.decode(errors="replace")
         self.assertEqual(p.returncode, 0, err)
         pairs = by_source(parse_output(self, p.stdout.decode()))
@@ -279,8 +273,7 @@ class IdleConnectionTest(FaultTest):
         conns = {e[1] for e in SRV.requests()
                  if e[3] in (target_of(first), target_of(second))}
         self.assertEqual(len(conns), 2, SRV.requests())
-        with open(trace) as f:
-            waits = sum(1 for line in f if "epoll_wait(" in line or "epoll_pwait(" in line)
+        waits = sum(1 for line in trace if "epoll_wait(" in line or "epoll_pwait(" in line)
         # Woken by the closed socket on every turn for half a second, it made thousands.
         self.assertLess(waits, 300, "%d epoll_wait calls" % waits)
 
@@ -289,25 +282,18 @@ class IdleConnectionTest(FaultTest):
         stays while the connection waits in libcurl's pool, so taking it up again costs no
         epoll_ctl (closed on every REMOVE and made again, it cost about 5 a transfer).
         Counted from strace, together with the connections the server saw."""
-        import shutil
-        if common.WRAPPER or not shutil.which("strace"):
-            self.skipTest("needs strace, and areq not under a wrapper")
         n = 30
         urls = [SRV.url("/page/kept-%s/%d.html?links=2" % (unique("k"), i)) for i in range(n)]
         lst = self.write_urls(urls, "list")
-        trace = os.path.join(self.tmp, "trace")
-        p = subprocess.run(["strace", "-f", "-e", "trace=epoll_ctl", "-o", trace,
-                            common.areq_bin(), "-c", "1", "-o", "-", lst],
-                           cwd=self.tmp, env=common.traced_env(), stdin=subprocess.DEVNULL,
-                           capture_output=True, timeout=scaled(60))
+        p, trace = self.run_traced("epoll_ctl", ["-c", "1", "-o", "-", lst],
+                                   timeout=scaled(60))
         self.assertEqual(p.returncode, 0, p.stderr.decode(errors="replace"))
         pairs = by_source(parse_output(self, p.stdout.decode()))
         self.assertEqual(sorted(pairs), sorted(urls))
         targets = {target_of(u) for u in urls}
         conns = {e[1] for e in SRV.requests() if e[3] in targets}
         self.assertEqual(len(conns), 1, SRV.requests())
-        with open(trace) as f:
-            calls = sum(1 for line in f if "epoll_ctl(" in line)
+        calls = sum(1 for line in trace if "epoll_ctl(" in line)
         # 9 here for all 30, where closing the poll on every REMOVE made 149.
         self.assertLess(calls, n, "%d epoll_ctl calls for %d transfers" % (calls, n))
 

@@ -264,30 +264,19 @@ class TlsTrustTest(AreqTest):
     def test_system_default_is_parsed_once_too(self):
         # No CA named: libcurl's default bundle, read once, for the first https transfer
         # only. The test CA is not in it, so every transfer fails verification.
-        if common.WRAPPER or not shutil.which("strace"):
-            self.skipTest("needs strace, and areq not under a wrapper")
         urls = [self.origin + "/page/sys%d.html?links=1" % i for i in range(8)]
         self.write_urls(urls)
-        trace = os.path.join(self.tmp, "trace")
-        env = common.traced_env()
-        p = subprocess.run(["strace", "-f", "-e", "trace=open,openat", "-o", trace,
-                            common.areq_bin(), "--resolve", self.resolve, "--retries", "0",
-                            "-c", "1", "-o", "-", "urls.txt", SRV.url("/page/plain.html")],
-                           cwd=self.tmp, env=env, stdin=subprocess.DEVNULL,
-                           capture_output=True, timeout=120)
+        p, trace = self.run_traced("open,openat",
+                                   ["--resolve", self.resolve, "--retries", "0", "-c", "1",
+                                    "-o", "-", "urls.txt", SRV.url("/page/plain.html")])
         self.assertEqual(p.returncode, 1, p.stderr.decode(errors="replace"))
         self.assertEqual(p.stderr.decode().count("certificate problem"), 8, p.stderr.decode())
-        with open(trace) as f:
-            opens = [l for l in f if "/etc/ssl/certs/ca-certificates.crt" in l and "= -1" not in l]
+        opens = [l for l in trace if "/etc/ssl/certs/ca-certificates.crt" in l and "= -1" not in l]
         self.assertLessEqual(len(opens), 1, "".join(opens))
         # A run over plain http never reads it.
-        p = subprocess.run(["strace", "-f", "-e", "trace=open,openat", "-o", trace,
-                            common.areq_bin(), "-o", "-", SRV.url("/page/plain2.html")],
-                           cwd=self.tmp, env=env, stdin=subprocess.DEVNULL,
-                           capture_output=True, timeout=120)
+        p, trace = self.run_traced("open,openat", ["-o", "-", SRV.url("/page/plain2.html")])
         self.assertEqual(p.returncode, 0, p.stderr.decode(errors="replace"))
-        with open(trace) as f:
-            opens = [l for l in f if "ca-certificates.crt" in l and "= -1" not in l]
+        opens = [l for l in trace if "ca-certificates.crt" in l and "= -1" not in l]
         self.assertEqual(opens, [])
 
     def test_curl_variables(self):
@@ -303,21 +292,15 @@ class TlsTrustTest(AreqTest):
         # must not pay for parsing it (about 45 ms of CPU for Debian's bundle). Looked at
         # once, so that an unreadable one is still a usage error; parsed at the first https
         # transfer, which it then serves.
-        if common.WRAPPER or not shutil.which("strace"):
-            self.skipTest("needs strace, and areq not under a wrapper")
         ca = os.path.join(self.dir, "ca.pem")
-        trace = os.path.join(self.tmp, "trace")
         env = common.traced_env()
         env["CURL_CA_BUNDLE"] = ca
 
         def opens_of_ca(args):
-            p = subprocess.run(["strace", "-f", "-e", "trace=open,openat", "-o", trace,
-                                common.areq_bin(), "--resolve", self.resolve, "-o", "-"] + args,
-                               cwd=self.tmp, env=env, stdin=subprocess.DEVNULL,
-                               capture_output=True, timeout=120)
+            p, trace = self.run_traced("open,openat",
+                                       ["--resolve", self.resolve, "-o", "-"] + args, env=env)
             self.assertEqual(p.returncode, 0, p.stderr.decode(errors="replace"))
-            with open(trace) as f:
-                return [l for l in f if ca in l and "= -1" not in l]
+            return [l for l in trace if ca in l and "= -1" not in l]
 
         opens = opens_of_ca([SRV.url("/page/envplain.html")])
         self.assertEqual(len(opens), 1, "plain http: only the readability check\n" + "".join(opens))
@@ -326,24 +309,17 @@ class TlsTrustTest(AreqTest):
 
     def test_ca_file_is_parsed_once_per_run(self):
         # libcurl 7.88 alone reads the CA file for every TLS connection; areq parses it once.
-        if common.WRAPPER or not shutil.which("strace"):
-            self.skipTest("needs strace, and areq not under a wrapper")
         urls = [self.origin + "/page/once%d.html?links=1" % i for i in range(12)]
         self.write_urls(urls)
         ca = os.path.join(self.dir, "ca.pem")
-        trace = os.path.join(self.tmp, "trace")
-        env = common.traced_env()
-        p = subprocess.run(["strace", "-f", "-e", "trace=open,openat", "-o", trace,
-                            common.areq_bin(), "--resolve", self.resolve, "--cacert", ca,
-                            "-c", "1", "-H", "Connection: close", "-o", "-", "urls.txt"],
-                           cwd=self.tmp, env=env, stdin=subprocess.DEVNULL,
-                           capture_output=True, timeout=120)
+        p, trace = self.run_traced("open,openat",
+                                   ["--resolve", self.resolve, "--cacert", ca, "-c", "1",
+                                    "-H", "Connection: close", "-o", "-", "urls.txt"])
         self.assertEqual(p.returncode, 0, p.stderr.decode(errors="replace"))
         self.assertEqual(len(parse_output(self, p.stdout.decode())), 12)
         for u in urls:
             self.assertEqual(self.srv.count(target_of(u)), 1)
-        with open(trace) as f:
-            opens = [l for l in f if ca in l and "= -1" not in l]
+        opens = [l for l in trace if ca in l and "= -1" not in l]
         # One look to check it can be read, one parse; not one per connection.
         self.assertLessEqual(len(opens), 2, "".join(opens))
 
