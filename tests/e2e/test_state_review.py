@@ -285,6 +285,16 @@ class ChangesAcrossResumeTest(Base):
         self.assertGreater(len(expect), 10)
         return self.answered() - mark, expect
 
+    def last_run_finished(self):
+        import sqlite3
+        db = sqlite3.connect("file:%s?mode=ro" % self.path("s.db"), uri=True)
+        try:
+            row = db.execute("SELECT finished_at IS NOT NULL FROM run ORDER BY id DESC "
+                             "LIMIT 1").fetchone()
+            return row is not None and row[0] == 1
+        finally:
+            db.close()
+
     # Once a defect: a resumed run opened --changes anew, so the changes of the pages the
     # cut run committed were lost (their old state is overwritten in the store).
     def test_changes_file_after_a_resume_lists_every_change(self):
@@ -330,10 +340,14 @@ class ChangesAcrossResumeTest(Base):
             self.assertIn(rc, (0, -9, -2, -15, 130, 143), "cut %d by %s" % (i, sig))
             if os.path.exists(self.path("b")):
                 self.assertNoDuplicate(self.data("b"), "cut %d" % i)
-            if rc == 0:
+            # A cut that came after the run's last commit (in the close, 10-20 ms; more on
+            # a loaded machine) left a finished run: the next would be a new run, and find
+            # rightly that nothing changed since. Seen once in CI-like load.
+            finished = rc == 0 or self.last_run_finished()
+            if finished:
                 break
         self.assertGreater(cuts, 0)
-        if rc != 0:  # the last cut run is resumed by one that ends
+        if not finished:  # the last cut run is resumed by one that ends
             r = self.run_areq(["-v", "-o", "b", "--state", "s.db", "--changes", "ch"] + args,
                               timeout=120)
             self.assertEqual(r.rc, 0, r)
