@@ -28,17 +28,24 @@ static const char schema_sql[] =
     " ntargets INTEGER NOT NULL,"
     " depth INTEGER NOT NULL,"
     " nofollow INTEGER NOT NULL,"
-    " fetched_at INTEGER NOT NULL,"
     " changed_at INTEGER NOT NULL,"
-    " options_hash BLOB NOT NULL,"
-    " run INTEGER NOT NULL);"
-    "CREATE INDEX page_run ON page(run);"
+    " options_hash BLOB NOT NULL);"
     /* A page's targets apart from its row: a run that finds a page unchanged (a 304)
      * rewrites the row, and SQLite rewrites a row whole; with the blob in it, an unchanged
      * re-run of scenario A wrote 8 MB of WAL and its last commit was 18% of its profile. */
     "CREATE TABLE targets ("
     " page INTEGER PRIMARY KEY," /* page.id */
     " list BLOB NOT NULL);"      /* front-coded, in output order (see state_encode_targets) */
+    /* What every run writes for every page it saw, apart from the row for the same reason
+     * as the targets, and more so: a 304 changes nothing else. With the run and the fetch
+     * time in the page rows, an unchanged re-run of scenario A wrote 1.2 MB to the WAL and
+     * the file (152 WAL pages in its last commit alone), now 0.3 MB; per page, a row of
+     * about 200 bytes against a visit and its index entry of about 40 (test_state.c). */
+    "CREATE TABLE visit ("
+    " page INTEGER PRIMARY KEY," /* page.id */
+    " run INTEGER NOT NULL,"     /* the run that last fetched or revalidated it */
+    " fetched_at INTEGER NOT NULL);"
+    "CREATE INDEX visit_run ON visit(run);"
     "CREATE TABLE robots ("
     " origin TEXT PRIMARY KEY, status INTEGER NOT NULL, etag TEXT, last_modified TEXT,"
     " body BLOB, fetched_at INTEGER NOT NULL);"
@@ -51,8 +58,9 @@ static const char schema_sql[] =
 /* What read_row() reads, in its order. */
 #define PAGE_SELECT                                                                          \
     "SELECT url, final_url, outcome, status, error, etag, last_modified, body_hash, "     \
-    "targets.list, ntargets, depth, nofollow, fetched_at, changed_at, options_hash, run "   \
-    "FROM page LEFT JOIN targets ON targets.page = page.id "
+    "targets.list, ntargets, depth, nofollow, visit.fetched_at, changed_at, options_hash, " \
+    "visit.run FROM page JOIN visit ON visit.page = page.id "                               \
+    "LEFT JOIN targets ON targets.page = page.id "
 
 /* A page waiting for its commit: the record and copies of everything it points to, its
  * targets as the caller had them (plain, each NUL-terminated): the commit encodes them. */
@@ -89,7 +97,8 @@ struct state {
     sqlite3 *rd;              /* reads: the reader thread, or the caller under rd_lock */
     sqlite3 *wr;              /* commits (the commit thread while one is in flight) */
     sqlite3_stmt *get_page, *each_page, *last_run, *get_robots;
-    sqlite3_stmt *put_page, *put_targets, *touch_page, *update_run, *finish_run, *put_robots;
+    sqlite3_stmt *put_page, *put_targets, *put_visit, *touch_page, *touch_visit, *update_run;
+    sqlite3_stmt *finish_run, *put_robots;
     uv_mutex_t rd_lock;       /* rd and its statements, between the reader and the caller */
     int rd_lock_up;
     int64_t run;
@@ -749,7 +758,7 @@ int state_open(const char *path, state **out, char *why, size_t whylen)
     if (rc == 0)
         rc = prepare(s, s->rd, PAGE_SELECT "WHERE url = ?1", &s->get_page);
     if (rc == 0)
-        rc = prepare(s, s->rd, PAGE_SELECT "WHERE run = ?1", &s->each_page);
+        rc = prepare(s, s->rd, PAGE_SELECT "WHERE visit.run = ?1", &s->each_page);
     if (rc == 0)
         rc = prepare(s, s->rd,
                      "SELECT id, finished_at IS NULL, command_hash, output_bytes, "
@@ -758,21 +767,36 @@ int state_open(const char *path, state **out, char *why, size_t whylen)
     if (rc == 0)
         rc = prepare(s, s->wr,
                      "INSERT INTO page (url, final_url, outcome, status, error, etag, "
-                     "last_modified, body_hash, ntargets, depth, nofollow, fetched_at, "
-                     "changed_at, options_hash, run) VALUES "
-                     "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?10, ?11, ?12, ?13, ?14, ?15, ?16) "
+                     "last_modified, body_hash, ntargets, depth, nofollow, changed_at, "
+                     "options_hash) VALUES "
+                     "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?10, ?11, ?12, ?14, ?15) "
                      "ON CONFLICT(url) DO UPDATE SET final_url = ?2, outcome = ?3, "
                      "status = ?4, error = ?5, etag = ?6, last_modified = ?7, body_hash = ?8, "
-                     "ntargets = ?10, depth = ?11, nofollow = ?12, fetched_at = ?13, "
-                     "changed_at = ?14, options_hash = ?15, run = ?16 RETURNING id",
+                     "ntargets = ?10, depth = ?11, nofollow = ?12, changed_at = ?14, "
+                     "options_hash = ?15 RETURNING id",
                      &s->put_page);
+    if (rc == 0)
+        rc = prepare(s, s->wr,
+                     "INSERT INTO visit (page, run, fetched_at) VALUES (?1, ?2, ?3) "
+                     "ON CONFLICT(page) DO UPDATE SET run = ?2, fetched_at = ?3",
+                     &s->put_visit);
     if (rc == 0)
         rc = prepare(s, s->wr, "INSERT OR REPLACE INTO targets (page, list) VALUES (?1, ?2)",
                      &s->put_targets);
     if (rc == 0)
         rc = prepare(s, s->wr,
+                     /* The row is written only when one of these changed: SQLite
+                      * rewrites a row, and dirties its page, for an update that changes
+                      * nothing. The id is wanted either way, for the visit. */
                      "UPDATE page SET etag = ?2, last_modified = ?3, depth = ?4, nofollow = ?5, "
-                     "fetched_at = ?6, changed_at = ?7, run = ?8 WHERE url = ?1", &s->touch_page);
+                     "changed_at = ?7 WHERE url = ?1 AND (etag IS NOT ?2 OR last_modified IS "
+                     "NOT ?3 OR depth IS NOT ?4 OR nofollow IS NOT ?5 OR changed_at IS NOT ?7)",
+                     &s->touch_page);
+    if (rc == 0)
+        rc = prepare(s, s->wr,
+                     "INSERT INTO visit (page, run, fetched_at) SELECT id, ?2, ?3 FROM page "
+                     "WHERE url = ?1 ON CONFLICT(page) DO UPDATE SET run = excluded.run, "
+                     "fetched_at = excluded.fetched_at", &s->touch_visit);
     if (rc == 0)
         rc = prepare(s, s->rd,
                      "SELECT origin, status, etag, last_modified, body, fetched_at FROM robots "
@@ -833,6 +857,8 @@ void state_close(state *s)
     sqlite3_finalize(s->put_page);
     sqlite3_finalize(s->put_targets);
     sqlite3_finalize(s->touch_page);
+    sqlite3_finalize(s->touch_visit);
+    sqlite3_finalize(s->put_visit);
     sqlite3_finalize(s->update_run);
     sqlite3_finalize(s->finish_run);
     sqlite3_finalize(s->get_robots);
@@ -1195,7 +1221,18 @@ static void bind_text(sqlite3_stmt *st, int col, const char *t)
         sqlite3_bind_null(st, col);
 }
 
-/* A page whose content is as stored: its row keeps its blob, only the rest changes. */
+/* A page's visit: the run that saw it, and when. */
+static int step_visit(state *s, sqlite3_stmt *st, const struct state_page *p)
+{
+    sqlite3_bind_int64(st, 2, p->run);
+    sqlite3_bind_int64(st, 3, p->fetched_at);
+    int code = sqlite3_step(st);
+    sqlite3_reset(st);
+    return code == SQLITE_DONE ? 0 : sql_fail(s, s->wr, code, "cannot write");
+}
+
+/* A page whose content is as stored: its targets stay, its row changes only where the
+ * answer changed it (new validators, another depth), and its visit is written. */
 static int touch_one(state *s, const struct state_page *p)
 {
     sqlite3_stmt *st = s->touch_page;
@@ -1204,12 +1241,14 @@ static int touch_one(state *s, const struct state_page *p)
     bind_text(st, 3, p->last_modified);
     sqlite3_bind_int(st, 4, (int)p->depth);
     sqlite3_bind_int(st, 5, p->nofollow);
-    sqlite3_bind_int64(st, 6, p->fetched_at);
     sqlite3_bind_int64(st, 7, p->changed_at);
-    sqlite3_bind_int64(st, 8, p->run);
     int code = sqlite3_step(st);
     sqlite3_reset(st);
-    return code == SQLITE_DONE ? 0 : sql_fail(s, s->wr, code, "cannot write");
+    if (code != SQLITE_DONE)
+        return sql_fail(s, s->wr, code, "cannot write");
+    st = s->touch_visit;
+    sqlite3_bind_text(st, 1, p->url, (int)p->url_len, SQLITE_STATIC);
+    return step_visit(s, st, p);
 }
 
 /* A page with its row and its (already encoded) targets. */
@@ -1232,10 +1271,8 @@ static int put_one(state *s, const struct state_page *p)
     sqlite3_bind_int64(st, 10, (sqlite3_int64)p->ntargets);
     sqlite3_bind_int(st, 11, (int)p->depth);
     sqlite3_bind_int(st, 12, p->nofollow);
-    sqlite3_bind_int64(st, 13, p->fetched_at);
     sqlite3_bind_int64(st, 14, p->changed_at);
     sqlite3_bind_blob(st, 15, p->options_hash, DIGEST_SIZE, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 16, p->run);
     int code = sqlite3_step(st);
     sqlite3_int64 id = code == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
     if (code == SQLITE_ROW)
@@ -1243,6 +1280,10 @@ static int put_one(state *s, const struct state_page *p)
     sqlite3_reset(st);
     if (code != SQLITE_DONE)
         return sql_fail(s, s->wr, code, "cannot write");
+    sqlite3_bind_int64(s->put_visit, 1, id);
+    int rc = step_visit(s, s->put_visit, p);
+    if (rc != 0)
+        return rc;
     /* Out of memory here fails the whole commit, not just this page: the output length
      * the commit records covers the page's lines, and a page left out of it would be
      * fetched again on resume and its lines written twice. */

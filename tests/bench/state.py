@@ -263,7 +263,8 @@ def rewrite_pages(site, indices, pages, links, size, seed):
 def synthesize_store(src, dst, n):
     """Copies the store SRC to DST and grows its "page" table to n rows by copying its rows
     under other URLs ("<url>?synthetic=<k>"), in the run that wrote them. A hook: it knows
-    only that the store has a table "page" with a column "url" (src/store/state.c); when the
+    only that the store has a table "page" with a column "url", and that the tables it keeps
+    apart ("targets", "visit") have a column "page" (src/store/state.c); when the
     schema says otherwise it returns a sentence saying why not, else None. TODO: an areq
     option for this would not depend on the schema."""
     remove_store(dst)
@@ -280,9 +281,10 @@ def synthesize_store(src, dst, n):
         if have == 0:
             return "the store has no pages to copy"
         db.execute("CREATE TEMP TABLE orig AS SELECT * FROM page")
-        # Each page's row (a new id) and, when the store keeps them apart, its targets.
-        apart = "id" in cols and db.execute(
-            "SELECT count(*) FROM sqlite_master WHERE name = 'targets'").fetchone()[0] == 1
+        # Each page's row (a new id) and, in the tables the store keeps apart (its targets,
+        # its visit), the copied row's, under the new id.
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        apart = [t for t in ("targets", "visit") if t in tables] if "id" in cols else []
         others = ", ".join(c for c in cols if c not in ("url", "id"))
         k = 0
         while have < n:
@@ -290,10 +292,14 @@ def synthesize_store(src, dst, n):
             take = min(n - have, db.execute("SELECT count(*) FROM orig").fetchone()[0])
             db.execute("INSERT INTO page (url, %s) SELECT url || '?synthetic=%d', %s FROM orig "
                        "LIMIT %d" % (others, k, others, take))
-            if apart:
-                db.execute("INSERT INTO targets (page, list) SELECT p.id, t.list FROM orig o "
-                           "JOIN targets t ON t.page = o.id JOIN page p "
-                           "ON p.url = o.url || '?synthetic=%d'" % k)
+            for table in apart:
+                rest = ", ".join(r[1] for r in db.execute("PRAGMA table_info(%s)" % table)
+                                 if r[1] != "page")
+                db.execute("INSERT INTO %s (page, %s) SELECT p.id, %s FROM orig o "
+                           "JOIN %s t ON t.page = o.id JOIN page p "
+                           "ON p.url = o.url || '?synthetic=%d'"
+                           % (table, rest, ", ".join("t." + c for c in rest.split(", ")),
+                              table, k))
             have += take
             if k % 50 == 0:
                 db.commit()

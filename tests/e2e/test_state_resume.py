@@ -222,7 +222,7 @@ class KeptFilesResumeTest(AreqTest):
         try:
             run, finished = db.execute("SELECT id, finished_at IS NOT NULL FROM run "
                                        "ORDER BY id DESC LIMIT 1").fetchone()
-            pages = db.execute("SELECT count(*) FROM page WHERE run = ?", (run,)).fetchone()
+            pages = db.execute("SELECT count(*) FROM visit WHERE run = ?", (run,)).fetchone()
             return finished == 1, pages[0]
         finally:
             db.close()
