@@ -799,6 +799,15 @@ static struct page_target target_of(crawl *c, struct frontier_item *it, void *ta
     };
 }
 
+/* The page's request begins: --delay counts from here (frontier_started), not from when
+ * the dispatcher took the page, which may then wait for a slot and, with --state, for the
+ * store. The dispatcher may be waiting on that origin: it looks again. */
+static void request_started(crawl *c, struct frontier_item *it)
+{
+    frontier_started(c->frontier, it, now_ms(c));
+    task_event_signal(&c->changed);
+}
+
 /* Completes a page that was not fetched: reused under --max-age (PAGE_NOT_MODIFIED), or
  * never started (PAGE_CANCELLED). */
 static void complete_unfetched(crawl *c, const struct page_target *target,
@@ -847,7 +856,9 @@ static void start_visit(crawl *c, struct visit *v)
         log_error("%s: out of memory", it->url);
         c->stats.failed++;
         complete_unfetched(c, &target, PAGE_CANCELLED);
+        return;
     }
+    request_started(c, it);
 }
 
 static void looked_up(struct state_lookup *l)
@@ -931,8 +942,10 @@ static int spawn_page(crawl *c, struct frontier_item *it)
     }
     struct page_target target = target_of(c, it, it);
     int rc = page_spawn(c->t.sched, &c->t, &c->pages, &target, page_completed, c);
-    if (rc == 0)
+    if (rc == 0) {
         c->stats.started++;
+        request_started(c, it);
+    }
     return rc;
 }
 

@@ -161,12 +161,13 @@ static struct frontier_host *heap_pop(frontier *f)
 /* ---- turn order ---- */
 
 /* Puts an idle origin where its state says: in the turn order, at its cap, waiting for
- * its next start or for its robots.txt, or idle when it has nothing queued. */
+ * its next start or for its robots.txt, or idle when it has nothing queued or its item
+ * has yet to start (frontier_started). */
 static void schedule(frontier *f, struct frontier_host *h, uint64_t now)
 {
     if (h->state != HOST_IDLE)
         return;
-    if (h->queued == 0)
+    if (h->queued == 0 || h->unstarted != NULL)
         return;
     if (h->robots_state != ROBOTS_NOT_USED && h->robots_state != ROBOTS_KNOWN) {
         h->state = HOST_ROBOTS;
@@ -480,7 +481,7 @@ enum frontier_next frontier_next(frontier *f, uint64_t now, struct frontier_item
         h->in_flight++;
         f->level_in_flight++;
         if (h->delay_ms > 0)
-            h->next_start = now + h->delay_ms;
+            h->unstarted = it; /* the delay is counted from its start */
         schedule(f, h, now);
         it->next = NULL;
         struct out_link *l = link_of(it);
@@ -493,16 +494,27 @@ enum frontier_next frontier_next(frontier *f, uint64_t now, struct frontier_item
     }
 }
 
+void frontier_started(frontier *f, struct frontier_item *it, uint64_t now)
+{
+    struct frontier_host *h = it->host;
+    if (h->unstarted != it)
+        return;
+    h->unstarted = NULL;
+    h->next_start = now + h->delay_ms;
+    schedule(f, h, now);
+}
+
 void frontier_done(frontier *f, struct frontier_item *it, uint64_t now)
 {
     struct frontier_host *h = it->host;
     h->in_flight--;
     h->finished++;
     f->level_in_flight--;
-    if (h->state == HOST_BUSY) {
+    if (h->unstarted == it)
+        h->unstarted = NULL; /* no request was made: the origin's clock stands */
+    if (h->state == HOST_BUSY)
         h->state = HOST_IDLE;
-        schedule(f, h, now);
-    }
+    schedule(f, h, now);
     struct out_link *l = link_of(it);
     l->prev->next = l->next;
     l->next->prev = l->prev;

@@ -59,6 +59,7 @@ struct frontier_host {
     size_t queued, in_flight;
     uint64_t next_start;   /* ms: earliest start of the next request */
     uint64_t delay_ms;
+    struct frontier_item *unstarted; /* with a delay: handed out, its request not begun */
     enum frontier_host_state state;
     enum frontier_robots_state robots_state;
     robots *rules;
@@ -134,14 +135,21 @@ enum frontier_next {
 };
 
 /* The next URL that may be fetched at `now` (ms). With FRONTIER_WAIT, *wake_at is the
- * earliest time at which one may, or UINT64_MAX when only frontier_done() or
- * frontier_robots_known() can change that. Each URL that robots.txt disallows comes out
+ * earliest time at which one may, or UINT64_MAX when only frontier_done(),
+ * frontier_started() or frontier_robots_known() can change that. Each URL that robots.txt disallows comes out
  * on its own as FRONTIER_DISALLOWED, so that a caller can tell why and pace the checks
  * (only the URL about to be released is ever matched against the rules). */
 enum frontier_next frontier_next(frontier *f, uint64_t now, struct frontier_item **out,
                                  uint64_t *wake_at);
 
-/* Gives back an item: its transfer has ended (at `now`). Frees it. */
+/* The item's request begins (at `now`). An origin's delay runs from here, not from when
+ * its item was handed out: a caller may hold an item a while first (until a transfer slot
+ * is free, or a store has answered), and two items held like that would start together.
+ * So with a delay, an origin hands out nothing more until its item has started (or come
+ * back with frontier_done, unstarted, which leaves the origin's clock as it was). */
+void frontier_started(frontier *f, struct frontier_item *it, uint64_t now);
+
+/* Gives back an item: its transfer has ended (at `now`), or it never started. Frees it. */
 void frontier_done(frontier *f, struct frontier_item *it, uint64_t now);
 
 /* Gives back an item that came out as FRONTIER_DISALLOWED. Frees it. */

@@ -41,13 +41,16 @@ static struct frontier_host *push(frontier *f, const char *url, unsigned depth)
     return h;
 }
 
-/* frontier_next, dropping what robots.txt disallows as the crawl does. */
+/* frontier_next, dropping what robots.txt disallows as the crawl does, and starting what
+ * it hands out at once (frontier_started), as the crawl does when a slot is free. */
 static enum frontier_next next_allowed(frontier *f, uint64_t now, struct frontier_item **it,
                                        uint64_t *wake)
 {
     enum frontier_next r;
     while ((r = frontier_next(f, now, it, wake)) == FRONTIER_DISALLOWED)
         frontier_drop(f, *it);
+    if (r == FRONTIER_ITEM)
+        frontier_started(f, *it, now);
     return r;
 }
 
@@ -453,6 +456,61 @@ static void test_delay_spaces_one_origin_only(void **state)
     frontier_done(f, b1, 2600);
     frontier_set_input_open(f, 0);
     expect_empty(f, 2600);
+    frontier_destroy(f);
+}
+
+/* An item held before its request starts (waiting for a slot, or for a store's answer):
+ * the origin's delay runs from the start, and nothing more of that origin comes out
+ * before it, so that two held items never start together. Other origins go on. */
+static void test_delay_counts_from_the_start_of_a_held_item(void **state)
+{
+    (void)state;
+    frontier *f = make(0, 1000, 0);
+    push(f, "http://a.example/1", 0);
+    push(f, "http://a.example/2", 0);
+    push(f, "http://b.example/1", 0);
+    struct frontier_item *it = NULL;
+    uint64_t wake = 0;
+    assert_int_equal(frontier_next(f, 0, &it, &wake), FRONTIER_ITEM);
+    struct frontier_item *a1 = it;
+    assert_string_equal(a1->url, "http://a.example/1");
+    /* Held: A hands out nothing more, even past its delay; B is not held back. */
+    struct frontier_item *b1 = expect_item(f, 10, "http://b.example/1");
+    expect_wait(f, 1500, UINT64_MAX);
+    frontier_started(f, a1, 2000);
+    expect_wait(f, 2000, 3000);
+    expect_wait(f, 2999, 3000);
+    struct frontier_item *a2 = expect_item(f, 3000, "http://a.example/2");
+    frontier_done(f, a1, 3000);
+    frontier_done(f, a2, 3000);
+    frontier_done(f, b1, 3000);
+    frontier_set_input_open(f, 0);
+    expect_empty(f, 3000);
+    frontier_destroy(f);
+}
+
+/* A held item given back unstarted (reused from a store, cancelled): no request was made,
+ * so the origin's next item may start at once, by the clock of its last real start. */
+static void test_delay_unstarted_item_leaves_the_clock(void **state)
+{
+    (void)state;
+    frontier *f = make(0, 1000, 0);
+    push(f, "http://a.example/1", 0);
+    push(f, "http://a.example/2", 0);
+    push(f, "http://a.example/3", 0);
+    struct frontier_item *a1 = expect_item(f, 0, "http://a.example/1"); /* started at 0 */
+    struct frontier_item *it = NULL;
+    uint64_t wake = 0;
+    assert_int_equal(frontier_next(f, 1000, &it, &wake), FRONTIER_ITEM);
+    struct frontier_item *a2 = it;
+    expect_wait(f, 1200, UINT64_MAX);
+    frontier_done(f, a2, 1200); /* never started */
+    struct frontier_item *a3 = expect_item(f, 1200, "http://a.example/3");
+    expect_wait(f, 1200, UINT64_MAX); /* drained; a3 is in flight */
+    frontier_done(f, a1, 1300);
+    frontier_done(f, a3, 1300);
+    frontier_set_input_open(f, 0);
+    expect_empty(f, 1300);
     frontier_destroy(f);
 }
 
@@ -1139,6 +1197,8 @@ int main(void)
         cmocka_unit_test(test_per_host_cap),
         cmocka_unit_test(test_per_host_cap_push_while_busy),
         cmocka_unit_test(test_delay_spaces_one_origin_only),
+        cmocka_unit_test(test_delay_counts_from_the_start_of_a_held_item),
+        cmocka_unit_test(test_delay_unstarted_item_leaves_the_clock),
         cmocka_unit_test(test_delay_earliest_wake_of_several),
         cmocka_unit_test(test_delay_applies_to_url_pushed_later),
         cmocka_unit_test(test_delay_many_origins_wake_in_order),

@@ -876,6 +876,25 @@ class PolitenessTest(RecursionTest):
         self.assertGreaterEqual(min(gaps), 0.5 - ARRIVAL_SLACK, gaps)
         span_at_least(self, reqs, 0.5)
 
+    def test_delay_counts_from_each_request_start(self):
+        """--delay spaces the starts of requests, of pages that waited for a transfer slot
+        too. With -c 2, two slow pages that end together free both slots at once; the
+        pages taken from the queue while they ran (and, with --state, asked of the store)
+        still start 0.5 s apart, not together as when the delay ran from the taking."""
+        srv = self.srv
+        for variant, extra in (("plain", []), ("state", ["--state", "s.db"])):
+            starts = [srv.url("/slow?delay=2&%s=1" % variant),
+                      srv.url("/slow?delay=1.5&%s=2" % variant)] + \
+                     [srv.url("/slow?delay=0&%s=%d" % (variant, i)) for i in range(3, 6)]
+            r, runs, pairs = self.crawl(srv, starts, ["-c", "2", "--no-robots", "--delay",
+                                                      "0.5"] + extra)
+            self.assertEqual(r.rc, 0, r)
+            reqs = runs[srv].reqs()
+            self.assertEqual(len(reqs), 5, variant)
+            gaps = [round(b[5] - a[5], 3) for a, b in zip(reqs, reqs[1:])]
+            self.assertGreaterEqual(min(gaps), 0.5 - ARRIVAL_SLACK, "%s: %s" % (variant, gaps))
+            span_at_least(self, reqs, 0.5)
+
 
 if __name__ == "__main__":
     common.main()
