@@ -27,6 +27,11 @@ Then, once each, untimed unless said:
                           the outputs of the runs before and after show them, and its output
                           must equal a run without --state on the changed site
   state size              bytes of FILE (with its -wal) per page after the first run
+  the store alone         tests/store_floor (built beside areq, in BUILD/tests) puts the
+                          first run's pages (read from its output) into a new store through
+                          the store's API, committing as often as a first run does, and
+                          closes it: no crawl. Its CPU, as a share of a run without --state,
+                          is what the store's writes alone take of the 1.15x allowance
   open a big store        FILE grown to OPEN_PAGES pages (copies of its rows under other
                           URLs, through Python's sqlite3: a hook that knows the store's
                           "page" table, see synthesize_store), then areq --state on a list of
@@ -53,6 +58,7 @@ import random
 import shutil
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import time
@@ -316,6 +322,39 @@ def synthesize_store(src, dst, n):
 # ---------------------------------------------------------------------------- main
 
 
+def store_alone(args, output, none_cpu, report, targets):
+    """The store's own work for the first run's pages, without the crawl: tests/store_floor
+    puts them into a new store through the store's API, commits and closes it. Its CPU,
+    against a whole run's without --state, says how much of the 1.15x allowance the
+    store's writes alone take on a machine whose cores the crawl keeps busy."""
+    tool = os.path.join(os.path.dirname(os.path.dirname(args.areq)), "tests", "store_floor")
+    if not os.access(tool, os.X_OK):
+        report("  note: no %s: the store-alone row is skipped" % os.path.relpath(tool, ROOT))
+        return
+    db = os.path.join(args.work, "state-floor.db")
+    cpu, wall, line = [], [], ""
+    for _ in range(max(3, min(args.reps, 11))):
+        remove_store(db)
+        r = subprocess.run([tool, output, db], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True)
+        if r.returncode != 0:
+            report("  note: store_floor failed: %s" % r.stderr.strip()[-300:])
+            return
+        line = r.stdout.split()
+        f = dict(zip(line[0::2], line[1::2]))
+        cpu.append(float(f["cpu_ms"]) / 1000)
+        wall.append(float(f["wall_ms"]) / 1000)
+    remove_store(db)
+    c = statistics.median(cpu)
+    share = "%.0f%%" % (100 * c / none_cpu) if none_cpu else "-"
+    report("  the store alone (tests/store_floor: the first run's %s pages put, committed %s "
+           "times, closed; no crawl), medians of %d: %s s CPU, %s s wall; %s of the CPU of a "
+           "run without --state" % (f["pages"], f["commits"], len(cpu), bench.fmt_s(c),
+                                    bench.fmt_s(statistics.median(wall)), share))
+    targets.append(("the store's own writes alone, CPU vs a run without --state", share,
+                    "reported"))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], epilog=__doc__.split("\n", 3)[3],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -452,6 +491,7 @@ def main():
         per_page = size_after_first / args.pages
         report("  state: %d bytes for %d pages: %.0f bytes a page" % (size_after_first, args.pages, per_page))
         targets.append(("state size per page", "%.0f B" % per_page, "reported"))
+        store_alone(args, outs["first"], stats["none"]["cpu"], report, targets)
 
         # ---- unchanged re-run with --changes: an empty file
         changes = os.path.join(args.work, "state-changes.tsv")
