@@ -319,7 +319,7 @@ class ChangesAcrossResumeTest(Base):
 
     def test_changes_after_many_kills_and_stops(self):
         """rev14b: a changed site, the run cut many times at random points by SIGKILL,
-        SIGTERM or SIGINT (a commit every 50 ms is often in flight then), each cut resumed
+        SIGTERM or SIGINT (a commit every 10 ms is often in flight then), each cut resumed
         by the next run: the output still equals one uninterrupted run's, exactly once, and
         the changes file invents nothing."""
         args = ["-d", "2", "-c", "3", "--delay", "0.01", self.start_url]
