@@ -1565,9 +1565,12 @@ int state_commit(state *s, uv_loop_t *loop, const uint64_t whole[STATE_NFILES],
     if (s->busy)
         return -EBUSY;
     int rc = s->committer.up ? 0 : worker_start(&s->committer, loop, commit_thread, commit_done, s);
-    if (rc != 0) /* the caller's message is s->why */
-        return say(s->why, sizeof s->why, rc, "state file %s: cannot start a thread to commit: %s",
-                   s->path, uv_strerror(rc));
+    /* No commit thread (the system would not start one: a container at its limit of
+     * threads, an address space too small for another stack): committed here, as the
+     * lookups are read here without a reader thread. A run at 10 ms a commit needed the
+     * thread within any run longer than that, and had stopped with exit 3. */
+    if (rc != 0)
+        return state_commit_now(s, whole, sync_fds, finish);
     rc = take_batch(s, whole, finish);
     if (rc != 0)
         return rc;

@@ -238,7 +238,10 @@ size_t state_pending_bytes(const state *s);
  * (NULL: none) is fdatasync'd, so that the bytes recorded are on disk before the record
  * is. Runs on the store's thread; `cb` is called on the loop with 0 or a negative error
  * (STATE_E_IO for a full disk or an I/O error: the store keeps its previous commit).
- * 0 when started, -EBUSY while another commit is in flight. */
+ * 0 when started, -EBUSY while another commit is in flight. When the store's thread
+ * cannot be started, the commit is made on the calling thread as state_commit_now makes
+ * it, and its result is returned (0, or the error, with the message in state_error);
+ * `cb` is then not called. */
 typedef void state_commit_fn(void *arg, int status);
 int state_commit(state *s, uv_loop_t *loop, const uint64_t whole[STATE_NFILES],
                  const int sync_fds[STATE_NFILES], int finish, state_commit_fn *cb, void *arg);
