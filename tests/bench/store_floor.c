@@ -253,6 +253,12 @@ int main(int argc, char **argv)
     buf_init(&ps.targets);
     int rc = read_pages(&ps, tsv, len, skip);
     free(tsv);
+    /* An output without a pair (a crawl that failed, a header alone) would time a store
+     * with nothing in it and print a floor of about zero as if it were one. */
+    if (rc == 0 && ps.n == 0) {
+        fprintf(stderr, "store_floor: %s: no pages (no source<TAB>target line)\n", tsv_path);
+        rc = -EINVAL;
+    }
     char why[512] = "out of memory reading the output";
 
     unsigned long commits = 0;
