@@ -7,7 +7,7 @@
  * checkpoint). The store's own work, through its own API (src/store/state.h), committed
  * as the crawl commits: on the store's commit thread (state_commit), which also
  * checkpoints the WAL once a commit leaves it long, and the last commit on this thread
- * after state_detach (state_commit_now), as run.c's close_state does. No HTTP, no scan,
+ * (state_commit_now), as run.c's close_state does, then the threads stopped. No HTTP, no scan,
  * no body fingerprint, no output written (so no fdatasync of it). Each commit is waited
  * for before the next page is put: the crawl overlaps them.
  * tests/bench/state.py runs it beside the crawls to show how much of a first run's cost
@@ -166,14 +166,6 @@ static int commit_on_thread(state *s, uv_loop_t *loop, const uint64_t whole[STAT
     return status;
 }
 
-/* The run's last commit, as run.c makes it: the threads stopped, then on this thread. */
-static int commit_last(state *s, uv_loop_t *loop, const uint64_t whole[STATE_NFILES])
-{
-    state_detach(s);
-    uv_run(loop, UV_RUN_DEFAULT); /* the detached handles' closes */
-    return state_commit_now(s, whole, NULL, 1);
-}
-
 /* Puts every page into the store as a first run does, committing each `per_commit` pages
  * and at the end. The validators and the fingerprint vary with the page, as a server's
  * would. */
@@ -209,7 +201,8 @@ static int put_all(state *s, uv_loop_t *loop, const struct pages *ps, unsigned p
         if (rc == 0 && ((i + 1) % per_commit == 0 || last)) {
             uint64_t whole[STATE_NFILES] = {pg->output_end, 0, 0};
             ++*commits;
-            rc = last ? commit_last(s, loop, whole) : commit_on_thread(s, loop, whole);
+            /* The last as close_state (run.c) makes it: here, the commit thread idle. */
+            rc = last ? state_commit_now(s, whole, NULL, 1) : commit_on_thread(s, loop, whole);
         }
     }
     return rc;
