@@ -4,8 +4,12 @@
  * together, as areq writes them) and puts every page into a new store, as a first run with
  * --state does: its record, with validators and a body fingerprint like nginx's, and its
  * targets in output order, committed every N pages, then the store closed (its last
- * checkpoint). The store's own work, through its own API (src/store/state.h), on this one
- * thread (state_commit_now): no HTTP, no scan, no body fingerprint, no output written.
+ * checkpoint). The store's own work, through its own API (src/store/state.h), committed
+ * as the crawl commits: on the store's commit thread (state_commit), which also
+ * checkpoints the WAL once a commit leaves it long, and the last commit on this thread
+ * (state_commit_now), as run.c's close_state does, then the threads stopped. No HTTP, no scan,
+ * no body fingerprint, no output written (so no fdatasync of it). Each commit is waited
+ * for before the next page is put: the crawl overlaps them.
  * tests/bench/state.py runs it beside the crawls to show how much of a first run's cost
  * the store's writes alone are. A bench tool, not a test, and not installed.
  *
@@ -25,6 +29,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <uv.h>
 
 #include "buf.h"
 #include "state.h"
@@ -139,10 +144,33 @@ static int read_pages(struct pages *ps, const char *tsv, size_t len, size_t head
     return rc;
 }
 
+/* A commit's outcome, handed back on the loop. */
+static void committed(void *arg, int status)
+{
+    *(int *)arg = status;
+}
+
+/* One commit as the crawl makes it (crawl.c, maybe_commit): on the store's commit thread,
+ * which checkpoints the WAL after it when the WAL has grown long (state.c,
+ * checkpoint_if_long). state_commit_now does not: committing on this thread alone left
+ * every checkpoint to the close, where a first run makes one per commit or two. Waited
+ * for here. 0 or the commit's error. */
+static int commit_on_thread(state *s, uv_loop_t *loop, const uint64_t whole[STATE_NFILES])
+{
+    int status = 1;
+    int rc = state_commit(s, loop, whole, NULL, 0, committed, &status);
+    if (rc != 0)
+        return rc;
+    while (status == 1)
+        uv_run(loop, UV_RUN_ONCE);
+    return status;
+}
+
 /* Puts every page into the store as a first run does, committing each `per_commit` pages
  * and at the end. The validators and the fingerprint vary with the page, as a server's
  * would. */
-static int put_all(state *s, const struct pages *ps, unsigned per_commit, unsigned long *commits)
+static int put_all(state *s, uv_loop_t *loop, const struct pages *ps, unsigned per_commit,
+                   unsigned long *commits)
 {
     static const unsigned char digest[DIGEST_SIZE]; /* the options' hash: any value */
     int rc = 0;
@@ -173,7 +201,8 @@ static int put_all(state *s, const struct pages *ps, unsigned per_commit, unsign
         if (rc == 0 && ((i + 1) % per_commit == 0 || last)) {
             uint64_t whole[STATE_NFILES] = {pg->output_end, 0, 0};
             ++*commits;
-            rc = state_commit_now(s, whole, NULL, last);
+            /* The last as close_state (run.c) makes it: here, the commit thread idle. */
+            rc = last ? state_commit_now(s, whole, NULL, 1) : commit_on_thread(s, loop, whole);
         }
     }
     return rc;
@@ -217,9 +246,21 @@ int main(int argc, char **argv)
     buf_init(&ps.targets);
     int rc = read_pages(&ps, tsv, len, skip);
     free(tsv);
+    /* An output without a pair (a crawl that failed, a header alone) would time a store
+     * with nothing in it and print a floor of about zero as if it were one. */
+    if (rc == 0 && ps.n == 0) {
+        fprintf(stderr, "store_floor: %s: no pages (no source<TAB>target line)\n", tsv_path);
+        rc = -EINVAL;
+    }
     char why[512] = "out of memory reading the output";
 
     unsigned long commits = 0;
+    uv_loop_t loop;
+    int loop_rc = uv_loop_init(&loop);
+    if (rc == 0 && loop_rc != 0) {
+        rc = loop_rc;
+        snprintf(why, sizeof why, "cannot start an event loop: %s", uv_strerror(loop_rc));
+    }
     double c0 = cpu_ms(), w0 = wall_ms();
     state *s = NULL;
     if (rc == 0)
@@ -229,12 +270,16 @@ int main(int argc, char **argv)
         struct state_files start = {.kept = {1}, .bytes = {skip}};
         rc = state_run_begin(s, 0, digest, digest, &start, 1765015200);
         if (rc == 0)
-            rc = put_all(s, &ps, per_commit, &commits);
+            rc = put_all(s, &loop, &ps, per_commit, &commits);
         if (rc != 0)
             snprintf(why, sizeof why, "%s", state_error(s));
+        state_detach(s); /* after a failed commit on the thread, too */
+        uv_run(&loop, UV_RUN_DEFAULT);
         state_close(s);
     }
     double c1 = cpu_ms(), w1 = wall_ms();
+    if (loop_rc == 0)
+        uv_loop_close(&loop);
 
     for (size_t k = 0; k < ps.n; k++)
         free(ps.v[k].url);
