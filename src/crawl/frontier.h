@@ -136,9 +136,9 @@ enum frontier_next {
 
 /* The next URL that may be fetched at `now` (ms). With FRONTIER_WAIT, *wake_at is the
  * earliest time at which one may, or UINT64_MAX when only frontier_done(),
- * frontier_started() or frontier_robots_known() can change that. Each URL that robots.txt disallows comes out
- * on its own as FRONTIER_DISALLOWED, so that a caller can tell why and pace the checks
- * (only the URL about to be released is ever matched against the rules). */
+ * frontier_started() or frontier_robots_known() can change that. Each URL that robots.txt
+ * disallows comes out on its own as FRONTIER_DISALLOWED, so that a caller can tell why and
+ * pace the checks (only the URL about to be released is ever matched against the rules). */
 enum frontier_next frontier_next(frontier *f, uint64_t now, struct frontier_item **out,
                                  uint64_t *wake_at);
 

@@ -787,7 +787,7 @@ int state_open(const char *path, state **out, char *why, size_t whylen)
         rc = prepare(s, s->wr,
                      /* The row is written only when one of these changed: SQLite
                       * rewrites a row, and dirties its page, for an update that changes
-                      * nothing. The id is wanted either way, for the visit. */
+                      * nothing. The visit is written apart (touch_visit) either way. */
                      "UPDATE page SET etag = ?2, last_modified = ?3, depth = ?4, nofollow = ?5, "
                      "changed_at = ?7 WHERE url = ?1 AND (etag IS NOT ?2 OR last_modified IS "
                      "NOT ?3 OR depth IS NOT ?4 OR nofollow IS NOT ?5 OR changed_at IS NOT ?7)",
@@ -1569,8 +1569,10 @@ int state_commit(state *s, uv_loop_t *loop, const uint64_t whole[STATE_NFILES],
      * threads, an address space too small for another stack): committed here, as the
      * lookups are read here without a reader thread. A run at 10 ms a commit needed the
      * thread within any run longer than that, and had stopped with exit 3. */
-    if (rc != 0)
-        return state_commit_now(s, whole, sync_fds, finish);
+    if (rc != 0) {
+        rc = state_commit_now(s, whole, sync_fds, finish);
+        return rc == 0 ? checkpoint_if_long(s) : rc; /* else the WAL grows to the close */
+    }
     rc = take_batch(s, whole, finish);
     if (rc != 0)
         return rc;
