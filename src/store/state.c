@@ -39,8 +39,9 @@ static const char schema_sql[] =
     /* What every run writes for every page it saw, apart from the row for the same reason
      * as the targets, and more so: a 304 changes nothing else. With the run and the fetch
      * time in the page rows, an unchanged re-run of scenario A wrote 1.2 MB to the WAL and
-     * the file (152 WAL pages in its last commit alone), now 0.3 MB; per page, a row of
-     * about 200 bytes against a visit and its index entry of about 40 (test_state.c). */
+     * the file (152 WAL pages in its last commit alone), then 0.3 MB (both with a commit
+     * each 50 ms); per page, a row of about 200 bytes against a visit and its index entry
+     * of about 40 (test_state.c). */
     "CREATE TABLE visit ("
     " page INTEGER PRIMARY KEY," /* page.id */
     " run INTEGER NOT NULL,"     /* the run that last fetched or revalidated it */
