@@ -92,6 +92,10 @@ struct worker {
     int start_error; /* a start that failed: not tried again, `done` may still be closing */
 };
 
+/* A lookup's room (state_lookup_start): about a page of 150 links (a row of scenario A is
+ * 3.2 KB), up to what few pages need. */
+enum { ROW_ROOM_MIN = 4096, ROW_ROOM_MAX = 64 << 10 };
+
 struct state {
     char *path;
     int lock_fd;              /* flock held on the file; closed after SQLite has let go */
@@ -728,6 +732,7 @@ int state_open(const char *path, state **out, char *why, size_t whylen)
         return say(why, whylen, -ENOMEM, "out of memory");
     }
     s->lock_fd = -1;
+    s->row_room = ROW_ROOM_MIN;
     buf_init(&s->blob);
     if (uv_mutex_init(&s->rd_lock) != 0) {
         state_close(s);
@@ -1637,10 +1642,6 @@ static void reader_thread(void *arg)
     uv_mutex_unlock(&w->lock);
 }
 
-/* A lookup's room (state_lookup_start): about a page of 150 links (a row of scenario A is
- * 3.2 KB), up to what few pages need. */
-enum { ROW_ROOM_MIN = 4096, ROW_ROOM_MAX = 64 << 10 };
-
 /* On the loop: the answers so far, each to its caller. */
 static void lookups_answered(uv_async_t *h)
 {
@@ -1704,8 +1705,6 @@ int state_lookup_start(state *s, uv_loop_t *loop, struct state_lookup *l)
      * 77 sleeps in an unchanged re-run of scenario A (perf, sched_switch call graphs),
      * some of them for as long as the reader was preempted. Room for the largest row read
      * so far; a larger one still grows on the reader. Without the room, it is only slower. */
-    if (s->row_room == 0)
-        s->row_room = ROW_ROOM_MIN;
     (void)buf_reserve_exact(&l->rec.mem, s->row_room);
     if (s->lookups++ == 0)
         uv_ref((uv_handle_t *)&s->reader.done);
