@@ -56,6 +56,17 @@ class Base(AreqTest):
     def answered(self):
         return len(SRV.conditional())
 
+    def recorded(self, column):
+        """A column of s.db's last run: what its last commit recorded for a file (None: no
+        such file), or when it finished (None: it did not)."""
+        import sqlite3
+        db = sqlite3.connect("file:%s?mode=ro" % self.path("s.db"), uri=True)
+        try:
+            return db.execute("SELECT %s FROM run ORDER BY id DESC LIMIT 1"
+                              % column).fetchone()[0]
+        finally:
+            db.close()
+
     def start(self, args, stdin=None):
         p = subprocess.Popen(common.areq_argv(args), cwd=self.tmp, env=common.areq_env(),
                              stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
@@ -285,16 +296,6 @@ class ChangesAcrossResumeTest(Base):
         self.assertGreater(len(expect), 10)
         return self.answered() - mark, expect
 
-    def last_run_finished(self):
-        import sqlite3
-        db = sqlite3.connect("file:%s?mode=ro" % self.path("s.db"), uri=True)
-        try:
-            row = db.execute("SELECT finished_at IS NOT NULL FROM run ORDER BY id DESC "
-                             "LIMIT 1").fetchone()
-            return row is not None and row[0] == 1
-        finally:
-            db.close()
-
     # Once a defect: a resumed run opened --changes anew, so the changes of the pages the
     # cut run committed were lost (their old state is overwritten in the store).
     def test_changes_file_after_a_resume_lists_every_change(self):
@@ -343,7 +344,7 @@ class ChangesAcrossResumeTest(Base):
             # A cut that came after the run's last commit (in the close, 10-20 ms; more on
             # a loaded machine) left a finished run: the next would be a new run, and find
             # rightly that nothing changed since. Seen once in CI-like load.
-            finished = rc == 0 or self.last_run_finished()
+            finished = rc == 0 or self.recorded("finished_at") is not None
             if finished:
                 break
         self.assertGreater(cuts, 0)
@@ -376,16 +377,6 @@ class KeptFilesOnResumeTest(Base):
         self.assertTrue(self.kill_after(["-q", "-o", "b", "--state", "s.db"] + extra +
                                         self.ARGS + start, self.pages // 2))
         return start
-
-    def recorded(self, column):
-        """What the store's last commit recorded for a file (None: no such file)."""
-        import sqlite3
-        db = sqlite3.connect("file:%s?mode=ro" % self.path("s.db"), uri=True)
-        try:
-            return db.execute("SELECT %s FROM run ORDER BY id DESC LIMIT 1"
-                              % column).fetchone()[0]
-        finally:
-            db.close()
 
     def resume(self, extra, start, rc=0):
         r = self.run_areq(["-v", "-o", "b", "--state", "s.db"] + extra + self.ARGS + start,
